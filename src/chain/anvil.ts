@@ -1,0 +1,135 @@
+/**
+ * Local chains: anvil processes from the @foundry-rs/anvil npm package.
+ *
+ * The native binary is spawned directly (not through `npx anvil`, a chain of wrappers whose outer pid does
+ * not own the chain), so stopping the instance stops the chain. Every started instance is also stopped when
+ * this process exits or is interrupted.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+
+const require = createRequire(import.meta.url);
+
+export interface AnvilOptions {
+  chainId: number;
+  /** Loopback port; a free one is chosen when omitted. */
+  port?: number;
+  /** Seconds between blocks; automine (a block per transaction) when omitted. */
+  blockTime?: number;
+  /** Accept transactions from any `from` address (the devnet's synthetic borrowers). */
+  autoImpersonate?: boolean;
+  /** Balance of each of anvil's dev accounts, in ether. */
+  balanceEther?: number;
+  /** Load state from / dump state to this file (anvil --state): a chain that survives a restart. */
+  stateFile?: string;
+}
+
+export interface AnvilInstance {
+  chainId: number;
+  port: number;
+  rpcUrl: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+let exitHooked = false;
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  const killAll = () => {
+    for (const child of running) child.kill("SIGKILL");
+  };
+  process.on("exit", killAll);
+}
+
+export function anvilBinary(): string {
+  const platform = `${process.platform === "win32" ? "win32" : process.platform}-${process.arch === "x64" ? "amd64" : process.arch}`;
+  const pkg = `@foundry-rs/anvil-${platform}`;
+  const root = dirname(require.resolve(`${pkg}/package.json`));
+  return join(root, "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startAnvil(options: AnvilOptions, attempts = 5): Promise<AnvilInstance> {
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    try {
+      return await spawnAnvil({ ...options, port });
+    } catch (error) {
+      // A port chosen by freePort() can be taken by someone else before anvil binds it: try another.
+      if (options.port !== undefined || attempt >= attempts) throw error;
+    }
+  }
+}
+
+function spawnAnvil(options: AnvilOptions & { port: number }): Promise<AnvilInstance> {
+  const args = [
+    "--host", "127.0.0.1",
+    "--port", String(options.port),
+    "--chain-id", String(options.chainId),
+    "--balance", String(options.balanceEther ?? 1_000_000),
+    "--accounts", "10",
+  ];
+  if (options.blockTime !== undefined) args.push("--block-time", String(options.blockTime));
+  if (options.autoImpersonate) args.push("--auto-impersonate");
+  if (options.stateFile) args.push("--state", options.stateFile);
+
+  hookExit();
+  const child = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  running.add(child);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.once("exit", () => running.delete(child));
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("Listening on")) {
+        child.stdout?.off("data", onData);
+        child.stdout?.resume();
+        child.stderr?.resume();
+        clearTimeout(timeout);
+        resolve({
+          chainId: options.chainId,
+          port: options.port,
+          rpcUrl: `http://127.0.0.1:${options.port}`,
+          pid: child.pid!,
+          stop,
+        });
+      }
+    };
+    const fail = (why: string) => {
+      clearTimeout(timeout);
+      void stop().then(() => reject(new Error(`anvil (chain ${options.chainId}, port ${options.port}) ${why}\n${output.slice(-2_000)}`)));
+    };
+    const timeout = setTimeout(() => fail("did not start within 20 s"), 20_000);
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("exit", (code) => fail(`exited with code ${code}`));
+  });
+}

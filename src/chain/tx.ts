@@ -1,0 +1,42 @@
+/** Send-and-confirm helpers: every write waits for its receipt and fails loudly on a revert. */
+import type { Abi, Account, Address, Chain, ContractFunctionArgs, ContractFunctionName, Hex, PublicClient, Transport, TransactionReceipt, WalletClient } from "viem";
+
+export type Wallet = WalletClient<Transport, Chain, Account>;
+export type Reader = PublicClient<Transport, Chain>;
+
+export async function confirm(reader: Reader, hash: Hex, what: string, timeout = 60_000): Promise<TransactionReceipt> {
+  const receipt = await reader.waitForTransactionReceipt({ hash, timeout });
+  if (receipt.status !== "success") throw new Error(`${what} reverted (tx ${hash})`);
+  return receipt;
+}
+
+export async function deployContract(
+  wallet: Wallet,
+  reader: Reader,
+  contract: { abi: Abi; bytecode: Hex; name: string },
+  args: readonly unknown[],
+): Promise<Address> {
+  const hash = await wallet.deployContract({ abi: contract.abi, bytecode: contract.bytecode, args } as never);
+  const receipt = await confirm(reader, hash, `deploy ${contract.name}`);
+  if (!receipt.contractAddress) throw new Error(`deploy ${contract.name}: no contract address in receipt`);
+  return receipt.contractAddress;
+}
+
+export async function write<
+  const abi extends Abi,
+  name extends ContractFunctionName<abi, "nonpayable" | "payable">,
+>(
+  wallet: Wallet,
+  reader: Reader,
+  call: {
+    address: Address;
+    abi: abi;
+    functionName: name;
+    args: ContractFunctionArgs<abi, "nonpayable" | "payable", name>;
+    value?: bigint;
+  },
+): Promise<TransactionReceipt> {
+  const { request } = await reader.simulateContract({ ...call, account: wallet.account } as never);
+  const hash = await wallet.writeContract(request as never);
+  return confirm(reader, hash, `${call.functionName} on ${call.address}`);
+}

@@ -1,0 +1,128 @@
+/**
+ * The deployment manifest: every chain of a deployment with its RPC URL, LayerZero endpoint id, contract
+ * addresses and start block. The devnet writes one; ponder.config.ts and the relayer read it. Real
+ * deployments write the same shape by hand. Parsing is strict and every error names its field.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { type Address, getAddress, isAddress } from "viem";
+import { z } from "zod";
+
+const address = z
+  .string()
+  .refine((s) => isAddress(s, { strict: false }), { message: "must be a 20-byte hex address" })
+  .transform((s) => getAddress(s) as Address);
+/** Integers that may exceed 2^53 travel as decimal strings. */
+const bigintString = z
+  .union([z.string().regex(/^\d+$/, "must be a non-negative integer string"), z.number().int().nonnegative()])
+  .transform((v) => BigInt(v));
+const assetId = z.number().int().min(0).max(65_535);
+
+export const assetSchema = z.object({
+  id: assetId,
+  symbol: z.string().min(1),
+  decimals: z.number().int().min(0).max(36),
+  kind: z.enum(["debt", "collateral"]),
+  feedDecimals: z.number().int().min(0).max(18),
+  ltv: bigintString,
+  liquidationThreshold: bigintString,
+});
+
+export const chainSchema = z.object({
+  name: z.string().regex(/^[a-z][a-zA-Z0-9]*$/, "must be an identifier like hub or spoke1"),
+  role: z.enum(["hub", "spoke"]),
+  chainId: z.number().int().positive(),
+  rpcUrl: z.string().url(),
+  eid: z.number().int().positive().max(4_294_967_295),
+  startBlock: z.number().int().nonnegative(),
+  contracts: z.object({
+    endpoint: address,
+    /** The SimpleMessageLib on local chains; absent where LayerZero's own libraries, DVNs and executor run. */
+    messageLib: address.optional(),
+    hub: address.optional(),
+    spoke: address.optional(),
+  }),
+  /** Token address per asset id held or lent on this chain. */
+  tokens: z.record(z.string().regex(/^\d+$/), address),
+  /** Chainlink-style feed per asset id on this chain (the hub reads the hub chain's). */
+  feeds: z.record(z.string().regex(/^\d+$/), address),
+});
+
+export const manifestSchema = z
+  .object({
+    version: z.literal(1),
+    createdAt: z.string(),
+    assets: z.array(assetSchema).min(1),
+    auction: z.object({
+      closeFactor: bigintString,
+      minBonus: bigintString,
+      maxBonus: bigintString,
+      auctionDuration: bigintString,
+      auctionTail: bigintString,
+    }),
+    chains: z.array(chainSchema).min(2),
+    roles: z.object({ deployer: address, relayer: address, liquidator: address }).partial(),
+    /** Seeded borrowers (devnet only). */
+    accounts: z.array(address).default([]),
+    devnet: z.object({ seed: z.number().int(), scenario: z.string(), blockTime: z.number().nonnegative().optional() }).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const hubs = m.chains.filter((c) => c.role === "hub");
+    if (hubs.length !== 1) ctx.addIssue({ code: "custom", path: ["chains"], message: `needs exactly one hub chain, found ${hubs.length}` });
+    for (const [field, key] of [["chainId", "chainId"], ["eid", "eid"], ["name", "name"]] as const) {
+      const seen = new Set<unknown>();
+      m.chains.forEach((c, i) => {
+        if (seen.has(c[key])) ctx.addIssue({ code: "custom", path: ["chains", i, field], message: `duplicate ${field} ${String(c[key])}` });
+        seen.add(c[key]);
+      });
+    }
+    m.chains.forEach((c, i) => {
+      const needed = c.role === "hub" ? "hub" : "spoke";
+      if (!c.contracts[needed]) ctx.addIssue({ code: "custom", path: ["chains", i, "contracts", needed], message: `a ${c.role} chain needs its ${needed} address` });
+    });
+  });
+
+export type Manifest = z.output<typeof manifestSchema>;
+export type ManifestInput = z.input<typeof manifestSchema>;
+export type ManifestChain = Manifest["chains"][number];
+export type ManifestAsset = Manifest["assets"][number];
+
+/** Renders zod issues as one line per bad field, e.g. `chains.1.rpcUrl: Invalid url`. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
+}
+
+export function parseManifest(value: unknown, source = "manifest"): Manifest {
+  const result = manifestSchema.safeParse(value);
+  if (!result.success) throw new Error(`invalid ${source}:\n${formatIssues(result.error)}`);
+  return result.data;
+}
+
+export function readManifest(path: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new Error(`cannot read deployment manifest ${path}: ${(error as Error).message}`);
+  }
+  return parseManifest(raw, `deployment manifest ${path}`);
+}
+
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, (_key, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`;
+}
+
+export function writeManifest(path: string, manifest: Manifest): void {
+  writeFileSync(path, serializeManifest(manifest));
+}
+
+export function hubChain(manifest: Manifest): ManifestChain {
+  return manifest.chains.find((c) => c.role === "hub")!;
+}
+
+export function spokeChains(manifest: Manifest): ManifestChain[] {
+  return manifest.chains.filter((c) => c.role === "spoke");
+}
+
+export function chainByEid(manifest: Manifest, eid: number): ManifestChain | undefined {
+  return manifest.chains.find((c) => c.eid === eid);
+}
