@@ -63,7 +63,17 @@ export const manifestSchema = z
     roles: z.object({ deployer: address, relayer: address, liquidator: address }).partial(),
     /** Seeded borrowers (devnet only). */
     accounts: z.array(address).default([]),
-    devnet: z.object({ seed: z.number().int(), scenario: z.string(), blockTime: z.number().nonnegative().optional() }).optional(),
+    devnet: z
+      .object({
+        seed: z.number().int(),
+        scenario: z.enum(["calm", "crash"]),
+        blockTime: z.number().nonnegative().optional(),
+        /** What the crash did: the price factor and the accounts the hub reported below HF 1 right after. */
+        crash: z
+          .object({ factorWad: bigintString, target: z.number().int(), block: z.number().int(), liquidatable: z.array(address) })
+          .optional(),
+      })
+      .optional(),
   })
   .superRefine((m, ctx) => {
     const hubs = m.chains.filter((c) => c.role === "hub");

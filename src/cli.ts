@@ -1,0 +1,59 @@
+/**
+ * The `salvage` command line.
+ *   salvage devnet [--spokes 2] [--accounts 200] [--seed 7] [--scenario crash] [--block-time 1]
+ *                  [--crash-after 10] [--crash-share 0.25] [--duration S | --once] [--manifest PATH]
+ */
+import { parseArgs } from "node:util";
+import { parseDevnetOptions, runDevnet } from "./devnet/run.js";
+
+const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
+                     [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
+                     [--duration SECONDS | --once] [--manifest PATH]`;
+
+async function devnet(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      spokes: { type: "string" },
+      accounts: { type: "string" },
+      seed: { type: "string" },
+      scenario: { type: "string" },
+      "block-time": { type: "string" },
+      "crash-after": { type: "string" },
+      "crash-share": { type: "string" },
+      duration: { type: "string" },
+      once: { type: "boolean" },
+      manifest: { type: "string" },
+    },
+  });
+  const options = parseDevnetOptions({
+    spokes: values.spokes,
+    accounts: values.accounts,
+    seed: values.seed,
+    scenario: values.scenario,
+    blockTime: values["block-time"],
+    crashAfter: values["crash-after"],
+    crashShare: values["crash-share"],
+    duration: values.duration,
+    once: values.once,
+    manifest: values.manifest,
+  });
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  await runDevnet(options, (line) => console.log(line), controller.signal);
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === "devnet") return devnet(rest);
+  console.error(USAGE);
+  process.exitCode = 2;
+}
+
+main().catch((error: Error) => {
+  console.error(error.message);
+  process.exitCode = 1;
+});

@@ -1,0 +1,85 @@
+/**
+ * A local multi-chain network: a hub chain and N spoke chains as anvil processes with distinct chain ids
+ * and LayerZero endpoint ids, LayerZero and the protocol deployed and wired.
+ */
+import { type AnvilInstance, startAnvil } from "../chain/anvil.js";
+import type { Manifest } from "../deployment/manifest.js";
+import { type DeliveryChain, PacketDeliverer } from "../relayer/deliverer.js";
+import { devnetAccounts } from "./accounts.js";
+import { type ChainToDeploy, deployProtocol } from "./deploy.js";
+
+export const HUB_CHAIN_ID = 31_400;
+export const HUB_EID = 40_400;
+
+export interface NetworkOptions {
+  spokes: number;
+  /** Seconds per block once running; chains automine until then. */
+  blockTime?: number;
+}
+
+export interface Network {
+  manifest: Manifest;
+  anvils: AnvilInstance[];
+  stop(): Promise<void>;
+}
+
+export function chainPlan(spokes: number, ports: number[]): ChainToDeploy[] {
+  return Array.from({ length: spokes + 1 }, (_, i) => ({
+    name: i === 0 ? "hub" : `spoke${i}`,
+    role: i === 0 ? ("hub" as const) : ("spoke" as const),
+    chainId: HUB_CHAIN_ID + i,
+    eid: HUB_EID + i,
+    rpcUrl: `http://127.0.0.1:${ports[i]}`,
+  }));
+}
+
+export async function startNetwork(options: NetworkOptions): Promise<Network> {
+  if (!Number.isInteger(options.spokes) || options.spokes < 1) throw new RangeError("spokes must be an integer >= 1");
+  const anvils: AnvilInstance[] = [];
+  const stop = async () => {
+    await Promise.all(anvils.map((a) => a.stop()));
+  };
+  try {
+    for (let i = 0; i <= options.spokes; i++) {
+      anvils.push(await startAnvil({ chainId: HUB_CHAIN_ID + i, autoImpersonate: true }));
+    }
+    const plan = chainPlan(options.spokes, anvils.map((a) => a.port));
+    const deployed = await deployProtocol(plan);
+    const manifest: Manifest = {
+      version: 1,
+      createdAt: new Date().toISOString(),
+      accounts: [],
+      ...deployed,
+    };
+    return { manifest, anvils, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The deliverer's view of a manifest: every chain with a local message library. */
+export function deliveryChains(manifest: Manifest): DeliveryChain[] {
+  return manifest.chains.map((c) => {
+    if (!c.contracts.messageLib) throw new Error(`chain ${c.name} has no messageLib: LayerZero's executor delivers there`);
+    return {
+      name: c.name,
+      chainId: c.chainId,
+      rpcUrl: c.rpcUrl,
+      eid: c.eid,
+      endpoint: c.contracts.endpoint,
+      messageLib: c.contracts.messageLib,
+      receivers: [c.contracts.hub ?? c.contracts.spoke!],
+      startBlock: c.startBlock,
+    };
+  });
+}
+
+export function createDevnetDeliverer(manifest: Manifest, options: { pollIntervalMs?: number; onEvent?: ConstructorParameters<typeof PacketDeliverer>[0]["onEvent"] } = {}): PacketDeliverer {
+  return new PacketDeliverer({
+    chains: deliveryChains(manifest),
+    verifier: devnetAccounts.relayer,
+    executor: devnetAccounts.relayer,
+    ...options,
+  });
+}
