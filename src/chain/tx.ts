@@ -5,7 +5,10 @@ export type Wallet = WalletClient<Transport, Chain, Account>;
 export type Reader = PublicClient<Transport, Chain>;
 
 export async function confirm(reader: Reader, hash: Hex, what: string, timeout = 60_000): Promise<TransactionReceipt> {
-  const receipt = await reader.waitForTransactionReceipt({ hash, timeout });
+  // On an automining chain the receipt exists already: ask once before falling back to polling.
+  const receipt =
+    (await reader.getTransactionReceipt({ hash }).catch(() => undefined)) ??
+    (await reader.waitForTransactionReceipt({ hash, timeout }));
   if (receipt.status !== "success") throw new Error(`${what} reverted (tx ${hash})`);
   return receipt;
 }

@@ -55,14 +55,13 @@ function plan(deployment: Deployment, rng: Rng, seed: number, count: number, pri
   });
 }
 
-/** Sends many calls from one key without waiting on each (automine), then waits for them all. */
-async function pipelined(deployment: Deployment, chain: string, calls: { address: Address; args: readonly [Address, bigint] }[]): Promise<void> {
+/** Mints from the deployer without waiting on each transaction (its nonce manager orders them), then waits for all. */
+async function mintAll(deployment: Deployment, chain: string, calls: { address: Address; args: readonly [Address, bigint] }[]): Promise<void> {
   const { public: reader, wallet } = deployment.clients(chain);
   const deployer = wallet(devnetAccounts.deployer);
-  let nonce = await reader.getTransactionCount({ address: devnetAccounts.deployer.address, blockTag: "pending" });
   const hashes: Hex[] = [];
   for (const call of calls) {
-    hashes.push(await deployer.writeContract({ address: call.address, abi: testTokenAbi, functionName: "mint", args: call.args, nonce: nonce++, gas: 100_000n }));
+    hashes.push(await deployer.writeContract({ address: call.address, abi: testTokenAbi, functionName: "mint", args: call.args, gas: 100_000n }));
   }
   for (const hash of hashes) await confirm(reader, hash, "mint");
 }
@@ -84,7 +83,7 @@ export async function seedBorrowers(
     const mints = borrowers.flatMap((b) =>
       b.deposits.filter((d) => d.spoke === spoke.name).map((d) => ({ address: spoke.tokens[String(d.assetId)]!, args: [b.address, d.amount] as const })),
     );
-    await pipelined(deployment, spoke.name, mints);
+    await mintAll(deployment, spoke.name, mints);
   }
 
   const fees = new Map<string, bigint>();

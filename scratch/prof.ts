@@ -1,0 +1,12 @@
+import { startNetwork, createDevnetDeliverer } from "../src/devnet/network.js";
+import { Deployment } from "../src/protocol/deployment.js";
+const net = await startNetwork({ spokes: 2 });
+const d = new Deployment(net.manifest);
+const del = createDevnetDeliverer(net.manifest);
+const r = d.hubClients.public;
+let t = Date.now();
+for (let i = 0; i < 50; i++) await r.getBlockNumber();
+console.log("50 getBlockNumber", Date.now() - t); t = Date.now();
+for (let i = 0; i < 50; i++) await r.readContract({ address: d.hubAddress, abi: (await import("../abis/index.js")).hubAbi, functionName: "healthFactor", args: ["0x0000000000000000000000000000000000000001"] });
+console.log("50 reads", Date.now() - t);
+await net.stop();
