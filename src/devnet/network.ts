@@ -4,7 +4,7 @@
  */
 import { type AnvilInstance, startAnvil } from "../chain/anvil.js";
 import type { Manifest } from "../deployment/manifest.js";
-import { type DeliveryChain, PacketDeliverer } from "../relayer/deliverer.js";
+import { type DelivererOptions, type DeliveryChain, PacketDeliverer } from "../relayer/deliverer.js";
 import { devnetAccounts } from "./accounts.js";
 import { type ChainToDeploy, deployProtocol } from "./deploy.js";
 
@@ -75,7 +75,10 @@ export function deliveryChains(manifest: Manifest): DeliveryChain[] {
   });
 }
 
-export function createDevnetDeliverer(manifest: Manifest, options: { pollIntervalMs?: number; onEvent?: ConstructorParameters<typeof PacketDeliverer>[0]["onEvent"] } = {}): PacketDeliverer {
+export function createDevnetDeliverer(
+  manifest: Manifest,
+  options: Partial<Omit<DelivererOptions, "chains" | "verifier" | "executor">> = {},
+): PacketDeliverer {
   return new PacketDeliverer({
     chains: deliveryChains(manifest),
     verifier: devnetAccounts.relayer,

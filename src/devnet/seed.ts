@@ -3,10 +3,11 @@
  * LayerZero), then debt borrowed on the hub to a random target health factor between 1.08 and 2.5.
  * Everything is drawn from the seed, so the same seed seeds the same book.
  */
-import { type Address, type Hex, numberToHex, parseEther } from "viem";
-import { hubAbi, spokeAbi, testTokenAbi } from "../../abis/index.js";
-import { confirm, write } from "../chain/tx.js";
+import type { Address, Hex } from "viem";
+import { testTokenAbi } from "../../abis/index.js";
+import { confirm } from "../chain/tx.js";
 import { mulDiv, WAD, unit } from "../math/wad.js";
+import { borrow, deposit, fundGas, quoteHubMessage } from "../protocol/actions.js";
 import type { Deployment } from "../protocol/deployment.js";
 import type { PacketDeliverer } from "../relayer/deliverer.js";
 import { borrowerAddress, devnetAccounts } from "./accounts.js";
@@ -73,12 +74,7 @@ export async function seedBorrowers(
 ): Promise<Address[]> {
   const prices = await deployment.pricesWad();
   const borrowers = plan(deployment, options.rng, options.seed, options.count, prices);
-  const gas = numberToHex(parseEther("10"));
-
-  for (const chain of deployment.manifest.chains) {
-    const reader = deployment.clients(chain).public;
-    await Promise.all(borrowers.map((b) => reader.request({ method: "anvil_setBalance", params: [b.address, gas] } as never)));
-  }
+  await mapLimit(borrowers, 16, (b) => fundGas(deployment, b.address));
   for (const spoke of deployment.spokes) {
     const mints = borrowers.flatMap((b) =>
       b.deposits.filter((d) => d.spoke === spoke.name).map((d) => ({ address: spoke.tokens[String(d.assetId)]!, args: [b.address, d.amount] as const })),
@@ -87,21 +83,12 @@ export async function seedBorrowers(
   }
 
   const fees = new Map<string, bigint>();
-  for (const spoke of deployment.spokes) {
-    fees.set(spoke.name, await deployment.clients(spoke).public.readContract({ address: spoke.contracts.spoke!, abi: spokeAbi, functionName: "quoteHubMessage" }));
-  }
+  for (const spoke of deployment.spokes) fees.set(spoke.name, await quoteHubMessage(deployment, spoke.name));
   await mapLimit(borrowers, 16, async (b) => {
-    for (const d of b.deposits) {
-      const spoke = deployment.manifest.chains.find((c) => c.name === d.spoke)!;
-      const { public: reader, wallet } = deployment.clients(spoke);
-      const w = wallet(b.address);
-      await write(w, reader, { address: spoke.tokens[String(d.assetId)]!, abi: testTokenAbi, functionName: "approve", args: [spoke.contracts.spoke!, d.amount] });
-      await write(w, reader, { address: spoke.contracts.spoke!, abi: spokeAbi, functionName: "deposit", args: [d.assetId, d.amount], value: fees.get(spoke.name)! });
-    }
+    for (const d of b.deposits) await deposit(deployment, d.spoke, b.address, d.assetId, d.amount, fees.get(d.spoke));
   });
   await deliverer.drain(120_000);
 
-  const { public: hubReader, wallet: hubWallet } = deployment.hubClients;
   await mapLimit(borrowers, 16, async (b) => {
     const positions = await deployment.positions(b.address);
     const data = deployment.health(positions, prices);
@@ -111,7 +98,7 @@ export async function seedBorrowers(
     const asset = deployment.asset(b.debtAssetId);
     const amount = mulDiv(debtValue, unit(asset.decimals), prices.get(asset.id)!);
     if (amount === 0n) return;
-    await write(hubWallet(b.address), hubReader, { address: deployment.hubAddress, abi: hubAbi, functionName: "borrow", args: [asset.id, amount] });
+    await borrow(deployment, b.address, asset.id, amount);
   });
   return borrowers.map((b) => b.address);
 }

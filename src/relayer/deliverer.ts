@@ -148,9 +148,10 @@ export class PacketDeliverer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = await this.scan();
-      await this.deliverDue();
+      // A delivery can send a reply (the hub answers withdraw requests): scan again after any.
+      const delivered = await this.deliverDue();
       const pending = this.pending();
-      if (found === 0 && pending.length === 0) return;
+      if (found === 0 && delivered === 0 && pending.length === 0) return;
       if (Date.now() > deadline) {
         throw new Error(`drain timed out with ${pending.length} packets pending: ${pending.map((p) => `${p.guid} ${p.status} ${p.lastError ?? ""}`).join("; ")}`);
       }

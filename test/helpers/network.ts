@@ -1,0 +1,45 @@
+/** A deployed hub + spokes network for one test file, with a deliverer and fresh accounts. */
+import { type Address, getAddress, keccak256, toHex } from "viem";
+import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
+import { Deployment } from "../../src/protocol/deployment.js";
+import { fundGas } from "../../src/protocol/actions.js";
+import type { PacketDeliverer } from "../../src/relayer/deliverer.js";
+
+export interface TestNetwork {
+  network: Network;
+  deployment: Deployment;
+  deliverer: PacketDeliverer;
+  /** A new funded address (acting through anvil's auto-impersonation). */
+  newAccount(): Promise<Address>;
+  /** Mines one block on the hub after moving its clock forward. */
+  advanceTime(seconds: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function startTestNetwork(spokes = 2): Promise<TestNetwork> {
+  const network = await startNetwork({ spokes });
+  const deployment = new Deployment(network.manifest);
+  const deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
+  const tag = `${process.pid}-${Date.now()}`;
+  return {
+    network,
+    deployment,
+    deliverer,
+    async newAccount() {
+      const account = getAddress(`0x${keccak256(toHex(`salvage-test-${tag}-${counter++}`)).slice(26)}`);
+      await fundGas(deployment, account);
+      return account;
+    },
+    async advanceTime(seconds) {
+      const reader = deployment.hubClients.public;
+      await reader.request({ method: "evm_increaseTime", params: [seconds] } as never);
+      await reader.request({ method: "evm_mine", params: [] } as never);
+    },
+    async stop() {
+      await deliverer.stop();
+      await network.stop();
+    },
+  };
+}
