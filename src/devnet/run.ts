@@ -28,7 +28,7 @@ export const devnetOptionsSchema = z.object({
   /** Stop after this many seconds of simulation. */
   duration: z.coerce.number().positive().optional(),
   /** Seed, walk, crash, deliver, write the manifest, and exit. */
-  once: z.coerce.boolean().default(false),
+  once: z.boolean().default(false),
   manifest: z.string().default(".devnet/manifest.json"),
 });
 export type DevnetOptions = z.output<typeof devnetOptionsSchema>;

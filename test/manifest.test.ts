@@ -1,0 +1,46 @@
+/** The manifest schema accepts what the devnet writes and names the field of anything it refuses. */
+import { describe, expect, it } from "vitest";
+import { parseManifest, serializeManifest } from "../src/deployment/manifest.js";
+import { parseDevnetOptions } from "../src/devnet/run.js";
+
+const addr = (n: number) => `0x${n.toString(16).padStart(40, "0")}`;
+const chain = (i: number, role: "hub" | "spoke") => ({
+  name: i === 0 ? "hub" : `spoke${i}`, role, chainId: 31_400 + i, rpcUrl: `http://127.0.0.1:${8_545 + i}`, eid: 40_400 + i, startBlock: 0,
+  contracts: { endpoint: addr(1 + i * 10), messageLib: addr(2 + i * 10), [role]: addr(3 + i * 10) },
+  tokens: { "10": addr(4 + i * 10) }, feeds: role === "hub" ? { "10": addr(5) } : {},
+});
+const valid = () => ({
+  version: 1, createdAt: "2026-11-25T00:00:00Z",
+  assets: [{ id: 10, symbol: "WETH", decimals: 18, kind: "collateral", feedDecimals: 8, ltv: "800000000000000000", liquidationThreshold: "850000000000000000" }],
+  auction: { closeFactor: "500000000000000000", minBonus: "20000000000000000", maxBonus: "120000000000000000", auctionDuration: "600", auctionTail: "3600" },
+  chains: [chain(0, "hub"), chain(1, "spoke")], roles: {},
+});
+
+describe("manifest", () => {
+  it("parses, turns WAD strings into bigints and round-trips", () => {
+    const m = parseManifest(valid());
+    expect(m.assets[0]!.liquidationThreshold).toBe(850_000_000_000_000_000n);
+    expect(parseManifest(JSON.parse(serializeManifest(m)))).toEqual(m);
+  });
+
+  it("names the bad field", () => {
+    const badUrl = valid();
+    badUrl.chains[1]!.rpcUrl = "not a url";
+    expect(() => parseManifest(badUrl)).toThrow(/chains\.1\.rpcUrl/);
+    const badAddress = valid();
+    badAddress.chains[0]!.contracts.endpoint = "0x1234";
+    expect(() => parseManifest(badAddress)).toThrow(/chains\.0\.contracts\.endpoint: must be a 20-byte hex address/);
+    const twoHubs = valid();
+    twoHubs.chains[1]!.role = "hub";
+    expect(() => parseManifest(twoHubs)).toThrow(/needs exactly one hub chain/);
+    const sameEid = valid();
+    sameEid.chains[1]!.eid = 40_400;
+    expect(() => parseManifest(sameEid)).toThrow(/chains\.1\.eid: duplicate eid 40400/);
+  });
+
+  it("devnet options name the bad flag", () => {
+    expect(parseDevnetOptions({ spokes: "3", seed: "7", scenario: "crash" })).toMatchObject({ spokes: 3, seed: 7, scenario: "crash", accounts: 200 });
+    expect(() => parseDevnetOptions({ spokes: "0" })).toThrow(/spokes/);
+    expect(() => parseDevnetOptions({ scenario: "meltdown" })).toThrow(/scenario/);
+  });
+});
