@@ -13,7 +13,7 @@ const address = z
   .transform((s) => getAddress(s) as Address);
 /** Integers that may exceed 2^53 travel as decimal strings. */
 const bigintString = z
-  .union([z.string().regex(/^\d+$/, "must be a non-negative integer string"), z.number().int().nonnegative()])
+  .union([z.string().regex(/^\d+$/, "must be a non-negative integer string"), z.number().int().nonnegative(), z.bigint().nonnegative()])
   .transform((v) => BigInt(v));
 const assetId = z.number().int().min(0).max(65_535);
 

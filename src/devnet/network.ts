@@ -4,7 +4,7 @@
  */
 import { type AnvilInstance, startAnvil } from "../chain/anvil.js";
 import type { Manifest } from "../deployment/manifest.js";
-import { type DelivererOptions, type DeliveryChain, PacketDeliverer } from "../relayer/deliverer.js";
+import { type DelivererOptions, PacketDeliverer, deliveryChains } from "../relayer/deliverer.js";
 import { devnetAccounts } from "./accounts.js";
 import { type ChainToDeploy, deployProtocol } from "./deploy.js";
 
@@ -56,23 +56,6 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     await stop();
     throw error;
   }
-}
-
-/** The deliverer's view of a manifest: every chain with a local message library. */
-export function deliveryChains(manifest: Manifest): DeliveryChain[] {
-  return manifest.chains.map((c) => {
-    if (!c.contracts.messageLib) throw new Error(`chain ${c.name} has no messageLib: LayerZero's executor delivers there`);
-    return {
-      name: c.name,
-      chainId: c.chainId,
-      rpcUrl: c.rpcUrl,
-      eid: c.eid,
-      endpoint: c.contracts.endpoint,
-      messageLib: c.contracts.messageLib,
-      receivers: [c.contracts.hub ?? c.contracts.spoke!],
-      startBlock: c.startBlock,
-    };
-  });
 }
 
 export function createDevnetDeliverer(

@@ -13,6 +13,7 @@ import { Rng } from "./rng.js";
 import { seedBorrowers } from "./seed.js";
 import { MarketSimulator } from "./simulate.js";
 import { formatWad } from "../math/wad.js";
+import { sleep } from "../util/concurrency.js";
 
 export const devnetOptionsSchema = z.object({
   spokes: z.coerce.number().int().min(1).max(16).default(2),
@@ -91,15 +92,4 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     await network.stop();
     log("devnet stopped");
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }

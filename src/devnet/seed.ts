@@ -12,6 +12,7 @@ import type { Deployment } from "../protocol/deployment.js";
 import type { PacketDeliverer } from "../relayer/deliverer.js";
 import { borrowerAddress, devnetAccounts } from "./accounts.js";
 import type { Rng } from "./rng.js";
+import { mapLimit } from "../util/concurrency.js";
 
 interface PlannedDeposit {
   spoke: string;
@@ -25,19 +26,6 @@ interface PlannedBorrower {
   /** Target health factor in basis points (10_800 = 1.08). */
   targetHfBps: bigint;
   debtAssetId: number;
-}
-
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 function plan(deployment: Deployment, rng: Rng, seed: number, count: number, prices: Map<number, bigint>): PlannedBorrower[] {
@@ -102,3 +90,5 @@ export async function seedBorrowers(
   });
   return borrowers.map((b) => b.address);
 }
+/** Re-exported for callers that imported it from here before it moved to src/util. */
+export { mapLimit } from "../util/concurrency.js";

@@ -13,7 +13,7 @@ import { write } from "../chain/tx.js";
 import { WAD } from "../math/wad.js";
 import type { Deployment } from "../protocol/deployment.js";
 import { devnetAccounts } from "./accounts.js";
-import { mapLimit } from "./seed.js";
+import { mapLimit } from "../util/concurrency.js";
 import type { Rng } from "./rng.js";
 
 const BPS = 10_000n;

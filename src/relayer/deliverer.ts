@@ -24,6 +24,7 @@ import {
 import { endpointV2Abi, hubAbi, simpleMessageLibAbi, spokeAbi } from "../../abis/index.js";
 import { type ChainClients, createChainClients } from "../chain/clients.js";
 import { confirm } from "../chain/tx.js";
+import type { Manifest } from "../deployment/manifest.js";
 import { type Packet, decodePacket, pathKey } from "../layerzero/packet.js";
 
 export interface DeliveryChain {
@@ -326,4 +327,21 @@ export function describeError(error: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The deliverer's view of a manifest: every chain with a local message library. */
+export function deliveryChains(manifest: Manifest): DeliveryChain[] {
+  return manifest.chains.map((c) => {
+    if (!c.contracts.messageLib) throw new Error(`chain ${c.name} has no messageLib: LayerZero's executor delivers there`);
+    return {
+      name: c.name,
+      chainId: c.chainId,
+      rpcUrl: c.rpcUrl,
+      eid: c.eid,
+      endpoint: c.contracts.endpoint,
+      messageLib: c.contracts.messageLib,
+      receivers: [c.contracts.hub ?? c.contracts.spoke!],
+      startBlock: c.startBlock,
+    };
+  });
 }

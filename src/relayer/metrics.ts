@@ -1,0 +1,40 @@
+/** Prometheus metrics of one relayer (prom-client), exposed by the CLI at /metrics. */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { formatUnits } from "viem";
+import type { TransitionEvent } from "./coordinator.js";
+import { RECOVERY_STATES } from "./states.js";
+import type { RecoveryStore } from "./store.js";
+
+export function createRelayerMetrics(store: RecoveryStore) {
+  const registry = new Registry();
+  new Gauge({
+    name: "salvage_recoveries",
+    help: "Recoveries by state (all workers sharing the database)",
+    labelNames: ["state"],
+    registers: [registry],
+    async collect() {
+      const counts = await store.countsByState();
+      for (const state of RECOVERY_STATES) this.set({ state }, counts.get(state) ?? 0);
+    },
+  });
+  const transitions = new Counter({ name: "salvage_recovery_transitions_total", help: "Transitions made by this worker", labelNames: ["from", "to"], registers: [registry] });
+  const profit = new Counter({ name: "salvage_expected_profit_usd_total", help: "Expected profit of takes made by this worker (USD, display only)", registers: [registry] });
+  const latency = new Histogram({
+    name: "salvage_recovery_seconds",
+    help: "Seconds from detection to collateral seized on the spoke",
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+    registers: [registry],
+  });
+  const packets = new Counter({ name: "salvage_packets_total", help: "LayerZero packet events seen by the deliverer", labelNames: ["status"], registers: [registry] });
+  return {
+    registry,
+    onTransition(e: TransitionEvent) {
+      transitions.inc({ from: e.from, to: e.to });
+      if (e.to === "taken" && e.recovery.expectedProfit !== undefined) profit.inc(Number(formatUnits(e.recovery.expectedProfit, 18)));
+      if (e.to === "seized") latency.observe((Date.now() - e.recovery.createdAt.getTime()) / 1000);
+    },
+    onPacket(status: string) {
+      packets.inc({ status });
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The recovery state machine.
+ *
+ *   detected ─► kicking ─► kicked ─► taking ─► taken ─► verified ─► delivered ─► seized
+ *      ▲  └──────────────────┘ (auction already open)   │
+ *      └── auction expired (re-kick) ◄───────────────────┤
+ *                             kicked ◄── take reverted ──┘ (retry with backoff)
+ *   any open state ─► abandoned (healthy again, outbid, already taken) | skipped (policy: no inventory)
+ *
+ * `kicking` and `taking` are the intents persisted before a transaction; `kicked` and `taken` after its
+ * receipt. taken ─► verified ─► delivered follow the SEIZE packet on the spoke's endpoint; seized is the
+ * spoke's Seized event for the take. A take reorged out goes back to `taking` with the same signed
+ * transaction, never a new one.
+ */
+export const RECOVERY_STATES = [
+  "detected",
+  "kicking",
+  "kicked",
+  "taking",
+  "taken",
+  "verified",
+  "delivered",
+  "seized",
+  "abandoned",
+  "skipped",
+] as const;
+
+export type RecoveryState = (typeof RECOVERY_STATES)[number];
+
+export const TERMINAL_STATES: readonly RecoveryState[] = ["seized", "abandoned", "skipped"];
+
+const NEXT: Record<RecoveryState, readonly RecoveryState[]> = {
+  detected: ["kicking", "kicked", "taking", "abandoned", "skipped"],
+  kicking: ["kicked", "detected", "abandoned"],
+  kicked: ["taking", "detected", "abandoned", "skipped", "kicked"],
+  taking: ["taken", "kicked", "detected", "abandoned", "taking"],
+  // Self-transitions record a take re-included in another block after a reorg.
+  taken: ["taken", "verified", "delivered", "seized", "taking"],
+  verified: ["verified", "delivered", "seized", "taking"],
+  delivered: ["delivered", "seized", "taking"],
+  seized: [],
+  abandoned: [],
+  skipped: [],
+};
+
+export function canTransition(from: RecoveryState, to: RecoveryState): boolean {
+  return NEXT[from].includes(to);
+}
+
+export function isTerminal(state: RecoveryState): boolean {
+  return TERMINAL_STATES.includes(state);
+}

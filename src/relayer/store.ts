@@ -1,0 +1,203 @@
+/**
+ * Durable recoveries: rows, leases and the transition log. Every state change is one transaction that
+ * checks the worker still holds the lease (fencing), so a worker that lost its lease can never move a
+ * recovery another worker now owns.
+ */
+import type { Address, Hex } from "viem";
+import type { Database, Sql } from "./db.js";
+import { type RecoveryState, TERMINAL_STATES, canTransition } from "./states.js";
+
+export interface Recovery {
+  id: number;
+  hubChainId: number;
+  account: Address;
+  state: RecoveryState;
+  auctionId?: bigint;
+  debtAsset?: number;
+  collateralEid?: number;
+  collateralAsset?: number;
+  maxRepay?: bigint;
+  repayAmount?: bigint;
+  seizeAmount?: bigint;
+  seizeValue?: bigint;
+  bonus?: bigint;
+  expectedProfit?: bigint;
+  takeId?: bigint;
+  guid?: Hex;
+  packet?: Hex;
+  takeTx?: Hex;
+  takeBlock?: bigint;
+  takeBlockHash?: Hex;
+  deliverTx?: Hex;
+  /** Spoke block to search for the Seized event from (the spoke's head when the take was mined). */
+  spokeFromBlock?: bigint;
+  reason?: string;
+  attempts: number;
+  nextAttemptAt: Date;
+  lockedBy?: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type RecoveryPatch = Partial<Omit<Recovery, "id" | "hubChainId" | "account" | "state" | "lockedBy" | "createdAt" | "updatedAt">>;
+
+const COLUMNS = {
+  auctionId: ["auction_id", "bigint"],
+  debtAsset: ["debt_asset", "number"],
+  collateralEid: ["collateral_eid", "number"],
+  collateralAsset: ["collateral_asset", "number"],
+  maxRepay: ["max_repay", "bigint"],
+  repayAmount: ["repay_amount", "bigint"],
+  seizeAmount: ["seize_amount", "bigint"],
+  seizeValue: ["seize_value", "bigint"],
+  bonus: ["bonus", "bigint"],
+  expectedProfit: ["expected_profit", "bigint"],
+  takeId: ["take_id", "bigint"],
+  guid: ["guid", "text"],
+  packet: ["packet", "text"],
+  takeTx: ["take_tx", "text"],
+  takeBlock: ["take_block", "bigint"],
+  takeBlockHash: ["take_block_hash", "text"],
+  deliverTx: ["deliver_tx", "text"],
+  spokeFromBlock: ["spoke_from_block", "bigint"],
+  reason: ["reason", "text"],
+  attempts: ["attempts", "number"],
+  nextAttemptAt: ["next_attempt_at", "date"],
+} as const satisfies Record<keyof RecoveryPatch, readonly [string, "bigint" | "number" | "text" | "date"]>;
+
+const TERMINAL_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join(", ")})`;
+
+export class LeaseLostError extends Error {
+  constructor(id: number, worker: string) {
+    super(`worker ${worker} no longer holds recovery ${id}`);
+  }
+}
+
+function fromRow(row: Record<string, unknown>): Recovery {
+  const r: Recovery = {
+    id: Number(row.id),
+    hubChainId: Number(row.hub_chain_id),
+    account: row.account as Address,
+    state: row.state as RecoveryState,
+    attempts: Number(row.attempts),
+    nextAttemptAt: new Date(row.next_attempt_at as string),
+    lockedBy: (row.locked_by as string | null) ?? undefined,
+    createdAt: new Date(row.created_at as string),
+    updatedAt: new Date(row.updated_at as string),
+  };
+  for (const [key, [column, kind]] of Object.entries(COLUMNS)) {
+    const v = row[column];
+    if (v === null || v === undefined) continue;
+    (r as unknown as Record<string, unknown>)[key] =
+      kind === "bigint" ? BigInt(v as string) : kind === "number" ? Number(v) : kind === "date" ? new Date(v as string) : v;
+  }
+  return r;
+}
+
+function toParam(value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  return value ?? null;
+}
+
+export class RecoveryStore {
+  constructor(readonly db: Database) {}
+
+  /** Opens a recovery for an account unless one is open already. Returns whether this call opened it. */
+  async detect(hubChainId: number, account: Address): Promise<boolean> {
+    const rows = await this.db.query(
+      `INSERT INTO recoveries (hub_chain_id, account, state) VALUES ($1, $2, 'detected')
+       ON CONFLICT (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_SQL} DO NOTHING RETURNING id`,
+      [hubChainId, account.toLowerCase()],
+    );
+    return rows.length === 1;
+  }
+
+  /** Leases one due open recovery to `worker`, skipping rows another worker is locking or leasing. */
+  async claim(worker: string, leaseMs: number): Promise<Recovery | undefined> {
+    const rows = await this.db.query(
+      `UPDATE recoveries SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
+       WHERE id = (
+         SELECT id FROM recoveries
+         WHERE state NOT IN ${TERMINAL_SQL} AND next_attempt_at <= now()
+           AND (lease_until IS NULL OR lease_until < now() OR locked_by = $1)
+         ORDER BY next_attempt_at, id
+         LIMIT 1 FOR UPDATE SKIP LOCKED
+       ) RETURNING *`,
+      [worker, String(leaseMs)],
+    );
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async renew(id: number, worker: string, leaseMs: number): Promise<void> {
+    const rows = await this.db.query(
+      `UPDATE recoveries SET lease_until = now() + ($3 || ' milliseconds')::interval WHERE id = $1 AND locked_by = $2 RETURNING id`,
+      [id, worker, String(leaseMs)],
+    );
+    if (rows.length === 0) throw new LeaseLostError(id, worker);
+  }
+
+  /** Gives the lease back; the recovery is due again at `nextAttemptAt`. */
+  async release(id: number, worker: string, nextAttemptAt = new Date()): Promise<void> {
+    await this.db.query(
+      `UPDATE recoveries SET locked_by = NULL, lease_until = NULL, next_attempt_at = $3 WHERE id = $1 AND locked_by = $2`,
+      [id, worker, nextAttemptAt.toISOString()],
+    );
+  }
+
+  /**
+   * Moves a leased recovery to `to` with `patch`, and logs the transition, in one transaction.
+   * Throws LeaseLostError if the worker no longer holds it or its state moved meanwhile.
+   */
+  async transition(recovery: Recovery, to: RecoveryState, worker: string, patch: RecoveryPatch = {}, detail?: string, tx?: Sql): Promise<Recovery> {
+    if (!canTransition(recovery.state, to)) throw new Error(`recovery ${recovery.id}: no transition ${recovery.state} -> ${to}`);
+    const sets = ["state = $4", "updated_at = now()"];
+    const params: unknown[] = [recovery.id, worker, recovery.state, to];
+    for (const [key, value] of Object.entries(patch)) {
+      const column = COLUMNS[key as keyof RecoveryPatch];
+      if (!column) throw new Error(`unknown recovery field ${key}`);
+      params.push(toParam(value));
+      sets.push(`${column[0]} = $${params.length}`);
+    }
+    const run = async (sql: Sql) => {
+      const rows = await sql.query(
+        `UPDATE recoveries SET ${sets.join(", ")} WHERE id = $1 AND locked_by = $2 AND state = $3 AND lease_until > now() RETURNING *`,
+        params,
+      );
+      if (rows.length === 0) throw new LeaseLostError(recovery.id, worker);
+      await sql.query(`INSERT INTO transitions (recovery_id, from_state, to_state, worker, detail) VALUES ($1, $2, $3, $4, $5)`, [
+        recovery.id, recovery.state, to, worker, detail ?? null,
+      ]);
+      return fromRow(rows[0]!);
+    };
+    return tx ? run(tx) : this.db.transaction(run);
+  }
+
+  async get(id: number): Promise<Recovery | undefined> {
+    const rows = await this.db.query(`SELECT * FROM recoveries WHERE id = $1`, [id]);
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async list(): Promise<Recovery[]> {
+    return (await this.db.query(`SELECT * FROM recoveries ORDER BY id`)).map(fromRow);
+  }
+
+  async countsByState(): Promise<Map<RecoveryState, number>> {
+    const rows = await this.db.query<{ state: string; n: string | number }>(`SELECT state, count(*) AS n FROM recoveries GROUP BY state`);
+    return new Map(rows.map((r) => [r.state as RecoveryState, Number(r.n)]));
+  }
+
+  async transitions(id: number): Promise<{ from: RecoveryState; to: RecoveryState; worker: string; detail?: string }[]> {
+    const rows = await this.db.query(`SELECT from_state, to_state, worker, detail FROM transitions WHERE recovery_id = $1 ORDER BY id`, [id]);
+    return rows.map((r) => ({ from: r.from_state as RecoveryState, to: r.to_state as RecoveryState, worker: r.worker as string, detail: (r.detail as string | null) ?? undefined }));
+  }
+
+  /** USD value (WAD) of collateral bought but not yet delivered on a spoke: the relayer's exposure there. */
+  async exposure(collateralEid: number): Promise<bigint> {
+    const rows = await this.db.query<{ total: string | null }>(
+      `SELECT sum(seize_value)::text AS total FROM recoveries WHERE collateral_eid = $1 AND state IN ('taking', 'taken', 'verified', 'delivered')`,
+      [collateralEid],
+    );
+    return BigInt(rows[0]?.total ?? 0);
+  }
+}

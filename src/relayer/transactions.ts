@@ -1,0 +1,215 @@
+/**
+ * Transactions that must happen at most once. Each is signed, stored, and only then broadcast; a restart
+ * rebroadcasts the stored bytes instead of signing anew, and a fee bump re-signs the same nonce, so every
+ * attempt of one step competes for one nonce and at most one of them can ever be mined.
+ *
+ * Nonces come from a row per (chain, sender) locked for the allocation, so several relayer processes
+ * sharing a key never hand out the same nonce, and every allocated nonce has a stored transaction.
+ */
+import { type Address, type Hex, type LocalAccount, type TransactionReceipt, keccak256, parseTransaction } from "viem";
+import type { ChainClients } from "../chain/clients.js";
+import type { Database } from "./db.js";
+
+export interface TxRequest {
+  to: Address;
+  data: Hex;
+  value?: bigint;
+  /** Gas limit; estimated (plus 25%) when omitted. Estimation reverts surface here, before anything is stored. */
+  gas?: bigint;
+}
+
+export interface TxRow {
+  id: number;
+  recoveryId: number | null;
+  step: string;
+  nonce: bigint;
+  hash: Hex;
+  raw: Hex;
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+  status: "pending" | "mined" | "replaced";
+  createdAt: Date;
+}
+
+export interface TxManagerOptions {
+  /** Re-sign with higher fees when no attempt was mined this long after the last one. */
+  bumpAfterMs?: number;
+  /** Fee increase per bump, in percent (a node accepts a replacement from +10%). */
+  bumpPercent?: bigint;
+  /** Tip offered on a first attempt. */
+  priorityFeeWei?: bigint;
+  /** Never offer more than this per gas. */
+  maxFeeCapWei?: bigint;
+  pollMs?: number;
+}
+
+export class StuckTransactionError extends Error {}
+
+function rowOf(r: Record<string, unknown>): TxRow {
+  return {
+    id: Number(r.id),
+    recoveryId: r.recovery_id === null ? null : Number(r.recovery_id),
+    step: r.step as string,
+    nonce: BigInt(r.nonce as string),
+    hash: r.hash as Hex,
+    raw: r.raw as Hex,
+    maxFeePerGas: BigInt(r.max_fee_per_gas as string),
+    maxPriorityFeePerGas: BigInt(r.max_priority_fee_per_gas as string),
+    status: r.status as TxRow["status"],
+    createdAt: new Date(r.created_at as string),
+  };
+}
+
+/** Errors a node returns for a raw transaction it has already seen or already mined. */
+const ALREADY_SENT = /already known|nonce too low|known transaction|replacement transaction underpriced|transaction already imported/i;
+
+export class TxManager {
+  private readonly bumpAfterMs: number;
+  private readonly bumpPercent: bigint;
+  private readonly priorityFeeWei: bigint;
+  private readonly maxFeeCapWei: bigint;
+  private readonly pollMs: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly chainId: number,
+    private readonly clients: ChainClients,
+    readonly account: LocalAccount,
+    options: TxManagerOptions = {},
+  ) {
+    this.bumpAfterMs = options.bumpAfterMs ?? 15_000;
+    this.bumpPercent = options.bumpPercent ?? 25n;
+    this.priorityFeeWei = options.priorityFeeWei ?? 1_000_000_000n;
+    this.maxFeeCapWei = options.maxFeeCapWei ?? 500_000_000_000n;
+    this.pollMs = options.pollMs ?? 100;
+  }
+
+  get address(): Address {
+    return this.account.address;
+  }
+
+  async attempts(recoveryId: number | null, step: string): Promise<TxRow[]> {
+    const rows = await this.db.query(
+      `SELECT * FROM transactions WHERE recovery_id IS NOT DISTINCT FROM $1 AND step = $2 AND chain_id = $3 ORDER BY id`,
+      [recoveryId, step, this.chainId],
+    );
+    return rows.map(rowOf);
+  }
+
+  /** Signs, stores and broadcasts a transaction for (recovery, step). */
+  async submit(recoveryId: number | null, step: string, request: TxRequest): Promise<TxRow> {
+    const reader = this.clients.public;
+    const gas = request.gas ?? ((await reader.estimateGas({ account: this.account, to: request.to, data: request.data, value: request.value })) * 125n) / 100n;
+    const block = await reader.getBlock();
+    const baseFee = block.baseFeePerGas ?? 0n;
+    const maxPriorityFeePerGas = this.priorityFeeWei;
+    const maxFeePerGas = minFee(baseFee * 2n + maxPriorityFeePerGas, this.maxFeeCapWei);
+    const row = await this.db.transaction(async (tx) => {
+      await tx.query(`INSERT INTO nonces (chain_id, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [this.chainId, this.address]);
+      const [locked] = await tx.query<{ next_nonce: string }>(`SELECT next_nonce FROM nonces WHERE chain_id = $1 AND address = $2 FOR UPDATE`, [this.chainId, this.address]);
+      const onChain = BigInt(await reader.getTransactionCount({ address: this.address, blockTag: "pending" }));
+      const stored = BigInt(locked!.next_nonce);
+      const nonce = stored > onChain ? stored : onChain;
+      const signed = await this.sign({ ...request, gas }, nonce, maxFeePerGas, maxPriorityFeePerGas);
+      await tx.query(`UPDATE nonces SET next_nonce = $3 WHERE chain_id = $1 AND address = $2`, [this.chainId, this.address, (nonce + 1n).toString()]);
+      const [inserted] = await tx.query(
+        `INSERT INTO transactions (recovery_id, step, chain_id, sender, nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+        [recoveryId, step, this.chainId, this.address, nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString()],
+      );
+      return rowOf(inserted!);
+    });
+    await this.broadcast(row);
+    return row;
+  }
+
+  /** Sends stored bytes again (after a restart, an RPC outage or a reorg). Harmless if the node has them. */
+  async broadcast(row: TxRow): Promise<void> {
+    try {
+      await this.clients.public.request({ method: "eth_sendRawTransaction", params: [row.raw] });
+    } catch (error) {
+      if (!ALREADY_SENT.test(String((error as Error).message) + String((error as { details?: string }).details ?? ""))) throw error;
+    }
+  }
+
+  /**
+   * Waits until one attempt of (recovery, step) is mined and returns its receipt, rebroadcasting the
+   * pending attempts and bumping fees while it waits. Throws StuckTransactionError after `timeoutMs`;
+   * the stored attempts remain, and the next call resumes them.
+   */
+  async confirm(recoveryId: number | null, step: string, timeoutMs = 60_000): Promise<{ receipt: TransactionReceipt; row: TxRow }> {
+    const deadline = Date.now() + timeoutMs;
+    let rows = await this.attempts(recoveryId, step);
+    if (rows.length === 0) throw new Error(`no transaction stored for recovery ${recoveryId} step ${step}`);
+    for (const row of rows) await this.broadcast(row).catch(() => {});
+    for (;;) {
+      for (const row of rows) {
+        const receipt = await this.clients.public.getTransactionReceipt({ hash: row.hash }).catch(() => undefined);
+        if (receipt) {
+          await this.db.query(
+            `UPDATE transactions SET status = CASE WHEN id = $1 THEN 'mined' ELSE 'replaced' END, block_number = CASE WHEN id = $1 THEN $2::bigint END, block_hash = CASE WHEN id = $1 THEN $3 END
+             WHERE recovery_id IS NOT DISTINCT FROM $4 AND step = $5 AND chain_id = $6`,
+            [row.id, receipt.blockNumber.toString(), receipt.blockHash, recoveryId, step, this.chainId],
+          );
+          return { receipt, row };
+        }
+      }
+      const last = rows[rows.length - 1]!;
+      if (Date.now() - last.createdAt.getTime() > this.bumpAfterMs) {
+        rows = [...rows, await this.bump(last)];
+      }
+      if (Date.now() > deadline) throw new StuckTransactionError(`${step} of recovery ${recoveryId}: no attempt mined after ${timeoutMs} ms (${rows.length} attempts, nonce ${last.nonce})`);
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
+  /** A stored attempt is no longer in the chain (reorg): mark it pending again so confirm() resumes it. */
+  async reopen(recoveryId: number, step: string): Promise<void> {
+    await this.db.query(`UPDATE transactions SET status = 'pending', block_number = NULL, block_hash = NULL WHERE recovery_id = $1 AND step = $2 AND chain_id = $3`, [recoveryId, step, this.chainId]);
+  }
+
+  private async bump(last: TxRow): Promise<TxRow> {
+    const stored = parseTransaction(last.raw);
+    const baseFee = (await this.clients.public.getBlock()).baseFeePerGas ?? 0n;
+    const raise = (v: bigint) => (v * (100n + this.bumpPercent)) / 100n + 1n;
+    const maxPriorityFeePerGas = raise(last.maxPriorityFeePerGas);
+    const maxFeePerGas = minFee(maxBig(raise(last.maxFeePerGas), baseFee * 2n + maxPriorityFeePerGas), this.maxFeeCapWei);
+    const signed = await this.sign(
+      { to: stored.to!, data: stored.data ?? "0x", value: stored.value, gas: stored.gas! },
+      last.nonce,
+      maxFeePerGas,
+      maxPriorityFeePerGas,
+    );
+    const [inserted] = await this.db.query(
+      `INSERT INTO transactions (recovery_id, step, chain_id, sender, nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+      [last.recoveryId, last.step, this.chainId, this.address, last.nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString()],
+    );
+    const row = rowOf(inserted!);
+    await this.broadcast(row);
+    return row;
+  }
+
+  private async sign(request: Required<Pick<TxRequest, "to" | "data" | "gas">> & { value?: bigint }, nonce: bigint, maxFeePerGas: bigint, maxPriorityFeePerGas: bigint) {
+    const raw = await this.account.signTransaction({
+      type: "eip1559",
+      chainId: this.chainId,
+      to: request.to,
+      data: request.data,
+      value: request.value ?? 0n,
+      gas: request.gas,
+      nonce: Number(nonce),
+      maxFeePerGas,
+      maxPriorityFeePerGas: maxPriorityFeePerGas > maxFeePerGas ? maxFeePerGas : maxPriorityFeePerGas,
+    });
+    return { raw, hash: keccak256(raw) };
+  }
+}
+
+function minFee(a: bigint, cap: bigint): bigint {
+  return a < cap ? a : cap;
+}
+
+function maxBig(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
