@@ -1,10 +1,11 @@
 /**
  * The `salvage` command line.
- *   salvage devnet [--spokes 2] [--accounts 200] [--seed 7] [--scenario crash] [--block-time 1]
- *                  [--crash-after 10] [--crash-share 0.25] [--duration S | --once] [--manifest PATH]
+ *   salvage devnet …   start the local multi-chain devnet (src/devnet/run.ts)
+ *   salvage relay …    run the recovery relayer (src/relayer/cli.ts)
  */
 import { parseArgs } from "node:util";
 import { parseDevnetOptions, runDevnet } from "./devnet/run.js";
+import { RELAY_USAGE, relayCommand } from "./relayer/cli.js";
 
 const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
@@ -49,7 +50,8 @@ async function devnet(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === "devnet") return devnet(rest);
-  console.error(USAGE);
+  if (command === "relay") return relayCommand(rest);
+  console.error(`${USAGE}\n${RELAY_USAGE}`);
   process.exitCode = 2;
 }
 

@@ -68,13 +68,13 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   constructor(options: CoordinatorOptions) {
     super();
     this.o = {
-      leaseMs: 30_000,
-      confirmTimeoutMs: 60_000,
-      retryBaseMs: 500,
-      retryMaxMs: 30_000,
-      recheckMs: 500,
-      log: silent,
       ...options,
+      leaseMs: options.leaseMs ?? 30_000,
+      confirmTimeoutMs: options.confirmTimeoutMs ?? 60_000,
+      retryBaseMs: options.retryBaseMs ?? 500,
+      retryMaxMs: options.retryMaxMs ?? 30_000,
+      recheckMs: options.recheckMs ?? 500,
+      log: options.log ?? silent,
     };
   }
 
@@ -103,7 +103,11 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   /** Opens a recovery for each account; returns how many were new. */
   async detect(accounts: readonly Address[]): Promise<number> {
     let opened = 0;
-    for (const account of accounts) if (await this.o.store.detect(this.o.deployment.hub.chainId, account)) opened++;
+    for (const account of accounts) {
+      if (!(await this.o.store.detect(this.o.deployment.hub.chainId, account))) continue;
+      opened++;
+      await this.o.checkpoint?.("detected");
+    }
     return opened;
   }
 
@@ -156,7 +160,12 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     // The recovery carries the lease holder it was claimed by: the loop driving it.
     const next = await this.o.store.transition(r, to, r.lockedBy!, patch, detail);
     this.o.log.info({ recovery: r.id, account: r.account, from: r.state, to, detail }, "transition");
-    this.emit("transition", { recovery: next, from: r.state, to, detail });
+    try {
+      this.emit("transition", { recovery: next, from: r.state, to, detail });
+    } catch (error) {
+      // A listener's failure must not stop a recovery whose transition is already durable.
+      this.o.log.error({ recovery: r.id, err: (error as Error).message }, "transition listener failed");
+    }
     await this.o.checkpoint?.(to);
     return to === "seized" || to === "abandoned" || to === "skipped" ? { done: true } : { next };
   }

@@ -25,7 +25,10 @@ export interface Relayer extends EventEmitter<{ transition: [TransitionEvent]; p
   /** One pass: detect, then drive every due recovery. Returns how many recoveries were driven. */
   tick(): Promise<number>;
   start(): void;
+  /** Stops detecting and driving after the current step; the database stays open for reads. */
   stop(): Promise<void>;
+  /** stop(), then closes the database. */
+  close(): Promise<void>;
 }
 
 export async function createRelayer(input: RelayerConfigInput, options: { log?: Logger; checkpoint?: (point: string) => void | Promise<void> } = {}): Promise<Relayer> {
@@ -109,7 +112,11 @@ export async function createRelayer(input: RelayerConfigInput, options: { log?: 
     async stop() {
       controller?.abort();
       await loop;
+      controller = undefined;
       await deliverer?.stop();
+    },
+    async close() {
+      await relayer.stop();
       await db.close();
     },
   });
