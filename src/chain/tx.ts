@@ -4,6 +4,25 @@ import type { Abi, Account, Address, Chain, ContractFunctionArgs, ContractFuncti
 export type Wallet = WalletClient<Transport, Chain, Account>;
 export type Reader = PublicClient<Transport, Chain>;
 
+const senders = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `send` after every earlier send of the same key on the same chain has been handed to the node, so
+ * concurrent callers never read the same pending nonce. (A nonce cache would outlive a restarted devnet
+ * that reuses chain ids; asking the node each time, one sender at a time, cannot go stale.)
+ */
+export function serialized<T>(wallet: Wallet, send: () => Promise<T>): Promise<T> {
+  const url = (wallet.transport as { url?: string }).url ?? "";
+  const key = `${wallet.chain.id}:${url}:${wallet.account.address.toLowerCase()}`;
+  const run = (senders.get(key) ?? Promise.resolve()).then(send, send);
+  const tail = run.catch(() => {});
+  senders.set(key, tail);
+  void tail.then(() => {
+    if (senders.get(key) === tail) senders.delete(key);
+  });
+  return run;
+}
+
 export async function confirm(reader: Reader, hash: Hex, what: string, timeout = 60_000): Promise<TransactionReceipt> {
   // On an automining chain the receipt exists already: ask once before falling back to polling.
   const receipt =
@@ -19,7 +38,7 @@ export async function deployContract(
   contract: { abi: Abi; bytecode: Hex; name: string },
   args: readonly unknown[],
 ): Promise<Address> {
-  const hash = await wallet.deployContract({ abi: contract.abi, bytecode: contract.bytecode, args } as never);
+  const hash = await serialized(wallet, () => wallet.deployContract({ abi: contract.abi, bytecode: contract.bytecode, args } as never));
   const receipt = await confirm(reader, hash, `deploy ${contract.name}`);
   if (!receipt.contractAddress) throw new Error(`deploy ${contract.name}: no contract address in receipt`);
   return receipt.contractAddress;
@@ -39,7 +58,9 @@ export async function write<
     value?: bigint;
   },
 ): Promise<TransactionReceipt> {
-  const { request } = await reader.simulateContract({ ...call, account: wallet.account } as never);
-  const hash = await wallet.writeContract(request as never);
+  const hash = await serialized(wallet, async () => {
+    const { request } = await reader.simulateContract({ ...call, account: wallet.account } as never);
+    return wallet.writeContract(request as never);
+  });
   return confirm(reader, hash, `${call.functionName} on ${call.address}`);
 }

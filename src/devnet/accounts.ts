@@ -4,7 +4,7 @@
  * keys come from the environment (see README, "Real chains").
  */
 import { type Hex, keccak256, encodePacked, getAddress, type Address } from "viem";
-import { nonceManager, privateKeyToAccount } from "viem/accounts";
+import { privateKeyToAccount } from "viem/accounts";
 
 export const DEVNET_KEYS = {
   deployer: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
@@ -12,11 +12,11 @@ export const DEVNET_KEYS = {
   liquidator: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
 } as const satisfies Record<string, Hex>;
 
-/** Local accounts with viem's nonce manager, so concurrent senders of one key never race on a nonce. */
+/** Concurrent writes of one key are ordered by src/chain/tx.ts `serialized`, so they never race on a nonce. */
 export const devnetAccounts = {
-  deployer: privateKeyToAccount(DEVNET_KEYS.deployer, { nonceManager }),
-  relayer: privateKeyToAccount(DEVNET_KEYS.relayer, { nonceManager }),
-  liquidator: privateKeyToAccount(DEVNET_KEYS.liquidator, { nonceManager }),
+  deployer: privateKeyToAccount(DEVNET_KEYS.deployer),
+  relayer: privateKeyToAccount(DEVNET_KEYS.relayer),
+  liquidator: privateKeyToAccount(DEVNET_KEYS.liquidator),
 };
 
 /** The address of synthetic borrower `index` for a seed. Borrowers act through anvil's auto-impersonation. */

@@ -18,7 +18,7 @@ import {
   testTokenBytecode,
 } from "../../abis/index.js";
 import { createChainClients } from "../chain/clients.js";
-import { type Reader, type Wallet, deployContract, write } from "../chain/tx.js";
+import { type Reader, type Wallet, confirm, deployContract, serialized, write } from "../chain/tx.js";
 import type { Manifest, ManifestChain } from "../deployment/manifest.js";
 import { devnetAccounts } from "./accounts.js";
 import { ASSETS, AUCTION_PARAMS, COLLATERAL_ASSETS, DEBT_ASSETS, FEED_DECIMALS, LAYERZERO_NATIVE_FEE } from "./market.js";
@@ -117,7 +117,7 @@ async function deployHub(ctx: ChainCtx, spokes: ChainToDeploy[]): Promise<void> 
     await write(wallet, reader, { address: hub, abi: hubAbi, functionName: "supplyLiquidity", args: [asset.id, HUB_LIQUIDITY_TOKENS * unit] });
     await write(wallet, reader, { address: hub, abi: hubAbi, functionName: "fundReserve", args: [asset.id, HUB_RESERVE_TOKENS * unit] });
   }
-  await reader.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to: hub, value: HUB_FEE_FUND }) });
+  await confirm(reader, await serialized(wallet, () => wallet.sendTransaction({ to: hub, value: HUB_FEE_FUND })), "fund hub fees");
 }
 
 async function deploySpoke(ctx: ChainCtx, hubEid: number): Promise<void> {

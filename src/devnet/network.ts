@@ -2,6 +2,7 @@
  * A local multi-chain network: a hub chain and N spoke chains as anvil processes with distinct chain ids
  * and LayerZero endpoint ids, LayerZero and the protocol deployed and wired.
  */
+import { join } from "node:path";
 import { type AnvilInstance, startAnvil } from "../chain/anvil.js";
 import type { Manifest } from "../deployment/manifest.js";
 import { type DelivererOptions, PacketDeliverer, deliveryChains } from "../relayer/deliverer.js";
@@ -15,12 +16,18 @@ export interface NetworkOptions {
   spokes: number;
   /** Seconds per block once running; chains automine until then. */
   blockTime?: number;
+  /** Keep each chain's state in DIR/<chainId>.json, so a chain can be stopped and restarted (restartChain). */
+  stateDir?: string;
 }
 
 export interface Network {
   manifest: Manifest;
   anvils: AnvilInstance[];
   stop(): Promise<void>;
+  /** Stops chain `index` (0 is the hub); with a stateDir it keeps its state for startChain. */
+  stopChain(index: number): Promise<void>;
+  /** Starts chain `index` again on the same port, from its saved state. */
+  startChain(index: number): Promise<void>;
 }
 
 export function chainPlan(spokes: number, ports: number[]): ChainToDeploy[] {
@@ -39,10 +46,13 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
   const stop = async () => {
     await Promise.all(anvils.map((a) => a.stop()));
   };
+  const chainOptions = (i: number) => ({
+    chainId: HUB_CHAIN_ID + i,
+    autoImpersonate: true,
+    stateFile: options.stateDir ? join(options.stateDir, `${HUB_CHAIN_ID + i}.json`) : undefined,
+  });
   try {
-    for (let i = 0; i <= options.spokes; i++) {
-      anvils.push(await startAnvil({ chainId: HUB_CHAIN_ID + i, autoImpersonate: true }));
-    }
+    for (let i = 0; i <= options.spokes; i++) anvils.push(await startAnvil(chainOptions(i)));
     const plan = chainPlan(options.spokes, anvils.map((a) => a.port));
     const deployed = await deployProtocol(plan);
     const manifest: Manifest = {
@@ -51,7 +61,15 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       accounts: [],
       ...deployed,
     };
-    return { manifest, anvils, stop };
+    return {
+      manifest,
+      anvils,
+      stop,
+      stopChain: (i) => anvils[i]!.stop(),
+      async startChain(i) {
+        anvils[i] = await startAnvil({ ...chainOptions(i), port: anvils[i]!.port });
+      },
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -5,7 +5,7 @@
  */
 import type { Address, Hex } from "viem";
 import { testTokenAbi } from "../../abis/index.js";
-import { confirm } from "../chain/tx.js";
+import { confirm, serialized } from "../chain/tx.js";
 import { mulDiv, WAD, unit } from "../math/wad.js";
 import { borrow, deposit, fundGas, quoteHubMessage } from "../protocol/actions.js";
 import type { Deployment } from "../protocol/deployment.js";
@@ -44,13 +44,13 @@ function plan(deployment: Deployment, rng: Rng, seed: number, count: number, pri
   });
 }
 
-/** Mints from the deployer without waiting on each transaction (its nonce manager orders them), then waits for all. */
+/** Mints from the deployer without waiting for each receipt, then waits for them all. */
 async function mintAll(deployment: Deployment, chain: string, calls: { address: Address; args: readonly [Address, bigint] }[]): Promise<void> {
   const { public: reader, wallet } = deployment.clients(chain);
   const deployer = wallet(devnetAccounts.deployer);
   const hashes: Hex[] = [];
   for (const call of calls) {
-    hashes.push(await deployer.writeContract({ address: call.address, abi: testTokenAbi, functionName: "mint", args: call.args, gas: 100_000n }));
+    hashes.push(await serialized(deployer, () => deployer.writeContract({ address: call.address, abi: testTokenAbi, functionName: "mint", args: call.args, gas: 100_000n })));
   }
   for (const hash of hashes) await confirm(reader, hash, "mint");
 }

@@ -13,7 +13,7 @@ import { createRelayer } from "./relayer.js";
 
 export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR] [--schema NAME]
                     [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--concurrency N]
-                    [--poll-ms MS] [--devnet-keys]
+                    [--poll-ms MS] [--devnet-keys] [--no-deliver]
   keys: SALVAGE_TAKER_KEY (takes on the hub), SALVAGE_VERIFIER_KEY (delivers on local chains)
   database: DATABASE_URL when --database-url is not given; PGlite otherwise`;
 
@@ -32,6 +32,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
       concurrency: { type: "string" },
       "poll-ms": { type: "string" },
       "devnet-keys": { type: "boolean" },
+      "no-deliver": { type: "boolean" },
     },
   });
   const log = pino({ base: { service: "salvage-relay" } });
@@ -53,6 +54,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
       policy: values["min-profit-usd"] ? { minProfitUsd: values["min-profit-usd"] } : undefined,
       concurrency: values.concurrency ? Number(values.concurrency) : undefined,
       pollIntervalMs: values["poll-ms"] ? Number(values["poll-ms"]) : undefined,
+      deliver: values["no-deliver"] ? false : undefined,
     },
     {
       log,

@@ -12,6 +12,11 @@ const usd = z
   .string()
   .regex(/^\d+(\.\d{1,18})?$/, "must be a decimal USD amount like 25 or 0.5")
   .transform((s) => parseUnits(s, 18));
+/** Like usd, but may be negative: a protocol's own keeper may accept a small loss to clear dust positions. */
+const signedUsd = z
+  .string()
+  .regex(/^-?\d+(\.\d{1,18})?$/, "must be a decimal USD amount like 25, 0.5 or -10")
+  .transform((s) => parseUnits(s, 18));
 const privateKey = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex private key").transform((s) => s as Hex);
 
 export const relayerConfigSchema = z.object({
@@ -37,7 +42,7 @@ export const relayerConfigSchema = z.object({
   workerId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   policy: z
     .object({
-      minProfitUsd: usd.default("1"),
+      minProfitUsd: signedUsd.default("1"),
       maxExposureUsd: usd.default("10000000"),
       maxExposureUsdByEid: z.record(z.string().regex(/^\d+$/), usd).default({}),
       priceRiskBpsPerMinute: z.coerce.bigint().nonnegative().default(10n),

@@ -134,7 +134,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
         const outcome = await this.step(r);
         if ("done" in outcome) return;
         if ("wait" in outcome) {
-          await this.o.store.release(r.id, worker, new Date(Date.now() + outcome.wait));
+          await this.o.store.release(r.id, worker, new Date(Date.now() + outcome.wait), outcome.reason);
           return;
         }
         r = outcome.next;
@@ -148,7 +148,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       // An RPC outage or any unexpected failure: keep the state, come back later.
       this.o.log.warn({ recovery: r.id, account: r.account, state: r.state, err: describeError(error) }, "recovery step failed; will retry");
-      await this.o.store.release(r.id, worker, new Date(Date.now() + this.backoff(r.attempts))).catch(() => {});
+      await this.o.store.release(r.id, worker, new Date(Date.now() + this.backoff(r.attempts)), `step failed: ${describeError(error)}`).catch(() => {});
     }
   }
 

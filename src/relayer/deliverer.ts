@@ -23,7 +23,7 @@ import {
 } from "viem";
 import { endpointV2Abi, hubAbi, simpleMessageLibAbi, spokeAbi } from "../../abis/index.js";
 import { type ChainClients, createChainClients } from "../chain/clients.js";
-import { confirm } from "../chain/tx.js";
+import { confirm, serialized } from "../chain/tx.js";
 import type { Manifest } from "../deployment/manifest.js";
 import { type Packet, decodePacket, pathKey } from "../layerzero/packet.js";
 
@@ -301,8 +301,11 @@ export class PacketDeliverer {
 
   private async send(dst: ChainState, account: Account, address: Address, functionName: "validatePacket" | "lzReceive", args: readonly unknown[]): Promise<Hex> {
     const abi = functionName === "validatePacket" ? ([...simpleMessageLibAbi, ...deliveryAbi] as Abi) : deliveryAbi;
-    const { request } = await dst.clients.public.simulateContract({ address, abi, functionName, args, account } as never);
-    const hash = await dst.clients.wallet(account).writeContract(request as never);
+    const wallet = dst.clients.wallet(account);
+    const hash = await serialized(wallet, async () => {
+      const { request } = await dst.clients.public.simulateContract({ address, abi, functionName, args, account } as never);
+      return wallet.writeContract(request as never);
+    });
     await confirm(dst.clients.public, hash, `${functionName} on ${dst.config.name}`);
     return hash;
   }

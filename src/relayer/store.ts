@@ -137,11 +137,11 @@ export class RecoveryStore {
     if (rows.length === 0) throw new LeaseLostError(id, worker);
   }
 
-  /** Gives the lease back; the recovery is due again at `nextAttemptAt`. */
-  async release(id: number, worker: string, nextAttemptAt = new Date()): Promise<void> {
+  /** Gives the lease back; the recovery is due again at `nextAttemptAt`, and `reason` says why it waits. */
+  async release(id: number, worker: string, nextAttemptAt = new Date(), reason?: string): Promise<void> {
     await this.db.query(
-      `UPDATE recoveries SET locked_by = NULL, lease_until = NULL, next_attempt_at = $3 WHERE id = $1 AND locked_by = $2`,
-      [id, worker, nextAttemptAt.toISOString()],
+      `UPDATE recoveries SET locked_by = NULL, lease_until = NULL, next_attempt_at = $3, reason = COALESCE($4, reason) WHERE id = $1 AND locked_by = $2`,
+      [id, worker, nextAttemptAt.toISOString(), reason ?? null],
     );
   }
 

@@ -18,8 +18,8 @@ export interface TestNetwork {
 
 let counter = 0;
 
-export async function startTestNetwork(spokes = 2): Promise<TestNetwork> {
-  const network = await startNetwork({ spokes });
+export async function startTestNetwork(spokes = 2, stateDir?: string): Promise<TestNetwork> {
+  const network = await startNetwork({ spokes, stateDir });
   const deployment = new Deployment(network.manifest);
   const deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
   const tag = `${process.pid}-${Date.now()}`;

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Address } from "viem";
+import { expect } from "vitest";
 import { hubAbi, spokeAbi, testTokenAbi } from "../../abis/index.js";
 import { serializeManifest } from "../../src/deployment/manifest.js";
 import { devnetAccounts } from "../../src/devnet/accounts.js";
@@ -11,8 +12,16 @@ import { seedBorrowers } from "../../src/devnet/seed.js";
 import { type CrashReport, MarketSimulator } from "../../src/devnet/simulate.js";
 import { mint } from "../../src/protocol/actions.js";
 import { WAD } from "../../src/math/wad.js";
+import type { Recovery } from "../../src/relayer/store.js";
 import { mapLimit } from "../../src/util/concurrency.js";
 import { type TestNetwork, startTestNetwork } from "./network.js";
+
+/**
+ * The relayer tests run the policy of a protocol's own keeper, which accepts up to $100 of loss per take:
+ * with a 50% close factor, repeated takes leave dust positions whose bonus no longer pays the gas, and a
+ * profit-seeking keeper rightly leaves those (test/policy.test.ts); the protocol's keeper clears them.
+ */
+export const PROTOCOL_KEEPER_MIN_PROFIT = "-100";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -23,8 +32,8 @@ export interface CrashScenario {
   manifestPath: string;
 }
 
-export async function crashScenario(options: { accounts: number; seed: number; share?: number }): Promise<CrashScenario> {
-  const net = await startTestNetwork(2);
+export async function crashScenario(options: { accounts: number; seed: number; share?: number; stateDir?: string }): Promise<CrashScenario> {
+  const net = await startTestNetwork(2, options.stateDir);
   try {
     const rng = new Rng(options.seed);
     const borrowers = await seedBorrowers(net.deployment, net.deliverer, { count: options.accounts, seed: options.seed, rng });
@@ -64,4 +73,57 @@ export async function onchainLiquidations(s: CrashScenario) {
 export async function receiverBalance(s: CrashScenario, eid: number, assetId: number, receiver: Address): Promise<bigint> {
   const spoke = s.net.deployment.spokes.find((c) => c.eid === eid)!;
   return s.net.deployment.clients(spoke).public.readContract({ address: spoke.tokens[String(assetId)]!, abi: testTokenAbi, functionName: "balanceOf", args: [receiver] });
+}
+
+/**
+ * The exactly-once check shared by the relayer tests: only accounts the crash made liquidatable were
+ * kicked or taken, every one of them was, none is liquidatable now, every take maps to exactly one seized
+ * recovery and one Seized event on its spoke, and the receiver holds exactly what the takes seized.
+ */
+export async function expectRecoveredExactlyOnce(s: CrashScenario, recoveries: Recovery[], receiver: Address): Promise<void> {
+  const liquidatable = new Set(s.crash.liquidatable.map((a) => a.toLowerCase()));
+  const { takes, kicks, seizures } = await onchainLiquidations(s);
+  for (const e of [...takes, ...kicks]) expect(liquidatable.has(e.args.account!.toLowerCase()), `healthy account ${e.args.account} touched`).toBe(true);
+  expect(new Set(takes.map((t) => t.args.account!.toLowerCase()))).toEqual(liquidatable);
+  expect(await liquidatableNow(s)).toEqual([]);
+
+  const takeIds = takes.map((t) => t.args.takeId!).sort();
+  expect(new Set(takeIds).size).toBe(takeIds.length);
+  const seized = recoveries.filter((r) => r.state === "seized");
+  expect(seized.map((r) => r.takeId).sort()).toEqual(takeIds);
+  expect(new Set(seized.map((r) => r.takeTx)).size).toBe(seized.length);
+  expect(seizures.map((e) => e.args.takeId).sort()).toEqual(takeIds);
+  for (const e of seizures) expect(e.args.receiver).toBe(receiver);
+
+  const expected = new Map<string, bigint>();
+  for (const t of takes) {
+    const key = `${t.args.collateralEid}:${t.args.collateralAssetId}`;
+    expected.set(key, (expected.get(key) ?? 0n) + t.args.seizeAmount!);
+  }
+  for (const [key, amount] of expected) {
+    const [eid, asset] = key.split(":").map(Number);
+    expect(await receiverBalance(s, eid!, asset!, receiver)).toBe(amount);
+  }
+  // No collateral lost or paid twice: every spoke holds exactly what the hub's mirror says for each borrower.
+  const d = s.net.deployment;
+  await mapLimit(s.borrowers, 8, async (account) => {
+    const positions = await d.positions(account);
+    for (const p of positions.collateral) {
+      const spoke = d.spokes.find((c) => c.eid === p.eid)!;
+      const held = await d.clients(spoke).public.readContract({ address: spoke.contracts.spoke!, abi: spokeAbi, functionName: "balances", args: [account, p.assetId] });
+      expect(held, `${account} asset ${p.assetId} on eid ${p.eid}`).toBe(p.amount);
+    }
+  });
+  for (const r of recoveries.filter((x) => x.state !== "seized")) expect(r.reason, `recovery ${r.id} ${r.state}`).toBeTruthy();
+}
+
+/** Waits until no recovery is open and the hub reports no liquidatable borrower. */
+export async function waitUntilRecovered(s: CrashScenario, list: () => Promise<Recovery[]>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = (await list()).filter((r) => !["seized", "abandoned", "skipped"].includes(r.state));
+    if (open.length === 0 && (await liquidatableNow(s)).length === 0) return;
+    if (Date.now() > deadline) throw new Error(`not recovered in time: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

@@ -1,11 +1,12 @@
 /**
- * The `salvage` command line.
+ * The `salvage` command line. It lives in bin/, not src/: Ponder loads every module under src/ (except
+ * src/api/) as indexing code, so nothing there may act on import.
  *   salvage devnet …   start the local multi-chain devnet (src/devnet/run.ts)
  *   salvage relay …    run the recovery relayer (src/relayer/cli.ts)
  */
 import { parseArgs } from "node:util";
-import { parseDevnetOptions, runDevnet } from "./devnet/run.js";
-import { RELAY_USAGE, relayCommand } from "./relayer/cli.js";
+import { parseDevnetOptions, runDevnet } from "../src/devnet/run.js";
+import { RELAY_USAGE, relayCommand } from "../src/relayer/cli.js";
 
 const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]

@@ -1,0 +1,75 @@
+/**
+ * One Ponder app over every chain of a deployment. The deployment comes from a manifest
+ * (src/deployment/manifest.ts): `SALVAGE_MANIFEST`, default `.devnet/manifest.json` (what `salvage devnet`
+ * writes). Real networks use the same manifest shape, written by hand; parsing names any bad field.
+ *
+ * Indexed: the Hub (hub chain), every Spoke (spoke chains), the hub chain's price feeds (the ones the hub
+ * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle).
+ *
+ * Database: PostgreSQL when DATABASE_URL is set, else PGlite. Devnet chains reuse chain ids across runs,
+ * so for loopback RPCs the RPC cache is disabled and PGlite gets a directory per deployment.
+ */
+import { createHash } from "node:crypto";
+import { createConfig } from "ponder";
+import { endpointV2Abi, hubAbi, priceFeedAbi, spokeAbi } from "./abis/index.js";
+import { loadIndexerManifest } from "./src/indexer/manifest.js";
+
+const { manifest, hub, spokes } = loadIndexerManifest();
+
+const isLoopback = (rpcUrl: string): boolean => {
+  const host = new URL(rpcUrl).hostname;
+  return host === "127.0.0.1" || host === "localhost" || host === "[::1]" || host === "::1";
+};
+const local = manifest.chains.every((c) => isLoopback(c.rpcUrl));
+
+function database() {
+  if (process.env.DATABASE_URL) return { kind: "postgres" as const, connectionString: process.env.DATABASE_URL };
+  if (process.env.SALVAGE_PGLITE_DIR) return { kind: "pglite" as const, directory: process.env.SALVAGE_PGLITE_DIR };
+  if (!local) return { kind: "pglite" as const };
+  // A devnet redeploys the same chain ids with new contents: one PGlite directory per deployment.
+  const id = createHash("sha256")
+    .update(JSON.stringify(manifest.chains.map((c) => [c.chainId, c.contracts.endpoint, c.contracts.hub ?? c.contracts.spoke, c.startBlock])))
+    .update(manifest.createdAt)
+    .digest("hex")
+    .slice(0, 12);
+  return { kind: "pglite" as const, directory: `.ponder/pglite-devnet-${id}` };
+}
+
+const chains = Object.fromEntries(
+  manifest.chains.map((c) => [
+    c.name,
+    {
+      id: c.chainId,
+      rpc: c.rpcUrl,
+      pollingInterval: isLoopback(c.rpcUrl) ? 100 : 1_000,
+      // Devnet chain ids are reused by every run: cached RPC results from an earlier devnet would be wrong.
+      disableCache: isLoopback(c.rpcUrl),
+      ...(isLoopback(c.rpcUrl) ? { ethGetLogsBlockRange: 10_000 } : {}),
+    },
+  ]),
+) as Record<string, { id: number; rpc: string; pollingInterval: number; disableCache: boolean }>;
+
+const hubFeeds = Object.values(hub.feeds);
+
+export default createConfig({
+  database: database(),
+  chains,
+  contracts: {
+    Hub: {
+      abi: hubAbi,
+      chain: { [hub.name]: { address: hub.contracts.hub!, startBlock: hub.startBlock } },
+    },
+    Spoke: {
+      abi: spokeAbi,
+      chain: Object.fromEntries(spokes.map((s) => [s.name, { address: s.contracts.spoke!, startBlock: s.startBlock }])),
+    },
+    PriceFeed: {
+      abi: priceFeedAbi,
+      chain: { [hub.name]: { address: hubFeeds, startBlock: hub.startBlock } },
+    },
+    EndpointV2: {
+      abi: endpointV2Abi,
+      chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { address: c.contracts.endpoint, startBlock: c.startBlock }])),
+    },
+  },
+});

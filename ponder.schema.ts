@@ -1,0 +1,236 @@
+/**
+ * The index: positions, prices, auctions, liquidations, LayerZero packets, bad debt and per-account health.
+ *
+ * Price updates stay O(k): `collateral` and `debt` carry an index on `assetId` (with the amount), so the
+ * handler of a feed's AnswerUpdated finds the k accounts holding that asset by an index range scan and
+ * recomputes health for those k only. Position updates recompute one account from its own `account` row,
+ * which keeps the account's positions inline (at most markets + debt assets entries), so no scan either.
+ */
+import { index, onchainTable, primaryKey } from "ponder";
+
+/** Every address that ever held a position on the hub, with its positions inline for health recomputation. */
+export const account = onchainTable("account", (t) => ({
+  address: t.hex().primaryKey(),
+  /** `[{ eid, assetId, amount }]`, amounts as decimal strings; zero balances removed. */
+  collateral: t.json().$type<{ eid: number; assetId: number; amount: string }[]>().notNull(),
+  /** `[{ assetId, amount }]`, amounts as decimal strings; zero balances removed. */
+  debt: t.json().$type<{ assetId: number; amount: string }[]>().notNull(),
+  firstBlock: t.bigint().notNull(),
+  updatedBlock: t.bigint().notNull(),
+}));
+
+/** The hub's mirror of collateral per (account, spoke eid, asset), as CollateralUpdated reports it. */
+export const collateral = onchainTable(
+  "collateral",
+  (t) => ({
+    account: t.hex().notNull(),
+    eid: t.integer().notNull(),
+    /** The chain holding the collateral (the manifest's chain id for that eid; 0 if unknown). */
+    chainId: t.integer().notNull(),
+    assetId: t.integer().notNull(),
+    amount: t.bigint().notNull(),
+    updatedBlock: t.bigint().notNull(),
+    updatedAt: t.bigint().notNull(),
+  }),
+  (table) => ({
+    pk: primaryKey({ columns: [table.account, table.eid, table.assetId] }),
+    holdersIdx: index("collateral_asset_holders_idx").on(table.assetId, table.amount),
+    accountIdx: index("collateral_account_idx").on(table.account),
+  }),
+);
+
+/** Debt per (account, asset) on the hub. */
+export const debt = onchainTable(
+  "debt",
+  (t) => ({
+    account: t.hex().notNull(),
+    assetId: t.integer().notNull(),
+    amount: t.bigint().notNull(),
+    updatedBlock: t.bigint().notNull(),
+    updatedAt: t.bigint().notNull(),
+  }),
+  (table) => ({
+    pk: primaryKey({ columns: [table.account, table.assetId] }),
+    holdersIdx: index("debt_asset_holders_idx").on(table.assetId, table.amount),
+    accountIdx: index("debt_account_idx").on(table.account),
+  }),
+);
+
+/** Latest answer of the feed the hub reads, per (chain, asset). */
+export const price = onchainTable(
+  "price",
+  (t) => ({
+    chainId: t.integer().notNull(),
+    assetId: t.integer().notNull(),
+    feed: t.hex().notNull(),
+    answer: t.bigint().notNull(),
+    /** Hub.priceWad: the answer scaled to 18 decimals. */
+    priceWad: t.bigint().notNull(),
+    roundId: t.bigint().notNull(),
+    updatedAt: t.bigint().notNull(),
+    block: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.chainId, table.assetId] }) }),
+);
+
+/** Assets listed on the hub (AssetListed), with the manifest's feed decimals. */
+export const asset = onchainTable("asset", (t) => ({
+  assetId: t.integer().primaryKey(),
+  symbol: t.text(),
+  feed: t.hex().notNull(),
+  decimals: t.integer().notNull(),
+  feedDecimals: t.integer().notNull(),
+  token: t.hex().notNull(),
+  ltv: t.bigint().notNull(),
+  liquidationThreshold: t.bigint().notNull(),
+  listedBlock: t.bigint().notNull(),
+}));
+
+/** (spoke eid, asset) pairs the hub accepts as collateral. */
+export const collateralMarket = onchainTable(
+  "collateral_market",
+  (t) => ({
+    eid: t.integer().notNull(),
+    chainId: t.integer().notNull(),
+    assetId: t.integer().notNull(),
+    listedBlock: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.eid, table.assetId] }) }),
+);
+
+/** Hub auction parameters (single row, id 0). */
+export const auctionParams = onchainTable("auction_params", (t) => ({
+  id: t.integer().primaryKey(),
+  closeFactor: t.bigint().notNull(),
+  minBonus: t.bigint().notNull(),
+  maxBonus: t.bigint().notNull(),
+  auctionDuration: t.bigint().notNull(),
+  auctionTail: t.bigint().notNull(),
+  updatedBlock: t.bigint().notNull(),
+}));
+
+/** Dutch auctions: kick, takes, end. */
+export const auction = onchainTable(
+  "auction",
+  (t) => ({
+    auctionId: t.bigint().primaryKey(),
+    account: t.hex().notNull(),
+    kicker: t.hex().notNull(),
+    healthFactorAtKick: t.bigint().notNull(),
+    collateralValueAtKick: t.bigint().notNull(),
+    debtValueAtKick: t.bigint().notNull(),
+    startedAt: t.bigint().notNull(),
+    startedBlock: t.bigint().notNull(),
+    active: t.boolean().notNull(),
+    takes: t.integer().notNull(),
+    repaid: t.bigint().notNull(),
+    /** Healthy | Repaid | BadDebt | Expired, once ended. */
+    endReason: t.text(),
+    endedAt: t.bigint(),
+    endedBlock: t.bigint(),
+  }),
+  (table) => ({ accountIdx: index("auction_account_idx").on(table.account) }),
+);
+
+/** One row per Take: repay on the hub, seize on a spoke (delivered by the `guid` packet). */
+export const liquidation = onchainTable(
+  "liquidation",
+  (t) => ({
+    takeId: t.bigint().primaryKey(),
+    auctionId: t.bigint().notNull(),
+    account: t.hex().notNull(),
+    taker: t.hex().notNull(),
+    debtAssetId: t.integer().notNull(),
+    repayAmount: t.bigint().notNull(),
+    collateralEid: t.integer().notNull(),
+    collateralAssetId: t.integer().notNull(),
+    seizeAmount: t.bigint().notNull(),
+    bonus: t.bigint().notNull(),
+    receiver: t.hex().notNull(),
+    guid: t.hex().notNull(),
+    /** Set when the spoke's Seized event is indexed. */
+    seizedBlock: t.bigint(),
+    seizedAt: t.bigint(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    transactionHash: t.hex().notNull(),
+  }),
+  (table) => ({ accountIdx: index("liquidation_account_idx").on(table.account), guidIdx: index("liquidation_guid_idx").on(table.guid) }),
+);
+
+/**
+ * LayerZero packets by path and nonce (what PacketVerified/PacketDelivered identify them by), with the
+ * guid from PacketSent. Status: sent → verified → delivered. Blocks are per chain (source for sent, destination
+ * for verified/delivered); latency is in seconds of block time.
+ */
+export const packet = onchainTable(
+  "packet",
+  (t) => ({
+    id: t.text().primaryKey(),
+    guid: t.hex(),
+    srcEid: t.integer().notNull(),
+    sender: t.hex().notNull(),
+    dstEid: t.integer().notNull(),
+    receiver: t.hex().notNull(),
+    nonce: t.bigint().notNull(),
+    status: t.text().notNull(),
+    sentBlock: t.bigint(),
+    sentAt: t.bigint(),
+    sentTx: t.hex(),
+    verifiedBlock: t.bigint(),
+    verifiedAt: t.bigint(),
+    deliveredBlock: t.bigint(),
+    deliveredAt: t.bigint(),
+    deliveredTx: t.hex(),
+    /** Destination blocks from verification to delivery. */
+    latencyBlocks: t.bigint(),
+    /** Seconds from send to delivery. */
+    latencySeconds: t.bigint(),
+  }),
+  (table) => ({ guidIdx: index("packet_guid_idx").on(table.guid), statusIdx: index("packet_status_idx").on(table.status) }),
+);
+
+/** Debt written off against the reserve. */
+export const badDebt = onchainTable("bad_debt", (t) => ({
+  id: t.text().primaryKey(),
+  account: t.hex().notNull(),
+  assetId: t.integer().notNull(),
+  amount: t.bigint().notNull(),
+  coveredByReserve: t.bigint().notNull(),
+  uncovered: t.bigint().notNull(),
+  block: t.bigint().notNull(),
+  timestamp: t.bigint().notNull(),
+}));
+
+/** Reserve (risk buffer) per debt asset. */
+export const reserve = onchainTable("reserve", (t) => ({
+  assetId: t.integer().primaryKey(),
+  reserve: t.bigint().notNull(),
+  badDebt: t.bigint().notNull(),
+  updatedBlock: t.bigint().notNull(),
+}));
+
+/**
+ * Per-account health, equal to the wei to Hub.accountData at `updatedBlock` (src/math/health.ts).
+ * `healthFactor` is MAX_UINT256 without debt, as on chain.
+ */
+export const accountHealth = onchainTable(
+  "account_health",
+  (t) => ({
+    account: t.hex().primaryKey(),
+    healthFactor: t.bigint().notNull(),
+    collateralValue: t.bigint().notNull(),
+    thresholdValue: t.bigint().notNull(),
+    borrowPower: t.bigint().notNull(),
+    debtValue: t.bigint().notNull(),
+    /** Asset id of the collateral with the largest value, null without collateral. */
+    dominantCollateralAssetId: t.integer(),
+    /** Price (WAD) of the dominant collateral at which HF would reach 1, other prices fixed; null if none. */
+    liquidationPriceWad: t.bigint(),
+    /** Uniform collateral price move (WAD share, e.g. 0.2e18 = a 20 % drop) that brings HF to 1; 0 when HF <= 1. */
+    shockWad: t.bigint(),
+    updatedBlock: t.bigint().notNull(),
+    updatedAt: t.bigint().notNull(),
+  }),
+  (table) => ({ hfIdx: index("account_health_hf_idx").on(table.healthFactor) }),
+);

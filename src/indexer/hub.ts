@@ -1,0 +1,168 @@
+/** Indexing functions of the Hub: positions, assets, auctions, liquidations, bad debt and reserve. */
+import { ponder } from "ponder:registry";
+import {
+  account,
+  asset,
+  auction,
+  auctionParams,
+  badDebt,
+  collateral,
+  collateralMarket,
+  debt,
+  liquidation,
+  price,
+  reserve,
+} from "ponder:schema";
+import { priceFeedAbi } from "../../abis/index.js";
+import { priceToWad } from "../math/health.js";
+import { loadIndexerManifest } from "./manifest.js";
+import { chainIdOfEid, ensureAccount, recomputeHealth } from "./state.js";
+
+const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
+
+ponder.on("Hub:AssetListed", async ({ event, context }) => {
+  const { assetId, feed, decimals, token, ltv, liquidationThreshold } = event.args;
+  const configured = loadIndexerManifest().assetById.get(assetId);
+  // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value.
+  const feedDecimals = await context.client.readContract({ abi: priceFeedAbi, address: feed, functionName: "decimals", blockNumber: event.block.number });
+  const values = {
+    symbol: configured?.symbol ?? null,
+    feed,
+    decimals,
+    feedDecimals,
+    token,
+    ltv,
+    liquidationThreshold,
+    listedBlock: event.block.number,
+  };
+  await context.db.insert(asset).values({ assetId, ...values }).onConflictDoUpdate(values);
+  // A price indexed before the listing was scaled with the manifest's feed decimals: rescale it.
+  const chainId = context.chain.id;
+  const current = await context.db.find(price, { chainId, assetId });
+  if (current) await context.db.update(price, { chainId, assetId }).set({ priceWad: priceToWad(current.answer, feedDecimals) });
+});
+
+ponder.on("Hub:CollateralMarketListed", async ({ event, context }) => {
+  const { eid, assetId } = event.args;
+  await context.db
+    .insert(collateralMarket)
+    .values({ eid, assetId, chainId: chainIdOfEid(eid), listedBlock: event.block.number })
+    .onConflictDoNothing();
+});
+
+ponder.on("Hub:AuctionParamsSet", async ({ event, context }) => {
+  const values = {
+    closeFactor: event.args.closeFactor,
+    minBonus: event.args.minBonus,
+    maxBonus: event.args.maxBonus,
+    auctionDuration: BigInt(event.args.auctionDuration),
+    auctionTail: BigInt(event.args.auctionTail),
+    updatedBlock: event.block.number,
+  };
+  await context.db.insert(auctionParams).values({ id: 0, ...values }).onConflictDoUpdate(values);
+});
+
+ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
+  const { account: address, eid, assetId, balance } = event.args;
+  const block = event.block;
+  const position = { amount: balance, updatedBlock: block.number, updatedAt: block.timestamp };
+  await context.db
+    .insert(collateral)
+    .values({ account: address, eid, assetId, chainId: chainIdOfEid(eid), ...position })
+    .onConflictDoUpdate(position);
+  const row = await ensureAccount(context, address, block);
+  const list = row.collateral.filter((c) => !(c.eid === eid && c.assetId === assetId));
+  if (balance !== 0n) list.push({ eid, assetId, amount: balance.toString() });
+  list.sort((a, b) => a.eid - b.eid || a.assetId - b.assetId);
+  const updated = await context.db.update(account, { address }).set({ collateral: list, updatedBlock: block.number });
+  await recomputeHealth(context, updated, block);
+});
+
+ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
+  const { account: address, assetId, balance } = event.args;
+  const block = event.block;
+  const position = { amount: balance, updatedBlock: block.number, updatedAt: block.timestamp };
+  await context.db.insert(debt).values({ account: address, assetId, ...position }).onConflictDoUpdate(position);
+  const row = await ensureAccount(context, address, block);
+  const list = row.debt.filter((d) => d.assetId !== assetId);
+  if (balance !== 0n) list.push({ assetId, amount: balance.toString() });
+  list.sort((a, b) => a.assetId - b.assetId);
+  const updated = await context.db.update(account, { address }).set({ debt: list, updatedBlock: block.number });
+  await recomputeHealth(context, updated, block);
+});
+
+ponder.on("Hub:AuctionKicked", async ({ event, context }) => {
+  const { auctionId, account: address, kicker, healthFactor, collateralValue, debtValue } = event.args;
+  await context.db.insert(auction).values({
+    auctionId,
+    account: address,
+    kicker,
+    healthFactorAtKick: healthFactor,
+    collateralValueAtKick: collateralValue,
+    debtValueAtKick: debtValue,
+    startedAt: event.block.timestamp,
+    startedBlock: event.block.number,
+    active: true,
+    takes: 0,
+    repaid: 0n,
+  });
+});
+
+ponder.on("Hub:Take", async ({ event, context }) => {
+  const a = event.args;
+  await context.db.insert(liquidation).values({
+    takeId: a.takeId,
+    auctionId: a.auctionId,
+    account: a.account,
+    taker: a.taker,
+    debtAssetId: a.debtAssetId,
+    repayAmount: a.repayAmount,
+    collateralEid: a.collateralEid,
+    collateralAssetId: a.collateralAssetId,
+    seizeAmount: a.seizeAmount,
+    bonus: a.bonus,
+    receiver: a.receiver,
+    guid: a.guid,
+    block: event.block.number,
+    timestamp: event.block.timestamp,
+    transactionHash: event.transaction.hash,
+  }).onConflictDoNothing();
+  const row = await context.db.find(auction, { auctionId: a.auctionId });
+  if (row) await context.db.update(auction, { auctionId: a.auctionId }).set({ takes: row.takes + 1, repaid: row.repaid + a.repayAmount });
+});
+
+ponder.on("Hub:AuctionEnded", async ({ event, context }) => {
+  const { auctionId, reason } = event.args;
+  const row = await context.db.find(auction, { auctionId });
+  if (!row) return;
+  await context.db
+    .update(auction, { auctionId })
+    .set({ active: false, endReason: END_REASONS[reason] ?? String(reason), endedAt: event.block.timestamp, endedBlock: event.block.number });
+});
+
+ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
+  const { account: address, assetId, amount, coveredByReserve, uncovered } = event.args;
+  await context.db.insert(badDebt).values({
+    id: event.id,
+    account: address,
+    assetId,
+    amount,
+    coveredByReserve,
+    uncovered,
+    block: event.block.number,
+    timestamp: event.block.timestamp,
+  });
+  const row = await context.db.find(reserve, { assetId });
+  const values = {
+    reserve: (row?.reserve ?? 0n) - coveredByReserve,
+    badDebt: (row?.badDebt ?? 0n) + uncovered,
+    updatedBlock: event.block.number,
+  };
+  await context.db.insert(reserve).values({ assetId, ...values }).onConflictDoUpdate(values);
+});
+
+ponder.on("Hub:ReserveFunded", async ({ event, context }) => {
+  const { assetId, reserve: total } = event.args;
+  const values = { reserve: total, updatedBlock: event.block.number };
+  await context.db.insert(reserve).values({ assetId, badDebt: 0n, ...values }).onConflictDoUpdate(values);
+});

@@ -1,0 +1,80 @@
+/**
+ * Shared steps of the indexing functions: inline position lists on the account row, and health
+ * recomputation for one account from indexed positions, prices and asset configs.
+ */
+import type { Context } from "ponder:registry";
+import { account, accountHealth, asset, price } from "ponder:schema";
+import type { Hex } from "viem";
+import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
+import { loadIndexerManifest } from "./manifest.js";
+
+export type AccountRow = typeof account.$inferSelect;
+
+export interface BlockRef {
+  number: bigint;
+  timestamp: bigint;
+}
+
+export const hubChainId = (): number => loadIndexerManifest().hub.chainId;
+
+export function chainIdOfEid(eid: number): number {
+  return loadIndexerManifest().manifest.chains.find((c) => c.eid === eid)?.chainId ?? 0;
+}
+
+export function eidOfChain(name: string): number {
+  const chain = loadIndexerManifest().chainByName.get(name);
+  if (!chain) throw new Error(`chain ${name} is not in the manifest`);
+  return chain.eid;
+}
+
+/** The account row, created empty on first sight. */
+export async function ensureAccount(context: Context, address: Hex, block: BlockRef): Promise<AccountRow> {
+  const row = await context.db.find(account, { address });
+  if (row) return row;
+  return context.db
+    .insert(account)
+    .values({ address, collateral: [], debt: [], firstBlock: block.number, updatedBlock: block.number })
+    .onConflictDoNothing()
+    .then(async (r) => r ?? (await context.db.find(account, { address }))!);
+}
+
+/**
+ * Recomputes and stores one account's health from its inline positions. Inputs that are not indexed
+ * yet (an asset listed later than a position, which the hub forbids) leave the previous health in place.
+ */
+export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef): Promise<void> {
+  const ids = new Set<number>([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)]);
+  const prices = new Map<number, bigint>();
+  const assets = new Map<number, AssetInfo>();
+  const chainId = hubChainId();
+  for (const id of ids) {
+    const [p, a] = await Promise.all([context.db.find(price, { chainId, assetId: id }), context.db.find(asset, { assetId: id })]);
+    if (p) prices.set(id, p.priceWad);
+    if (a) assets.set(id, { decimals: a.decimals, ltv: a.ltv, liquidationThreshold: a.liquidationThreshold });
+  }
+  let health;
+  try {
+    health = computeHealth({
+      collateral: row.collateral.map((c) => ({ eid: c.eid, assetId: c.assetId, amount: BigInt(c.amount) })),
+      debt: row.debt.map((d) => ({ assetId: d.assetId, amount: BigInt(d.amount) })),
+      prices,
+      assets,
+    });
+  } catch (error) {
+    if (error instanceof MissingInputError) return;
+    throw error;
+  }
+  const values = {
+    healthFactor: health.healthFactor,
+    collateralValue: health.collateralValue,
+    thresholdValue: health.thresholdValue,
+    borrowPower: health.borrowPower,
+    debtValue: health.debtValue,
+    dominantCollateralAssetId: health.dominantCollateralAssetId,
+    liquidationPriceWad: health.liquidationPriceWad,
+    shockWad: health.shockWad,
+    updatedBlock: block.number,
+    updatedAt: block.timestamp,
+  };
+  await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
+}

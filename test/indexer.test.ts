@@ -1,0 +1,333 @@
+/**
+ * The indexer end to end: a hub and two spokes on anvil, seeded borrowers, Ponder (`ponder start`) as child
+ * processes: one on its own PGlite directory, and one on a throwaway PostgreSQL database when a server is
+ * reachable (SALVAGE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; SALVAGE_TEST_POSTGRES=0
+ * skips it). Every account's indexed health factor must equal the hub's `healthFactor(account)` to the wei
+ * after the backfill, through live price moves, a crash and a hub reorg, and in a fresh re-index; /at-risk
+ * must return exactly the accounts the hub considers liquidatable, in HF order.
+ * SALVAGE_INDEXER_TEST_ACCOUNTS sets the number of seeded borrowers (default 60).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Address } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../src/chain/anvil.js";
+import { writeManifest } from "../src/deployment/manifest.js";
+import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
+import { Rng } from "../src/devnet/rng.js";
+import { seedBorrowers } from "../src/devnet/seed.js";
+import { mapLimit } from "../src/util/concurrency.js";
+import { MarketSimulator } from "../src/devnet/simulate.js";
+import { WAD } from "../src/math/wad.js";
+import { Deployment } from "../src/protocol/deployment.js";
+import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+
+const ACCOUNTS = Number(process.env.SALVAGE_INDEXER_TEST_ACCOUNTS ?? 60);
+const SEED = 11;
+
+interface HealthRow {
+  account: string;
+  healthFactor: string;
+}
+
+let network: Network | undefined;
+let deployment: Deployment;
+let deliverer: PacketDeliverer | undefined;
+let dir: string | undefined;
+let manifestPath: string;
+let accounts: Address[];
+let rng: Rng;
+
+/** One Ponder process: PGlite always; PostgreSQL too when reachable (a throwaway database per run). */
+interface Indexer {
+  backend: "pglite" | "postgres";
+  port: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+  log: string;
+  /** Set once Ponder logs the port it listens on. */
+  listening: boolean;
+}
+const indexers: Indexer[] = [];
+let pgDatabase: { admin: string; name: string } | undefined;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(ix: Indexer, what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (ix.child.exitCode !== null) throw new Error(`ponder (${ix.backend}) exited (${ix.child.exitCode}) while waiting for ${what}:\n${ix.log.slice(-4000)}`);
+    const value = await fn().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`ponder (${ix.backend}) timed out waiting for ${what}:\n${ix.log.slice(-4000)}`);
+    await sleep(200);
+  }
+}
+
+const api = (ix: Indexer, path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${ix.port}${path}`, init);
+
+/** Waits until every indexer has indexed the hub chain through `block` (default: the hub's head); returns it. */
+async function caughtUp(block?: bigint): Promise<bigint> {
+  const target = block ?? (await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 }));
+  for (const ix of indexers) {
+    await waitFor(ix, `hub block ${target}`, async () => {
+      const res = await api(ix, "/status");
+      if (!res.ok) return undefined;
+      const status = (await res.json()) as Record<string, { block?: { number: number } }>;
+      const indexed = status[deployment.hub.name]?.block?.number;
+      return indexed !== undefined && BigInt(indexed) >= target ? true : undefined;
+    }, 120_000);
+  }
+  return target;
+}
+
+/** Every seeded account's indexed HF equals the hub's at `block`, on every indexer. */
+async function expectExactHealth(block: bigint): Promise<Map<string, bigint>> {
+  const onchain = new Map(await mapLimit(accounts, 16, async (a) => [a.toLowerCase(), await deployment.onchainHealthFactor(a, block)] as const));
+  for (const ix of indexers) {
+    // Accounts without debt have HF = MAX_UINT256, which /at-risk never returns: read them all over GraphQL.
+    const res = await api(ix, "/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ accountHealths(limit: 1000) { totalCount items { account healthFactor } } }" }),
+    });
+    const body = (await res.json()) as { data: { accountHealths: { totalCount: number; items: HealthRow[] } } };
+    const indexed = new Map(body.data.accountHealths.items.map((r) => [r.account.toLowerCase(), BigInt(r.healthFactor)]));
+    const mismatches = [...onchain].filter(([a, hf]) => indexed.get(a) !== hf).map(([a, hf]) => `${ix.backend} ${a}: hub ${hf}, indexed ${indexed.get(a)}`);
+    expect(mismatches).toEqual([]);
+    expect(body.data.accountHealths.totalCount).toBe(accounts.length);
+  }
+  return onchain;
+}
+
+async function graphql<T = unknown>(ix: Indexer, query: string): Promise<{ data?: T; errors?: { message: string }[] }> {
+  const res = await api(ix, "/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
+  return (await res.json()) as { data?: T; errors?: { message: string }[] };
+}
+
+function psql(url: string, sql: string): void {
+  execFileSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], { stdio: "pipe", timeout: 20_000 });
+}
+
+/** A fresh database on the PostgreSQL server, or undefined when none is reachable (or SALVAGE_TEST_POSTGRES=0). */
+function createPostgresDatabase(): { admin: string; name: string; url: string } | undefined {
+  if (process.env.SALVAGE_TEST_POSTGRES === "0") return undefined;
+  const admin = process.env.SALVAGE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+  const name = `salvage_indexer_${process.pid}_${Date.now()}`;
+  try {
+    // Devnet chain ids repeat across runs and Ponder's RPC cache (ponder_sync) is per database: a new database per run.
+    psql(admin, `CREATE DATABASE ${name}`);
+  } catch (error) {
+    console.warn(`indexer test: PostgreSQL not used (${(error as Error).message.split("\n")[0]})`);
+    return undefined;
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { admin, name, url: url.toString() };
+}
+
+function startPonder(backend: Indexer["backend"], port: number, extraEnv: NodeJS.ProcessEnv): Indexer {
+  const env: NodeJS.ProcessEnv = { ...process.env, SALVAGE_MANIFEST: manifestPath, PONDER_TELEMETRY_DISABLED: "true", NODE_ENV: "production" };
+  delete env.DATABASE_URL;
+  delete env.DATABASE_PRIVATE_URL;
+  delete env.SALVAGE_PGLITE_DIR;
+  Object.assign(env, extraEnv);
+  // The ponder binary directly (not through npx), in its own process group so afterAll can end all of it.
+  const child = spawn(
+    process.execPath,
+    ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", "start", "--schema", `test_${process.pid}_${Date.now()}`, "--port", String(port)],
+    { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  const ix: Indexer = { backend, port, child, exited: new Promise((resolve) => child.once("exit", () => resolve())), log: "", listening: false };
+  const collect = (chunk: Buffer) => {
+    ix.log += chunk.toString();
+    // Ponder moves to the next port when the requested one is taken ("Port in use"): follow it.
+    const created = /"msg":"Created HTTP server"[^\n]*?"port":(\d+)/.exec(ix.log) ?? /"port":(\d+)[^\n]*?"msg":"Created HTTP server"/.exec(ix.log);
+    if (created && !ix.listening) {
+      ix.port = Number(created[1]);
+      ix.listening = true;
+    }
+    if (ix.log.length > 200_000) ix.log = ix.log.slice(-100_000);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  return ix;
+}
+
+async function stopPonder(ix: Indexer): Promise<void> {
+  if (ix.child.exitCode !== null || ix.child.signalCode !== null || ix.child.pid === undefined) return;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-ix.child.pid!, s);
+    } catch {}
+  };
+  signal("SIGTERM");
+  if (!(await Promise.race([ix.exited.then(() => true), sleep(15_000).then(() => false)]))) {
+    signal("SIGKILL");
+    await ix.exited;
+  }
+}
+
+beforeAll(async () => {
+  network = await startNetwork({ spokes: 2 });
+  deployment = new Deployment(network.manifest);
+  deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
+  rng = new Rng(SEED);
+  accounts = await seedBorrowers(deployment, deliverer, { count: ACCOUNTS, seed: SEED, rng });
+  network.manifest.accounts = accounts;
+
+  dir = mkdtempSync(join(tmpdir(), "salvage-indexer-"));
+  manifestPath = join(dir, "manifest.json");
+  writeManifest(manifestPath, network.manifest);
+
+  indexers.push(startPonder("pglite", await freePort(), { SALVAGE_PGLITE_DIR: join(dir, "pglite") }));
+  const pg = createPostgresDatabase();
+  if (pg) {
+    pgDatabase = { admin: pg.admin, name: pg.name };
+    indexers.push(startPonder("postgres", await freePort(), { DATABASE_URL: pg.url }));
+  }
+  for (const ix of indexers) await waitFor(ix, "/ready", async () => (ix.listening && (await api(ix, "/ready")).status === 200 ? true : undefined), 180_000);
+}, 480_000);
+
+afterAll(async () => {
+  await Promise.all(indexers.map(stopPonder));
+  await deliverer?.stop();
+  await network?.stop();
+  if (pgDatabase) {
+    try {
+      psql(pgDatabase.admin, `DROP DATABASE IF EXISTS ${pgDatabase.name} WITH (FORCE)`);
+    } catch (error) {
+      console.warn(`indexer test: could not drop ${pgDatabase.name}: ${(error as Error).message}`);
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe("indexer", () => {
+  it("indexes every account's health equal to the hub's after the backfill", async () => {
+    const block = await caughtUp();
+    const hfs = await expectExactHealth(block);
+    expect([...hfs.values()].every((hf) => hf >= WAD)).toBe(true);
+  });
+
+  it("tracks every LayerZero packet from sent to delivered", async () => {
+    await deliverer!.drain();
+    await caughtUp();
+    for (const ix of indexers) {
+      const body = await graphql<{ all: { totalCount: number }; pending: { totalCount: number }; sample: { items: { guid: string | null; latencySeconds: string | null }[] } }>(
+        ix,
+        `{ all: packets { totalCount } pending: packets(where: { status_not: "delivered" }) { totalCount }
+           sample: packets(limit: 5) { items { guid latencySeconds } } }`,
+      );
+      expect(body.data?.all.totalCount).toBeGreaterThanOrEqual(accounts.length);
+      expect(body.data?.pending.totalCount).toBe(0);
+      for (const p of body.data!.sample.items) {
+        expect(p.guid).toMatch(/^0x[0-9a-f]{64}$/);
+        expect(p.latencySeconds).not.toBeNull();
+      }
+    }
+  });
+
+  it("keeps health exact through price moves (live indexing)", async () => {
+    const simulator = new MarketSimulator(deployment, rng);
+    for (let i = 0; i < 3; i++) {
+      await simulator.step();
+      await expectExactHealth(await caughtUp());
+    }
+  });
+
+  it("after a crash, health is exact and /at-risk returns exactly the liquidatable accounts in HF order", async () => {
+    const simulator = new MarketSimulator(deployment, rng);
+    const crash = await simulator.crash(accounts, 0.25);
+    const block = await caughtUp();
+    const hfs = await expectExactHealth(block);
+
+    const expected = [...hfs.entries()]
+      .filter(([, hf]) => hf < WAD)
+      .sort(([a, x], [b, y]) => (x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0))
+      .map(([a, hf]) => ({ account: a, healthFactor: hf.toString() }));
+    expect(expected.length).toBe(crash.liquidatable.length);
+    expect(expected.length).toBeGreaterThan(0);
+
+    for (const ix of indexers) {
+      const res = await api(ix, "/at-risk?maxHealthFactor=1");
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { accounts: HealthRow[] };
+      expect(body.accounts.map((r) => ({ account: r.account.toLowerCase(), healthFactor: r.healthFactor })), ix.backend).toEqual(expected);
+      expect(new Set(body.accounts.map((r) => r.account.toLowerCase()))).toEqual(new Set(crash.liquidatable.map((a) => a.toLowerCase())));
+
+      // Cursor pages of 4 concatenate to the same list.
+      const paged: string[] = [];
+      let after: string | null = null;
+      do {
+        const page = (await (await api(ix, `/at-risk?maxHealthFactor=1&first=4${after ? `&after=${after}` : ""}`)).json()) as {
+          accounts: HealthRow[];
+          pageInfo: { hasNextPage: boolean; endCursor: string | null };
+        };
+        paged.push(...page.accounts.map((r) => r.account.toLowerCase()));
+        after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+      } while (after);
+      expect(paged).toEqual(expected.map((e) => e.account));
+    }
+
+    // Per chain: the liquidatable accounts with collateral on spoke 1, by the hub's own positions.
+    const spoke = deployment.spokes[0]!;
+    const onSpoke = new Set<string>();
+    for (const e of expected) {
+      const positions = await deployment.positions(e.account as Address, block);
+      if (positions.collateral.some((c) => c.eid === spoke.eid && c.amount > 0n)) onSpoke.add(e.account);
+    }
+    for (const ix of indexers) {
+      const body = (await (await api(ix, `/at-risk?maxHealthFactor=1&chainId=${spoke.chainId}`)).json()) as { accounts: HealthRow[] };
+      expect(body.accounts.map((r) => r.account.toLowerCase())).toEqual(expected.map((e) => e.account).filter((a) => onSpoke.has(a)));
+    }
+  });
+
+  it("follows a hub reorg (anvil snapshot/revert) back to the canonical chain", async () => {
+    const reader = deployment.hubClients.public;
+    const deployer = devnetAccounts.deployer;
+    const before = await expectExactHealth(await caughtUp());
+    const snapshot = (await reader.request({ method: "evm_snapshot", params: [] } as never)) as string;
+    // Orphaned branch: every collateral price moves, and the indexer follows.
+    await new MarketSimulator(deployment, new Rng(SEED + 1)).step();
+    const orphanedTip = await caughtUp();
+    const orphaned = await expectExactHealth(orphanedTip);
+    expect(orphaned).not.toEqual(before);
+    // Canonical branch: the same start, no price moves, and longer than the orphaned one.
+    expect(await reader.request({ method: "evm_revert", params: [snapshot] } as never)).toBe(true);
+    deployer.nonceManager?.reset({ address: deployer.address, chainId: deployment.hub.chainId });
+    await reader.request({ method: "anvil_mine", params: ["0x8"] } as never);
+    const block = await caughtUp();
+    expect(block).toBeGreaterThan(orphanedTip);
+    // Health is back to the pre-branch values: the orphaned prices were reverted, not kept.
+    expect(await expectExactHealth(block)).toEqual(before);
+    for (const ix of indexers) expect(ix.log, ix.backend).toMatch(/Reverted reorged database rows|Reorged block/);
+  });
+
+  it("a fresh index after the crash (every price update on the backfill path) agrees to the wei", async () => {
+    const fresh = startPonder("pglite", await freePort(), { SALVAGE_PGLITE_DIR: join(dir!, "pglite-fresh") });
+    indexers.push(fresh);
+    await waitFor(fresh, "/ready", async () => (fresh.listening && (await api(fresh, "/ready")).status === 200 ? true : undefined), 180_000);
+    await expectExactHealth(await caughtUp());
+  });
+
+  it("rejects malformed requests with errors and keeps serving", async () => {
+    for (const ix of indexers) {
+      let nested = "account";
+      for (let i = 0; i < 50; i++) nested = `accountHealths { items { ${nested} } }`;
+      expect((await graphql(ix, `{ ${nested} }`)).errors?.length).toBeGreaterThan(0);
+      const aliases = Array.from({ length: 10_000 }, (_, i) => `a${i}: accountHealths { totalCount }`).join(" ");
+      expect((await graphql(ix, `{ ${aliases} }`)).errors?.length).toBeGreaterThan(0);
+      expect((await graphql(ix, "{ accountHealths { items { account }")).errors?.length).toBeGreaterThan(0);
+      expect((await graphql(ix, `{ accountHealths(limit: "ten") { totalCount } }`)).errors?.length).toBeGreaterThan(0);
+      expect((await api(ix, "/at-risk?maxHealthFactor=abc")).status).toBe(400);
+      expect((await api(ix, "/at-risk?first=0")).status).toBe(400);
+      expect((await api(ix, "/at-risk?after=nonsense")).status).toBe(400);
+      expect((await api(ix, `/at-risk?maxHealthFactorWad=${2n ** 256n}`)).status).toBe(400);
+      expect((await api(ix, "/ready")).status).toBe(200);
+    }
+  });
+});

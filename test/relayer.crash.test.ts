@@ -1,0 +1,164 @@
+/**
+ * Crash safety and shared work, with `salvage relay` as real processes on one PostgreSQL:
+ * - SIGKILL at every state of the machine in turn, restart, and every recovery completes exactly once;
+ * - two processes recover the same crash without a duplicate take;
+ * - the hub's RPC endpoint goes away mid-recovery (anvil stopped, restarted on the same port).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Hex } from "viem";
+import { afterEach, describe, expect, it } from "vitest";
+import { simpleMessageLibAbi } from "../abis/index.js";
+import { write } from "../src/chain/tx.js";
+import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
+import { createDevnetDeliverer } from "../src/devnet/network.js";
+import { openDatabase } from "../src/relayer/db.js";
+import { createRelayer } from "../src/relayer/relayer.js";
+import { RecoveryStore } from "../src/relayer/store.js";
+import { type CrashScenario, TEST_DATABASE_URL, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, PROTOCOL_KEEPER_MIN_PROFIT } from "./helpers/scenario.js";
+
+const root = join(import.meta.dirname, "..");
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
+});
+
+function relayProcess(s: CrashScenario, schema: string, worker: string, extra: { killAt?: string; noDeliver?: boolean } = {}) {
+  const args = [join(root, "bin/salvage.mjs"), "relay", "--manifest", s.manifestPath, "--database-url", TEST_DATABASE_URL, "--schema", schema, "--worker-id", worker, "--devnet-keys", `--min-profit-usd=${PROTOCOL_KEEPER_MIN_PROFIT}`, "--poll-ms", "100"];
+  if (extra.noDeliver) args.push("--no-deliver");
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, SALVAGE_KILL_AT: extra.killAt ?? "", LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
+  cleanup.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  });
+  return { child, exited, output: () => output };
+}
+
+async function openStore(schema: string): Promise<RecoveryStore> {
+  const db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema });
+  cleanup.push(async () => {
+    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await db.close();
+  });
+  return new RecoveryStore(db);
+}
+
+async function scenario(seed: number, stateDir?: string): Promise<CrashScenario> {
+  const s = await crashScenario({ accounts: 40, seed, stateDir });
+  cleanup.push(() => s.net.stop());
+  return s;
+}
+
+/** Verifies (but does not execute) every pending packet to a spoke, as a DVN would before the executor runs. */
+async function verifyPendingPackets(s: CrashScenario): Promise<number> {
+  const scanner = createDevnetDeliverer(s.net.deployment.manifest);
+  await scanner.scan();
+  let verified = 0;
+  for (const p of scanner.pending()) {
+    const dst = s.net.deployment.manifest.chains.find((c) => c.eid === p.dstEid)!;
+    if (dst.role !== "spoke") continue;
+    const { public: reader, wallet } = s.net.deployment.clients(dst);
+    const stored = await reader.readContract({ address: dst.contracts.endpoint, abi: (await import("../abis/index.js")).endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] });
+    if (stored === p.payloadHash || !/^0x0+$/.test(stored)) continue;
+    await write(wallet(devnetAccounts.relayer), reader, { address: dst.contracts.messageLib!, abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded as Hex] });
+    verified++;
+  }
+  return verified;
+}
+
+const schemaName = (tag: string) => `relay_${tag}_${process.pid}_${Date.now() % 1_000_000}`;
+
+describe("salvage relay processes", () => {
+  it("survive SIGKILL at every state of the machine and complete each recovery exactly once", async () => {
+    const s = await scenario(21);
+    const schema = schemaName("crash");
+    const store = await openStore(schema);
+    const plan: { killAt: string; noDeliver: boolean }[] = [
+      { killAt: "detected", noDeliver: true },
+      { killAt: "kicking", noDeliver: true },
+      { killAt: "kick:broadcast", noDeliver: true },
+      { killAt: "kicked", noDeliver: true },
+      { killAt: "taking", noDeliver: true },
+      { killAt: "take:broadcast", noDeliver: true },
+      { killAt: "taken", noDeliver: true },
+      { killAt: "verified", noDeliver: true },
+      { killAt: "delivered", noDeliver: false },
+      { killAt: "seized", noDeliver: false },
+    ];
+    const killed: string[] = [];
+    for (const step of plan) {
+      if (step.killAt === "verified") expect(await verifyPendingPackets(s)).toBeGreaterThan(0);
+      const run = relayProcess(s, schema, "crash-test", step);
+      const outcome = await Promise.race([run.exited, new Promise((r) => setTimeout(() => r("timeout"), 60_000))]);
+      expect(outcome, `${step.killAt}: ${run.output().slice(-2_000)}`).toBe("SIGKILL");
+      killed.push(step.killAt);
+      const transitions = (await store.list()).length;
+      expect(transitions).toBeGreaterThan(0);
+    }
+    expect(killed).toEqual(plan.map((p) => p.killAt));
+
+    const final = relayProcess(s, schema, "crash-test");
+    await waitUntilRecovered(s, () => store.list());
+    final.child.kill("SIGTERM");
+    expect(await final.exited).toBe(0);
+    await expectRecoveredExactlyOnce(s, await store.list(), devnetAccounts.liquidator.address);
+    // Each take step was signed once (a restart resends the stored bytes) and mined once.
+    const rows = await store.db.query<{ recovery_id: number; step: string; n: string }>(
+      `SELECT recovery_id, step, count(*) FILTER (WHERE status = 'mined') AS n FROM transactions WHERE step LIKE 'take:%' GROUP BY recovery_id, step`,
+    );
+    for (const r of rows) expect(Number(r.n)).toBeLessThanOrEqual(1);
+  }, 600_000);
+
+  it("share one crash between two processes without a duplicate take", async () => {
+    const s = await scenario(22);
+    const schema = schemaName("pair");
+    const store = await openStore(schema);
+    const a = relayProcess(s, schema, "worker-a");
+    const b = relayProcess(s, schema, "worker-b");
+    await waitUntilRecovered(s, () => store.list());
+    a.child.kill("SIGTERM");
+    b.child.kill("SIGTERM");
+    expect(await a.exited).toBe(0);
+    expect(await b.exited).toBe(0);
+    await expectRecoveredExactlyOnce(s, await store.list(), devnetAccounts.liquidator.address);
+    const workers = await store.db.query<{ worker: string }>(`SELECT DISTINCT split_part(worker, '/', 1) AS worker FROM transitions`);
+    expect(workers.map((w) => w.worker).sort()).toEqual(["worker-a", "worker-b"]);
+  }, 300_000);
+
+  it("wait out a hub RPC outage mid-recovery without losing or duplicating a recovery", async () => {
+    const s = await scenario(23, mkdtempSync(join(tmpdir(), "salvage-state-")));
+    const relayer = await createRelayer({
+      manifest: s.net.deployment.manifest,
+      database: { pgliteDir: mkdtempSync(join(tmpdir(), "salvage-pglite-")) },
+      keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
+      policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
+      pollIntervalMs: 100,
+    });
+    cleanup.push(() => relayer.close());
+    relayer.start();
+    const deadline = Date.now() + 60_000;
+    while (!(await relayer.store.list()).some((r) => ["taking", "taken", "verified", "delivered", "seized"].includes(r.state))) {
+      if (Date.now() > deadline) throw new Error("no recovery reached taking");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await s.net.network.stopChain(0);
+    await expect(s.net.deployment.hubClients.public.getBlockNumber()).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 3_000));
+    const during = await relayer.store.list();
+    expect(during.filter((r) => r.state === "seized").length).toBeLessThan(s.crash.liquidatable.length);
+    await s.net.network.startChain(0);
+    await waitUntilRecovered(s, () => relayer.store.list());
+    await relayer.stop();
+    await expectRecoveredExactlyOnce(s, await relayer.store.list(), devnetAccounts.liquidator.address);
+  }, 300_000);
+});
