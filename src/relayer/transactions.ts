@@ -119,7 +119,9 @@ export class TxManager {
       );
       return rowOf(inserted!);
     });
-    await this.broadcast(row);
+    // Stored means owned: if the node refuses it now (underpriced, unreachable), confirm() resends and
+    // bumps it. Throwing here would let a caller sign a new transaction behind a nonce nobody sends.
+    await this.broadcast(row).catch(() => {});
     return row;
   }
 
@@ -186,7 +188,7 @@ export class TxManager {
       [last.recoveryId, last.step, this.chainId, this.address, last.nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString()],
     );
     const row = rowOf(inserted!);
-    await this.broadcast(row);
+    await this.broadcast(row).catch(() => {});
     return row;
   }
 

@@ -1,0 +1,65 @@
+/** The take policy in isolation: profit accounting, the choice of collateral, and its three refusals. */
+import { describe, expect, it } from "vitest";
+import { type PlanInput, type PolicyConfig, planTake } from "../src/relayer/policy.js";
+import { WAD } from "../src/math/wad.js";
+
+const usd = (n: number) => BigInt(n) * WAD;
+const config: PolicyConfig = {
+  minProfitUsd: usd(1),
+  maxExposureUsd: { default: usd(1_000_000) },
+  priceRiskBpsPerMinute: 10n,
+  expectedDeliverySeconds: 60n,
+  takeGas: 500_000n,
+  minSeizeBps: 9_900n,
+};
+// $24,000 of USDC debt against 10 WETH at $2,800 on eid 2 and 500 LINK at $10 on eid 3.
+const input = (over: Partial<PlanInput> = {}): PlanInput => ({
+  debts: [{ assetId: 1, amount: 24_000_000_000n, priceWad: WAD, decimals: 6, inventory: 10n ** 15n }],
+  collaterals: [
+    { eid: 2, assetId: 10, amount: 10n * WAD, priceWad: usd(2_800), decimals: 18 },
+    { eid: 3, assetId: 12, amount: 500n * WAD, priceWad: usd(10), decimals: 18 },
+  ],
+  closeFactor: WAD / 2n,
+  bonus: (WAD * 12n) / 100n,
+  gasPriceWei: 1_000_000_000n,
+  hubNativePriceWad: usd(3_000),
+  lzFeeWei: { 2: 10n ** 15n, 3: 10n ** 15n },
+  exposure: {},
+  ...over,
+});
+
+describe("planTake", () => {
+  it("takes the most profitable pair, net of gas, LayerZero fee and price risk", () => {
+    const plan = planTake(config, input());
+    expect(plan.action).toBe("take");
+    if (plan.action !== "take") return;
+    expect(plan).toMatchObject({ debtAssetId: 1, collateralEid: 2, collateralAssetId: 10, repayAmount: 12_000_000_000n, seizeAmount: 48n * 10n ** 17n });
+    expect(plan.repayValue).toBe(usd(12_000));
+    expect(plan.seizeValue).toBe(usd(13_440));
+    expect(plan.costs.gas).toBe(1_500_000_000_000_000_000n); // 500k gas at 1 gwei = 0.0005 ETH = $1.5
+    expect(plan.costs.lzFee).toBe(usd(3)); // 0.001 ETH
+    expect(plan.costs.priceRisk).toBe((usd(13_440) * 10n * 60n) / 600_000n); // 10 bps for one minute
+    expect(plan.profit).toBe(usd(1_440) - plan.costs.gas - plan.costs.lzFee - plan.costs.priceRisk);
+    expect(plan.minSeize).toBe((plan.seizeAmount * 9_900n) / 10_000n);
+  });
+
+  it("waits while the bonus does not pay the costs, and takes once it does", () => {
+    const tiny = input({ debts: [{ assetId: 1, amount: 20_000_000n, priceWad: WAD, decimals: 6, inventory: 10n ** 15n }], bonus: (WAD * 2n) / 100n });
+    expect(planTake(config, tiny)).toMatchObject({ action: "wait" });
+    expect(planTake({ ...config, minProfitUsd: -usd(10) }, tiny)).toMatchObject({ action: "take" });
+  });
+
+  it("respects the per-spoke exposure cap and falls back to another spoke", () => {
+    const capped = planTake({ ...config, maxExposureUsd: { default: usd(1_000_000), byEid: { 2: usd(20_000) } } }, input({ exposure: { 2: usd(10_000) } }));
+    expect(capped).toMatchObject({ action: "take", collateralEid: 3 });
+    const none = planTake({ ...config, maxExposureUsd: { default: usd(100) } }, input());
+    expect(none).toMatchObject({ action: "wait", reason: expect.stringMatching(/exposure cap/) });
+  });
+
+  it("limits the repayment to the inventory and skips without any", () => {
+    const short = planTake(config, input({ debts: [{ assetId: 1, amount: 24_000_000_000n, priceWad: WAD, decimals: 6, inventory: 1_000_000_000n }] }));
+    expect(short).toMatchObject({ action: "take", repayAmount: 1_000_000_000n });
+    const empty = planTake(config, input({ debts: [{ assetId: 1, amount: 24_000_000_000n, priceWad: WAD, decimals: 6, inventory: 0n }] }));
+    expect(empty).toMatchObject({ action: "skip", reason: expect.stringMatching(/insufficient inventory/) });
+  });
+});

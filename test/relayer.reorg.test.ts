@@ -1,0 +1,65 @@
+/**
+ * Reorg awareness: a take that a hub reorg removes sends the recovery back to `taking`, which resends the
+ * same signed transaction (same nonce), never a second take.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
+import type { TransitionEvent } from "../src/relayer/coordinator.js";
+import { type Relayer, createRelayer } from "../src/relayer/relayer.js";
+import { type CrashScenario, PROTOCOL_KEEPER_MIN_PROFIT, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered } from "./helpers/scenario.js";
+
+let s: CrashScenario;
+let relayer: Relayer;
+const transitions: TransitionEvent[] = [];
+let reorged: { takeTx: string; block: bigint } | undefined;
+
+beforeAll(async () => {
+  s = await crashScenario({ accounts: 20, seed: 31 });
+  const hub = s.net.deployment.hubClients.public;
+  relayer = await createRelayer(
+    {
+      manifest: s.net.deployment.manifest,
+      keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
+      policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
+      // One recovery at a time and no delivery yet: the first take is the hub's newest block when it is reorged out.
+      concurrency: 1,
+      deliver: false,
+      pollIntervalMs: 100,
+    },
+    {
+      async checkpoint(point) {
+        if (point !== "taken" || reorged) return;
+        const [r] = (await relayer.store.list()).filter((x) => x.state === "taken");
+        const head = await hub.getBlockNumber();
+        expect(r!.takeBlock).toBe(head);
+        reorged = { takeTx: r!.takeTx!, block: head };
+        await hub.request({ method: "anvil_rollback", params: [1] } as never);
+      },
+    },
+  );
+  relayer.on("transition", (e) => transitions.push(e));
+}, 300_000);
+
+afterAll(async () => {
+  await relayer?.close();
+  await s?.net.stop();
+});
+
+it("resends the same take after a reorg removes it, and completes once", async () => {
+  relayer.start();
+  s.net.deliverer.start();
+  await waitUntilRecovered(s, () => relayer.store.list());
+  await relayer.stop();
+  await s.net.deliverer.stop();
+
+  expect(reorged).toBeDefined();
+  const back = transitions.find((t) => t.to === "taking" && t.from === "taken");
+  expect(back?.detail).toMatch(/reorged out/);
+  const recovery = (await relayer.store.list()).find((r) => r.id === back!.recovery.id)!;
+  expect(recovery.state).toBe("seized");
+  // The same signed transaction was mined again, in a new block.
+  expect(recovery.takeTx).toBe(reorged!.takeTx);
+  const receipt = await s.net.deployment.hubClients.public.getTransactionReceipt({ hash: recovery.takeTx! });
+  expect(receipt.status).toBe("success");
+  await expectRecoveredExactlyOnce(s, await relayer.store.list(), devnetAccounts.liquidator.address);
+}, 240_000);

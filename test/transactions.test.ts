@@ -1,0 +1,98 @@
+/**
+ * TxManager against a real anvil and a real PostgreSQL: stuck transactions are re-signed at higher fees
+ * on the same nonce, a transaction the node lost is resent from the stored bytes, and two managers of one
+ * key (two relayer processes) never hand out the same nonce.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeFunctionData, parseGwei } from "viem";
+import { testTokenAbi, testTokenBytecode } from "../abis/index.js";
+import { type AnvilInstance, startAnvil } from "../src/chain/anvil.js";
+import { type ChainClients, createChainClients } from "../src/chain/clients.js";
+import { deployContract } from "../src/chain/tx.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
+import { type Database, openDatabase } from "../src/relayer/db.js";
+import { TxManager } from "../src/relayer/transactions.js";
+import { TEST_DATABASE_URL } from "./helpers/scenario.js";
+
+const CHAIN_ID = 31_499;
+let anvil: AnvilInstance;
+let clients: ChainClients;
+let db: Database;
+let token: `0x${string}`;
+const schema = `txm_${process.pid}_${Date.now() % 1_000_000}`;
+const rpc = (method: string, params: unknown[] = []) => clients.public.request({ method, params } as never);
+const mintCall = (amount: bigint) => ({ to: token, data: encodeFunctionData({ abi: testTokenAbi, functionName: "mint", args: [devnetAccounts.liquidator.address, amount] }), gas: 100_000n });
+
+beforeAll(async () => {
+  anvil = await startAnvil({ chainId: CHAIN_ID });
+  clients = createChainClients({ chainId: CHAIN_ID, rpcUrl: anvil.rpcUrl });
+  db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema });
+  // The token's owner is the liquidator key, so the manager's mints succeed.
+  token = await deployContract(clients.wallet(devnetAccounts.liquidator), clients.public, { name: "TestToken", abi: testTokenAbi, bytecode: testTokenBytecode }, [devnetAccounts.liquidator.address, "T", "T", 18]);
+});
+
+afterAll(async () => {
+  await db?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+  await db?.close();
+  await anvil?.stop();
+});
+
+describe("TxManager", () => {
+  it("re-signs a stuck transaction with higher fees on the same nonce until one is mined", async () => {
+    await rpc("evm_setAutomine", [false]);
+    try {
+      const manager = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator, { bumpAfterMs: 150, pollMs: 50, priorityFeeWei: 1n });
+      const first = await manager.submit(null, "bump-test", mintCall(1n));
+      expect(first.maxFeePerGas < parseGwei("50")).toBe(true);
+      // From now on blocks demand a base fee far above the first attempt's max fee: it sits in the pool, stuck.
+      let confirmed = false;
+      const mining = (async () => {
+        for (let i = 0; i < 100 && !confirmed; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          await rpc("anvil_setNextBlockBaseFeePerGas", [`0x${parseGwei("50").toString(16)}`]);
+          await rpc("evm_mine");
+        }
+      })();
+      const { receipt, row } = await manager.confirm(null, "bump-test", 20_000);
+      confirmed = true;
+      expect(receipt.status).toBe("success");
+      const attempts = await manager.attempts(null, "bump-test");
+      expect(attempts.length).toBeGreaterThan(1);
+      expect(new Set(attempts.map((a) => a.nonce))).toEqual(new Set([first.nonce]));
+      expect(row.hash).toBe(attempts.find((a) => a.hash === receipt.transactionHash)!.hash);
+      for (let i = 1; i < attempts.length; i++) expect(attempts[i]!.maxFeePerGas > attempts[i - 1]!.maxFeePerGas).toBe(true);
+      expect(row.maxFeePerGas >= parseGwei("50")).toBe(true);
+      await mining;
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  it("resends the stored bytes of a transaction the node dropped, after a restart", async () => {
+    await rpc("evm_setAutomine", [false]);
+    let hash: `0x${string}`;
+    try {
+      const before = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator);
+      ({ hash } = await before.submit(null, "drop-test", mintCall(2n)));
+      await rpc("anvil_dropTransaction", [hash]);
+      expect(await clients.public.getTransaction({ hash }).catch(() => undefined)).toBeUndefined();
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+    }
+    // A new manager, as after a process restart: it finds the stored attempt and resends it.
+    const after = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator);
+    const { receipt } = await after.confirm(null, "drop-test", 10_000);
+    expect(receipt.transactionHash).toBe(hash);
+    expect(await after.attempts(null, "drop-test")).toHaveLength(1);
+  });
+
+  it("gives two managers of one key distinct, gapless nonces", async () => {
+    const a = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator);
+    const b = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator);
+    const start = await clients.public.getTransactionCount({ address: devnetAccounts.liquidator.address });
+    const rows = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).submit(null, `nonce-${i}`, mintCall(3n))));
+    const nonces = rows.map((r) => Number(r.nonce)).sort((x, y) => x - y);
+    expect(nonces).toEqual(Array.from({ length: 10 }, (_, i) => start + i));
+    for (let i = 0; i < 10; i++) expect((await (i % 2 ? a : b).confirm(null, `nonce-${i}`, 10_000)).receipt.status).toBe("success");
+  });
+});
