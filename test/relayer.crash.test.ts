@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Hex } from "viem";
 import { afterEach, describe, expect, it } from "vitest";
 import { simpleMessageLibAbi } from "../abis/index.js";
+import { freePort } from "../src/chain/anvil.js";
 import { write } from "../src/chain/tx.js";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
@@ -25,9 +26,10 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
 });
 
-function relayProcess(s: CrashScenario, schema: string, worker: string, extra: { killAt?: string; noDeliver?: boolean } = {}) {
+function relayProcess(s: CrashScenario, schema: string, worker: string, extra: { killAt?: string; noDeliver?: boolean; metricsPort?: number } = {}) {
   const args = [join(root, "bin/salvage.mjs"), "relay", "--manifest", s.manifestPath, "--database-url", TEST_DATABASE_URL, "--schema", schema, "--worker-id", worker, "--devnet-keys", `--min-profit-usd=${PROTOCOL_KEEPER_MIN_PROFIT}`, "--poll-ms", "100"];
   if (extra.noDeliver) args.push("--no-deliver");
+  if (extra.metricsPort) args.push("--metrics-port", String(extra.metricsPort));
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, SALVAGE_KILL_AT: extra.killAt ?? "", LOG_LEVEL: "warn" },
@@ -123,9 +125,16 @@ describe("salvage relay processes", () => {
     const s = await scenario(22);
     const schema = schemaName("pair");
     const store = await openStore(schema);
-    const a = relayProcess(s, schema, "worker-a");
+    const metricsPort = await freePort();
+    const a = relayProcess(s, schema, "worker-a", { metricsPort });
     const b = relayProcess(s, schema, "worker-b");
     await waitUntilRecovered(s, () => store.list());
+    // Prometheus metrics: recoveries by state (shared database) and this worker's transitions.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const seizedGauge = /salvage_recoveries\{state="seized"\} (\d+)/.exec(metrics);
+    expect(Number(seizedGauge?.[1])).toBe((await store.list()).filter((r) => r.state === "seized").length);
+    expect(metrics).toMatch(/salvage_recovery_transitions_total\{from="\w+",to="\w+"\} \d+/);
+    expect(metrics).toMatch(/salvage_recovery_seconds_count \d+/);
     a.child.kill("SIGTERM");
     b.child.kill("SIGTERM");
     expect(await a.exited).toBe(0);
