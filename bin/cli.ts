@@ -2,55 +2,78 @@
  * The `salvage` command line. It lives in bin/, not src/: Ponder loads every module under src/ (except
  * src/api/) as indexing code, so nothing there may act on import.
  *   salvage devnet …   start the local multi-chain devnet (src/devnet/run.ts)
+ *   salvage demo …     devnet + indexer + relayer together (src/devnet/demo.ts)
  *   salvage relay …    run the recovery relayer (src/relayer/cli.ts)
  */
 import { parseArgs } from "node:util";
+import { runDemo } from "../src/devnet/demo.js";
 import { parseDevnetOptions, runDevnet } from "../src/devnet/run.js";
 import { RELAY_USAGE, relayCommand } from "../src/relayer/cli.js";
 
 const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
-                     [--duration SECONDS | --once] [--manifest PATH]`;
+                     [--duration SECONDS | --once] [--manifest PATH]
+       salvage demo   [the devnet flags] [--api-port 42069] [--metrics-port 9464]`;
+
+const DEVNET_FLAGS = {
+  spokes: { type: "string" },
+  accounts: { type: "string" },
+  seed: { type: "string" },
+  scenario: { type: "string" },
+  "block-time": { type: "string" },
+  "crash-after": { type: "string" },
+  "crash-share": { type: "string" },
+  duration: { type: "string" },
+  once: { type: "boolean" },
+  manifest: { type: "string" },
+} as const;
+
+function devnetOptions(values: Record<string, string | boolean | undefined>, defaults: Record<string, unknown> = {}) {
+  return parseDevnetOptions({
+    ...defaults,
+    ...Object.fromEntries(
+      Object.entries({
+        spokes: values.spokes,
+        accounts: values.accounts,
+        seed: values.seed,
+        scenario: values.scenario,
+        blockTime: values["block-time"],
+        crashAfter: values["crash-after"],
+        crashShare: values["crash-share"],
+        duration: values.duration,
+        once: values.once,
+        manifest: values.manifest,
+      }).filter(([, v]) => v !== undefined),
+    ),
+  });
+}
+
+function interruptible(): AbortSignal {
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort());
+  process.once("SIGTERM", () => controller.abort());
+  return controller.signal;
+}
 
 async function devnet(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, strict: true, options: DEVNET_FLAGS });
+  await runDevnet(devnetOptions(values), (line) => console.log(line), interruptible());
+}
+
+async function demo(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: {
-      spokes: { type: "string" },
-      accounts: { type: "string" },
-      seed: { type: "string" },
-      scenario: { type: "string" },
-      "block-time": { type: "string" },
-      "crash-after": { type: "string" },
-      "crash-share": { type: "string" },
-      duration: { type: "string" },
-      once: { type: "boolean" },
-      manifest: { type: "string" },
-    },
+    options: { ...DEVNET_FLAGS, "api-port": { type: "string", default: "42069" }, "metrics-port": { type: "string", default: "9464" } },
   });
-  const options = parseDevnetOptions({
-    spokes: values.spokes,
-    accounts: values.accounts,
-    seed: values.seed,
-    scenario: values.scenario,
-    blockTime: values["block-time"],
-    crashAfter: values["crash-after"],
-    crashShare: values["crash-share"],
-    duration: values.duration,
-    once: values.once,
-    manifest: values.manifest,
-  });
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  await runDevnet(options, (line) => console.log(line), controller.signal);
+  const options = devnetOptions(values, { scenario: "crash", crashAfter: 30 });
+  await runDemo({ ...options, apiPort: Number(values["api-port"]), metricsPort: Number(values["metrics-port"]) }, (line) => console.log(line), interruptible());
 }
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === "devnet") return devnet(rest);
+  if (command === "demo") return demo(rest);
   if (command === "relay") return relayCommand(rest);
   console.error(`${USAGE}\n${RELAY_USAGE}`);
   process.exitCode = 2;

@@ -11,6 +11,11 @@ import { Deployment } from "../protocol/deployment.js";
 import { createDevnetDeliverer, startNetwork } from "./network.js";
 import { Rng } from "./rng.js";
 import { seedBorrowers } from "./seed.js";
+import { mint } from "../protocol/actions.js";
+import { devnetAccounts } from "./accounts.js";
+
+/** Debt tokens minted to the devnet's liquidator role, in whole tokens of each debt asset. */
+const LIQUIDATOR_INVENTORY_TOKENS = 100_000_000n;
 import { MarketSimulator } from "./simulate.js";
 import { formatWad } from "../math/wad.js";
 import { sleep } from "../util/concurrency.js";
@@ -57,6 +62,10 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     const deployment = new Deployment(manifest);
     const rng = new Rng(options.seed);
     manifest.accounts = await seedBorrowers(deployment, deliverer, { count: options.accounts, seed: options.seed, rng });
+    // Inventory for the liquidator role, so a relayer started with --devnet-keys can take.
+    for (const asset of deployment.debtAssets) {
+      await mint(deployment, deployment.hub.name, deployment.hub.tokens[String(asset.id)]!, devnetAccounts.liquidator.address, LIQUIDATOR_INVENTORY_TOKENS * 10n ** BigInt(asset.decimals));
+    }
     log(`seeded ${manifest.accounts.length} borrowers in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     if (options.blockTime > 0 && !options.once) {
