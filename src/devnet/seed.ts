@@ -90,5 +90,3 @@ export async function seedBorrowers(
   });
   return borrowers.map((b) => b.address);
 }
-/** Re-exported for callers that imported it from here before it moved to src/util. */
-export { mapLimit } from "../util/concurrency.js";

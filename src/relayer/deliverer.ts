@@ -94,8 +94,6 @@ export class PacketDeliverer {
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopped = true;
-  /** The last error of the background loop, if its latest tick failed. */
-  lastLoopError: string | undefined;
 
   constructor(private readonly options: DelivererOptions) {
     for (const config of options.chains) {
@@ -168,9 +166,8 @@ export class PacketDeliverer {
       try {
         await this.scan();
         await this.deliverDue();
-      } catch (error) {
+      } catch {
         // An unreachable RPC or a transient failure: the next tick retries from the same cursor.
-        this.lastLoopError = (error as Error).message;
       }
       if (!this.stopped) this.timer = setTimeout(() => (this.loop = tick()), interval);
     };

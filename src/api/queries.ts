@@ -1,0 +1,418 @@
+/**
+ * The read side of the salvage API, shared by GET /at-risk and the salvage GraphQL endpoint (and meant for
+ * issue 5's subscriptions and webhooks: `opportunities()` is the one definition of an opportunity).
+ *
+ * Everything reads Ponder's readonly database (`db` from "ponder:api"). Money math comes from
+ * src/math/health.ts only; nothing here re-derives it.
+ */
+import { db } from "ponder:api";
+import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, price } from "ponder:schema";
+import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
+import { type Address, getAddress, isAddress, parseUnits } from "viem";
+import { type AuctionParams, bonusAt, quoteTake, valueOf } from "../math/health.js";
+import { MAX_UINT256, WAD, mulDiv } from "../math/wad.js";
+import { loadIndexerManifest } from "../indexer/manifest.js";
+
+/** A caller error (bad argument): 400 on REST, a GraphQL error naming the argument on GraphQL. */
+export class QueryError extends Error {
+  constructor(
+    message: string,
+    /** The argument at fault, when there is one. */
+    readonly argument?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const MAX_PAGE = 500;
+const DECIMAL = /^\d{1,30}(\.\d{1,18})?$/;
+
+// ------------------------------------------------------------------ argument parsing
+
+/** A non-negative decimal with at most 18 fractional digits, as a WAD. */
+export function parseDecimalWad(name: string, value: string): bigint {
+  if (!DECIMAL.test(value)) throw new QueryError(`${name} must be a non-negative decimal with at most 18 fractional digits, got ${JSON.stringify(value.slice(0, 40))}`, name);
+  return parseUnits(value, 18);
+}
+
+export function parseMaxHealthFactor(query: { maxHealthFactor?: string; maxHealthFactorWad?: string }): bigint {
+  if (query.maxHealthFactorWad !== undefined) {
+    if (!/^\d{1,78}$/.test(query.maxHealthFactorWad) || BigInt(query.maxHealthFactorWad) > MAX_UINT256) {
+      throw new QueryError("maxHealthFactorWad must be an integer WAD in [0, 2^256)", "maxHealthFactorWad");
+    }
+    return BigInt(query.maxHealthFactorWad);
+  }
+  return parseDecimalWad("maxHealthFactor", query.maxHealthFactor ?? "1");
+}
+
+export function checkInt(name: string, n: number | undefined, min: number, max: number): number | undefined {
+  if (n === undefined) return undefined;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new QueryError(`${name} must be an integer in [${min}, ${max}], got ${n}`, name);
+  return n;
+}
+
+export function parseAddress(name: string, raw: string): Address {
+  if (!isAddress(raw, { strict: false })) throw new QueryError(`${name} must be a 20-byte hex address, got ${JSON.stringify(raw.slice(0, 50))}`, name);
+  return getAddress(raw);
+}
+
+/** Cursor of the last row of a page: `<healthFactor>:<account>` (opaque to clients). */
+const encodeCursor = (row: { healthFactor: bigint; account: string }) => `${row.healthFactor}:${row.account}`;
+export function decodeCursor(raw: string, name = "after"): { healthFactor: bigint; account: `0x${string}` } {
+  const match = /^(\d{1,78}):(0x[0-9a-f]{40})$/.exec(raw);
+  if (!match) throw new QueryError(`${name} must be a cursor returned as endCursor`, name);
+  return { healthFactor: BigInt(match[1]!), account: match[2] as `0x${string}` };
+}
+
+const afterCondition = (after: { healthFactor: bigint; account: `0x${string}` }) =>
+  or(
+    gt(accountHealth.healthFactor, after.healthFactor),
+    and(eq(accountHealth.healthFactor, after.healthFactor), gt(accountHealth.account, after.account)),
+  )!;
+
+// ------------------------------------------------------------------ at-risk accounts
+
+export interface AtRiskArgs {
+  maxHealthFactor: bigint;
+  chainId?: number;
+  assetId?: number;
+  minDebtUsd?: bigint;
+  first: number;
+  after?: string;
+  withTotalCount?: boolean;
+}
+
+export type HealthRow = typeof accountHealth.$inferSelect;
+
+export interface Page<T> {
+  items: T[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  totalCount?: number;
+}
+
+/** Accounts with HF strictly below `maxHealthFactor`, across all chains, by HF then address. */
+export async function atRiskAccounts(args: AtRiskArgs): Promise<Page<HealthRow>> {
+  const filters = [lt(accountHealth.healthFactor, args.maxHealthFactor)];
+  if (args.minDebtUsd !== undefined) filters.push(gte(accountHealth.debtValue, args.minDebtUsd));
+  if (args.chainId !== undefined) {
+    filters.push(
+      exists(
+        db.select({ one: sql`1` }).from(collateral)
+          .where(and(eq(collateral.account, accountHealth.account), eq(collateral.chainId, args.chainId), gt(collateral.amount, 0n))),
+      ),
+    );
+  }
+  if (args.assetId !== undefined) {
+    filters.push(
+      or(
+        exists(db.select({ one: sql`1` }).from(collateral)
+          .where(and(eq(collateral.account, accountHealth.account), eq(collateral.assetId, args.assetId), gt(collateral.amount, 0n)))),
+        exists(db.select({ one: sql`1` }).from(debt)
+          .where(and(eq(debt.account, accountHealth.account), eq(debt.assetId, args.assetId), gt(debt.amount, 0n)))),
+      )!,
+    );
+  }
+  const cursor = args.after === undefined ? [] : [afterCondition(decodeCursor(args.after))];
+  const [rows, total] = await Promise.all([
+    db.select().from(accountHealth)
+      .where(and(...filters, ...cursor))
+      .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
+      .limit(args.first + 1),
+    args.withTotalCount ? db.select({ n: count() }).from(accountHealth).where(and(...filters)) : Promise.resolve(undefined),
+  ]);
+  const items = rows.slice(0, args.first);
+  const last = items[items.length - 1];
+  return {
+    items,
+    pageInfo: { hasNextPage: rows.length > args.first, endCursor: last ? encodeCursor(last) : null },
+    ...(total ? { totalCount: Number(total[0]!.n) } : {}),
+  };
+}
+
+// ------------------------------------------------------------------ reference data (small tables)
+
+export interface AssetRow {
+  assetId: number;
+  symbol: string | null;
+  decimals: number;
+  liquidationThreshold: bigint;
+  ltv: bigint;
+}
+
+export interface Market {
+  assets: Map<number, AssetRow>;
+  /** WAD prices by asset id, from the hub chain's feeds (what the hub reads). */
+  prices: Map<number, bigint>;
+  params: AuctionParams | undefined;
+}
+
+export async function market(): Promise<Market> {
+  const hubChainId = loadIndexerManifest().hub.chainId;
+  const [assets, prices, params] = await Promise.all([
+    db.select().from(asset),
+    db.select().from(price).where(eq(price.chainId, hubChainId)),
+    db.select().from(auctionParams).where(eq(auctionParams.id, 0)),
+  ]);
+  return {
+    assets: new Map(assets.map((a) => [a.assetId, a])),
+    prices: new Map(prices.map((p) => [p.assetId, p.priceWad])),
+    params: params[0],
+  };
+}
+
+/** The hub chain's latest indexed block (Ponder's checkpoint), or undefined before the first. */
+export async function indexedHubBlock(): Promise<{ chainId: number; number: bigint; timestamp: bigint } | undefined> {
+  const hub = loadIndexerManifest().hub;
+  const result = (await db.execute(sql`SELECT chain_id, latest_checkpoint FROM _ponder_checkpoint WHERE chain_id = ${hub.chainId}`)) as unknown as {
+    rows: { chain_id: number | string; latest_checkpoint: string }[];
+  };
+  const row = result.rows[0];
+  if (!row) return undefined;
+  // Ponder's checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ...
+  const cp = row.latest_checkpoint;
+  return { chainId: hub.chainId, timestamp: BigInt(cp.slice(0, 10)), number: BigInt(cp.slice(26, 42)) };
+}
+
+const chainOfEid = (eid: number) => loadIndexerManifest().manifest.chains.find((c) => c.eid === eid);
+
+// ------------------------------------------------------------------ one account
+
+export interface CollateralView {
+  chainId: number;
+  chainName: string | null;
+  eid: number;
+  assetId: number;
+  symbol: string | null;
+  decimals: number;
+  amount: bigint;
+  valueUsd: bigint | null;
+  updatedBlock: bigint;
+}
+
+export interface DebtView {
+  assetId: number;
+  symbol: string | null;
+  decimals: number;
+  amount: bigint;
+  valueUsd: bigint | null;
+  updatedBlock: bigint;
+}
+
+export interface AccountView {
+  address: Address;
+  health: HealthRow | null;
+  collateral: CollateralView[];
+  debt: DebtView[];
+  auctions: (typeof auction.$inferSelect)[];
+  liquidations: (typeof liquidation.$inferSelect)[];
+}
+
+/** Accounts by address (lower-case hex keys); unknown addresses are absent from the map. */
+export async function accountsByAddress(addresses: readonly Address[], m?: Market): Promise<Map<string, AccountView>> {
+  const keys = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
+  if (keys.length === 0) return new Map();
+  const [mk, known, healths, cols, debts, auctions, liquidations] = await Promise.all([
+    m ?? market(),
+    db.select({ address: account.address }).from(account).where(inArray(account.address, keys)),
+    db.select().from(accountHealth).where(inArray(accountHealth.account, keys)),
+    db.select().from(collateral).where(and(inArray(collateral.account, keys), gt(collateral.amount, 0n))).orderBy(asc(collateral.chainId), asc(collateral.assetId)),
+    db.select().from(debt).where(and(inArray(debt.account, keys), gt(debt.amount, 0n))).orderBy(asc(debt.assetId)),
+    db.select().from(auction).where(inArray(auction.account, keys)).orderBy(desc(auction.auctionId)),
+    db.select().from(liquidation).where(inArray(liquidation.account, keys)).orderBy(desc(liquidation.takeId)),
+  ]);
+  const out = new Map<string, AccountView>();
+  for (const { address } of known) {
+    out.set(address.toLowerCase(), { address: getAddress(address), health: null, collateral: [], debt: [], auctions: [], liquidations: [] });
+  }
+  const value = (assetId: number, amount: bigint): bigint | null => {
+    const a = mk.assets.get(assetId);
+    const p = mk.prices.get(assetId);
+    return a && p !== undefined ? valueOf(amount, p, a.decimals) : null;
+  };
+  for (const h of healths) {
+    const v = out.get(h.account.toLowerCase());
+    if (v) v.health = h;
+  }
+  for (const c of cols) {
+    const a = mk.assets.get(c.assetId);
+    out.get(c.account.toLowerCase())?.collateral.push({
+      chainId: c.chainId, chainName: chainOfEid(c.eid)?.name ?? null, eid: c.eid, assetId: c.assetId,
+      symbol: a?.symbol ?? null, decimals: a?.decimals ?? 18, amount: c.amount, valueUsd: value(c.assetId, c.amount), updatedBlock: c.updatedBlock,
+    });
+  }
+  for (const d of debts) {
+    const a = mk.assets.get(d.assetId);
+    out.get(d.account.toLowerCase())?.debt.push({
+      assetId: d.assetId, symbol: a?.symbol ?? null, decimals: a?.decimals ?? 18, amount: d.amount, valueUsd: value(d.assetId, d.amount), updatedBlock: d.updatedBlock,
+    });
+  }
+  for (const au of auctions) out.get(au.account.toLowerCase())?.auctions.push(au);
+  for (const l of liquidations) out.get(l.account.toLowerCase())?.liquidations.push(l);
+  return out;
+}
+
+// ------------------------------------------------------------------ opportunities
+
+export interface Opportunity {
+  account: Address;
+  healthFactor: bigint;
+  collateralValue: bigint;
+  debtValue: bigint;
+  /** The (chain, asset) collateral position with the largest value. */
+  collateral: { chainId: number; eid: number; assetId: number; symbol: string | null; decimals: number; amount: bigint; valueUsd: bigint; priceWad: bigint };
+  /** The debt position with the largest value. */
+  debt: { assetId: number; symbol: string | null; decimals: number; amount: bigint; valueUsd: bigint; priceWad: bigint };
+  /** debt × closeFactor: the most one take may repay. */
+  maxRepay: bigint;
+  /** quoteTake(maxRepay, bonus): what a take of maxRepay repays and seizes (the collateral cap applied). */
+  repayAmount: bigint;
+  seizeAmount: bigint;
+  /** Value of seized collateral minus value repaid (WAD USD). */
+  profitUsd: bigint;
+  /** "none": never kicked (or ended), a kick starts at minBonus; "active": takeable now; "expired": past the tail, needs a re-kick. */
+  auctionStatus: "none" | "active" | "expired";
+  auctionId: bigint | null;
+  auctionStartedAt: bigint | null;
+  /** Bonus (WAD) a take would get at `timestamp`: bonusAt(startedAt, timestamp) when active, else minBonus. */
+  bonus: bigint;
+  minBonus: bigint;
+  maxBonus: bigint;
+  /** When the bonus reaches maxBonus (unix seconds), if an auction is active. */
+  maxBonusAt: bigint | null;
+  blockNumber: bigint;
+  timestamp: bigint;
+  chainId: number;
+}
+
+export interface OpportunityArgs {
+  first: number;
+  after?: string;
+  minProfitUsd?: bigint;
+  /** Only opportunities whose best collateral sits on this chain. */
+  chainId?: number;
+}
+
+/**
+ * Accounts liquidatable now (indexed HF < 1), by HF then address, each with its best take. The computation
+ * is read at one indexed hub block: the checkpoint is read before and after the rows, and the read is retried
+ * when the indexer committed in between, so `blockNumber` is the block the numbers are true at.
+ */
+export async function opportunities(args: OpportunityArgs): Promise<Page<Opportunity> & { block: { chainId: number; number: bigint; timestamp: bigint } | null }> {
+  for (let attempt = 0; ; attempt++) {
+    const before = await indexedHubBlock();
+    const result = await readOpportunities(args, before);
+    const after = await indexedHubBlock();
+    if (before?.number === after?.number || attempt >= 4) return { ...result, block: before ?? null };
+  }
+}
+
+async function readOpportunities(args: OpportunityArgs, head: { chainId: number; number: bigint; timestamp: bigint } | undefined): Promise<Page<Opportunity>> {
+  const mk = await market();
+  const items: Opportunity[] = [];
+  if (!head || !mk.params) return { items, pageInfo: { hasNextPage: false, endCursor: null } };
+  const params = mk.params;
+  let cursor = args.after === undefined ? undefined : decodeCursor(args.after);
+  let lastSeen: HealthRow | undefined;
+  // Batches of liquidatable accounts in HF order, until `first` pass the filters (+1 to know about a next page).
+  for (;;) {
+    const batch = await db.select().from(accountHealth)
+      .where(and(lt(accountHealth.healthFactor, WAD), ...(cursor ? [afterCondition(cursor)] : [])))
+      .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
+      .limit(MAX_PAGE);
+    if (batch.length === 0) break;
+    const addresses = batch.map((h) => h.account);
+    const [positions, active] = await Promise.all([
+      db.select().from(account).where(inArray(account.address, addresses)),
+      db.select().from(auction).where(and(inArray(auction.account, addresses), eq(auction.active, true))),
+    ]);
+    const rowOf = new Map(positions.map((p) => [p.address.toLowerCase(), p]));
+    const auctionOf = new Map(active.map((a) => [a.account.toLowerCase(), a]));
+    for (const h of batch) {
+      const row = rowOf.get(h.account.toLowerCase());
+      const o = row && opportunityOf(h, row, auctionOf.get(h.account.toLowerCase()), mk, params, head);
+      if (o && (args.minProfitUsd === undefined || o.profitUsd >= args.minProfitUsd) && (args.chainId === undefined || o.collateral.chainId === args.chainId)) {
+        if (items.length === args.first) return { items, pageInfo: { hasNextPage: true, endCursor: encodeCursor(lastSeen!) } };
+        items.push(o);
+      }
+      lastSeen = h;
+    }
+    if (batch.length < MAX_PAGE) break;
+    cursor = { healthFactor: batch[batch.length - 1]!.healthFactor, account: batch[batch.length - 1]!.account };
+  }
+  return { items, pageInfo: { hasNextPage: false, endCursor: lastSeen ? encodeCursor(lastSeen) : null } };
+}
+
+/** One account's best take, from its indexed positions (the `account` row keeps them inline). */
+export function opportunityOf(
+  h: HealthRow,
+  row: typeof account.$inferSelect,
+  au: typeof auction.$inferSelect | undefined,
+  mk: Market,
+  params: AuctionParams,
+  head: { chainId: number; number: bigint; timestamp: bigint },
+): Opportunity | undefined {
+  let best: Opportunity["collateral"] | undefined;
+  for (const c of row.collateral) {
+    const a = mk.assets.get(c.assetId);
+    const p = mk.prices.get(c.assetId);
+    const amount = BigInt(c.amount);
+    if (!a || p === undefined || amount === 0n) continue;
+    const v = valueOf(amount, p, a.decimals);
+    const chainId = chainOfEid(c.eid)?.chainId ?? 0;
+    // Largest value; ties by (chain id, asset id) so the choice is deterministic.
+    if (!best || v > best.valueUsd || (v === best.valueUsd && (chainId < best.chainId || (chainId === best.chainId && c.assetId < best.assetId)))) {
+      best = { chainId, eid: c.eid, assetId: c.assetId, symbol: a.symbol, decimals: a.decimals, amount, valueUsd: v, priceWad: p };
+    }
+  }
+  let largestDebt: Opportunity["debt"] | undefined;
+  for (const d of row.debt) {
+    const a = mk.assets.get(d.assetId);
+    const p = mk.prices.get(d.assetId);
+    const amount = BigInt(d.amount);
+    if (!a || p === undefined || amount === 0n) continue;
+    const v = valueOf(amount, p, a.decimals);
+    if (!largestDebt || v > largestDebt.valueUsd || (v === largestDebt.valueUsd && d.assetId < largestDebt.assetId)) {
+      largestDebt = { assetId: d.assetId, symbol: a.symbol, decimals: a.decimals, amount, valueUsd: v, priceWad: p };
+    }
+  }
+  if (!best || !largestDebt) return undefined;
+
+  const expired = au !== undefined && head.timestamp > au.startedAt + params.auctionTail;
+  const status: Opportunity["auctionStatus"] = au === undefined ? "none" : expired ? "expired" : "active";
+  const bonus = status === "active" ? bonusAt(params, au!.startedAt, head.timestamp) : params.minBonus;
+  const maxRepay = mulDiv(largestDebt.amount, params.closeFactor, WAD);
+  const quote = quoteTake({
+    debtAmount: largestDebt.amount,
+    debtPriceWad: largestDebt.priceWad,
+    debtDecimals: largestDebt.decimals,
+    collateralAmount: best.amount,
+    collateralPriceWad: best.priceWad,
+    collateralDecimals: best.decimals,
+    closeFactor: params.closeFactor,
+    bonus,
+    maxRepay,
+  });
+  const profitUsd = valueOf(quote.seizeAmount, best.priceWad, best.decimals) - valueOf(quote.repayAmount, largestDebt.priceWad, largestDebt.decimals);
+  return {
+    account: getAddress(h.account),
+    healthFactor: h.healthFactor,
+    collateralValue: h.collateralValue,
+    debtValue: h.debtValue,
+    collateral: best,
+    debt: largestDebt,
+    maxRepay,
+    repayAmount: quote.repayAmount,
+    seizeAmount: quote.seizeAmount,
+    profitUsd,
+    auctionStatus: status,
+    auctionId: au?.auctionId ?? null,
+    auctionStartedAt: au?.startedAt ?? null,
+    bonus,
+    minBonus: params.minBonus,
+    maxBonus: params.maxBonus,
+    maxBonusAt: status === "active" ? au!.startedAt + params.auctionDuration : null,
+    blockNumber: head.number,
+    timestamp: head.timestamp,
+    chainId: head.chainId,
+  };
+}

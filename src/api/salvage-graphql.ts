@@ -1,0 +1,405 @@
+/**
+ * The salvage GraphQL endpoint (`/salvage/graphql`): what Ponder's generated schema lacks.
+ *
+ *   atRiskAccounts(maxHealthFactor, chainId, asset, minDebtUsd, first, after)  HF-sorted, cursor-paginated
+ *   account(address)                                                            health, positions on every chain, auctions
+ *   opportunities(first, after, minProfitUsd, chainId)                           liquidatable now, with the best take
+ *   indexedBlock                                                                the hub block the index is at
+ *
+ * graphql-yoga (the server Ponder's own middleware runs on) with SDL type definitions, so issue 5 adds a
+ * `Subscription` type to `typeDefs`/`resolvers` and yoga serves it over SSE with no other server.
+ * Limits (graphql-armor, as Ponder uses): depth, aliases, tokens; `first` at most MAX_PAGE; body size in index.ts.
+ * Decimals come in as strings ("0.95"), bigints go out as decimal strings (WAD for ratios and USD values).
+ */
+import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
+import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
+import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
+import { type DocumentNode, GraphQLError, type ValidationContext, visit } from "graphql";
+import { type Plugin, createSchema, createYoga } from "graphql-yoga";
+import type { Address } from "viem";
+import {
+  type AccountView,
+  type CollateralView,
+  type DebtView,
+  type HealthRow,
+  MAX_PAGE,
+  type Opportunity,
+  QueryError,
+  accountsByAddress,
+  atRiskAccounts,
+  checkInt,
+  indexedHubBlock,
+  market,
+  opportunities,
+  parseAddress,
+  parseDecimalWad,
+} from "./queries.js";
+
+export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
+
+export const typeDefs = /* GraphQL */ `
+  "Bigints (amounts in base units, WAD ratios and USD values) are decimal strings."
+  type Query {
+    "Accounts with health factor strictly below maxHealthFactor, across all chains, by HF then address."
+    atRiskAccounts(
+      "Decimal HF bound, exclusive."
+      maxHealthFactor: String = "1"
+      "Only accounts with collateral on this chain."
+      chainId: Int
+      "Only accounts holding this asset (collateral or debt)."
+      asset: Int
+      "Only accounts owing at least this many USD (decimal)."
+      minDebtUsd: String
+      first: Int = 50
+      "endCursor of the previous page."
+      after: String
+    ): AtRiskPage!
+    "One account with its health, positions on every chain, auctions and liquidations; null if never seen."
+    account(address: String!): Account
+    "Accounts liquidatable now (HF < 1), by HF then address, with the best take at the indexed hub block."
+    opportunities(first: Int = 50, after: String, "Decimal USD." minProfitUsd: String, "Only takes whose collateral is on this chain." chainId: Int): OpportunityPage!
+    "The hub chain block the index has processed."
+    indexedBlock: Block
+  }
+
+  type Block { chainId: Int!, number: String!, timestamp: String! }
+  type PageInfo { endCursor: String, hasNextPage: Boolean! }
+
+  type AtRiskPage { items: [AccountHealth!]!, pageInfo: PageInfo!, totalCount: Int! }
+
+  type AccountHealth {
+    address: String!
+    "WAD; 2^256-1 without debt."
+    healthFactor: String!
+    collateralValue: String!
+    thresholdValue: String!
+    borrowPower: String!
+    debtValue: String!
+    dominantCollateral: AssetRef
+    "Price (WAD USD) of the dominant collateral at which HF reaches 1, other prices fixed."
+    liquidationPriceWad: String
+    "Uniform collateral price drop (WAD share) that brings HF to 1; 0 when HF <= 1."
+    shockWad: String
+    updatedBlock: String!
+    updatedAt: String!
+    "The full account (positions on every chain)."
+    account: Account
+  }
+
+  type AssetRef { assetId: Int!, symbol: String, decimals: Int! }
+
+  type Account {
+    address: String!
+    health: AccountHealth
+    collateral: [CollateralPosition!]!
+    debt: [DebtPosition!]!
+    auctions: [Auction!]!
+    liquidations: [Liquidation!]!
+  }
+
+  type CollateralPosition {
+    chainId: Int!
+    chainName: String
+    eid: Int!
+    assetId: Int!
+    symbol: String
+    decimals: Int!
+    amount: String!
+    "WAD USD at the hub's price; null before the price is indexed."
+    valueUsd: String
+    updatedBlock: String!
+  }
+
+  type DebtPosition { assetId: Int!, symbol: String, decimals: Int!, amount: String!, valueUsd: String, updatedBlock: String! }
+
+  type Auction {
+    auctionId: String!
+    kicker: String!
+    healthFactorAtKick: String!
+    startedAt: String!
+    startedBlock: String!
+    active: Boolean!
+    takes: Int!
+    repaid: String!
+    endReason: String
+    endedAt: String
+    endedBlock: String
+  }
+
+  type Liquidation {
+    takeId: String!
+    auctionId: String!
+    taker: String!
+    debtAssetId: Int!
+    repayAmount: String!
+    collateralEid: Int!
+    collateralAssetId: Int!
+    seizeAmount: String!
+    bonus: String!
+    receiver: String!
+    guid: String!
+    seizedBlock: String
+    block: String!
+    timestamp: String!
+    transactionHash: String!
+  }
+
+  type OpportunityPage { items: [Opportunity!]!, pageInfo: PageInfo!, block: Block }
+
+  type Opportunity {
+    account: String!
+    healthFactor: String!
+    collateralValue: String!
+    debtValue: String!
+    "The (chain, asset) collateral position with the largest value."
+    collateral: OpportunityCollateral!
+    "The debt position with the largest value (the one to repay)."
+    debt: OpportunityDebt!
+    "debt x closeFactor: the most one take may repay."
+    maxRepay: String!
+    "What a take of maxRepay repays and seizes at 'bonus' (quoteTake, collateral cap applied)."
+    repayAmount: String!
+    seizeAmount: String!
+    "USD value seized minus USD value repaid (WAD)."
+    profitUsd: String!
+    "none | active | expired (past the auction tail: needs a re-kick)."
+    auctionStatus: String!
+    auctionId: String
+    auctionStartedAt: String
+    "Bonus (WAD) now: bonusAt(startedAt, timestamp) when active, else minBonus (where a kick starts)."
+    bonus: String!
+    minBonus: String!
+    maxBonus: String!
+    "Unix time at which the bonus reaches maxBonus, for an active auction."
+    maxBonusAt: String
+    "The hub block (and its timestamp) the numbers are computed at."
+    blockNumber: String!
+    timestamp: String!
+    chainId: Int!
+  }
+
+  type OpportunityCollateral { chainId: Int!, eid: Int!, assetId: Int!, symbol: String, decimals: Int!, amount: String!, valueUsd: String!, priceWad: String! }
+  type OpportunityDebt { assetId: Int!, symbol: String, decimals: Int!, amount: String!, valueUsd: String!, priceWad: String! }
+`;
+
+/** Per request: batches `AccountHealth.account` lookups of one page into one set of queries. */
+interface Context {
+  loadAccount(address: Address): Promise<AccountView | null>;
+}
+
+function accountLoader(): Context["loadAccount"] {
+  let pending: { address: Address; resolve: (v: AccountView | null) => void; reject: (e: unknown) => void }[] = [];
+  return (address) =>
+    new Promise((resolve, reject) => {
+      if (pending.length === 0) {
+        setImmediate(() => {
+          const batch = pending;
+          pending = [];
+          accountsByAddress(batch.map((b) => b.address)).then(
+            (found) => batch.forEach((b) => b.resolve(found.get(b.address.toLowerCase()) ?? null)),
+            (error) => batch.forEach((b) => b.reject(error)),
+          );
+        });
+      }
+      pending.push({ address, resolve, reject });
+    });
+}
+
+const str = (v: bigint | null | undefined): string | null => (v === null || v === undefined ? null : v.toString());
+
+/** Runs a resolver body; caller errors become GraphQL errors naming the field and the argument. */
+async function field<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof QueryError) {
+      throw new GraphQLError(`${name}: ${error.message}`, { extensions: { code: "BAD_USER_INPUT", field: name, argument: error.argument } });
+    }
+    throw error;
+  }
+}
+
+const pageSize = (first: number | null | undefined) => checkInt("first", first ?? 50, 1, MAX_PAGE)!;
+
+const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>) => ({
+  address: h.account,
+  healthFactor: h.healthFactor.toString(),
+  collateralValue: h.collateralValue.toString(),
+  thresholdValue: h.thresholdValue.toString(),
+  borrowPower: h.borrowPower.toString(),
+  debtValue: h.debtValue.toString(),
+  dominantCollateralAssetId: h.dominantCollateralAssetId,
+  dominantCollateral:
+    h.dominantCollateralAssetId === null
+      ? null
+      : { assetId: h.dominantCollateralAssetId, symbol: assets?.get(h.dominantCollateralAssetId)?.symbol ?? null, decimals: assets?.get(h.dominantCollateralAssetId)?.decimals ?? 18 },
+  liquidationPriceWad: str(h.liquidationPriceWad),
+  shockWad: str(h.shockWad),
+  updatedBlock: h.updatedBlock.toString(),
+  updatedAt: h.updatedAt.toString(),
+});
+
+const accountOut = (v: AccountView) => {
+  const assets = new Map<number, { symbol: string | null; decimals: number }>();
+  for (const p of [...v.collateral, ...v.debt]) assets.set(p.assetId, p);
+  return {
+    address: v.address,
+    health: v.health ? healthOut(v.health, assets) : null,
+    collateral: v.collateral.map((c: CollateralView) => ({ ...c, amount: c.amount.toString(), valueUsd: str(c.valueUsd), updatedBlock: c.updatedBlock.toString() })),
+    debt: v.debt.map((d: DebtView) => ({ ...d, amount: d.amount.toString(), valueUsd: str(d.valueUsd), updatedBlock: d.updatedBlock.toString() })),
+    auctions: v.auctions.map((a) => ({
+      ...a, auctionId: a.auctionId.toString(), healthFactorAtKick: a.healthFactorAtKick.toString(), startedAt: a.startedAt.toString(),
+      startedBlock: a.startedBlock.toString(), repaid: a.repaid.toString(), endedAt: str(a.endedAt), endedBlock: str(a.endedBlock),
+    })),
+    liquidations: v.liquidations.map((l) => ({
+      ...l, takeId: l.takeId.toString(), auctionId: l.auctionId.toString(), repayAmount: l.repayAmount.toString(), seizeAmount: l.seizeAmount.toString(),
+      bonus: l.bonus.toString(), seizedBlock: str(l.seizedBlock), block: l.block.toString(), timestamp: l.timestamp.toString(),
+    })),
+  };
+};
+
+/** JSON-safe opportunity (bigints as decimal strings): the shape of the GraphQL type, reusable by feeds. */
+export function opportunityOut(o: Opportunity) {
+  const s = (v: bigint) => v.toString();
+  return {
+    account: o.account,
+    healthFactor: s(o.healthFactor),
+    collateralValue: s(o.collateralValue),
+    debtValue: s(o.debtValue),
+    collateral: { ...o.collateral, amount: s(o.collateral.amount), valueUsd: s(o.collateral.valueUsd), priceWad: s(o.collateral.priceWad) },
+    debt: { ...o.debt, amount: s(o.debt.amount), valueUsd: s(o.debt.valueUsd), priceWad: s(o.debt.priceWad) },
+    maxRepay: s(o.maxRepay),
+    repayAmount: s(o.repayAmount),
+    seizeAmount: s(o.seizeAmount),
+    profitUsd: s(o.profitUsd),
+    auctionStatus: o.auctionStatus,
+    auctionId: str(o.auctionId),
+    auctionStartedAt: str(o.auctionStartedAt),
+    bonus: s(o.bonus),
+    minBonus: s(o.minBonus),
+    maxBonus: s(o.maxBonus),
+    maxBonusAt: str(o.maxBonusAt),
+    blockNumber: s(o.blockNumber),
+    timestamp: s(o.timestamp),
+    chainId: o.chainId,
+  };
+}
+
+interface AtRiskArgsIn {
+  maxHealthFactor?: string | null;
+  chainId?: number | null;
+  asset?: number | null;
+  minDebtUsd?: string | null;
+  first?: number | null;
+  after?: string | null;
+}
+
+export const resolvers = {
+  Query: {
+    atRiskAccounts: (_: unknown, args: AtRiskArgsIn) =>
+      field("atRiskAccounts", async () => {
+        const [page, mk] = await Promise.all([atRiskAccounts({
+          maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
+          chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
+          assetId: checkInt("asset", args.asset ?? undefined, 0, 65_535),
+          minDebtUsd: args.minDebtUsd == null ? undefined : parseDecimalWad("minDebtUsd", args.minDebtUsd),
+          first: pageSize(args.first),
+          after: args.after ?? undefined,
+          withTotalCount: true,
+        }), market()]);
+        return { items: page.items.map((h) => healthOut(h, mk.assets)), pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0 };
+      }),
+    account: (_: unknown, args: { address: string }) =>
+      field("account", async () => {
+        const address = parseAddress("address", args.address);
+        const found = await accountsByAddress([address]);
+        const v = found.get(address.toLowerCase());
+        return v ? accountOut(v) : null;
+      }),
+    opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null }) =>
+      field("opportunities", async () => {
+        const page = await opportunities({
+          first: pageSize(args.first),
+          after: args.after ?? undefined,
+          minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
+          chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
+        });
+        return {
+          items: page.items.map(opportunityOut),
+          pageInfo: page.pageInfo,
+          block: page.block ? { chainId: page.block.chainId, number: page.block.number.toString(), timestamp: page.block.timestamp.toString() } : null,
+        };
+      }),
+    indexedBlock: () => field("indexedBlock", blockOut),
+  },
+  AccountHealth: {
+    account: (parent: { address: string }, _: unknown, context: Context) => context.loadAccount(parent.address as Address).then((v) => (v ? accountOut(v) : null)),
+  },
+};
+
+async function blockOut() {
+  const b = await indexedHubBlock();
+  return b ? { chainId: b.chainId, number: b.number.toString(), timestamp: b.timestamp.toString() } : null;
+}
+
+/**
+ * graphql-armor's packages carry their own copy of graphql (16.15) beside the app's (16.8), so their
+ * rejections are GraphQLErrors of another realm: yoga does not recognise them and answers 500 "Unexpected
+ * error." (Ponder's middleware hides this by rewriting the status). The depth and alias rules report through
+ * `reportInRealm` instead of throwing; the token limit throws from parse, and `sameRealmErrors` re-creates that
+ * error as this realm's GraphQLError so it reaches the client as written.
+ */
+const toGraphQLError = (e: unknown, code = "GRAPHQL_VALIDATION_FAILED"): GraphQLError => {
+  if (e instanceof GraphQLError) return e;
+  const foreign = e as { message?: string; extensions?: Record<string, unknown> };
+  return new GraphQLError(String(foreign.message ?? e), { extensions: { code, ...foreign.extensions } });
+};
+/**
+ * graphql-js reports a literal of the wrong type as `Int cannot represent non-integer value: "ten"`, without
+ * saying where: prefix such errors with the field and argument (`atRiskAccounts(first:)`).
+ */
+function nameArgument(error: GraphQLError, document: DocumentNode): GraphQLError {
+  const node = error.nodes?.[0];
+  if (!node?.loc || !/cannot represent|Expected value of type/.test(error.message)) return error;
+  const { start, end } = node.loc;
+  let where: string | undefined;
+  visit(document, {
+    Field(field) {
+      for (const arg of field.arguments ?? []) {
+        if (arg.loc && arg.loc.start <= start && end <= arg.loc.end) where = `${field.name.value}(${arg.name.value}:)`;
+      }
+    },
+  });
+  return where ? new GraphQLError(`${where} ${error.message}`, { nodes: error.nodes, extensions: error.extensions }) : error;
+}
+
+/** Armor's validation rules throw their error out of `validate` (yoga then answers 500); report it as a validation error instead. */
+const reportInRealm = (context: ValidationContext | null, error: { message: string }) => context?.reportError(toGraphQLError(error));
+const sameRealmErrors: Plugin = {
+  onParse: () => ({ result, replaceParseResult }) => {
+    if (result instanceof Error && !(result instanceof GraphQLError)) replaceParseResult(toGraphQLError(result, "GRAPHQL_PARSE_FAILED"));
+  },
+  onValidate: ({ params }) => ({ result, setResult }) => {
+    if (result.length > 0) setResult(result.map((e) => nameArgument(toGraphQLError(e), params.documentAST)));
+  },
+};
+
+/** The yoga server for `/salvage/graphql`. */
+export function createSalvageYoga(graphqlEndpoint = "/salvage/graphql") {
+  return createYoga<object, Context>({
+    graphqlEndpoint,
+    schema: createSchema<Context>({ typeDefs, resolvers }),
+    context: () => ({ loadAccount: accountLoader() }),
+    // Internal errors are masked (message "Unexpected error."); caller errors are GraphQLErrors and pass through.
+    maskedErrors: true,
+    logging: false,
+    graphiql: { title: "salvage" },
+    landingPage: false,
+    plugins: [
+      maxTokensPlugin({ n: LIMITS.maxTokens }),
+      maxDepthPlugin({ n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, propagateOnRejection: false, onReject: [reportInRealm] }),
+      maxAliasesPlugin({ n: LIMITS.maxAliases, allowList: [], propagateOnRejection: false, onReject: [reportInRealm] }),
+      sameRealmErrors,
+    ],
+  });
+}

@@ -1,0 +1,366 @@
+/**
+ * The salvage GraphQL endpoint (/salvage/graphql) against real Ponder (`ponder start`, PGlite) indexing a real
+ * devnet (hub + 2 spokes on anvil) after a crash: atRiskAccounts equals the hub's liquidatable set in HF order
+ * (also paged), account(address) equals the hub's positions, every opportunity is liquidatable on chain and its
+ * take equals the hub's previewTake at the indexed block, and abusive queries get errors while the server
+ * keeps serving.
+ * SALVAGE_API_TEST_ACCOUNTS sets the number of seeded borrowers (default 40). SALVAGE_API_EXAMPLES=FILE writes
+ * the requests and responses it made (the README's examples come from there).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Address } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hubAbi } from "../abis/index.js";
+import { freePort } from "../src/chain/anvil.js";
+import { write } from "../src/chain/tx.js";
+import { writeManifest } from "../src/deployment/manifest.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
+import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
+import { Rng } from "../src/devnet/rng.js";
+import { seedBorrowers } from "../src/devnet/seed.js";
+import { MarketSimulator } from "../src/devnet/simulate.js";
+import { WAD } from "../src/math/wad.js";
+import { Deployment } from "../src/protocol/deployment.js";
+import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+import { mapLimit } from "../src/util/concurrency.js";
+
+const ACCOUNTS = Number(process.env.SALVAGE_API_TEST_ACCOUNTS ?? 40);
+const SEED = 23;
+
+let network: Network | undefined;
+let deployment: Deployment;
+let deliverer: PacketDeliverer | undefined;
+let dir: string | undefined;
+let accounts: Address[];
+let child: ChildProcess | undefined;
+let exited: Promise<void> | undefined;
+let port = 0;
+let listening = false;
+let log = "";
+const examples: { request: unknown; response: unknown }[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child?.exitCode !== null) throw new Error(`ponder exited (${child?.exitCode}) while waiting for ${what}:\n${log.slice(-4000)}`);
+    const value = await fn().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`ponder timed out waiting for ${what}:\n${log.slice(-4000)}`);
+    await sleep(200);
+  }
+}
+
+const api = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${path}`, init);
+
+interface GqlResult<T> {
+  status: number;
+  data?: T;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+async function gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, record = false): Promise<GqlResult<T>> {
+  const res = await api("/salvage/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+  const text = await res.text();
+  let body: { data?: T; errors?: GqlResult<T>["errors"] };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new Error(`non-JSON response ${res.status}: ${text.slice(0, 500)}`);
+  }
+  if (record) examples.push({ request: { query, variables }, response: body, status: res.status } as never);
+  return { status: res.status, ...body };
+}
+
+/** Waits until Ponder has indexed the hub through its head; returns that block. */
+async function caughtUp(): Promise<bigint> {
+  const target = await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 });
+  await waitFor(`hub block ${target}`, async () => {
+    const status = (await (await api("/status")).json()) as Record<string, { block?: { number: number } }>;
+    const indexed = status[deployment.hub.name]?.block?.number;
+    return indexed !== undefined && BigInt(indexed) >= target ? true : undefined;
+  }, 120_000);
+  return target;
+}
+
+const byHf = ([a, x]: [string, bigint], [b, y]: [string, bigint]) => (x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0);
+
+let block: bigint;
+let onchain: Map<string, bigint>;
+let liquidatable: string[];
+let kicked: Address;
+
+beforeAll(async () => {
+  network = await startNetwork({ spokes: 2 });
+  deployment = new Deployment(network.manifest);
+  deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
+  const rng = new Rng(SEED);
+  accounts = await seedBorrowers(deployment, deliverer, { count: ACCOUNTS, seed: SEED, rng });
+  network.manifest.accounts = accounts;
+  await deliverer.drain();
+
+  // The crash and a kick happen before Ponder starts: the backfill indexes them, so the test waits once.
+  const crash = await new MarketSimulator(deployment, rng).crash(accounts, 0.3);
+  expect(crash.liquidatable.length).toBeGreaterThan(2);
+  kicked = crash.liquidatable[0]!;
+  const { public: reader, wallet } = deployment.hubClients;
+  await write(wallet(devnetAccounts.liquidator), reader, { address: deployment.hubAddress, abi: hubAbi, functionName: "kick", args: [kicked] });
+
+  dir = mkdtempSync(join(tmpdir(), "salvage-api-"));
+  const manifestPath = join(dir, "manifest.json");
+  writeManifest(manifestPath, network.manifest);
+  const env: NodeJS.ProcessEnv = { ...process.env, SALVAGE_MANIFEST: manifestPath, SALVAGE_PGLITE_DIR: join(dir, "pglite"), PONDER_TELEMETRY_DISABLED: "true", NODE_ENV: "production" };
+  delete env.DATABASE_URL;
+  delete env.DATABASE_PRIVATE_URL;
+  port = await freePort();
+  child = spawn(
+    process.execPath,
+    ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", "start", "--schema", `api_${process.pid}_${Date.now()}`, "--port", String(port)],
+    { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  exited = new Promise((resolve) => child!.once("exit", () => resolve()));
+  const collect = (chunk: Buffer) => {
+    log += chunk.toString();
+    const created = /"msg":"Created HTTP server"[^\n]*?"port":(\d+)/.exec(log) ?? /"port":(\d+)[^\n]*?"msg":"Created HTTP server"/.exec(log);
+    if (created && !listening) {
+      port = Number(created[1]);
+      listening = true;
+    }
+    if (log.length > 200_000) log = log.slice(-100_000);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  await waitFor("/ready", async () => (listening && (await api("/ready")).status === 200 ? true : undefined), 180_000);
+
+  block = await caughtUp();
+  onchain = new Map(await mapLimit(accounts, 16, async (a) => [a.toLowerCase(), await deployment.onchainHealthFactor(a, block)] as const));
+  liquidatable = [...onchain.entries()].filter(([, hf]) => hf < WAD).sort(byHf).map(([a]) => a);
+}, 400_000);
+
+afterAll(async () => {
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    const signal = (s: NodeJS.Signals) => {
+      try {
+        process.kill(-child!.pid!, s);
+      } catch {}
+    };
+    signal("SIGTERM");
+    if (!(await Promise.race([exited!.then(() => true), sleep(15_000).then(() => false)]))) {
+      signal("SIGKILL");
+      await exited;
+    }
+  }
+  await deliverer?.stop();
+  await network?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (process.env.SALVAGE_API_EXAMPLES) writeFileSync(process.env.SALVAGE_API_EXAMPLES, JSON.stringify(examples, null, 2));
+}, 60_000);
+
+interface AtRiskPage {
+  items: { address: string; healthFactor: string }[];
+  pageInfo: { endCursor: string | null; hasNextPage: boolean };
+  totalCount: number;
+}
+
+describe("salvage GraphQL", () => {
+  it("atRiskAccounts returns exactly the hub's liquidatable accounts in HF order, and pages to the same list", async () => {
+    const r = await gql<{ atRiskAccounts: AtRiskPage }>(
+      `{ atRiskAccounts(maxHealthFactor: "1", first: 500) { totalCount pageInfo { endCursor hasNextPage }
+           items { address healthFactor debtValue liquidationPriceWad shockWad dominantCollateral { symbol } } } }`,
+      undefined,
+      true,
+    );
+    expect(r.errors).toBeUndefined();
+    const expected = liquidatable.map((a) => ({ address: a, healthFactor: onchain.get(a)!.toString() }));
+    expect(r.data!.atRiskAccounts.items.map((i) => ({ address: i.address.toLowerCase(), healthFactor: i.healthFactor }))).toEqual(expected);
+    expect(r.data!.atRiskAccounts.totalCount).toBe(expected.length);
+    expect(r.data!.atRiskAccounts.pageInfo.hasNextPage).toBe(false);
+    for (const i of r.data!.atRiskAccounts.items as unknown as { dominantCollateral: { symbol: string | null } }[]) expect(i.dominantCollateral.symbol).toMatch(/^[A-Z]+$/);
+
+    const paged: string[] = [];
+    let after: string | null = null;
+    let pages = 0;
+    do {
+      const page: GqlResult<{ atRiskAccounts: AtRiskPage }> = await gql(
+        `query($after: String) { atRiskAccounts(maxHealthFactor: "1", first: 4, after: $after) { totalCount pageInfo { endCursor hasNextPage } items { address healthFactor } } }`,
+        { after },
+        pages === 0,
+      );
+      expect(page.errors).toBeUndefined();
+      expect(page.data!.atRiskAccounts.totalCount).toBe(expected.length);
+      paged.push(...page.data!.atRiskAccounts.items.map((i) => i.address.toLowerCase()));
+      after = page.data!.atRiskAccounts.pageInfo.hasNextPage ? page.data!.atRiskAccounts.pageInfo.endCursor : null;
+      pages++;
+    } while (after);
+    expect(paged).toEqual(liquidatable);
+    expect(pages).toBe(Math.ceil(liquidatable.length / 4));
+
+    // The REST route shares the implementation.
+    const rest = (await (await api("/at-risk?maxHealthFactor=1")).json()) as { accounts: { account: string }[] };
+    expect(rest.accounts.map((a) => a.account.toLowerCase())).toEqual(liquidatable);
+
+    // chainId: only accounts with collateral on that spoke, by the hub's own positions.
+    const spoke = deployment.spokes[1]!;
+    const onSpoke: string[] = [];
+    for (const a of liquidatable) {
+      const p = await deployment.positions(a as Address, block);
+      if (p.collateral.some((c) => c.eid === spoke.eid && c.amount > 0n)) onSpoke.push(a);
+    }
+    const filtered = await gql<{ atRiskAccounts: AtRiskPage }>(`{ atRiskAccounts(chainId: ${spoke.chainId}, first: 500) { totalCount items { address } } }`);
+    expect(filtered.data!.atRiskAccounts.items.map((i) => i.address.toLowerCase())).toEqual(onSpoke);
+    // A looser bound is a superset, still in HF order.
+    const loose = await gql<{ atRiskAccounts: AtRiskPage }>(`{ atRiskAccounts(maxHealthFactor: "1.5", first: 500) { items { address healthFactor } } }`);
+    const looseExpected = [...onchain.entries()].filter(([, hf]) => hf < (3n * WAD) / 2n).sort(byHf).map(([a]) => a);
+    expect(loose.data!.atRiskAccounts.items.map((i) => i.address.toLowerCase())).toEqual(looseExpected);
+  });
+
+  it("account(address) equals the hub's positions on every chain, with health and auctions", async () => {
+    const healthy = [...onchain.entries()].find(([, hf]) => hf >= WAD)![0];
+    const sample = [kicked.toLowerCase(), liquidatable[liquidatable.length - 1]!, healthy];
+    const chainIdOfEid = new Map(deployment.manifest.chains.map((c) => [c.eid, c.chainId]));
+    for (const [i, address] of sample.entries()) {
+      const r = await gql<{
+        account: {
+          address: string;
+          health: { healthFactor: string; collateralValue: string; debtValue: string };
+          collateral: { chainId: number; eid: number; assetId: number; symbol: string; decimals: number; amount: string; valueUsd: string }[];
+          debt: { assetId: number; amount: string }[];
+          auctions: { active: boolean; startedBlock: string }[];
+        };
+      }>(
+        `query($a: String!) { account(address: $a) { address
+           health { healthFactor collateralValue debtValue borrowPower liquidationPriceWad shockWad dominantCollateral { assetId symbol } }
+           collateral { chainId chainName eid assetId symbol decimals amount valueUsd }
+           debt { assetId symbol amount valueUsd }
+           auctions { auctionId active startedAt startedBlock takes } } }`,
+        { a: address },
+        i === 0,
+      );
+      expect(r.errors).toBeUndefined();
+      const acc = r.data!.account;
+      expect(acc.address.toLowerCase()).toBe(address);
+      const hub = await deployment.positions(address as Address, block);
+      const key = (c: { eid: number; assetId: number }) => `${c.eid}/${c.assetId}`;
+      expect(acc.collateral.map((c) => [key(c), c.amount]).sort()).toEqual(hub.collateral.filter((c) => c.amount > 0n).map((c) => [key(c), c.amount.toString()]).sort());
+      for (const c of acc.collateral) {
+        expect(c.chainId).toBe(chainIdOfEid.get(c.eid));
+        expect(c.symbol).toBe(deployment.asset(c.assetId).symbol);
+        expect(c.decimals).toBe(deployment.asset(c.assetId).decimals);
+      }
+      expect(acc.debt.map((d) => [d.assetId, d.amount]).sort()).toEqual(hub.debt.filter((d) => d.amount > 0n).map((d) => [d.assetId, d.amount.toString()]).sort());
+      expect(acc.health.healthFactor).toBe(onchain.get(address)!.toString());
+      const data = deployment.health(hub, await deployment.pricesWad(block));
+      expect(acc.health.collateralValue).toBe(data.collateralValue.toString());
+      expect(acc.health.debtValue).toBe(data.debtValue.toString());
+      // Per-position values add up to the account's collateral value (each is Hub.valueOf, summed as the hub does).
+      expect(acc.collateral.reduce((s, c) => s + BigInt(c.valueUsd), 0n)).toBe(data.collateralValue);
+      expect(acc.auctions.some((a) => a.active)).toBe(address === kicked.toLowerCase());
+    }
+    expect((await gql(`{ account(address: "0x000000000000000000000000000000000000dEaD") { address } }`)).data).toEqual({ account: null });
+  });
+
+  it("opportunities: every entry is liquidatable on chain, and the kicked account's take equals previewTake at the indexed block", async () => {
+    const r = await gql<{
+      opportunities: {
+        block: { number: string; timestamp: string };
+        items: {
+          account: string; healthFactor: string; collateral: { eid: number; assetId: number; chainId: number; valueUsd: string; amount: string }; debt: { assetId: number; amount: string };
+          maxRepay: string; repayAmount: string; seizeAmount: string; bonus: string; minBonus: string; auctionStatus: string; blockNumber: string; timestamp: string;
+        }[];
+      };
+    }>(
+      `{ opportunities(first: 500) { block { chainId number timestamp } pageInfo { hasNextPage endCursor }
+           items { account healthFactor collateral { chainId eid assetId symbol amount valueUsd } debt { assetId symbol amount valueUsd }
+                   maxRepay repayAmount seizeAmount profitUsd bonus minBonus maxBonus maxBonusAt auctionStatus auctionId blockNumber timestamp } } }`,
+      undefined,
+      true,
+    );
+    expect(r.errors).toBeUndefined();
+    const { items, block: at } = r.data!.opportunities;
+    expect(BigInt(at.number)).toBe(block);
+    expect(items.map((o) => o.account.toLowerCase())).toEqual(liquidatable);
+    const hubBlock = await deployment.hubClients.public.getBlock({ blockNumber: block });
+    expect(at.timestamp).toBe(hubBlock.timestamp.toString());
+    const params = await deployment.hubClients.public.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "auctionParams", blockNumber: block });
+    const closeFactor = (params as readonly bigint[])[0]!;
+
+    let checkedActive = 0;
+    for (const o of items) {
+      expect(o.blockNumber).toBe(block.toString());
+      expect(await deployment.onchainHealthFactor(o.account as Address, block)).toBeLessThan(WAD);
+      const hub = await deployment.positions(o.account as Address, block);
+      // Best collateral: the largest-valued (spoke, asset) position; max repay: largest debt × close factor.
+      const prices = await deployment.pricesWad(block);
+      const values = hub.collateral.filter((c) => c.amount > 0n).map((c) => deployment.health({ collateral: [c], debt: [] }, prices).collateralValue);
+      expect(BigInt(o.collateral.valueUsd)).toBe(values.reduce((m, v) => (v > m ? v : m), 0n));
+      expect(o.collateral.amount).toBe(hub.collateral.find((c) => c.eid === o.collateral.eid && c.assetId === o.collateral.assetId)!.amount.toString());
+      const debtAmount = hub.debt.find((d) => d.assetId === o.debt.assetId)!.amount;
+      expect(o.maxRepay).toBe(((debtAmount * closeFactor) / WAD).toString());
+      if (o.auctionStatus === "active") {
+        const [repay, seize, bonus] = await deployment.hubClients.public.readContract({
+          address: deployment.hubAddress, abi: hubAbi, functionName: "previewTake",
+          args: [o.account as Address, o.debt.assetId, BigInt(o.maxRepay), o.collateral.eid, o.collateral.assetId], blockNumber: block,
+        });
+        expect({ repay: o.repayAmount, seize: o.seizeAmount, bonus: o.bonus }).toEqual({ repay: repay.toString(), seize: seize.toString(), bonus: bonus.toString() });
+        checkedActive++;
+      } else {
+        expect(o.auctionStatus).toBe("none");
+        expect(o.bonus).toBe(o.minBonus);
+      }
+    }
+    expect(checkedActive).toBe(1);
+    expect(items.find((o) => o.auctionStatus === "active")!.account.toLowerCase()).toBe(kicked.toLowerCase());
+
+    // Paging and filters.
+    const firstTwo = await gql<{ opportunities: { items: { account: string }[]; pageInfo: { endCursor: string; hasNextPage: boolean } } }>(
+      `{ opportunities(first: 2) { items { account } pageInfo { endCursor hasNextPage } } }`,
+    );
+    expect(firstTwo.data!.opportunities.pageInfo.hasNextPage).toBe(true);
+    const rest = await gql<{ opportunities: { items: { account: string }[] } }>(
+      `query($after: String) { opportunities(first: 500, after: $after) { items { account } } }`,
+      { after: firstTwo.data!.opportunities.pageInfo.endCursor },
+    );
+    expect([...firstTwo.data!.opportunities.items, ...rest.data!.opportunities.items].map((o) => o.account.toLowerCase())).toEqual(liquidatable);
+    const none = await gql<{ opportunities: { items: unknown[] } }>(`{ opportunities(minProfitUsd: "1000000000") { items { account } } }`);
+    expect(none.data!.opportunities.items).toEqual([]);
+  });
+
+  it("rejects abuse with GraphQL errors and keeps serving", async () => {
+    const expectErrors = (r: GqlResult<unknown>, pattern?: RegExp) => {
+      expect(r.errors?.length, JSON.stringify(r).slice(0, 300)).toBeGreaterThan(0);
+      expect([200, 400, 413], JSON.stringify(r).slice(0, 300)).toContain(r.status);
+      if (pattern) expect(r.errors!.map((e) => e.message).join("\n")).toMatch(pattern);
+    };
+    // Depth 50 through the recursive AccountHealth.account -> Account.health edge.
+    let nested = "address";
+    for (let i = 0; i < 25; i++) nested = `health { account { ${nested} } }`;
+    expectErrors(await gql(`{ account(address: "${kicked}") { ${nested} } }`, undefined, true), /depth/i);
+    // 10k aliases (~300 kB): stopped by the token limit while parsing; 60 aliases: by the alias limit.
+    const aliases = (n: number) => Array.from({ length: n }, (_, i) => `a${i}: indexedBlock { number }`).join(" ");
+    expectErrors(await gql(`{ ${aliases(10_000)} }`), /token/i);
+    expectErrors(await gql(`{ ${aliases(60)} }`, undefined, true), /alias/i);
+    // Oversized document by tokens (under the body limit).
+    expectErrors(await gql(`{ indexedBlock { ${"number ".repeat(3_000)} } }`), /token/i);
+    expectErrors(await gql(`{ atRiskAccounts(first: 5) { items { address }`, undefined, true), /Syntax Error/);
+    expectErrors(await gql(`{ atRiskAccounts(first: "ten") { totalCount } }`, undefined, true), /atRiskAccounts\(first:\) Int cannot represent/);
+    expectErrors(await gql(`{ atRiskAccounts(first: 100000) { totalCount } }`, undefined, true), /atRiskAccounts: first must be an integer in \[1, 500\]/);
+    expectErrors(await gql(`{ opportunities(first: 100000) { items { account } } }`), /opportunities: first/);
+    expectErrors(await gql(`{ account(address: "0x123") { address } }`, undefined, true), /account: address must be a 20-byte hex address/);
+    expectErrors(await gql(`{ atRiskAccounts(maxHealthFactor: "-1") { totalCount } }`), /maxHealthFactor/);
+    expectErrors(await gql(`{ atRiskAccounts(after: "nonsense") { totalCount } }`), /after/);
+    expectErrors(await gql(`{ nope }`), /nope/);
+    const res = await api("/salvage/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" });
+    expect(res.status).toBeLessThan(500);
+    // Still serving, on every route.
+    const ok = await gql<{ atRiskAccounts: AtRiskPage }>(`{ atRiskAccounts { totalCount } }`);
+    expect(ok.data!.atRiskAccounts.totalCount).toBe(liquidatable.length);
+    expect((await api("/ready")).status).toBe(200);
+    const ponderGql = await (await api("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ accountHealths { totalCount } }" }) })).json();
+    expect(ponderGql).toEqual({ data: { accountHealths: { totalCount: accounts.length } } });
+    expect(child!.exitCode).toBeNull();
+  });
+});
