@@ -219,10 +219,18 @@ describe("liquidation", () => {
     const reserveBefore = (await hubRead("reserve", [USDC])) as bigint;
     const receipt = await take(victim, receiver);
     const events = await hubEvents(receipt);
-    const t = events.find((e) => e.eventName === "Take")!.args as { repayAmount: bigint; seizeAmount: bigint };
+    const t = events.find((e) => e.eventName === "Take")!.args as { repayAmount: bigint; seizeAmount: bigint; bonus: bigint };
     expect(t.seizeAmount).toBe(weth("1"));
-    // All of it, at the 2% bonus: $1,000 / 1.02, rounded up to the next micro-USDC.
-    expect(t.repayAmount).toBe(980_392_157n);
+    // All of it, bought at the bonus of the take's block: $1,000 / (1 + bonus), rounded up to the next
+    // micro-USDC so the protocol never gives collateral away (at the 2% of the kick block: 980.392157).
+    expect(t.bonus >= AUCTION_PARAMS.minBonus && t.bonus < AUCTION_PARAMS.maxBonus).toBe(true);
+    const expected = quoteTake({
+      debtAmount: usdc("2400"), debtPriceWad: WAD, debtDecimals: 6, collateralAmount: weth("1"), collateralPriceWad: 1_000n * WAD,
+      collateralDecimals: 18, closeFactor: AUCTION_PARAMS.closeFactor, bonus: t.bonus, maxRepay: 2n ** 255n,
+    });
+    expect(t.repayAmount).toBe(expected.repayAmount);
+    expect((t.repayAmount * 10n ** 12n * (WAD + t.bonus)) / WAD >= 1_000n * WAD).toBe(true);
+    if (t.bonus === AUCTION_PARAMS.minBonus) expect(t.repayAmount).toBe(980_392_157n);
     const writeOff = events.find((e) => e.eventName === "BadDebtWrittenOff")!.args as { amount: bigint; coveredByReserve: bigint; uncovered: bigint };
     expect(writeOff.amount).toBe(usdc("2400") - t.repayAmount);
     expect(writeOff.coveredByReserve).toBe(writeOff.amount);
