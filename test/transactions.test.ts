@@ -11,7 +11,8 @@ import { type ChainClients, createChainClients } from "../src/chain/clients.js";
 import { deployContract } from "../src/chain/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { type Database, openDatabase } from "../src/relayer/db.js";
-import { TxManager } from "../src/relayer/transactions.js";
+import { LeaseLostError, RecoveryStore } from "../src/relayer/store.js";
+import { AlreadySubmittedError, TxManager } from "../src/relayer/transactions.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
 
 const CHAIN_ID = 31_499;
@@ -84,6 +85,20 @@ describe("TxManager", () => {
     const { receipt } = await after.confirm(null, "drop-test", 10_000);
     expect(receipt.transactionHash).toBe(hash);
     expect(await after.attempts(null, "drop-test")).toHaveLength(1);
+  });
+
+  it("signs a recovery's step only for the lease holder, and only once", async () => {
+    const store = new RecoveryStore(db);
+    const account = "0x00000000000000000000000000000000000a11ce";
+    expect(await store.detect(CHAIN_ID, account)).toBe(true);
+    const claimed = await store.claim("worker-a", 60_000);
+    expect(claimed?.account).toBe(account);
+    const manager = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator);
+    await expect(manager.submit(claimed!.id, "take:0", mintCall(4n), "worker-b")).rejects.toBeInstanceOf(LeaseLostError);
+    await manager.submit(claimed!.id, "take:0", mintCall(4n), "worker-a");
+    await expect(manager.submit(claimed!.id, "take:0", mintCall(4n), "worker-a")).rejects.toBeInstanceOf(AlreadySubmittedError);
+    expect(await manager.attempts(claimed!.id, "take:0")).toHaveLength(1);
+    expect((await manager.confirm(claimed!.id, "take:0", 10_000)).receipt.status).toBe("success");
   });
 
   it("gives two managers of one key distinct, gapless nonces", async () => {

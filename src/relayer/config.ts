@@ -58,8 +58,9 @@ export const relayerConfigSchema = z.object({
   pollIntervalMs: z.number().int().positive().default(500),
   /** Recoveries driven at once by this process. */
   concurrency: z.number().int().min(1).max(64).default(4),
-  leaseMs: z.number().int().positive().default(30_000),
-  confirmTimeoutMs: z.number().int().positive().default(60_000),
+  /** A worker's hold on a recovery; it must exceed confirmTimeoutMs. */
+  leaseMs: z.number().int().positive().default(60_000),
+  confirmTimeoutMs: z.number().int().positive().default(20_000),
   bumpAfterMs: z.number().int().positive().default(15_000),
 });
 
@@ -74,6 +75,7 @@ export function parseRelayerConfig(input: unknown): RelayerConfig {
   const result = relayerConfigSchema.safeParse(input);
   if (!result.success) throw new Error(`invalid relayer config:\n${formatIssues(result.error)}`);
   const c = result.data;
+  if (c.leaseMs <= c.confirmTimeoutMs) throw new Error(`invalid relayer config:\nleaseMs: must exceed confirmTimeoutMs (${c.confirmTimeoutMs})`);
   const manifest = typeof c.manifest === "string" ? readManifest(c.manifest) : c.manifest;
   const byEid = Object.fromEntries(Object.entries(c.policy.maxExposureUsdByEid).map(([eid, v]) => [Number(eid), v]));
   return {

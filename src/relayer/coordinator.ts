@@ -18,7 +18,7 @@ import { describeError } from "./deliverer.js";
 import { type PolicyConfig, planTake } from "./policy.js";
 import type { RecoveryState } from "./states.js";
 import { LeaseLostError, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
-import { StuckTransactionError, type TxManager } from "./transactions.js";
+import { AlreadySubmittedError, StuckTransactionError, type TxManager } from "./transactions.js";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -69,8 +69,9 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     super();
     this.o = {
       ...options,
-      leaseMs: options.leaseMs ?? 30_000,
-      confirmTimeoutMs: options.confirmTimeoutMs ?? 60_000,
+      // A wait for a receipt stays well inside the lease; the lease is renewed after every transition.
+      leaseMs: options.leaseMs ?? 60_000,
+      confirmTimeoutMs: options.confirmTimeoutMs ?? 20_000,
       retryBaseMs: options.retryBaseMs ?? 500,
       retryMaxMs: options.retryMaxMs ?? 30_000,
       recheckMs: options.recheckMs ?? 500,
@@ -210,14 +211,17 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       const au = await this.auction(r.account);
       if (au.active && !au.expired) return this.move(r, "kicked", { auctionId: au.id }, "kicked by someone else");
       try {
-        await this.o.hubTx.submit(r.id, step, { to: this.hub, data: encodeFunctionData({ abi: hubAbi, functionName: "kick", args: [r.account] }) });
+        await this.o.hubTx.submit(r.id, step, { to: this.hub, data: encodeFunctionData({ abi: hubAbi, functionName: "kick", args: [r.account] }) }, r.lockedBy);
+        await this.o.checkpoint?.("kick:broadcast");
       } catch (error) {
-        const reason = describeError(error);
-        if (/AccountHealthy/.test(reason)) return this.move(r, "abandoned", { reason: `healthy: ${reason}` });
-        if (/AuctionActive/.test(reason)) return this.move(r, "kicked", { auctionId: (await this.auction(r.account)).id }, "kicked by someone else");
-        return { wait: this.backoff(r.attempts), reason };
+        if (error instanceof LeaseLostError) throw error;
+        if (!(error instanceof AlreadySubmittedError)) {
+          const reason = describeError(error);
+          if (/AccountHealthy/.test(reason)) return this.move(r, "abandoned", { reason: `healthy: ${reason}` });
+          if (/AuctionActive/.test(reason)) return this.move(r, "kicked", { auctionId: (await this.auction(r.account)).id }, "kicked by someone else");
+          return { wait: this.backoff(r.attempts), reason };
+        }
       }
-      await this.o.checkpoint?.("kick:broadcast");
     }
     const confirmed = await this.confirm(r, step);
     if ("wait" in confirmed) return confirmed;
@@ -289,11 +293,12 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
         args: [r.account, r.debtAsset!, r.maxRepay!, r.collateralEid!, r.collateralAsset!, r.seizeAmount!, this.o.receiver],
       });
       try {
-        await this.o.hubTx.submit(r.id, step, { to: this.hub, data, value: fee });
+        await this.o.hubTx.submit(r.id, step, { to: this.hub, data, value: fee }, r.lockedBy);
+        await this.o.checkpoint?.("take:broadcast");
       } catch (error) {
-        return this.takeFailed(r, describeError(error));
+        if (error instanceof LeaseLostError) throw error;
+        if (!(error instanceof AlreadySubmittedError)) return this.takeFailed(r, describeError(error));
       }
-      await this.o.checkpoint?.("take:broadcast");
     }
     const confirmed = await this.confirm(r, step);
     if ("wait" in confirmed) return confirmed;

@@ -9,6 +9,7 @@
 import { type Address, type Hex, type LocalAccount, type TransactionReceipt, keccak256, parseTransaction } from "viem";
 import type { ChainClients } from "../chain/clients.js";
 import type { Database } from "./db.js";
+import { LeaseLostError } from "./store.js";
 
 export interface TxRequest {
   to: Address;
@@ -44,6 +45,8 @@ export interface TxManagerOptions {
 }
 
 export class StuckTransactionError extends Error {}
+/** The step already has a stored transaction (another worker stored it): confirm that one instead. */
+export class AlreadySubmittedError extends Error {}
 
 function rowOf(r: Record<string, unknown>): TxRow {
   return {
@@ -96,8 +99,12 @@ export class TxManager {
     return rows.map(rowOf);
   }
 
-  /** Signs, stores and broadcasts a transaction for (recovery, step). */
-  async submit(recoveryId: number | null, step: string, request: TxRequest): Promise<TxRow> {
+  /**
+   * Signs, stores and broadcasts a transaction for (recovery, step). With `worker`, the store happens only
+   * while that worker holds the recovery's lease and no attempt of the step exists (checked under a row
+   * lock in the same database transaction), so two workers can never sign two transactions for one step.
+   */
+  async submit(recoveryId: number | null, step: string, request: TxRequest, worker?: string): Promise<TxRow> {
     const reader = this.clients.public;
     const gas = request.gas ?? ((await reader.estimateGas({ account: this.account, to: request.to, data: request.data, value: request.value })) * 125n) / 100n;
     const block = await reader.getBlock();
@@ -105,6 +112,12 @@ export class TxManager {
     const maxPriorityFeePerGas = this.priorityFeeWei;
     const maxFeePerGas = minFee(baseFee * 2n + maxPriorityFeePerGas, this.maxFeeCapWei);
     const row = await this.db.transaction(async (tx) => {
+      if (recoveryId !== null && worker !== undefined) {
+        const held = await tx.query(`SELECT id FROM recoveries WHERE id = $1 AND locked_by = $2 AND lease_until > now() FOR UPDATE`, [recoveryId, worker]);
+        if (held.length === 0) throw new LeaseLostError(recoveryId, worker);
+        const existing = await tx.query(`SELECT id FROM transactions WHERE recovery_id = $1 AND step = $2 AND chain_id = $3`, [recoveryId, step, this.chainId]);
+        if (existing.length > 0) throw new AlreadySubmittedError(`recovery ${recoveryId} step ${step} already has a stored transaction`);
+      }
       await tx.query(`INSERT INTO nonces (chain_id, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [this.chainId, this.address]);
       const [locked] = await tx.query<{ next_nonce: string }>(`SELECT next_nonce FROM nonces WHERE chain_id = $1 AND address = $2 FOR UPDATE`, [this.chainId, this.address]);
       const onChain = BigInt(await reader.getTransactionCount({ address: this.address, blockTag: "pending" }));
