@@ -234,3 +234,21 @@ export const accountHealth = onchainTable(
   }),
   (table) => ({ hfIdx: index("account_health_hf_idx").on(table.healthFactor) }),
 );
+
+/**
+ * The opportunity feed's durable log: every time an account's health crosses below 1 ("liquidatable"),
+ * moves while below 1 ("updated"), or recovers to 1 or more ("healthy"), in indexing order. The id
+ * `<block:20>:<logIndex:10>:<account>` sorts as (block, log index, account), so it is also the resume
+ * cursor; being an onchainTable, a reorg removes the events of the orphaned blocks.
+ */
+export const opportunityEvent = onchainTable("opportunity_event", (t) => ({
+  id: t.text().primaryKey(),
+  account: t.hex().notNull(),
+  kind: t.text().$type<"liquidatable" | "updated" | "healthy">().notNull(),
+  healthFactor: t.bigint().notNull(),
+  previousHealthFactor: t.bigint(),
+  debtValue: t.bigint().notNull(),
+  blockNumber: t.bigint().notNull(),
+  logIndex: t.integer().notNull(),
+  timestamp: t.bigint().notNull(),
+}));

@@ -93,6 +93,8 @@ let block: bigint;
 let onchain: Map<string, bigint>;
 let liquidatable: string[];
 let kicked: Address;
+/** Hub blocks of the crash's price updates. */
+let crashBlocks: { from: bigint; to: bigint };
 
 beforeAll(async () => {
   network = await startNetwork({ spokes: 2 });
@@ -104,7 +106,9 @@ beforeAll(async () => {
   await deliverer.drain();
 
   // The crash and a kick happen before Ponder starts: the backfill indexes them, so the test waits once.
+  const beforeCrash = await deployment.hubClients.public.getBlockNumber();
   const crash = await new MarketSimulator(deployment, rng).crash(accounts, 0.3);
+  crashBlocks = { from: beforeCrash + 1n, to: await deployment.hubClients.public.getBlockNumber() };
   expect(crash.liquidatable.length).toBeGreaterThan(2);
   kicked = crash.liquidatable[0]!;
   const { public: reader, wallet } = deployment.hubClients;
@@ -327,6 +331,40 @@ describe("salvage GraphQL", () => {
     expect([...firstTwo.data!.opportunities.items, ...rest.data!.opportunities.items].map((o) => o.account.toLowerCase())).toEqual(liquidatable);
     const none = await gql<{ opportunities: { items: unknown[] } }>(`{ opportunities(minProfitUsd: "1000000000") { items { account } } }`);
     expect(none.data!.opportunities.items).toEqual([]);
+  });
+
+  it("opportunityEvents logs each account the crash made liquidatable at the crash's blocks, and resumes from any event id", async () => {
+    type Ev = { id: string; account: string; kind: string; healthFactor: string; blockNumber: string };
+    type EvPage = { opportunityEvents: { items: Ev[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } };
+    const fields = "items { id account kind healthFactor blockNumber } pageInfo { endCursor hasNextPage }";
+    const all = await gql<EvPage>(`{ opportunityEvents(first: 500) { ${fields} } }`, undefined, true);
+    expect(all.errors).toBeUndefined();
+    const events = all.data!.opportunityEvents.items;
+    expect(all.data!.opportunityEvents.pageInfo.hasNextPage).toBe(false);
+    expect(events.map((e) => e.id)).toEqual([...events.map((e) => e.id)].sort());
+    // The latest event of every account agrees with the hub; every liquidatable account went liquidatable in the crash.
+    const latest = new Map(events.map((e) => [e.account.toLowerCase(), e]));
+    for (const account of liquidatable) {
+      const e = latest.get(account)!;
+      expect(e, account).toBeDefined();
+      expect(["liquidatable", "updated"]).toContain(e.kind);
+      expect(BigInt(e.healthFactor)).toBe(onchain.get(account));
+      const crossing = events.filter((x) => x.account.toLowerCase() === account && x.kind === "liquidatable").at(-1)!;
+      expect(BigInt(crossing.blockNumber) >= crashBlocks.from && BigInt(crossing.blockNumber) <= crashBlocks.to).toBe(true);
+    }
+    for (const [account, hf] of onchain) if (hf >= WAD) expect(latest.get(account)?.kind ?? "healthy").toBe("healthy");
+    // Resume: after any event id comes exactly the rest, page by page.
+    const resumed: Ev[] = [];
+    let since: string | null = events[2]!.id;
+    for (;;) {
+      const page: GqlResult<EvPage> = await gql<EvPage>(`query($s: String) { opportunityEvents(since: $s, first: 3) { ${fields} } }`, { s: since });
+      resumed.push(...page.data!.opportunityEvents.items);
+      since = page.data!.opportunityEvents.pageInfo.endCursor;
+      if (!page.data!.opportunityEvents.pageInfo.hasNextPage) break;
+    }
+    expect(resumed).toEqual(events.slice(3));
+    const bad = await gql(`{ opportunityEvents(since: "yesterday") { items { id } } }`);
+    expect(bad.errors?.[0]?.message).toMatch(/opportunityEvents: since must be an event id/);
   });
 
   it("rejects abuse with GraphQL errors and keeps serving", async () => {

@@ -72,13 +72,19 @@ const api = (ix: Indexer, path: string, init?: RequestInit) => fetch(`http://127
 /** Waits until every indexer has indexed the hub chain through `block` (default: the hub's head); returns it. */
 async function caughtUp(block?: bigint): Promise<bigint> {
   const target = block ?? (await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 }));
+  // Every chain, not only the hub: packets are sent on one chain and delivered on another.
+  const heads = new Map<string, bigint>([[deployment.hub.name, target]]);
+  for (const spoke of deployment.spokes) heads.set(spoke.name, await deployment.clients(spoke).public.getBlockNumber({ cacheTime: 0 }));
   for (const ix of indexers) {
-    await waitFor(ix, `hub block ${target}`, async () => {
+    await waitFor(ix, `hub block ${target} and the spokes' heads`, async () => {
       const res = await api(ix, "/status");
       if (!res.ok) return undefined;
       const status = (await res.json()) as Record<string, { block?: { number: number } }>;
-      const indexed = status[deployment.hub.name]?.block?.number;
-      return indexed !== undefined && BigInt(indexed) >= target ? true : undefined;
+      const behind = [...heads].filter(([name, head]) => {
+        const indexed = status[name]?.block?.number;
+        return indexed === undefined || BigInt(indexed) < head;
+      });
+      return behind.length === 0 ? true : undefined;
     }, 120_000);
   }
   return target;
@@ -112,6 +118,7 @@ async function indexedTables(ix: Indexer): Promise<Record<string, string[]>> {
     prices: "chainId assetId feed answer priceWad roundId block",
     auctions: "auctionId account active",
     packets: "id status guid",
+    opportunityEvents: "id account kind healthFactor previousHealthFactor blockNumber",
   };
   const out: Record<string, string[]> = {};
   for (const [table, fields] of Object.entries(tables)) {
@@ -329,7 +336,8 @@ describe("indexer", () => {
     indexers.push(fresh);
     await waitFor(fresh, "/ready", async () => (fresh.listening && (await api(fresh, "/ready")).status === 200 ? true : undefined), 180_000);
     await expectExactHealth(await caughtUp());
-    // The indexers that lived through the reorg hold exactly what a fresh index of the canonical chain holds.
+    // The indexers that lived through the reorg hold exactly what a fresh index of the canonical chain holds,
+    // the opportunity feed's log included.
     const expected = await indexedTables(fresh);
     for (const ix of indexers.filter((i) => i !== fresh)) expect(await indexedTables(ix), ix.backend).toEqual(expected);
   });

@@ -6,7 +6,7 @@
  * src/math/health.ts only; nothing here re-derives it.
  */
 import { db } from "ponder:api";
-import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, price } from "ponder:schema";
+import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, opportunityEvent, price } from "ponder:schema";
 import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
 import { type Address, getAddress, isAddress, parseUnits } from "viem";
 import { type AuctionParams, bonusAt, quoteTake, valueOf } from "../math/health.js";
@@ -415,4 +415,26 @@ export function opportunityOf(
     timestamp: head.timestamp,
     chainId: head.chainId,
   };
+}
+
+// ------------------------------------------------------------------ the opportunity feed's log
+
+export type OpportunityEventRow = typeof opportunityEvent.$inferSelect;
+
+const EVENT_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
+
+/**
+ * Feed events after `since` (an event id; from the start without it), in indexing order. The id is the
+ * resume cursor: a subscriber that saw event X asks for `since: X` and gets exactly what it missed.
+ */
+export async function opportunityEvents(args: { since?: string; first: number }): Promise<Page<OpportunityEventRow>> {
+  if (args.since !== undefined && !EVENT_ID.test(args.since)) throw new QueryError("since must be an event id (<block:20>:<logIndex:10>:<account>)", "since");
+  const rows = await db
+    .select()
+    .from(opportunityEvent)
+    .where(args.since === undefined ? undefined : gt(opportunityEvent.id, args.since))
+    .orderBy(asc(opportunityEvent.id))
+    .limit(args.first + 1);
+  const items = rows.slice(0, args.first);
+  return { items, pageInfo: { hasNextPage: rows.length > args.first, endCursor: items[items.length - 1]?.id ?? args.since ?? null } };
 }

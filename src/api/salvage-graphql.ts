@@ -31,9 +31,11 @@ import {
   indexedHubBlock,
   market,
   opportunities,
+  opportunityEvents,
   parseAddress,
   parseDecimalWad,
 } from "./queries.js";
+import { loadIndexerManifest } from "../indexer/manifest.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
@@ -60,6 +62,26 @@ export const typeDefs = /* GraphQL */ `
     opportunities(first: Int = 50, after: String, "Decimal USD." minProfitUsd: String, "Only takes whose collateral is on this chain." chainId: Int): OpportunityPage!
     "The hub chain block the index has processed."
     indexedBlock: Block
+    "The opportunity feed's log after event id \`since\` (from the start without it), in indexing order; endCursor resumes."
+    opportunityEvents(since: String, first: Int = 100): OpportunityEventPage!
+  }
+
+  type OpportunityEventPage { items: [OpportunityEvent!]!, pageInfo: PageInfo! }
+
+  "An account's health crossed below 1 (liquidatable), moved below 1 (updated) or recovered (healthy)."
+  type OpportunityEvent {
+    "Sortable (block, log index, account): the resume cursor."
+    id: String!
+    account: String!
+    kind: String!
+    healthFactor: String!
+    previousHealthFactor: String
+    debtValue: String!
+    "Hub chain block and its timestamp that caused it."
+    chainId: Int!
+    blockNumber: String!
+    logIndex: Int!
+    timestamp: String!
   }
 
   type Block { chainId: Int!, number: String!, timestamp: String! }
@@ -331,6 +353,19 @@ export const resolvers = {
         };
       }),
     indexedBlock: () => field("indexedBlock", blockOut),
+    opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
+      field("opportunityEvents", async () => {
+        const page = await opportunityEvents({ since: args.since ?? undefined, first: pageSize(args.first) });
+        const chainId = loadIndexerManifest().hub.chainId;
+        return {
+          pageInfo: page.pageInfo,
+          items: page.items.map((e) => ({
+            id: e.id, account: e.account, kind: e.kind, healthFactor: e.healthFactor.toString(),
+            previousHealthFactor: e.previousHealthFactor?.toString() ?? null, debtValue: e.debtValue.toString(),
+            chainId, blockNumber: e.blockNumber.toString(), logIndex: e.logIndex, timestamp: e.timestamp.toString(),
+          })),
+        };
+      }),
   },
   AccountHealth: {
     account: (parent: { address: string }, _: unknown, context: Context) => context.loadAccount(parent.address as Address).then((v) => (v ? accountOut(v) : null)),

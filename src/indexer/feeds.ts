@@ -35,5 +35,5 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
     context.db.sql.select({ address: debt.account }).from(debt).where(and(eq(debt.assetId, assetId), gt(debt.amount, 0n))),
   );
   const rows = await context.db.sql.select().from(account).where(inArray(account.address, holders));
-  for (const row of rows) await recomputeHealth(context, row, event.block);
+  for (const row of rows) await recomputeHealth(context, row, event.block, event.log.logIndex);
 });

@@ -75,7 +75,7 @@ ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
   if (balance !== 0n) list.push({ eid, assetId, amount: balance.toString() });
   list.sort((a, b) => a.eid - b.eid || a.assetId - b.assetId);
   const updated = await context.db.update(account, { address }).set({ collateral: list, updatedBlock: block.number });
-  await recomputeHealth(context, updated, block);
+  await recomputeHealth(context, updated, block, event.log.logIndex);
 });
 
 ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
@@ -88,7 +88,7 @@ ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
   if (balance !== 0n) list.push({ assetId, amount: balance.toString() });
   list.sort((a, b) => a.assetId - b.assetId);
   const updated = await context.db.update(account, { address }).set({ debt: list, updatedBlock: block.number });
-  await recomputeHealth(context, updated, block);
+  await recomputeHealth(context, updated, block, event.log.logIndex);
 });
 
 ponder.on("Hub:AuctionKicked", async ({ event, context }) => {

@@ -3,7 +3,8 @@
  * recomputation for one account from indexed positions, prices and asset configs.
  */
 import type { Context } from "ponder:registry";
-import { account, accountHealth, asset, price } from "ponder:schema";
+import { account, accountHealth, asset, opportunityEvent, price } from "ponder:schema";
+import { WAD } from "../math/wad.js";
 import type { Hex } from "viem";
 import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
 import { loadIndexerManifest } from "./manifest.js";
@@ -42,7 +43,7 @@ export async function ensureAccount(context: Context, address: Hex, block: Block
  * Recomputes and stores one account's health from its inline positions. Inputs that are not indexed
  * yet (an asset listed later than a position, which the hub forbids) leave the previous health in place.
  */
-export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef): Promise<void> {
+export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number): Promise<void> {
   const ids = new Set<number>([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)]);
   const prices = new Map<number, bigint>();
   const assets = new Map<number, AssetInfo>();
@@ -76,5 +77,33 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
     updatedBlock: block.number,
     updatedAt: block.timestamp,
   };
+  // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
+  const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
   await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
+  const kind = feedEventKind(previousHf, health.healthFactor);
+  if (kind) {
+    await context.db.insert(opportunityEvent).values({
+      id: feedEventId(block.number, logIndex, row.address),
+      account: row.address,
+      kind,
+      healthFactor: health.healthFactor,
+      previousHealthFactor: previousHf ?? null,
+      debtValue: health.debtValue,
+      blockNumber: block.number,
+      logIndex,
+      timestamp: block.timestamp,
+    }).onConflictDoUpdate({ kind, healthFactor: health.healthFactor, debtValue: health.debtValue });
+  }
+}
+
+/** What a health change means for the opportunity feed, if anything. */
+export function feedEventKind(previous: bigint | undefined, next: bigint): "liquidatable" | "updated" | "healthy" | undefined {
+  const wasUnder = previous !== undefined && previous < WAD;
+  if (next < WAD) return wasUnder ? (next === previous ? undefined : "updated") : "liquidatable";
+  return wasUnder ? "healthy" : undefined;
+}
+
+/** Sortable event id and resume cursor: (block, log index, account). */
+export function feedEventId(blockNumber: bigint, logIndex: number, account: Hex): string {
+  return `${blockNumber.toString().padStart(20, "0")}:${String(logIndex).padStart(10, "0")}:${account.toLowerCase()}`;
 }
