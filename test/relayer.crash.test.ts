@@ -12,6 +12,7 @@ import type { Hex } from "viem";
 import { afterEach, describe, expect, it } from "vitest";
 import { simpleMessageLibAbi } from "../abis/index.js";
 import { freePort } from "../src/chain/anvil.js";
+import { inboundState } from "../src/layerzero/endpoint.js";
 import { write } from "../src/chain/tx.js";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
@@ -70,8 +71,7 @@ async function verifyPendingPackets(s: CrashScenario): Promise<number> {
     const dst = s.net.deployment.manifest.chains.find((c) => c.eid === p.dstEid)!;
     if (dst.role !== "spoke") continue;
     const { public: reader, wallet } = s.net.deployment.clients(dst);
-    const stored = await reader.readContract({ address: dst.contracts.endpoint, abi: (await import("../abis/index.js")).endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] });
-    if (stored === p.payloadHash || !/^0x0+$/.test(stored)) continue;
+    if ((await inboundState(reader, dst.contracts.endpoint, p)) !== "pending") continue;
     await write(wallet(devnetAccounts.relayer), reader, { address: dst.contracts.messageLib!, abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded as Hex] });
     verified++;
   }

@@ -10,13 +10,14 @@
 import { EventEmitter } from "node:events";
 import { type Address, type Hex, decodeEventLog, encodeFunctionData, erc20Abi, getAbiItem, maxUint256, parseTransaction } from "viem";
 import { endpointV2Abi, hubAbi, spokeAbi } from "../../abis/index.js";
+import { inboundState } from "../layerzero/endpoint.js";
 import { decodePacket } from "../layerzero/packet.js";
 import { bonusAt } from "../math/health.js";
 import { WAD } from "../math/wad.js";
 import type { Deployment } from "../protocol/deployment.js";
 import { describeError } from "./deliverer.js";
 import { type PolicyConfig, planTake } from "./policy.js";
-import type { RecoveryState } from "./states.js";
+import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import { AlreadySubmittedError, StuckTransactionError, type TxManager } from "./transactions.js";
 
@@ -168,7 +169,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       this.o.log.error({ recovery: r.id, err: (error as Error).message }, "transition listener failed");
     }
     await this.o.checkpoint?.(to);
-    return to === "seized" || to === "abandoned" || to === "skipped" ? { done: true } : { next };
+    return isTerminal(to) ? { done: true } : { next };
   }
 
   private async auction(account: Address) {
@@ -367,13 +368,9 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const p = decodePacket(r.packet!);
     const spoke = d.manifest.chains.find((c) => c.eid === p.dstEid)!;
     const spokeReader = d.clients(spoke).public;
-    const [lazyNonce, storedHash] = await Promise.all([
-      spokeReader.readContract({ address: spoke.contracts.endpoint, abi: endpointV2Abi, functionName: "lazyInboundNonce", args: [p.receiverAddress, p.srcEid, p.sender] }),
-      spokeReader.readContract({ address: spoke.contracts.endpoint, abi: endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] }),
-    ]);
-    const delivered = p.nonce <= lazyNonce && /^0x0+$/.test(storedHash);
-    if (!delivered) {
-      if (r.state === "taken" && storedHash === p.payloadHash) return this.move(r, "verified", {}, `packet ${p.guid} verified`);
+    const state = await inboundState(spokeReader, spoke.contracts.endpoint, p);
+    if (state !== "delivered") {
+      if (r.state === "taken" && state === "verified") return this.move(r, "verified", {}, `packet ${p.guid} verified`);
       return { wait: this.o.recheckMs, reason: "packet in flight" };
     }
     if (r.state !== "delivered") return this.move(r, "delivered", {}, `packet ${p.guid} delivered`);

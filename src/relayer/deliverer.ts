@@ -24,7 +24,9 @@ import {
 import { endpointV2Abi, hubAbi, simpleMessageLibAbi, spokeAbi } from "../../abis/index.js";
 import { type ChainClients, createChainClients } from "../chain/clients.js";
 import { confirm, serialized } from "../chain/tx.js";
+import { sleep } from "../util/concurrency.js";
 import type { Manifest } from "../deployment/manifest.js";
+import { inboundState } from "../layerzero/endpoint.js";
 import { type Packet, decodePacket, pathKey } from "../layerzero/packet.js";
 
 export interface DeliveryChain {
@@ -245,16 +247,13 @@ export class PacketDeliverer {
         this.reject(p, `sender ${p.senderAddress} is not the peer of ${p.receiverAddress} for eid ${p.srcEid}`);
         return "rejected";
       }
-      const [lazyNonce, storedHash] = await Promise.all([
-        reader.readContract({ address: endpoint, abi: endpointV2Abi, functionName: "lazyInboundNonce", args: [p.receiverAddress, p.srcEid, p.sender] }),
-        reader.readContract({ address: endpoint, abi: endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] }),
-      ]);
-      if (p.nonce <= lazyNonce && storedHash === zeroHash) {
+      const state = await inboundState(reader, endpoint, p);
+      if (state === "delivered") {
         // Cleared by an earlier run of ours (or by anyone): delivered, and never again.
         this.markDelivered(p, undefined);
         return "delivered";
       }
-      if (storedHash !== p.payloadHash) {
+      if (state === "pending") {
         const hash = await this.send(dst, this.options.verifier, dst.config.messageLib, "validatePacket", [p.encoded]);
         p.verifyTx = hash;
         p.status = "verified";
@@ -325,9 +324,6 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** The deliverer's view of a manifest: every chain with a local message library. */
 export function deliveryChains(manifest: Manifest): DeliveryChain[] {
