@@ -12,15 +12,12 @@
 import { createHash } from "node:crypto";
 import { createConfig } from "ponder";
 import { endpointV2Abi, hubAbi, priceFeedAbi, spokeAbi } from "./abis/index.js";
+import { isLoopbackUrl } from "./src/deployment/manifest.js";
 import { loadIndexerManifest } from "./src/indexer/manifest.js";
 
 const { manifest, hub, spokes } = loadIndexerManifest();
 
-const isLoopback = (rpcUrl: string): boolean => {
-  const host = new URL(rpcUrl).hostname;
-  return host === "127.0.0.1" || host === "localhost" || host === "[::1]" || host === "::1";
-};
-const local = manifest.chains.every((c) => isLoopback(c.rpcUrl));
+const local = manifest.chains.every((c) => isLoopbackUrl(c.rpcUrl));
 
 function database() {
   if (process.env.DATABASE_URL) return { kind: "postgres" as const, connectionString: process.env.DATABASE_URL };
@@ -41,10 +38,10 @@ const chains = Object.fromEntries(
     {
       id: c.chainId,
       rpc: c.rpcUrl,
-      pollingInterval: isLoopback(c.rpcUrl) ? 100 : 1_000,
+      pollingInterval: isLoopbackUrl(c.rpcUrl) ? 100 : 1_000,
       // Devnet chain ids are reused by every run: cached RPC results from an earlier devnet would be wrong.
-      disableCache: isLoopback(c.rpcUrl),
-      ...(isLoopback(c.rpcUrl) ? { ethGetLogsBlockRange: 10_000 } : {}),
+      disableCache: isLoopbackUrl(c.rpcUrl),
+      ...(isLoopbackUrl(c.rpcUrl) ? { ethGetLogsBlockRange: 10_000 } : {}),
     },
   ]),
 ) as Record<string, { id: number; rpc: string; pollingInterval: number; disableCache: boolean }>;

@@ -125,6 +125,11 @@ export function writeManifest(path: string, manifest: Manifest): void {
   writeFileSync(path, serializeManifest(manifest));
 }
 
+/** Whether an RPC URL points at this machine (a devnet), where devnet keys and shortcuts are allowed. */
+export function isLoopbackUrl(rpcUrl: string): boolean {
+  return ["127.0.0.1", "localhost", "[::1]", "::1"].includes(new URL(rpcUrl).hostname);
+}
+
 export function hubChain(manifest: Manifest): ManifestChain {
   return manifest.chains.find((c) => c.role === "hub")!;
 }

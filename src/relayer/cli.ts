@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { DEVNET_KEYS } from "../devnet/accounts.js";
-import { readManifest } from "../deployment/manifest.js";
+import { isLoopbackUrl, readManifest } from "../deployment/manifest.js";
 import { type RelayerConfigInput, keysFromEnv } from "./config.js";
 import { createRelayer } from "./relayer.js";
 
@@ -39,8 +39,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
   const manifest = readManifest(values.manifest!);
   let keys = keysFromEnv();
   if (values["devnet-keys"]) {
-    const local = manifest.chains.every((c) => ["127.0.0.1", "localhost", "[::1]"].includes(new URL(c.rpcUrl).hostname));
-    if (!local) throw new Error("--devnet-keys: refused, the manifest has a chain that is not on loopback");
+    if (!manifest.chains.every((c) => isLoopbackUrl(c.rpcUrl))) throw new Error("--devnet-keys: refused, the manifest has a chain that is not on loopback");
     keys = { taker: keys.taker ?? DEVNET_KEYS.liquidator, verifier: keys.verifier ?? DEVNET_KEYS.relayer };
   }
   const killAt = process.env.SALVAGE_KILL_AT;

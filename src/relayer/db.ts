@@ -5,6 +5,7 @@
  */
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
+import { TERMINAL_STATES_SQL } from "./states.js";
 
 export interface Sql {
   query<R extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
@@ -101,7 +102,6 @@ async function migrate(db: Database): Promise<void> {
   });
 }
 
-const TERMINAL = "('seized', 'abandoned', 'skipped')";
 
 const MIGRATION = [
   `CREATE TABLE IF NOT EXISTS recoveries (
@@ -136,8 +136,8 @@ const MIGRATION = [
      updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
    )`,
   // At most one open recovery per account: detection by several workers inserts it once.
-  `CREATE UNIQUE INDEX IF NOT EXISTS recoveries_one_open ON recoveries (hub_chain_id, account) WHERE state NOT IN ${TERMINAL}`,
-  `CREATE INDEX IF NOT EXISTS recoveries_due ON recoveries (next_attempt_at) WHERE state NOT IN ${TERMINAL}`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS recoveries_one_open ON recoveries (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_STATES_SQL}`,
+  `CREATE INDEX IF NOT EXISTS recoveries_due ON recoveries (next_attempt_at) WHERE state NOT IN ${TERMINAL_STATES_SQL}`,
   `CREATE TABLE IF NOT EXISTS transitions (
      id SERIAL PRIMARY KEY,
      recovery_id INTEGER NOT NULL REFERENCES recoveries(id),

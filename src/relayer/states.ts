@@ -29,6 +29,9 @@ export type RecoveryState = (typeof RECOVERY_STATES)[number];
 
 export const TERMINAL_STATES: readonly RecoveryState[] = ["seized", "abandoned", "skipped"];
 
+/** The terminal states as an SQL list, for `state NOT IN …` in the schema and the store alike. */
+export const TERMINAL_STATES_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join(", ")})`;
+
 const NEXT: Record<RecoveryState, readonly RecoveryState[]> = {
   detected: ["kicking", "kicked", "taking", "abandoned", "skipped"],
   kicking: ["kicked", "detected", "abandoned"],

@@ -5,7 +5,7 @@
  */
 import type { Address, Hex } from "viem";
 import type { Database, Sql } from "./db.js";
-import { type RecoveryState, TERMINAL_STATES, canTransition } from "./states.js";
+import { type RecoveryState, TERMINAL_STATES_SQL, canTransition } from "./states.js";
 
 export interface Recovery {
   id: number;
@@ -65,7 +65,6 @@ const COLUMNS = {
   nextAttemptAt: ["next_attempt_at", "date"],
 } as const satisfies Record<keyof RecoveryPatch, readonly [string, "bigint" | "number" | "text" | "date"]>;
 
-const TERMINAL_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join(", ")})`;
 
 export class LeaseLostError extends Error {
   constructor(id: number, worker: string) {
@@ -107,7 +106,7 @@ export class RecoveryStore {
   async detect(hubChainId: number, account: Address): Promise<boolean> {
     const rows = await this.db.query(
       `INSERT INTO recoveries (hub_chain_id, account, state) VALUES ($1, $2, 'detected')
-       ON CONFLICT (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_SQL} DO NOTHING RETURNING id`,
+       ON CONFLICT (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_STATES_SQL} DO NOTHING RETURNING id`,
       [hubChainId, account.toLowerCase()],
     );
     return rows.length === 1;
@@ -119,7 +118,7 @@ export class RecoveryStore {
       `UPDATE recoveries SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
        WHERE id = (
          SELECT id FROM recoveries
-         WHERE state NOT IN ${TERMINAL_SQL} AND next_attempt_at <= now()
+         WHERE state NOT IN ${TERMINAL_STATES_SQL} AND next_attempt_at <= now()
            AND (lease_until IS NULL OR lease_until < now() OR locked_by = $1)
          ORDER BY next_attempt_at, id
          LIMIT 1 FOR UPDATE SKIP LOCKED

@@ -12,6 +12,7 @@ import { seedBorrowers } from "../../src/devnet/seed.js";
 import { type CrashReport, MarketSimulator } from "../../src/devnet/simulate.js";
 import { mint } from "../../src/protocol/actions.js";
 import { WAD } from "../../src/math/wad.js";
+import { isTerminal } from "../../src/relayer/states.js";
 import type { Recovery } from "../../src/relayer/store.js";
 import { mapLimit } from "../../src/util/concurrency.js";
 import { type TestNetwork, startTestNetwork } from "./network.js";
@@ -121,7 +122,7 @@ export async function expectRecoveredExactlyOnce(s: CrashScenario, recoveries: R
 export async function waitUntilRecovered(s: CrashScenario, list: () => Promise<Recovery[]>, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const open = (await list()).filter((r) => !["seized", "abandoned", "skipped"].includes(r.state));
+    const open = (await list()).filter((r) => !isTerminal(r.state));
     if (open.length === 0 && (await liquidatableNow(s)).length === 0) return;
     if (Date.now() > deadline) throw new Error(`not recovered in time: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}`);
     await new Promise((r) => setTimeout(r, 250));
