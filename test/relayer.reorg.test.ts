@@ -47,6 +47,11 @@ afterAll(async () => {
 
 it("resends the same take after a reorg removes it, and completes once", async () => {
   relayer.start();
+  // Deliver only once the reorg is done: a SEIZE delivered from the orphaned block would consume the spoke's
+  // nonce with the orphaned amount (the deliverer has no confirmation depth; a real DVN waits for finality).
+  const deadline = Date.now() + 60_000;
+  while (!reorged && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(reorged).toBeDefined();
   s.net.deliverer.start();
   await waitUntilRecovered(s, () => relayer.store.list());
   await relayer.stop();
