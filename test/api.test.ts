@@ -7,16 +7,11 @@
  * SALVAGE_API_TEST_ACCOUNTS sets the number of seeded borrowers (default 40). SALVAGE_API_EXAMPLES=FILE writes
  * the requests and responses it made (the README's examples come from there).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
-import { freePort } from "../src/chain/anvil.js";
 import { write } from "../src/chain/tx.js";
-import { writeManifest } from "../src/deployment/manifest.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
 import { Rng } from "../src/devnet/rng.js";
@@ -26,6 +21,7 @@ import { WAD } from "../src/math/wad.js";
 import { Deployment } from "../src/protocol/deployment.js";
 import type { PacketDeliverer } from "../src/relayer/deliverer.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_API_TEST_ACCOUNTS ?? 40);
 const SEED = 23;
@@ -33,57 +29,21 @@ const SEED = 23;
 let network: Network | undefined;
 let deployment: Deployment;
 let deliverer: PacketDeliverer | undefined;
-let dir: string | undefined;
 let accounts: Address[];
-let child: ChildProcess | undefined;
-let exited: Promise<void> | undefined;
-let port = 0;
-let listening = false;
-let log = "";
+let ponder: PonderApp;
 const examples: { request: unknown; response: unknown }[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child?.exitCode !== null) throw new Error(`ponder exited (${child?.exitCode}) while waiting for ${what}:\n${log.slice(-4000)}`);
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`ponder timed out waiting for ${what}:\n${log.slice(-4000)}`);
-    await sleep(200);
-  }
-}
-
-const api = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${path}`, init);
-
-interface GqlResult<T> {
-  status: number;
-  data?: T;
-  errors?: { message: string; extensions?: Record<string, unknown> }[];
-}
+const api = (path: string, init?: RequestInit) => ponder.api(path, init);
 
 async function gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, record = false): Promise<GqlResult<T>> {
-  const res = await api("/salvage/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
-  const text = await res.text();
-  let body: { data?: T; errors?: GqlResult<T>["errors"] };
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    throw new Error(`non-JSON response ${res.status}: ${text.slice(0, 500)}`);
-  }
-  if (record) examples.push({ request: { query, variables }, response: body, status: res.status } as never);
-  return { status: res.status, ...body };
+  const r = await ponder.gql<T>(query, variables);
+  if (record) examples.push({ request: { query, variables }, response: { data: r.data, errors: r.errors }, status: r.status } as never);
+  return r;
 }
 
 /** Waits until Ponder has indexed the hub through its head; returns that block. */
 async function caughtUp(): Promise<bigint> {
   const target = await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 });
-  await waitFor(`hub block ${target}`, async () => {
-    const status = (await (await api("/status")).json()) as Record<string, { block?: { number: number } }>;
-    const indexed = status[deployment.hub.name]?.block?.number;
-    return indexed !== undefined && BigInt(indexed) >= target ? true : undefined;
-  }, 120_000);
+  await ponder.indexed(deployment.hub.name, target);
   return target;
 }
 
@@ -114,31 +74,7 @@ beforeAll(async () => {
   const { public: reader, wallet } = deployment.hubClients;
   await write(wallet(devnetAccounts.liquidator), reader, { address: deployment.hubAddress, abi: hubAbi, functionName: "kick", args: [kicked] });
 
-  dir = mkdtempSync(join(tmpdir(), "salvage-api-"));
-  const manifestPath = join(dir, "manifest.json");
-  writeManifest(manifestPath, network.manifest);
-  const env: NodeJS.ProcessEnv = { ...process.env, SALVAGE_MANIFEST: manifestPath, SALVAGE_PGLITE_DIR: join(dir, "pglite"), PONDER_TELEMETRY_DISABLED: "true", NODE_ENV: "production" };
-  delete env.DATABASE_URL;
-  delete env.DATABASE_PRIVATE_URL;
-  port = await freePort();
-  child = spawn(
-    process.execPath,
-    ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", "start", "--schema", `api_${process.pid}_${Date.now()}`, "--port", String(port)],
-    { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
-  exited = new Promise((resolve) => child!.once("exit", () => resolve()));
-  const collect = (chunk: Buffer) => {
-    log += chunk.toString();
-    const created = /"msg":"Created HTTP server"[^\n]*?"port":(\d+)/.exec(log) ?? /"port":(\d+)[^\n]*?"msg":"Created HTTP server"/.exec(log);
-    if (created && !listening) {
-      port = Number(created[1]);
-      listening = true;
-    }
-    if (log.length > 200_000) log = log.slice(-100_000);
-  };
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
-  await waitFor("/ready", async () => (listening && (await api("/ready")).status === 200 ? true : undefined), 180_000);
+  ponder = await startPonder({ manifest: network.manifest });
 
   block = await caughtUp();
   onchain = new Map(await mapLimit(accounts, 16, async (a) => [a.toLowerCase(), await deployment.onchainHealthFactor(a, block)] as const));
@@ -146,21 +82,9 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    const signal = (s: NodeJS.Signals) => {
-      try {
-        process.kill(-child!.pid!, s);
-      } catch {}
-    };
-    signal("SIGTERM");
-    if (!(await Promise.race([exited!.then(() => true), sleep(15_000).then(() => false)]))) {
-      signal("SIGKILL");
-      await exited;
-    }
-  }
+  await ponder?.stop();
   await deliverer?.stop();
   await network?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
   if (process.env.SALVAGE_API_EXAMPLES) writeFileSync(process.env.SALVAGE_API_EXAMPLES, JSON.stringify(examples, null, 2));
 }, 60_000);
 
@@ -399,6 +323,6 @@ describe("salvage GraphQL", () => {
     expect((await api("/ready")).status).toBe(200);
     const ponderGql = await (await api("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ accountHealths { totalCount } }" }) })).json();
     expect(ponderGql).toEqual({ data: { accountHealths: { totalCount: accounts.length } } });
-    expect(child!.exitCode).toBeNull();
+    expect((await api("/health")).status).toBe(200);
   });
 });
