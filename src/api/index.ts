@@ -36,7 +36,10 @@ app.use(
 app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw));
 
 app.use("/graphql", graphql({ db, schema }));
+
+// ---- feature routes (one mount line each) ----
 app.use("/", graphql({ db, schema }));
+// ---- end of feature routes ----
 
 const smallInt = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
   if (raw === undefined) return undefined;

@@ -277,8 +277,12 @@ export interface Opportunity {
   bonus: bigint;
   minBonus: bigint;
   maxBonus: bigint;
+  /** Seconds over which the bonus grows linearly from minBonus to maxBonus after a kick. */
+  auctionDuration: bigint;
   /** When the bonus reaches maxBonus (unix seconds), if an auction is active. */
   maxBonusAt: bigint | null;
+  /** When the active auction expires and needs a re-kick (unix seconds). */
+  expiresAt: bigint | null;
   blockNumber: bigint;
   timestamp: bigint;
   chainId: number;
@@ -410,7 +414,9 @@ export function opportunityOf(
     bonus,
     minBonus: params.minBonus,
     maxBonus: params.maxBonus,
+    auctionDuration: params.auctionDuration,
     maxBonusAt: status === "active" ? au!.startedAt + params.auctionDuration : null,
+    expiresAt: status === "active" ? au!.startedAt + params.auctionTail : null,
     blockNumber: head.number,
     timestamp: head.timestamp,
     chainId: head.chainId,

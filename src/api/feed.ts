@@ -1,0 +1,442 @@
+/**
+ * The opportunity feed's fan-out: one poller per API process tails the indexer's `opportunity_event` log and
+ * hands each new event, enriched with the best take at the indexed block, to every subscriber (GraphQL over
+ * SSE and WebSocket, webhooks). 1,000 subscribers cost one query per tick, not 1,000.
+ *
+ * - Live: the poller reads events past its high-water mark every `SALVAGE_FEED_POLL_MS` (default 100 ms).
+ *   It re-reads a window of the last REORG_WINDOW hub blocks, so an event re-mined after a reorg with an id
+ *   below the mark is still delivered (once: ids already sent are remembered for the window).
+ * - Resume: a subscriber with `since` first replays the log after that id from the database, while live
+ *   events queue behind; live events it already replayed are skipped by id, so nothing is missed or doubled.
+ * - Bounded: each subscriber's queue holds at most `maxQueue` events; a subscriber that falls that far
+ *   behind is ended with SlowSubscriberError (it can resume with `since` = the last id it got).
+ */
+import { db } from "ponder:api";
+import { account, accountHealth, auction, opportunityEvent } from "ponder:schema";
+import { and, asc, desc, eq, gt, inArray } from "ponder";
+import { z } from "zod";
+import type { Address } from "viem";
+import { type HealthRow, type Opportunity, QueryError, type OpportunityEventRow, indexedHubBlock, market, opportunityOf, parseAddress, parseDecimalWad } from "./queries.js";
+import { loadIndexerManifest } from "../indexer/manifest.js";
+
+export const EVENT_KINDS = ["liquidatable", "updated", "healthy"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/** A feed event: the log row, the hub chain, and the best take when the account is liquidatable at `head`. */
+export interface FeedEvent {
+  id: string;
+  account: Address;
+  kind: EventKind;
+  healthFactor: bigint;
+  previousHealthFactor: bigint | null;
+  debtValue: bigint;
+  /** The hub chain, its block and timestamp that caused the event. */
+  chainId: number;
+  blockNumber: bigint;
+  logIndex: number;
+  timestamp: bigint;
+  /** The best take computed at the indexed hub block when the event was sent; null once the account is healthy. */
+  opportunity: Opportunity | null;
+}
+
+/** What a subscriber wants; every field optional. Validated by `parseFeedFilter`. */
+export interface FeedFilter {
+  kinds?: EventKind[];
+  accounts?: Address[];
+  /** Only takes whose collateral sits on this chain. */
+  chainId?: number;
+  /** WAD USD: only takes at least this profitable. */
+  minProfitUsd?: bigint;
+  /** WAD USD: only accounts owing at least this. */
+  minDebtUsd?: bigint;
+}
+
+/** The filter as it arrives (GraphQL input, webhook registration JSON): decimals as strings. */
+export const feedFilterInput = z
+  .object({
+    kinds: z.array(z.enum(EVENT_KINDS)).min(1).max(EVENT_KINDS.length).optional(),
+    accounts: z.array(z.string()).min(1).max(1_000).optional(),
+    chainId: z.number().int().min(1).max(2 ** 31 - 1).optional(),
+    minProfitUsd: z.string().optional(),
+    minDebtUsd: z.string().optional(),
+  })
+  .strict();
+export type FeedFilterInput = z.input<typeof feedFilterInput>;
+
+/** Validates a filter; a QueryError names the field at fault (`filter.minProfitUsd`). */
+export function parseFeedFilter(raw: unknown, name = "filter"): FeedFilter {
+  if (raw === null || raw === undefined) return {};
+  const parsed = feedFilterInput.safeParse(stripNulls(raw));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const at = [name, ...issue.path].join(".");
+    throw new QueryError(`${at}: ${issue.message}`, at);
+  }
+  const f = parsed.data;
+  return {
+    kinds: f.kinds,
+    accounts: f.accounts?.map((a, i) => parseAddress(`${name}.accounts.${i}`, a)),
+    chainId: f.chainId,
+    minProfitUsd: f.minProfitUsd === undefined ? undefined : parseDecimalWad(`${name}.minProfitUsd`, f.minProfitUsd),
+    minDebtUsd: f.minDebtUsd === undefined ? undefined : parseDecimalWad(`${name}.minDebtUsd`, f.minDebtUsd),
+  };
+}
+
+/** GraphQL passes absent optional input fields as null; the schema treats null as absent. */
+function stripNulls(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null && v !== undefined));
+}
+
+/**
+ * Whether an event passes a filter. `kinds`, `accounts` and `minDebtUsd` apply to every event; `chainId` and
+ * `minProfitUsd` are about the take, so an event without one (the account recovered) passes them only when
+ * it is `healthy`: a subscriber that watched an account hears that it is gone.
+ */
+export function matchesFilter(e: FeedEvent, f: FeedFilter): boolean {
+  if (f.kinds && !f.kinds.includes(e.kind)) return false;
+  if (f.accounts && !f.accounts.some((a) => a.toLowerCase() === e.account.toLowerCase())) return false;
+  if (f.minDebtUsd !== undefined && e.debtValue < f.minDebtUsd) return false;
+  if (f.chainId === undefined && f.minProfitUsd === undefined) return true;
+  if (!e.opportunity) return e.kind === "healthy";
+  if (f.chainId !== undefined && e.opportunity.collateral.chainId !== f.chainId) return false;
+  if (f.minProfitUsd !== undefined && e.opportunity.profitUsd < f.minProfitUsd) return false;
+  return true;
+}
+
+/** An event as JSON (bigints as decimal strings): the GraphQL `OpportunityEvent` with every field, and the webhook body. */
+export function feedEventJson(e: FeedEvent) {
+  return {
+    id: e.id,
+    account: e.account,
+    kind: e.kind,
+    healthFactor: e.healthFactor.toString(),
+    previousHealthFactor: e.previousHealthFactor?.toString() ?? null,
+    debtValue: e.debtValue.toString(),
+    chainId: e.chainId,
+    blockNumber: e.blockNumber.toString(),
+    logIndex: e.logIndex,
+    timestamp: e.timestamp.toString(),
+    opportunity: e.opportunity ? opportunityJson(e.opportunity) : null,
+  };
+}
+export type FeedEventJson = ReturnType<typeof feedEventJson>;
+
+/** JSON-safe opportunity (bigints as decimal strings): the shape of the GraphQL `Opportunity` type. */
+export function opportunityJson(o: Opportunity) {
+  const s = (v: bigint) => v.toString();
+  const n = (v: bigint | null) => (v === null ? null : v.toString());
+  return {
+    account: o.account,
+    healthFactor: s(o.healthFactor),
+    collateralValue: s(o.collateralValue),
+    debtValue: s(o.debtValue),
+    collateral: { ...o.collateral, amount: s(o.collateral.amount), valueUsd: s(o.collateral.valueUsd), priceWad: s(o.collateral.priceWad) },
+    debt: { ...o.debt, amount: s(o.debt.amount), valueUsd: s(o.debt.valueUsd), priceWad: s(o.debt.priceWad) },
+    maxRepay: s(o.maxRepay),
+    repayAmount: s(o.repayAmount),
+    seizeAmount: s(o.seizeAmount),
+    profitUsd: s(o.profitUsd),
+    auctionStatus: o.auctionStatus,
+    auctionId: n(o.auctionId),
+    auctionStartedAt: n(o.auctionStartedAt),
+    bonus: s(o.bonus),
+    minBonus: s(o.minBonus),
+    maxBonus: s(o.maxBonus),
+    auctionDuration: s(o.auctionDuration),
+    maxBonusAt: n(o.maxBonusAt),
+    expiresAt: n(o.expiresAt),
+    blockNumber: s(o.blockNumber),
+    timestamp: s(o.timestamp),
+    chainId: o.chainId,
+  };
+}
+
+/** Thrown into a subscriber that fell `maxQueue` events behind; it resumes with `since: lastId`. */
+export class SlowSubscriberError extends Error {
+  constructor(readonly lastId: string | null) {
+    super(`subscriber fell too far behind and was ended; resume with since: ${JSON.stringify(lastId)}`);
+  }
+}
+
+export type Transport = "sse" | "ws" | "webhook" | "internal";
+
+export interface SubscribeOptions {
+  /** Resume after this event id ("0": from the start of the log); live events only without it. */
+  since?: string;
+  filter?: FeedFilter;
+  transport: Transport;
+  /** Events that may wait for this subscriber before it is ended (default 10,000). */
+  maxQueue?: number;
+}
+
+/** Hub blocks re-read each tick so events re-mined after a reorg are not missed. */
+const REORG_WINDOW = 64n;
+const PAGE = 1_000;
+export const FROM_START = "0";
+const EVENT_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
+
+export function parseSince(raw: string | null | undefined, name = "since"): string | undefined {
+  if (raw === null || raw === undefined) return undefined;
+  if (raw !== FROM_START && !EVENT_ID.test(raw)) throw new QueryError(`${name} must be an event id (<block:20>:<logIndex:10>:<account>) or "0" for the start of the log`, name);
+  return raw;
+}
+
+interface Subscriber {
+  filter: FeedFilter;
+  transport: Transport;
+  maxQueue: number;
+  queue: FeedEvent[];
+  /** While replaying `since`, live events wait here. */
+  replaying: FeedEvent[] | null;
+  lastId: string | null;
+  wake: (() => void) | null;
+  error: Error | null;
+  closed: boolean;
+}
+
+export interface FeedStats {
+  subscribers: Record<Transport, number>;
+  emitted: Record<EventKind, number>;
+  lastId: string | null;
+  polls: number;
+}
+
+export class FeedHub {
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly sent = new Map<string, bigint>();
+  private markBlock: bigint | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private readonly listeners = new Set<(head: bigint) => void>();
+  private lastHead: bigint | null = null;
+  readonly stats: FeedStats = { subscribers: { sse: 0, ws: 0, webhook: 0, internal: 0 }, emitted: { liquidatable: 0, updated: 0, healthy: 0 }, lastId: null, polls: 0 };
+
+  constructor(private readonly pollMs: number) {}
+
+  /** Starts the poller (idempotent). The first tick marks the log's end: live subscribers get what follows. */
+  start(): void {
+    if (this.timer) return;
+    const loop = async () => {
+      this.polling = this.tick().catch(() => undefined);
+      await this.polling;
+      if (this.timer) this.timer = setTimeout(loop, this.pollMs);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Called with the indexed hub block each time it advances (the accountHealth subscription uses it). */
+  onHead(listener: (head: bigint) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  subscribe(options: SubscribeOptions): AsyncIterableIterator<FeedEvent> {
+    this.start();
+    const sub: Subscriber = {
+      filter: options.filter ?? {},
+      transport: options.transport,
+      maxQueue: options.maxQueue ?? 10_000,
+      queue: [],
+      replaying: options.since === undefined ? null : [],
+      lastId: options.since === undefined || options.since === FROM_START ? null : options.since,
+      wake: null,
+      error: null,
+      closed: false,
+    };
+    this.subscribers.add(sub);
+    this.stats.subscribers[sub.transport]++;
+    if (options.since !== undefined) void this.replay(sub, options.since);
+
+    const close = () => {
+      if (sub.closed) return;
+      sub.closed = true;
+      this.subscribers.delete(sub);
+      this.stats.subscribers[sub.transport]--;
+      sub.wake?.();
+    };
+    const iterator: AsyncIterableIterator<FeedEvent> = {
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+      async next(): Promise<IteratorResult<FeedEvent>> {
+        for (;;) {
+          const e = sub.queue.shift();
+          if (e) return { value: e, done: false };
+          if (sub.error) {
+            const error = sub.error;
+            close();
+            throw error;
+          }
+          if (sub.closed) return { value: undefined, done: true };
+          await new Promise<void>((resolve) => (sub.wake = resolve));
+          sub.wake = null;
+        }
+      },
+      async return(): Promise<IteratorResult<FeedEvent>> {
+        close();
+        return { value: undefined, done: true };
+      },
+      async throw(error?: unknown): Promise<IteratorResult<FeedEvent>> {
+        close();
+        throw error;
+      },
+    };
+    return iterator;
+  }
+
+  /** Replays the log after `since`, then releases the live events that queued meanwhile (skipping replayed ids). */
+  private async replay(sub: Subscriber, since: string): Promise<void> {
+    try {
+      let cursor = since === FROM_START ? undefined : since;
+      for (;;) {
+        const rows = await readEvents(cursor, PAGE);
+        const events = await enrich(rows);
+        for (const e of events) if (matchesFilter(e, sub.filter)) this.push(sub, e);
+        if (rows.length < PAGE) break;
+        cursor = rows[rows.length - 1]!.id;
+        if (sub.closed) return;
+      }
+      const waiting = sub.replaying ?? [];
+      sub.replaying = null;
+      for (const e of waiting) if (sub.lastId === null || e.id > sub.lastId) this.push(sub, e);
+    } catch (error) {
+      sub.error = error instanceof Error ? error : new Error(String(error));
+      sub.wake?.();
+    }
+  }
+
+  private push(sub: Subscriber, e: FeedEvent): void {
+    if (sub.closed || sub.error) return;
+    if (sub.queue.length >= sub.maxQueue) {
+      sub.error = new SlowSubscriberError(sub.lastId);
+      sub.wake?.();
+      return;
+    }
+    sub.queue.push(e);
+    sub.lastId = e.id;
+    sub.wake?.();
+  }
+
+  private async tick(): Promise<void> {
+    this.stats.polls++;
+    const head = await indexedHubBlock();
+    if (!head) return;
+    if (this.markBlock === null) {
+      // First tick: everything logged so far is history (subscribers reach it with `since`).
+      const tail = await readTail();
+      for (const r of tail) this.sent.set(r.id, r.blockNumber);
+      this.markBlock = tail.length > 0 ? tail[tail.length - 1]!.blockNumber : head.number;
+      this.stats.lastId = tail[tail.length - 1]?.id ?? null;
+      this.lastHead = head.number;
+      return;
+    }
+    const from = this.markBlock > REORG_WINDOW ? this.markBlock - REORG_WINDOW : 0n;
+    let cursor: string | undefined = `${from.toString().padStart(20, "0")}:`;
+    const fresh: OpportunityEventRow[] = [];
+    for (;;) {
+      const rows = await readEvents(cursor, PAGE);
+      for (const r of rows) if (!this.sent.has(r.id)) fresh.push(r);
+      if (rows.length < PAGE) break;
+      cursor = rows[rows.length - 1]!.id;
+    }
+    if (fresh.length > 0) {
+      const events = await enrich(fresh);
+      for (const e of events) {
+        this.sent.set(e.id, e.blockNumber);
+        if (e.blockNumber > this.markBlock) this.markBlock = e.blockNumber;
+        this.stats.emitted[e.kind]++;
+        this.stats.lastId = e.id;
+        for (const sub of this.subscribers) {
+          if (!matchesFilter(e, sub.filter)) continue;
+          if (sub.replaying) sub.replaying.push(e);
+          else this.push(sub, e);
+        }
+      }
+    }
+    if (head.number > this.markBlock) this.markBlock = head.number;
+    for (const [id, block] of this.sent) if (block + REORG_WINDOW < this.markBlock) this.sent.delete(id);
+    if (this.lastHead === null || head.number !== this.lastHead) {
+      this.lastHead = head.number;
+      for (const listener of this.listeners) listener(head.number);
+    }
+  }
+}
+
+/** The last REORG_WINDOW blocks of the log (what the first tick counts as already sent). */
+async function readTail(): Promise<{ id: string; blockNumber: bigint }[]> {
+  const newest = await db.select({ id: opportunityEvent.id, blockNumber: opportunityEvent.blockNumber }).from(opportunityEvent).orderBy(desc(opportunityEvent.id)).limit(1);
+  if (newest.length === 0) return [];
+  const from = newest[0]!.blockNumber > REORG_WINDOW ? newest[0]!.blockNumber - REORG_WINDOW : 0n;
+  return db
+    .select({ id: opportunityEvent.id, blockNumber: opportunityEvent.blockNumber })
+    .from(opportunityEvent)
+    .where(gt(opportunityEvent.id, `${from.toString().padStart(20, "0")}:`))
+    .orderBy(asc(opportunityEvent.id));
+}
+
+async function readEvents(after: string | undefined, limit: number): Promise<OpportunityEventRow[]> {
+  return db
+    .select()
+    .from(opportunityEvent)
+    .where(after === undefined ? undefined : gt(opportunityEvent.id, after))
+    .orderBy(asc(opportunityEvent.id))
+    .limit(limit);
+}
+
+/**
+ * Log rows → feed events: each liquidatable or updated event gets its account's best take at the indexed
+ * hub block (one read of health, positions and auctions for the whole batch). A take is null when the
+ * account is healthy at that block, whatever the event's kind.
+ */
+export async function enrich(rows: readonly OpportunityEventRow[]): Promise<FeedEvent[]> {
+  if (rows.length === 0) return [];
+  const chainId = loadIndexerManifest().hub.chainId;
+  const wanted = [...new Set(rows.filter((r) => r.kind !== "healthy").map((r) => r.account.toLowerCase() as Address))];
+  const takes = new Map<string, Opportunity>();
+  const [mk, head] = await Promise.all([market(), indexedHubBlock()]);
+  if (wanted.length > 0 && head && mk.params) {
+    const [health, positions, active] = await Promise.all([
+      db.select().from(accountHealth).where(inArray(accountHealth.account, wanted)),
+      db.select().from(account).where(inArray(account.address, wanted)),
+      db.select().from(auction).where(and(inArray(auction.account, wanted), eq(auction.active, true))),
+    ]);
+    const rowOf = new Map(positions.map((p) => [p.address.toLowerCase(), p]));
+    const auctionOf = new Map(active.map((a) => [a.account.toLowerCase(), a]));
+    for (const h of health as HealthRow[]) {
+      const key = h.account.toLowerCase();
+      const row = rowOf.get(key);
+      const o = row && h.healthFactor < 10n ** 18n ? opportunityOf(h, row, auctionOf.get(key), mk, mk.params, head) : undefined;
+      if (o) takes.set(key, o);
+    }
+  }
+  return rows.map((r) => ({
+    id: r.id,
+    account: r.account as Address,
+    kind: r.kind as EventKind,
+    healthFactor: r.healthFactor,
+    previousHealthFactor: r.previousHealthFactor ?? null,
+    debtValue: r.debtValue,
+    chainId,
+    blockNumber: r.blockNumber,
+    logIndex: r.logIndex,
+    timestamp: r.timestamp,
+    opportunity: takes.get(r.account.toLowerCase()) ?? null,
+  }));
+}
+
+let hub: FeedHub | undefined;
+/** The process's one feed hub (created on first use; `SALVAGE_FEED_POLL_MS` sets its poll interval). */
+export function feedHub(): FeedHub {
+  if (!hub) {
+    const pollMs = Number(process.env.SALVAGE_FEED_POLL_MS ?? 100);
+    if (!Number.isInteger(pollMs) || pollMs < 10 || pollMs > 60_000) throw new Error(`SALVAGE_FEED_POLL_MS must be an integer in [10, 60000], got ${process.env.SALVAGE_FEED_POLL_MS}`);
+    hub = new FeedHub(pollMs);
+  }
+  return hub;
+}
