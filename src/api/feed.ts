@@ -18,6 +18,7 @@ import { z } from "zod";
 import type { Address } from "viem";
 import { type HealthRow, type Opportunity, QueryError, type OpportunityEventRow, indexedHubBlock, market, opportunityOf, parseAddress, parseDecimalWad } from "./queries.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { feedEventsEmitted } from "./metrics.js";
 
 export const EVENT_KINDS = ["liquidatable", "updated", "healthy"] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -351,6 +352,7 @@ export class FeedHub {
         this.sent.set(e.id, e.blockNumber);
         if (e.blockNumber > this.markBlock) this.markBlock = e.blockNumber;
         this.stats.emitted[e.kind]++;
+        feedEventsEmitted.inc({ kind: e.kind });
         this.stats.lastId = e.id;
         for (const sub of this.subscribers) {
           if (!matchesFilter(e, sub.filter)) continue;

@@ -4,6 +4,8 @@
  *   POST /, /graphql          Ponder's generated GraphQL over every table
  *   POST /salvage/graphql     salvage's GraphQL: atRiskAccounts, account, opportunities (src/api/salvage-graphql.ts)
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
+ *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
+ *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
  *
  * GET /at-risk?maxHealthFactor=1&first=100
  *   maxHealthFactor   decimal HF bound, exclusive (default 1); or maxHealthFactorWad, an integer WAD
@@ -20,6 +22,9 @@ import { bodyLimit } from "hono/body-limit";
 import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
+import { page } from "./page.js";
+import { statusRoutes } from "./status.js";
+import { acceptWebSocketsOnPonderServer } from "./websocket.js";
 
 export { QueryError, parseMaxHealthFactor } from "./queries.js";
 
@@ -34,11 +39,17 @@ app.use(
   }),
 );
 app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw));
+acceptWebSocketsOnPonderServer(salvage as never, "/salvage/graphql");
+app.route("/salvage", statusRoutes);
 
 app.use("/graphql", graphql({ db, schema }));
 
 // ---- feature routes (one mount line each) ----
-app.use("/", graphql({ db, schema }));
+app.route("/", page);
+app.post("/", graphql({ db, schema }));
+import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
+app.route("/salvage/webhooks", webhookRoutes); // signed webhooks: admin routes here, deliveries in the background
+startWebhooks();
 // ---- end of feature routes ----
 
 const smallInt = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {

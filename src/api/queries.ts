@@ -444,3 +444,9 @@ export async function opportunityEvents(args: { since?: string; first: number })
   const items = rows.slice(0, args.first);
   return { items, pageInfo: { hasNextPage: rows.length > args.first, endCursor: items[items.length - 1]?.id ?? args.since ?? null } };
 }
+
+/** The newest event id of the log (where a live subscriber starts), or null while it is empty. */
+export async function latestEventId(): Promise<string | null> {
+  const [row] = await db.select({ id: opportunityEvent.id }).from(opportunityEvent).orderBy(desc(opportunityEvent.id)).limit(1);
+  return row?.id ?? null;
+}

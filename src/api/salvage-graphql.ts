@@ -5,9 +5,13 @@
  *   account(address)                                                            health, positions on every chain, auctions
  *   opportunities(first, after, minProfitUsd, chainId)                           liquidatable now, with the best take
  *   indexedBlock                                                                the hub block the index is at
+ *   opportunityEvents(since, first)                                             the feed's log, replayable
+ *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
+ *   subscription accountHealth(address)                                         one account's health, live
  *
- * graphql-yoga (the server Ponder's own middleware runs on) with SDL type definitions, so issue 5 adds a
- * `Subscription` type to `typeDefs`/`resolvers` and yoga serves it over SSE with no other server.
+ * graphql-yoga (the server Ponder's own middleware runs on) with SDL type definitions. Yoga serves
+ * subscriptions over SSE (with event ids, src/api/sse.ts); src/api/websocket.ts serves the same schema over
+ * WebSocket (graphql-ws) through `yoga.getEnveloped`, so limits and errors are the same on both.
  * Limits (graphql-armor, as Ponder uses): depth, aliases, tokens; `first` at most MAX_PAGE; body size in index.ts.
  * Decimals come in as strings ("0.95"), bigints go out as decimal strings (WAD for ratios and USD values).
  */
@@ -23,19 +27,23 @@ import {
   type DebtView,
   type HealthRow,
   MAX_PAGE,
-  type Opportunity,
   QueryError,
   accountsByAddress,
   atRiskAccounts,
   checkInt,
   indexedHubBlock,
+  latestEventId,
   market,
   opportunities,
   opportunityEvents,
   parseAddress,
   parseDecimalWad,
 } from "./queries.js";
-import { loadIndexerManifest } from "../indexer/manifest.js";
+import { Gauge } from "prom-client";
+import { salvageRegistry } from "./metrics.js";
+import { sseWithEventIds } from "./sse.js";
+import { AccountWatch } from "./account-watch.js";
+import { FROM_START, type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter, parseSince } from "./feed.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
@@ -62,8 +70,35 @@ export const typeDefs = /* GraphQL */ `
     opportunities(first: Int = 50, after: String, "Decimal USD." minProfitUsd: String, "Only takes whose collateral is on this chain." chainId: Int): OpportunityPage!
     "The hub chain block the index has processed."
     indexedBlock: Block
-    "The opportunity feed's log after event id \`since\` (from the start without it), in indexing order; endCursor resumes."
+    "The opportunity feed's log after event id \`since\` (from the start without it or with 0), in indexing order; endCursor resumes."
     opportunityEvents(since: String, first: Int = 100): OpportunityEventPage!
+    "The newest event id of the feed's log (null while empty): subscribe with since = this to miss nothing."
+    latestEventId: String
+  }
+
+  type Subscription {
+    """
+    The opportunity feed: an event as soon as the indexer has processed the hub block that made an account
+    liquidatable, moved its health (and so its best take) while liquidatable, or made it healthy again.
+    Without \`since\` it starts with the next event; with an event id it first replays what came after it
+    ("0": the whole log). Over SSE a reconnecting EventSource resumes by itself (Last-Event-ID).
+    """
+    opportunities(filter: OpportunityFilter, since: String): OpportunityEvent!
+    "The account's indexed health now, then each time the indexer changes it."
+    accountHealth(address: String!): AccountHealth!
+  }
+
+  "Every field optional; all given must hold. chainId and minProfitUsd look at the take: a healthy event (no take) passes them."
+  input OpportunityFilter {
+    "liquidatable | updated | healthy"
+    kinds: [String!]
+    accounts: [String!]
+    "Only takes whose collateral sits on this chain."
+    chainId: Int
+    "Decimal USD."
+    minProfitUsd: String
+    "Decimal USD."
+    minDebtUsd: String
   }
 
   type OpportunityEventPage { items: [OpportunityEvent!]!, pageInfo: PageInfo! }
@@ -82,6 +117,8 @@ export const typeDefs = /* GraphQL */ `
     blockNumber: String!
     logIndex: Int!
     timestamp: String!
+    "The best take at the indexed hub block when the event was read; null when the account is no longer liquidatable."
+    opportunity: Opportunity
   }
 
   type Block { chainId: Int!, number: String!, timestamp: String! }
@@ -192,8 +229,12 @@ export const typeDefs = /* GraphQL */ `
     bonus: String!
     minBonus: String!
     maxBonus: String!
+    "Seconds over which the bonus grows linearly from minBonus to maxBonus after a kick."
+    auctionDuration: String!
     "Unix time at which the bonus reaches maxBonus, for an active auction."
     maxBonusAt: String
+    "Unix time at which the active auction expires (a re-kick starts over at minBonus)."
+    expiresAt: String
     "The hub block (and its timestamp) the numbers are computed at."
     blockNumber: String!
     timestamp: String!
@@ -204,9 +245,14 @@ export const typeDefs = /* GraphQL */ `
   type OpportunityDebt { assetId: Int!, symbol: String, decimals: Int!, amount: String!, valueUsd: String!, priceWad: String! }
 `;
 
-/** Per request: batches `AccountHealth.account` lookups of one page into one set of queries. */
-interface Context {
+/** Per request (or WebSocket operation). */
+export interface Context {
+  /** Batches `AccountHealth.account` lookups of one page into one set of queries. */
   loadAccount(address: Address): Promise<AccountView | null>;
+  /** The HTTP request (yoga; absent over WebSocket). */
+  request?: Request;
+  /** How subscription events leave: yoga's SSE unless the WebSocket server says otherwise. */
+  transport?: Transport;
 }
 
 function accountLoader(): Context["loadAccount"] {
@@ -280,33 +326,6 @@ const accountOut = (v: AccountView) => {
   };
 };
 
-/** JSON-safe opportunity (bigints as decimal strings): the shape of the GraphQL type, reusable by feeds. */
-export function opportunityOut(o: Opportunity) {
-  const s = (v: bigint) => v.toString();
-  return {
-    account: o.account,
-    healthFactor: s(o.healthFactor),
-    collateralValue: s(o.collateralValue),
-    debtValue: s(o.debtValue),
-    collateral: { ...o.collateral, amount: s(o.collateral.amount), valueUsd: s(o.collateral.valueUsd), priceWad: s(o.collateral.priceWad) },
-    debt: { ...o.debt, amount: s(o.debt.amount), valueUsd: s(o.debt.valueUsd), priceWad: s(o.debt.priceWad) },
-    maxRepay: s(o.maxRepay),
-    repayAmount: s(o.repayAmount),
-    seizeAmount: s(o.seizeAmount),
-    profitUsd: s(o.profitUsd),
-    auctionStatus: o.auctionStatus,
-    auctionId: str(o.auctionId),
-    auctionStartedAt: str(o.auctionStartedAt),
-    bonus: s(o.bonus),
-    minBonus: s(o.minBonus),
-    maxBonus: s(o.maxBonus),
-    maxBonusAt: str(o.maxBonusAt),
-    blockNumber: s(o.blockNumber),
-    timestamp: s(o.timestamp),
-    chainId: o.chainId,
-  };
-}
-
 interface AtRiskArgsIn {
   maxHealthFactor?: string | null;
   chainId?: number | null;
@@ -347,30 +366,55 @@ export const resolvers = {
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
         });
         return {
-          items: page.items.map(opportunityOut),
+          items: page.items.map(opportunityJson),
           pageInfo: page.pageInfo,
           block: page.block ? { chainId: page.block.chainId, number: page.block.number.toString(), timestamp: page.block.timestamp.toString() } : null,
         };
       }),
     indexedBlock: () => field("indexedBlock", blockOut),
+    latestEventId: () => field("latestEventId", latestEventId),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
-        const page = await opportunityEvents({ since: args.since ?? undefined, first: pageSize(args.first) });
-        const chainId = loadIndexerManifest().hub.chainId;
-        return {
-          pageInfo: page.pageInfo,
-          items: page.items.map((e) => ({
-            id: e.id, account: e.account, kind: e.kind, healthFactor: e.healthFactor.toString(),
-            previousHealthFactor: e.previousHealthFactor?.toString() ?? null, debtValue: e.debtValue.toString(),
-            chainId, blockNumber: e.blockNumber.toString(), logIndex: e.logIndex, timestamp: e.timestamp.toString(),
-          })),
-        };
+        const since = parseSince(args.since);
+        const page = await opportunityEvents({ since: since === FROM_START ? undefined : since, first: pageSize(args.first) });
+        return { pageInfo: page.pageInfo, items: (await enrich(page.items)).map(feedEventJson) };
       }),
+  },
+  Subscription: {
+    opportunities: {
+      subscribe: (_: unknown, args: { filter?: unknown; since?: string | null }, context: Context) =>
+        field("opportunities", async () => {
+          const filter = parseFeedFilter(args.filter, "filter");
+          // A reconnecting EventSource sends the last id it got: that is where it resumes, whatever `since` said.
+          const since = parseSince(context.request?.headers.get("last-event-id") || args.since, "since");
+          return feedHub().subscribe({ since, filter, transport: context.transport ?? "sse" });
+        }),
+      resolve: (e: FeedEvent) => feedEventJson(e),
+    },
+    accountHealth: {
+      subscribe: (_: unknown, args: { address: string }, context: Context) =>
+        field("accountHealth", async () => accountWatch().watch(parseAddress("address", args.address), context.transport ?? "sse")),
+      resolve: (h: HealthRow) => healthOut(h),
+    },
   },
   AccountHealth: {
     account: (parent: { address: string }, _: unknown, context: Context) => context.loadAccount(parent.address as Address).then((v) => (v ? accountOut(v) : null)),
   },
 };
+
+let watcher: AccountWatch | undefined;
+const accountWatch = () => (watcher ??= new AccountWatch(feedHub()));
+
+new Gauge({
+  name: "salvage_subscribers",
+  help: "Open subscriptions by transport (sse, ws, webhook) and stream (opportunities, accountHealth)",
+  labelNames: ["transport", "stream"],
+  registers: [salvageRegistry],
+  collect() {
+    for (const [transport, n] of Object.entries(feedHub().stats.subscribers)) this.set({ transport, stream: "opportunities" }, n);
+    for (const [transport, n] of Object.entries(watcher?.subscribers ?? {})) this.set({ transport, stream: "accountHealth" }, n);
+  },
+});
 
 async function blockOut() {
   const b = await indexedHubBlock();
@@ -435,6 +479,7 @@ export function createSalvageYoga(graphqlEndpoint = "/salvage/graphql") {
       maxDepthPlugin({ n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, propagateOnRejection: false, onReject: [reportInRealm] }),
       maxAliasesPlugin({ n: LIMITS.maxAliases, allowList: [], propagateOnRejection: false, onReject: [reportInRealm] }),
       sameRealmErrors,
+      sseWithEventIds,
     ],
   });
 }

@@ -25,6 +25,8 @@ export interface DatabaseOptions {
   /** PGlite data directory; in memory when absent. */
   pgliteDir?: string;
   schema: string;
+  /** Idempotent statements run at open, in one transaction, in `schema` (default: the relayer's tables). */
+  migration?: readonly string[];
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -32,7 +34,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (!SCHEMA_NAME.test(options.schema)) throw new Error(`database schema must match ${SCHEMA_NAME}, got "${options.schema}"`);
   const db = options.databaseUrl ? openPostgres(options.databaseUrl, options.schema) : await openPglite(options.pgliteDir, options.schema);
-  await migrate(db);
+  await migrate(db, options.migration ?? RELAYER_MIGRATION);
   return db;
 }
 
@@ -93,17 +95,17 @@ async function openPglite(dir: string | undefined, schema: string): Promise<Data
 }
 
 /** Idempotent schema setup; a later version adds statements at the end. */
-async function migrate(db: Database): Promise<void> {
+async function migrate(db: Database, migration: readonly string[]): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
     await tx.query(`SET LOCAL search_path TO ${db.schema}, public`);
     await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`${db.schema}.migrate`]);
-    for (const statement of MIGRATION) await tx.query(statement);
+    for (const statement of migration) await tx.query(statement);
   });
 }
 
-
-const MIGRATION = [
+/** The relayer's tables (recoveries, transitions, transactions, nonces). */
+export const RELAYER_MIGRATION: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS recoveries (
      id SERIAL PRIMARY KEY,
      hub_chain_id INTEGER NOT NULL,

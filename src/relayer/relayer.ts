@@ -9,7 +9,7 @@ import type { Address } from "viem";
 import { Deployment } from "../protocol/deployment.js";
 import { sleep } from "../util/concurrency.js";
 import { type Logger, Coordinator, type TransitionEvent } from "./coordinator.js";
-import { type Database, openDatabase } from "./db.js";
+import { type Database, RELAYER_MIGRATION, openDatabase } from "./db.js";
 import { type DeliveryEvent, PacketDeliverer, deliveryChains } from "./deliverer.js";
 import { createRelayerMetrics } from "./metrics.js";
 import { type RelayerConfigInput, parseRelayerConfig } from "./config.js";
@@ -34,7 +34,7 @@ export interface Relayer extends EventEmitter<{ transition: [TransitionEvent]; p
 export async function createRelayer(input: RelayerConfigInput, options: { log?: Logger; checkpoint?: (point: string) => void | Promise<void> } = {}): Promise<Relayer> {
   const config = parseRelayerConfig(input);
   const deployment = new Deployment(config.manifest);
-  const db: Database = await openDatabase({ databaseUrl: config.database.url, pgliteDir: config.database.pgliteDir, schema: config.database.schema });
+  const db: Database = await openDatabase({ databaseUrl: config.database.url, pgliteDir: config.database.pgliteDir, schema: config.database.schema, migration: RELAYER_MIGRATION });
   const store = new RecoveryStore(db);
   const taker = privateKeyToAccount(config.keys.taker);
   const hubTx = new TxManager(db, deployment.hub.chainId, deployment.hubClients, taker, { bumpAfterMs: config.bumpAfterMs });

@@ -1,0 +1,232 @@
+/**
+ * `salvage/client`: a small typed client of the salvage API for liquidators.
+ *
+ *   const salvage = createSalvageClient({ url: "http://127.0.0.1:42069" });
+ *   for await (const e of salvage.opportunities({ filter: { kinds: ["liquidatable"], minProfitUsd: "5" } })) {
+ *     e.opportunity?.seizeAmount; // bigint, base units of e.opportunity.collateral
+ *   }
+ *
+ * Subscriptions run over Server-Sent Events (GraphQL over SSE, /salvage/graphql) and never miss an event:
+ * the client starts from the log's newest event id, remembers the id of every event it yields, and after a
+ * dropped connection resubscribes with `since` = that id, so the server replays exactly what was missed.
+ * Every event is validated (zod) and its amounts, ratios and values come out as bigint.
+ *
+ * Nothing here runs on import (Ponder loads every module under src/ except src/api/).
+ */
+import { createParser } from "eventsource-parser";
+import { z } from "zod";
+
+export { signWebhook, verifyWebhook } from "./webhook.js";
+
+const big = z.string().regex(/^-?\d+$/, "must be an integer string").transform((s) => BigInt(s));
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be an address") as unknown as z.ZodType<`0x${string}`>;
+
+export const opportunitySchema = z.object({
+  account: address,
+  healthFactor: big,
+  collateralValue: big,
+  debtValue: big,
+  collateral: z.object({ chainId: z.number().int(), eid: z.number().int(), assetId: z.number().int(), symbol: z.string().nullable(), decimals: z.number().int(), amount: big, valueUsd: big, priceWad: big }),
+  debt: z.object({ assetId: z.number().int(), symbol: z.string().nullable(), decimals: z.number().int(), amount: big, valueUsd: big, priceWad: big }),
+  maxRepay: big,
+  repayAmount: big,
+  seizeAmount: big,
+  profitUsd: big,
+  auctionStatus: z.enum(["none", "active", "expired"]),
+  auctionId: big.nullable(),
+  auctionStartedAt: big.nullable(),
+  bonus: big,
+  minBonus: big,
+  maxBonus: big,
+  auctionDuration: big,
+  maxBonusAt: big.nullable(),
+  expiresAt: big.nullable(),
+  blockNumber: big,
+  timestamp: big,
+  chainId: z.number().int(),
+});
+export type Opportunity = z.output<typeof opportunitySchema>;
+
+export const opportunityEventSchema = z.object({
+  id: z.string(),
+  account: address,
+  kind: z.enum(["liquidatable", "updated", "healthy"]),
+  healthFactor: big,
+  previousHealthFactor: big.nullable(),
+  debtValue: big,
+  chainId: z.number().int(),
+  blockNumber: big,
+  logIndex: z.number().int(),
+  timestamp: big,
+  opportunity: opportunitySchema.nullable(),
+});
+/** One feed event: amounts in base units, ratios and USD values in WAD, all bigint. */
+export type OpportunityEvent = z.output<typeof opportunityEventSchema>;
+
+export const accountHealthSchema = z.object({
+  address,
+  healthFactor: big,
+  collateralValue: big,
+  thresholdValue: big,
+  borrowPower: big,
+  debtValue: big,
+  liquidationPriceWad: big.nullable(),
+  shockWad: big.nullable(),
+  updatedBlock: big,
+  updatedAt: big,
+});
+export type AccountHealth = z.output<typeof accountHealthSchema>;
+
+/** The filter of the `opportunities` subscription (decimals as strings, as on the wire). */
+export interface OpportunityFilter {
+  kinds?: ("liquidatable" | "updated" | "healthy")[];
+  accounts?: string[];
+  chainId?: number;
+  minProfitUsd?: string;
+  minDebtUsd?: string;
+}
+
+const OPPORTUNITY_FIELDS = `account healthFactor collateralValue debtValue
+  collateral { chainId eid assetId symbol decimals amount valueUsd priceWad }
+  debt { assetId symbol decimals amount valueUsd priceWad }
+  maxRepay repayAmount seizeAmount profitUsd auctionStatus auctionId auctionStartedAt
+  bonus minBonus maxBonus auctionDuration maxBonusAt expiresAt blockNumber timestamp chainId`;
+export const OPPORTUNITY_EVENT_FIELDS = `id account kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }`;
+const ACCOUNT_HEALTH_FIELDS = "address healthFactor collateralValue thresholdValue borrowPower debtValue liquidationPriceWad shockWad updatedBlock updatedAt";
+
+/** The server answered with GraphQL errors (bad argument, limit): not retried. */
+export class SalvageGraphQLError extends Error {
+  constructor(readonly errors: { message: string; extensions?: Record<string, unknown> }[]) {
+    super(errors.map((e) => e.message).join("; "));
+  }
+}
+
+export interface SalvageClientOptions {
+  /** Base URL of the salvage API (Ponder's server), e.g. http://127.0.0.1:42069. */
+  url: string;
+  /** Extra request headers (an auth header of a proxy in front of the API). */
+  headers?: Record<string, string>;
+  /** Reconnect delays: from minMs doubling to maxMs (defaults 250 ms and 10 s). */
+  retry?: { minMs?: number; maxMs?: number };
+  fetch?: typeof fetch;
+}
+
+export interface SubscribeArgs {
+  filter?: OpportunityFilter;
+  /** Resume after this event id ("0": the whole log). Default: the log's newest event (only what follows). */
+  since?: string;
+  signal?: AbortSignal;
+  /** Called before each reconnect with the error that ended the connection. */
+  onReconnect?: (error: unknown, attempt: number) => void;
+}
+
+export function createSalvageClient(options: SalvageClientOptions) {
+  const endpoint = new URL("/salvage/graphql", options.url).toString();
+  const doFetch = options.fetch ?? fetch;
+  const minMs = options.retry?.minMs ?? 250;
+  const maxMs = options.retry?.maxMs ?? 10_000;
+
+  async function query<T>(document: string, variables?: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    const res = await doFetch(endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", ...options.headers },
+      body: JSON.stringify({ query: document, variables }),
+      signal,
+    });
+    const body = (await res.json()) as { data?: T; errors?: SalvageGraphQLError["errors"] };
+    if (body.errors?.length) throw new SalvageGraphQLError(body.errors);
+    if (!res.ok || body.data === undefined) throw new Error(`salvage API answered ${res.status}`);
+    return body.data;
+  }
+
+  /** One SSE connection: yields each `next` payload's data until `complete`; throws on a dropped stream. */
+  async function* stream(document: string, variables: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+    const res = await doFetch(endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...options.headers },
+      body: JSON.stringify({ query: document, variables }),
+      signal,
+    });
+    if (!res.ok || !res.body) throw new Error(`salvage API answered ${res.status} to a subscription`);
+    const pending: { event?: string; data: string }[] = [];
+    const parser = createParser({ onEvent: (e) => pending.push(e) });
+    const decoder = new TextDecoder();
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("subscription stream ended without completing");
+        parser.feed(decoder.decode(value, { stream: true }));
+        while (pending.length > 0) {
+          const e = pending.shift()!;
+          if (e.event === "complete") return;
+          if (e.event !== "next") continue;
+          const payload = JSON.parse(e.data) as { data?: Record<string, unknown>; errors?: SalvageGraphQLError["errors"] };
+          if (payload.errors?.length) throw new SalvageGraphQLError(payload.errors);
+          if (payload.data) yield payload.data;
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
+  const pause = (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    });
+
+  return {
+    query,
+
+    /** The id of the newest event in the feed's log (null when it is empty). */
+    async latestEventId(signal?: AbortSignal): Promise<string | null> {
+      return (await query<{ latestEventId: string | null }>("{ latestEventId }", undefined, signal)).latestEventId;
+    },
+
+    /** The opportunity feed, typed, gapless across reconnects; ends when `signal` aborts. */
+    async *opportunities(args: SubscribeArgs = {}): AsyncGenerator<OpportunityEvent> {
+      let since = args.since ?? (await this.latestEventId(args.signal)) ?? "0";
+      const document = `subscription($filter: OpportunityFilter, $since: String) { opportunities(filter: $filter, since: $since) { ${OPPORTUNITY_EVENT_FIELDS} } }`;
+      let attempt = 0;
+      while (!args.signal?.aborted) {
+        try {
+          for await (const data of stream(document, { filter: args.filter, since }, args.signal)) {
+            const event = opportunityEventSchema.parse(data.opportunities);
+            since = event.id;
+            attempt = 0;
+            yield event;
+          }
+          return;
+        } catch (error) {
+          if (args.signal?.aborted) return;
+          if (error instanceof SalvageGraphQLError || error instanceof z.ZodError) throw error;
+          args.onReconnect?.(error, ++attempt);
+          await pause(Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 16)), args.signal);
+        }
+      }
+    },
+
+    /** One account's health now, then each change the indexer makes; reconnects on a dropped stream. */
+    async *accountHealth(account: string, args: { signal?: AbortSignal } = {}): AsyncGenerator<AccountHealth> {
+      const document = `subscription($a: String!) { accountHealth(address: $a) { ${ACCOUNT_HEALTH_FIELDS} } }`;
+      let attempt = 0;
+      while (!args.signal?.aborted) {
+        try {
+          for await (const data of stream(document, { a: account }, args.signal)) {
+            attempt = 0;
+            yield accountHealthSchema.parse(data.accountHealth);
+          }
+          return;
+        } catch (error) {
+          if (args.signal?.aborted) return;
+          if (error instanceof SalvageGraphQLError || error instanceof z.ZodError) throw error;
+          await pause(Math.min(maxMs, minMs * 2 ** Math.min(attempt++, 16)), args.signal);
+        }
+      }
+    },
+  };
+}
+
+export type SalvageClient = ReturnType<typeof createSalvageClient>;

@@ -1,0 +1,204 @@
+/**
+ * The page at `/` (src/api/page.ts) in headless Chromium — Debian's chromium at /usr/bin/chromium, driven by
+ * playwright-core — against real Ponder indexing a real devnet (hub + 2 spokes on anvil, 30 seeded borrowers):
+ * every chain of the manifest appears with its chain id, indexed block and head; after a crash the at-risk table
+ * lists exactly the accounts atRiskAccounts(maxHealthFactor: "1.1") returns, in order, with their health factors
+ * formatted to 4 decimals, and the live feed (the SSE subscription) shows a `liquidatable` row from the crash's
+ * blocks for every account the crash made liquidatable, each event once. No console errors, and no request
+ * leaves the API's origin. The screenshot goes to docs/page.png (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere).
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { type Browser, type Page, chromium } from "playwright-core";
+import type { Address } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
+import { Rng } from "../src/devnet/rng.js";
+import { seedBorrowers } from "../src/devnet/seed.js";
+import { MarketSimulator } from "../src/devnet/simulate.js";
+import { WAD } from "../src/math/wad.js";
+import { Deployment } from "../src/protocol/deployment.js";
+import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ACCOUNTS = 30;
+const SEED = 41;
+const SCREENSHOT = process.env.SALVAGE_PAGE_SCREENSHOT ?? "docs/page.png";
+
+let network: Network | undefined;
+let deployment: Deployment;
+let deliverer: PacketDeliverer | undefined;
+let accounts: Address[];
+let ponder: PonderApp | undefined;
+let browser: Browser | undefined;
+let page: Page;
+const consoleErrors: string[] = [];
+const foreignRequests: string[] = [];
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+
+/** Polls `fn` every 250 ms until it returns a value; the last value seen goes into the timeout message. */
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, last?: () => unknown): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last?.())?.slice(0, 2000)}`);
+    await sleep(250);
+  }
+}
+
+/** A WAD as the page shows a health factor: 4 decimals, truncated (0.99996 is 0.9999), thousands grouped. */
+function hf4(wad: bigint): string {
+  const v = wad / 100_000_000_000_000n;
+  return `${(v / 10_000n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${(v % 10_000n).toString().padStart(4, "0")}`;
+}
+
+interface Row {
+  data: Record<string, string>;
+  cells: string[];
+}
+const rows = (table: string): Promise<Row[]> =>
+  page.$$eval(`#${table} tbody tr:not(.empty)`, (trs) =>
+    trs.map((tr) => ({ data: { ...(tr as HTMLElement).dataset } as Record<string, string>, cells: [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent ?? "") })),
+  );
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (Debian's package; .ci/run installs it)`);
+  network = await startNetwork({ spokes: 2 });
+  deployment = new Deployment(network.manifest);
+  deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
+  accounts = await seedBorrowers(deployment, deliverer, { count: ACCOUNTS, seed: SEED, rng: new Rng(SEED) });
+  network.manifest.accounts = accounts;
+  await deliverer.drain();
+  console.log(`[page] devnet seeded with ${ACCOUNTS} borrowers at ${elapsed()}`);
+
+  ponder = await startPonder({ manifest: network.manifest, env: { SALVAGE_FEED_POLL_MS: "50" } });
+  console.log(`[page] ponder ready at ${elapsed()}`);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1600, height: 720 } });
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(`${m.text()} (${m.location().url})`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
+  page.on("request", (r) => {
+    if (!r.url().startsWith(`${ponder!.url}/`)) foreignRequests.push(r.url());
+  });
+  await page.goto(`${ponder.url}/`);
+}, 400_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await ponder?.stop();
+  await deliverer?.stop();
+  await network?.stop();
+}, 60_000);
+
+describe("the page at /", () => {
+  it("is one self-contained HTML document; POST / is still Ponder's GraphQL", async () => {
+    const res = await ponder!.api("/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(res.headers.get("content-security-policy")).toMatch(/default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'; connect-src 'self'/);
+    const html = await res.text();
+    // No markup from data, nothing from elsewhere (no CDN, no fonts).
+    expect(html).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    expect(html).not.toMatch(/https?:\/\/|<script src|<link rel="stylesheet"|@import|url\(/);
+    const gql = await ponder!.api("/", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ accountHealths { totalCount } }" }) });
+    expect(await gql.json()).toEqual({ data: { accountHealths: { totalCount: ACCOUNTS } } });
+  });
+
+  it("shows every chain of the manifest with its chain id, indexed block, head and lag", async () => {
+    const chains = await until("a row per chain with its indexed block and head", async () => {
+      const r = await rows("chains");
+      const complete = r.length === network!.manifest.chains.length && r.every((c) => /^\d+$/.test(c.data.indexedBlock ?? "") && /^\d+$/.test(c.data.headBlock ?? ""));
+      return complete ? r : undefined;
+    }, 30_000, () => rows("chains"));
+    for (const c of network!.manifest.chains) {
+      const row = chains.find((r) => r.data.chainId === String(c.chainId));
+      expect(row, c.name).toBeDefined();
+      const [name, role, chainId, eid, indexed, head, lag] = row!.cells;
+      expect({ name, role, chainId, eid }).toEqual({ name: c.name, role: c.role, chainId: String(c.chainId), eid: String(c.eid) });
+      const indexedBlock = BigInt(row!.data.indexedBlock!);
+      expect(indexedBlock).toBeGreaterThanOrEqual(BigInt(c.startBlock));
+      expect(indexedBlock).toBeLessThanOrEqual(BigInt(row!.data.headBlock!));
+      expect(indexed!.replace(/,/g, "")).toBe(row!.data.indexedBlock);
+      expect(head!.replace(/,/g, "")).toBe(row!.data.headBlock);
+      expect(lag).toMatch(/^(synced|[\d,]+ behind)$/);
+    }
+    await until("sync: caught up", async () => ((await page.getAttribute("#sync", "data-ready")) === "ready" ? true : undefined), 30_000);
+    await until("feed connected", async () => ((await page.getAttribute("#feed-status", "data-state")) === "connected" ? true : undefined), 30_000);
+  });
+
+  it("after a crash: the at-risk table is exactly atRiskAccounts, and the feed shows every account the crash made liquidatable", async () => {
+    const hub = deployment.hubClients.public;
+    const before = await hub.getBlockNumber({ cacheTime: 0 });
+    const crash = await new MarketSimulator(deployment, new Rng(SEED + 1)).crash(accounts, 0.3);
+    const crashBlocks = { from: before + 1n, to: await hub.getBlockNumber({ cacheTime: 0 }) };
+    expect(crash.liquidatable.length).toBeGreaterThan(2);
+    const crashedAt = Date.now();
+    await ponder!.indexed(deployment.hub.name, crashBlocks.to);
+
+    type Item = { address: string; healthFactor: string; debtValue: string; collateralValue: string; dominantCollateral: { symbol: string | null } | null };
+    const r = await ponder!.gql<{ atRiskAccounts: { totalCount: number; items: Item[] } }>(
+      `{ atRiskAccounts(maxHealthFactor: "1.1", first: 50) { totalCount items { address healthFactor debtValue collateralValue dominantCollateral { symbol } } } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    const expected = r.data!.atRiskAccounts.items;
+    expect(r.data!.atRiskAccounts.totalCount).toBe(expected.length);
+    const liquidatable = crash.liquidatable.map((a) => a.toLowerCase());
+    // The bound is 1.1: every liquidatable account is listed, and maybe a few more.
+    expect(expected.filter((i) => BigInt(i.healthFactor) < WAD).map((i) => i.address.toLowerCase()).sort()).toEqual([...liquidatable].sort());
+
+    const table = await until("the at-risk table to equal atRiskAccounts", async () => {
+      const t = await rows("at-risk");
+      return t.map((x) => x.data.address?.toLowerCase()).join() === expected.map((i) => i.address.toLowerCase()).join() ? t : undefined;
+    }, 30_000, () => rows("at-risk"));
+    for (const [i, item] of expected.entries()) {
+      const [address, healthFactor, debt, collateral, dominant] = table[i]!.cells;
+      expect(address).toBe(`${item.address.slice(0, 8)}…${item.address.slice(-6)}`);
+      expect(healthFactor).toBe(hf4(BigInt(item.healthFactor)));
+      expect(debt).toMatch(/^\$[\d,]+\.\d{2}$/);
+      expect(collateral).toMatch(/^\$[\d,]+\.\d{2}$/);
+      expect(dominant).toBe(item.dominantCollateral?.symbol ?? "—");
+    }
+    const liquidatableShown = liquidatable.length;
+    expect(await page.textContent("#at-risk-count")).toBe(`${expected.length} accounts · ${liquidatableShown} liquidatable`);
+
+    const feed = await until("a liquidatable feed row for every account the crash made liquidatable", async () => {
+      const f = await rows("feed");
+      const shown = new Set(f.filter((x) => x.data.kind === "liquidatable").map((x) => x.data.address!.toLowerCase()));
+      return liquidatable.every((a) => shown.has(a)) ? f : undefined;
+    }, 30_000, () => rows("feed"));
+    console.log(`[page] feed shows all ${liquidatable.length} liquidatable accounts ${Date.now() - crashedAt} ms after the crash's price updates were mined`);
+    // Each event once, newest first; each crossing comes from the crash's blocks.
+    const ids = feed.map((x) => x.data.id!);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual([...ids].sort().reverse());
+    for (const a of liquidatable) {
+      const row = feed.find((x) => x.data.kind === "liquidatable" && x.data.address!.toLowerCase() === a)!;
+      const block = BigInt(row.data.id!.slice(0, 20));
+      expect(block >= crashBlocks.from && block <= crashBlocks.to, `${a} at block ${block}`).toBe(true);
+      expect(row.cells[1]!.replace(/,/g, "")).toBe(block.toString());
+      expect(row.cells[2]).toBe("liquidatable");
+    }
+    const status = await page.textContent("#feed-status");
+    expect(status).toMatch(new RegExp(`^feed: connected · ${feed.length} events? · last block `));
+    expect(await page.getAttribute("#feed-status", "data-events")).toBe(String(feed.length));
+
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.waitForTimeout(1_600); // let the new-row highlight fade
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    console.log(`[page] screenshot ${SCREENSHOT} at ${elapsed()}`);
+  });
+
+  it("logged no console errors and loaded nothing from another origin", () => {
+    expect(consoleErrors).toEqual([]);
+    expect(foreignRequests).toEqual([]);
+  });
+});
