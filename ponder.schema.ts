@@ -244,7 +244,7 @@ export const accountHealth = onchainTable(
 export const opportunityEvent = onchainTable("opportunity_event", (t) => ({
   id: t.text().primaryKey(),
   account: t.hex().notNull(),
-  kind: t.text().$type<"liquidatable" | "updated" | "healthy">().notNull(),
+  kind: t.text().$type<"liquidatable" | "updated" | "healthy" | "kicked">().notNull(),
   healthFactor: t.bigint().notNull(),
   previousHealthFactor: t.bigint(),
   debtValue: t.bigint().notNull(),

@@ -271,12 +271,17 @@ describe("salvage GraphQL", () => {
     for (const account of liquidatable) {
       const e = latest.get(account)!;
       expect(e, account).toBeDefined();
-      expect(["liquidatable", "updated"]).toContain(e.kind);
+      expect(["liquidatable", "updated", "kicked"]).toContain(e.kind);
       expect(BigInt(e.healthFactor)).toBe(onchain.get(account));
       const crossing = events.filter((x) => x.account.toLowerCase() === account && x.kind === "liquidatable").at(-1)!;
       expect(BigInt(crossing.blockNumber) >= crashBlocks.from && BigInt(crossing.blockNumber) <= crashBlocks.to).toBe(true);
     }
     for (const [account, hf] of onchain) if (hf >= WAD) expect(latest.get(account)?.kind ?? "healthy").toBe("healthy");
+    // The kick is in the log, after the crash, with the HF the hub kicked at.
+    const kick = events.filter((e) => e.kind === "kicked");
+    expect(kick.map((e) => e.account.toLowerCase())).toEqual([kicked.toLowerCase()]);
+    expect(BigInt(kick[0]!.blockNumber)).toBeGreaterThan(crashBlocks.to);
+    expect(BigInt(kick[0]!.healthFactor)).toBe(onchain.get(kicked.toLowerCase()));
     // Resume: after any event id comes exactly the rest, page by page.
     const resumed: Ev[] = [];
     let since: string | null = events[2]!.id;

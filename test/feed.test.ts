@@ -12,7 +12,10 @@ import { createClient as createWsClient } from "graphql-ws";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { hubAbi } from "../abis/index.js";
+import { write } from "../src/chain/tx.js";
 import { type OpportunityEvent, createSalvageClient } from "../src/client/index.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
 import { Rng } from "../src/devnet/rng.js";
 import { seedBorrowers } from "../src/devnet/seed.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
@@ -174,6 +177,35 @@ describe("opportunity feed", () => {
     await until("subscribers to be released", async () => (await subscribers("sse")) === 0 && (await subscribers("ws")) === 0, 20_000);
   }, 240_000);
 
+  it("a kick reaches subscribers as a kicked event whose take carries the auction's bonus schedule", async () => {
+    const client = createSalvageClient({ url: ponder.url });
+    const stop = new AbortController();
+    const got: OpportunityEvent[] = [];
+    const done = (async () => {
+      for await (const e of client.opportunities({ filter: { kinds: ["kicked"] }, signal: stop.signal })) {
+        got.push(e);
+        stop.abort();
+      }
+    })();
+    await until("the subscriber", async () => (await subscribers("sse")) >= 1);
+    const open = await ponder.gql<{ opportunities: { items: { account: Address; auctionStatus: string }[] } }>(`{ opportunities(first: 500) { items { account auctionStatus } } }`);
+    const target = open.data!.opportunities.items.find((o) => o.auctionStatus === "none")!.account;
+    const { public: reader, wallet } = net.deployment.hubClients;
+    const receipt = await write(wallet(devnetAccounts.liquidator), reader, { address: net.deployment.hubAddress, abi: hubAbi, functionName: "kick", args: [target] });
+    await until("the kicked event", () => got.length === 1);
+    await done;
+    const e = got[0]!;
+    expect(e.account.toLowerCase()).toBe(target.toLowerCase());
+    expect(e.blockNumber).toBe(receipt.blockNumber);
+    expect(e.healthFactor).toBe(await net.deployment.onchainHealthFactor(target, receipt.blockNumber));
+    const o = e.opportunity!;
+    expect(o.auctionStatus).toBe("active");
+    expect(o.auctionStartedAt).toBe(e.timestamp);
+    expect(o.bonus).toBe(o.minBonus);
+    expect(o.maxBonusAt).toBe(o.auctionStartedAt! + o.auctionDuration);
+    expect(o.maxBonus).toBeGreaterThan(o.minBonus);
+  }, 60_000);
+
   it("raw SSE carries event ids, and a reconnect with Last-Event-ID replays exactly what followed", async () => {
     const all = rawSse(`subscription { opportunities(since: "0") { id kind account } }`);
     const log = await ponder.gql<{ opportunityEvents: { items: { id: string }[] } }>(`{ opportunityEvents(since: "0", first: 500) { items { id } } }`);
@@ -227,10 +259,12 @@ describe("opportunity feed", () => {
   it("1,000 concurrent SSE subscribers all receive the same events", async () => {
     const N = 1_000;
     const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${ponder.pid}/status`, "utf8"))![1]) * 1024;
+    // Every earlier subscription has been released (a leak would show here).
+    await until("no SSE subscriber left", async () => (await subscribers("sse")) === 0, 60_000);
     const before = rss();
     const startId = (await createSalvageClient({ url: ponder.url }).latestEventId()) ?? "0";
     const subs = Array.from({ length: N }, () => rawSse(`subscription { opportunities(since: "${startId}") { id kind account } }`));
-    await until(`${N} SSE subscribers`, async () => (await subscribers("sse")) >= N, 120_000);
+    await until(`${N} SSE subscribers`, async () => (await subscribers("sse")) === N, 120_000);
     const withSubscribers = rss();
 
     // A deeper crash: more accounts become liquidatable and the rest move; every subscriber hears all of it.

@@ -20,7 +20,7 @@ import { type HealthRow, type Opportunity, QueryError, type OpportunityEventRow,
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { feedEventsEmitted } from "./metrics.js";
 
-export const EVENT_KINDS = ["liquidatable", "updated", "healthy"] as const;
+export const EVENT_KINDS = ["liquidatable", "updated", "healthy", "kicked"] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** A feed event: the log row, the hub chain, and the best take when the account is liquidatable at `head`. */
@@ -211,9 +211,14 @@ export class FeedHub {
   private polling: Promise<void> | null = null;
   private readonly listeners = new Set<(head: bigint) => void>();
   private lastHead: bigint | null = null;
-  readonly stats: FeedStats = { subscribers: { sse: 0, ws: 0, webhook: 0, internal: 0 }, emitted: { liquidatable: 0, updated: 0, healthy: 0 }, lastId: null, polls: 0 };
+  /** Resolves once the first tick has marked the end of the log (live delivery starts after that mark). */
+  private readonly marked: Promise<void>;
+  private markDone!: () => void;
+  readonly stats: FeedStats = { subscribers: { sse: 0, ws: 0, webhook: 0, internal: 0 }, emitted: { liquidatable: 0, updated: 0, healthy: 0, kicked: 0 }, lastId: null, polls: 0 };
 
-  constructor(private readonly pollMs: number) {}
+  constructor(private readonly pollMs: number) {
+    this.marked = new Promise((resolve) => (this.markDone = resolve));
+  }
 
   /** Starts the poller (idempotent). The first tick marks the log's end: live subscribers get what follows. */
   start(): void {
@@ -291,21 +296,29 @@ export class FeedHub {
     return iterator;
   }
 
-  /** Replays the log after `since`, then releases the live events that queued meanwhile (skipping replayed ids). */
+  /**
+   * Replays the log after `since`, then releases the live events that queued meanwhile (skipping replayed
+   * ids). The replay reads until the log is exhausted *after* the poller has marked the log's end: events
+   * logged before that mark are never sent live, so they must come from the replay.
+   */
   private async replay(sub: Subscriber, since: string): Promise<void> {
     try {
       let cursor = since === FROM_START ? undefined : since;
+      let afterMark = false;
       for (;;) {
         const rows = await readEvents(cursor, PAGE);
         const events = await enrich(rows);
         for (const e of events) if (matchesFilter(e, sub.filter)) this.push(sub, e);
-        if (rows.length < PAGE) break;
-        cursor = rows[rows.length - 1]!.id;
+        if (rows.length > 0) cursor = rows[rows.length - 1]!.id;
         if (sub.closed) return;
+        if (rows.length === PAGE) continue;
+        if (afterMark) break;
+        await this.marked;
+        afterMark = true;
       }
       const waiting = sub.replaying ?? [];
       sub.replaying = null;
-      for (const e of waiting) if (sub.lastId === null || e.id > sub.lastId) this.push(sub, e);
+      for (const e of waiting) if (cursor === undefined || e.id > cursor) this.push(sub, e);
     } catch (error) {
       sub.error = error instanceof Error ? error : new Error(String(error));
       sub.wake?.();
@@ -335,6 +348,7 @@ export class FeedHub {
       this.markBlock = tail.length > 0 ? tail[tail.length - 1]!.blockNumber : head.number;
       this.stats.lastId = tail[tail.length - 1]?.id ?? null;
       this.lastHead = head.number;
+      this.markDone();
       return;
     }
     const from = this.markBlock > REORG_WINDOW ? this.markBlock - REORG_WINDOW : 0n;

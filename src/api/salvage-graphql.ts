@@ -79,7 +79,8 @@ export const typeDefs = /* GraphQL */ `
   type Subscription {
     """
     The opportunity feed: an event as soon as the indexer has processed the hub block that made an account
-    liquidatable, moved its health (and so its best take) while liquidatable, or made it healthy again.
+    liquidatable, moved its health (and so its best take) while liquidatable, kicked its auction (the bonus
+    starts to grow), or made it healthy again.
     Without \`since\` it starts with the next event; with an event id it first replays what came after it
     ("0": the whole log). Over SSE a reconnecting EventSource resumes by itself (Last-Event-ID).
     """
@@ -90,7 +91,7 @@ export const typeDefs = /* GraphQL */ `
 
   "Every field optional; all given must hold. chainId and minProfitUsd look at the take: a healthy event (no take) passes them."
   input OpportunityFilter {
-    "liquidatable | updated | healthy"
+    "liquidatable | updated | healthy | kicked"
     kinds: [String!]
     accounts: [String!]
     "Only takes whose collateral sits on this chain."
@@ -103,7 +104,7 @@ export const typeDefs = /* GraphQL */ `
 
   type OpportunityEventPage { items: [OpportunityEvent!]!, pageInfo: PageInfo! }
 
-  "An account's health crossed below 1 (liquidatable), moved below 1 (updated) or recovered (healthy)."
+  "An account's health crossed below 1 (liquidatable), moved below 1 (updated) or recovered (healthy), or its auction started (kicked: the bonus starts to grow)."
   type OpportunityEvent {
     "Sortable (block, log index, account): the resume cursor."
     id: String!

@@ -50,7 +50,7 @@ export type Opportunity = z.output<typeof opportunitySchema>;
 export const opportunityEventSchema = z.object({
   id: z.string(),
   account: address,
-  kind: z.enum(["liquidatable", "updated", "healthy"]),
+  kind: z.enum(["liquidatable", "updated", "healthy", "kicked"]),
   healthFactor: big,
   previousHealthFactor: big.nullable(),
   debtValue: big,
@@ -79,7 +79,7 @@ export type AccountHealth = z.output<typeof accountHealthSchema>;
 
 /** The filter of the `opportunities` subscription (decimals as strings, as on the wire). */
 export interface OpportunityFilter {
-  kinds?: ("liquidatable" | "updated" | "healthy")[];
+  kinds?: ("liquidatable" | "updated" | "healthy" | "kicked")[];
   accounts?: string[];
   chainId?: number;
   minProfitUsd?: string;
@@ -197,6 +197,7 @@ export function createSalvageClient(options: SalvageClientOptions) {
             since = event.id;
             attempt = 0;
             yield event;
+            if (args.signal?.aborted) return;
           }
           return;
         } catch (error) {
@@ -217,6 +218,7 @@ export function createSalvageClient(options: SalvageClientOptions) {
           for await (const data of stream(document, { a: account }, args.signal)) {
             attempt = 0;
             yield accountHealthSchema.parse(data.accountHealth);
+            if (args.signal?.aborted) return;
           }
           return;
         } catch (error) {

@@ -81,19 +81,25 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
   await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
   const kind = feedEventKind(previousHf, health.healthFactor);
-  if (kind) {
-    await context.db.insert(opportunityEvent).values({
-      id: feedEventId(block.number, logIndex, row.address),
-      account: row.address,
-      kind,
-      healthFactor: health.healthFactor,
-      previousHealthFactor: previousHf ?? null,
-      debtValue: health.debtValue,
-      blockNumber: block.number,
-      logIndex,
-      timestamp: block.timestamp,
-    }).onConflictDoUpdate({ kind, healthFactor: health.healthFactor, debtValue: health.debtValue });
-  }
+  if (kind) await logFeedEvent(context, { kind, account: row.address, healthFactor: health.healthFactor, previousHealthFactor: previousHf ?? null, debtValue: health.debtValue }, block, logIndex);
+}
+
+export type FeedEventKind = "liquidatable" | "updated" | "healthy" | "kicked";
+
+/** Appends one event to the opportunity feed's log (`opportunity_event`), keyed by (block, log index, account). */
+export async function logFeedEvent(
+  context: Context,
+  e: { kind: FeedEventKind; account: Hex; healthFactor: bigint; previousHealthFactor: bigint | null; debtValue: bigint },
+  block: BlockRef,
+  logIndex: number,
+): Promise<void> {
+  await context.db.insert(opportunityEvent).values({
+    id: feedEventId(block.number, logIndex, e.account),
+    ...e,
+    blockNumber: block.number,
+    logIndex,
+    timestamp: block.timestamp,
+  }).onConflictDoUpdate({ kind: e.kind, healthFactor: e.healthFactor, debtValue: e.debtValue });
 }
 
 /** What a health change means for the opportunity feed, if anything. */
