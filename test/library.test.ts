@@ -5,7 +5,7 @@ import { expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..");
 
-it("builds, and the package entry exports a validating createRelayer", () => {
+it("builds; the package entry exports a validating createRelayer, and salvage/client the typed client and webhook checks", () => {
   execFileSync("npm", ["run", "build"], { cwd: root, stdio: "pipe" });
   const script = `
     import { createRelayer, parseRelayerConfig, RECOVERY_STATES } from "salvage";
@@ -18,4 +18,18 @@ it("builds, and the package entry exports a validating createRelayer", () => {
   expect(out).toMatch(/invalid relayer config/);
   expect(out).toMatch(/keys\.taker: must be a 32-byte hex private key/);
   expect(out).toMatch(/function detected,kicking,kicked,taking,taken,verified,delivered,seized,abandoned,skipped/);
+
+  // The typed client and the webhook signature check, from "salvage/client".
+  const client = `
+    import { createSalvageClient, opportunityEventSchema, signWebhook, verifyWebhook } from "salvage/client";
+    const c = createSalvageClient({ url: "http://127.0.0.1:1" });
+    const body = JSON.stringify({ id: "x" });
+    const header = signWebhook("whsec_test", body, Math.floor(Date.now() / 1000));
+    console.log(typeof c.opportunities, verifyWebhook({ secret: "whsec_test", body, header }).ok, verifyWebhook({ secret: "other", body, header }).ok);
+    const e = opportunityEventSchema.safeParse({ id: "1", account: "0x12" });
+    console.log(e.success ? "accepted" : e.error.issues.map((i) => i.path.join(".")).join(","));
+  `;
+  const clientOut = execFileSync(process.execPath, ["--input-type=module", "-e", client], { cwd: root, encoding: "utf8" });
+  expect(clientOut).toMatch(/^function true false$/m);
+  expect(clientOut).toMatch(/account/);
 }, 120_000);

@@ -5,7 +5,7 @@
  * lists exactly the accounts atRiskAccounts(maxHealthFactor: "1.1") returns, in order, with their health factors
  * formatted to 4 decimals, and the live feed (the SSE subscription) shows a `liquidatable` row from the crash's
  * blocks for every account the crash made liquidatable, each event once. No console errors, and no request
- * leaves the API's origin. The screenshot goes to docs/page.png (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere).
+ * leaves the API's origin. The screenshot goes to test-results/page.png (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere; docs/page.png is one such run).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -24,7 +24,7 @@ import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
 const CHROMIUM = "/usr/bin/chromium";
 const ACCOUNTS = 30;
 const SEED = 41;
-const SCREENSHOT = process.env.SALVAGE_PAGE_SCREENSHOT ?? "docs/page.png";
+const SCREENSHOT = process.env.SALVAGE_PAGE_SCREENSHOT ?? "test-results/page.png";
 
 let network: Network | undefined;
 let deployment: Deployment;

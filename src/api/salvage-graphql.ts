@@ -388,13 +388,13 @@ export const resolvers = {
           const filter = parseFeedFilter(args.filter, "filter");
           // A reconnecting EventSource sends the last id it got: that is where it resumes, whatever `since` said.
           const since = parseSince(context.request?.headers.get("last-event-id") || args.since, "since");
-          return feedHub().subscribe({ since, filter, transport: context.transport ?? "sse" });
+          return releasedOnDisconnect(feedHub().subscribe({ since, filter, transport: context.transport ?? "sse" }), context.request);
         }),
       resolve: (e: FeedEvent) => feedEventJson(e),
     },
     accountHealth: {
       subscribe: (_: unknown, args: { address: string }, context: Context) =>
-        field("accountHealth", async () => accountWatch().watch(parseAddress("address", args.address), context.transport ?? "sse")),
+        field("accountHealth", async () => releasedOnDisconnect(accountWatch().watch(parseAddress("address", args.address), context.transport ?? "sse"), context.request)),
       resolve: (h: HealthRow) => healthOut(h),
     },
   },
@@ -402,6 +402,15 @@ export const resolvers = {
     account: (parent: { address: string }, _: unknown, context: Context) => context.loadAccount(parent.address as Address).then((v) => (v ? accountOut(v) : null)),
   },
 };
+
+/**
+ * Ends a subscription as soon as its HTTP client goes away (the request's signal aborts), instead of at the
+ * next write that fails (a keep-alive ping, up to 12 s later). Over WebSocket graphql-ws ends it on close.
+ */
+function releasedOnDisconnect<T>(iterator: AsyncIterableIterator<T>, request: Request | undefined): AsyncIterableIterator<T> {
+  request?.signal.addEventListener("abort", () => void iterator.return?.(), { once: true });
+  return iterator;
+}
 
 let watcher: AccountWatch | undefined;
 const accountWatch = () => (watcher ??= new AccountWatch(feedHub()));

@@ -55,7 +55,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
   ];
   prefixed(children[0]!, "indexer", log);
   prefixed(children[1]!, "relayer", log);
-  log(`GraphQL: http://127.0.0.1:${options.apiPort}/graphql and /salvage/graphql · at-risk: http://127.0.0.1:${options.apiPort}/at-risk · relayer metrics: http://127.0.0.1:${options.metricsPort}/metrics`);
+  log(`page: http://127.0.0.1:${options.apiPort}/ · GraphQL: http://127.0.0.1:${options.apiPort}/graphql and /salvage/graphql (subscriptions: SSE and WebSocket) · at-risk: http://127.0.0.1:${options.apiPort}/at-risk · relayer metrics: http://127.0.0.1:${options.metricsPort}/metrics`);
   try {
     await devnet;
   } finally {

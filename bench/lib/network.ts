@@ -1,0 +1,138 @@
+/**
+ * Devnets for the benchmarks, built from the project's own devnet code (src/devnet): anvil chains, LayerZero
+ * and the protocol deployed (startNetwork), borrowers seeded through the real contracts (seedBorrowers), a
+ * random walk of prices (MarketSimulator.step), then blocks mined past Ponder's unfinalised range.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Address, Hex } from "viem";
+import { priceFeedAbi } from "../../abis/index.js";
+import { writeManifest, type Manifest } from "../../src/deployment/manifest.js";
+import { devnetAccounts } from "../../src/devnet/accounts.js";
+import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
+import { Rng } from "../../src/devnet/rng.js";
+import { seedBorrowers } from "../../src/devnet/seed.js";
+import { MarketSimulator } from "../../src/devnet/simulate.js";
+import { WAD } from "../../src/math/wad.js";
+import { mint } from "../../src/protocol/actions.js";
+import { Deployment } from "../../src/protocol/deployment.js";
+import type { PacketDeliverer } from "../../src/relayer/deliverer.js";
+import { mapLimit } from "../../src/util/concurrency.js";
+import { log } from "./common.js";
+
+export interface BenchNetwork {
+  network: Network;
+  deployment: Deployment;
+  deliverer: PacketDeliverer;
+  manifest: Manifest;
+  manifestPath: string;
+  borrowers: Address[];
+  rng: Rng;
+  seedSeconds: number;
+  stop(): Promise<void>;
+}
+
+/** Blocks mined on every chain past the last event, so Ponder backfills everything (it treats ~30 as unfinalised). */
+export const FINALITY_MARGIN = 64;
+
+export async function startBenchNetwork(options: { spokes: number; accounts: number; seed: number; walkSteps?: number }): Promise<BenchNetwork> {
+  const started = Date.now();
+  const network = await startNetwork({ spokes: options.spokes });
+  const deployment = new Deployment(network.manifest);
+  const deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
+  const dir = mkdtempSync(join(tmpdir(), "salvage-bench-"));
+  const stop = async () => {
+    await deliverer.stop();
+    await network.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const rng = new Rng(options.seed);
+    const borrowers = options.accounts > 0 ? await seedBorrowers(deployment, deliverer, { count: options.accounts, seed: options.seed, rng }) : [];
+    for (const asset of deployment.debtAssets) {
+      await mint(deployment, deployment.hub.name, deployment.hub.tokens[String(asset.id)]!, devnetAccounts.liquidator.address, 10n ** 30n);
+    }
+    const simulator = new MarketSimulator(deployment, rng);
+    for (let i = 0; i < (options.walkSteps ?? 0); i++) await simulator.step();
+    await mineAll(deployment, FINALITY_MARGIN);
+    const manifest: Manifest = { ...network.manifest, accounts: borrowers };
+    const manifestPath = join(dir, "manifest.json");
+    writeManifest(manifestPath, manifest);
+    const seedSeconds = (Date.now() - started) / 1000;
+    log(`devnet: ${options.spokes + 1} chains, ${borrowers.length} borrowers, ${options.walkSteps ?? 0} walk steps in ${seedSeconds.toFixed(1)} s`);
+    return { network, deployment, deliverer, manifest, manifestPath, borrowers, rng, seedSeconds, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export async function mineAll(deployment: Deployment, blocks: number): Promise<void> {
+  for (const c of deployment.manifest.chains) {
+    await deployment.clients(c).public.request({ method: "anvil_mine", params: [`0x${blocks.toString(16)}`, "0x0"] } as never);
+  }
+}
+
+export async function heads(deployment: Deployment): Promise<Record<string, bigint>> {
+  const out: Record<string, bigint> = {};
+  for (const c of deployment.manifest.chains) out[c.name] = await deployment.clients(c).public.getBlockNumber();
+  return out;
+}
+
+export async function setMining(deployment: Deployment, mode: { automine: true } | { intervalSeconds: number }): Promise<void> {
+  for (const c of deployment.manifest.chains) {
+    const reader = deployment.clients(c).public;
+    if ("automine" in mode) await reader.request({ method: "evm_setAutomine", params: [true] } as never);
+    else await reader.request({ method: "evm_setIntervalMining", params: [mode.intervalSeconds] } as never);
+  }
+}
+
+export interface PriceUpdateBlock {
+  block: bigint;
+  /** Wall clock (ms) right after the block was mined at our request. */
+  minedAt: number;
+  hashes: Hex[];
+}
+
+/**
+ * Sets feed answers in one hub block: automine off, the updates sent, one block mined, automine restored
+ * (or left off when `keepAutomineOff`). Returns the block and the wall time it was mined.
+ */
+export async function priceUpdatesInOneBlock(deployment: Deployment, answers: Map<number, bigint>, keepAutomineOff = false): Promise<PriceUpdateBlock> {
+  const { public: reader, wallet } = deployment.hubClients;
+  const deployer = wallet(devnetAccounts.deployer);
+  await reader.request({ method: "evm_setAutomine", params: [false] } as never);
+  const nonce = await reader.getTransactionCount({ address: devnetAccounts.deployer.address, blockTag: "pending" });
+  const hashes: Hex[] = [];
+  let i = 0;
+  for (const [assetId, answer] of answers) {
+    hashes.push(await deployer.writeContract({ address: deployment.feed(assetId), abi: priceFeedAbi, functionName: "updateAnswer", args: [answer], nonce: nonce + i++, gas: 200_000n }));
+  }
+  await reader.request({ method: "evm_mine", params: [] } as never);
+  const minedAt = Date.now();
+  if (!keepAutomineOff) await reader.request({ method: "evm_setAutomine", params: [true] } as never);
+  const receipts = await Promise.all(hashes.map((hash) => reader.getTransactionReceipt({ hash })));
+  for (const r of receipts) if (r.status !== "success") throw new Error(`price update reverted (${r.transactionHash})`);
+  const block = receipts[0]!.blockNumber;
+  if (receipts.some((r) => r.blockNumber !== block)) throw new Error("price updates landed in different blocks");
+  return { block, minedAt, hashes };
+}
+
+/**
+ * The devnet's crash (src/devnet/simulate.ts): every collateral price times one factor halfway between the
+ * k-th and (k+1)-th smallest HF, so `share` of the borrowers fall under 1; here all in one hub block.
+ */
+export async function crashInOneBlock(deployment: Deployment, borrowers: readonly Address[], share: number, keepAutomineOff = false) {
+  const hfs = (await mapLimit(borrowers, 32, (a) => deployment.onchainHealthFactor(a))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const target = Math.max(1, Math.round(share * borrowers.length));
+  if (hfs.length <= target) throw new Error(`cannot push ${target} of ${hfs.length} accounts under HF 1`);
+  const midpoint = (2n * WAD * WAD) / (hfs[target - 1]! + hfs[target]!);
+  const factorWad = midpoint < WAD ? midpoint : WAD;
+  const current = await deployment.answers();
+  const answers = new Map(deployment.collateralAssets.map((a) => [a.id, (current.get(a.id)! * factorWad) / WAD] as const));
+  const update = await priceUpdatesInOneBlock(deployment, answers, keepAutomineOff);
+  const after = await mapLimit(borrowers, 32, async (a) => [a, await deployment.onchainHealthFactor(a, update.block)] as const);
+  const liquidatable = after.filter(([, hf]) => hf < WAD).map(([a]) => a);
+  return { ...update, factorWad, target, liquidatable };
+}

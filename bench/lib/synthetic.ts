@@ -1,0 +1,81 @@
+/**
+ * Synthetic accounts written straight into the indexer's own tables (account, account_health, collateral,
+ * debt), through SQL generate_series, with the column types Ponder created from ponder.schema.ts. Used where
+ * replaying that many borrowers through the contracts would take hours (benchmarks 4 and 5); the output says so.
+ *
+ * Triggers are bypassed (session_replication_role = replica): Ponder's reorg triggers would otherwise record
+ * the rows as unfinalised and revert them on the next start. Addresses are 0xbe… + the index in hex.
+ */
+import type pg from "pg";
+
+export const SYNTHETIC_PREFIX = "0xbe";
+const address = (i: string) => `'${SYNTHETIC_PREFIX}' || lpad(to_hex(${i}), 38, '0')`;
+
+export interface SyntheticSpec {
+  schema: string;
+  from: number;
+  to: number;
+  /** Spoke (eid, chain id) pairs to spread collateral over. */
+  spokes: { eid: number; chainId: number }[];
+  /**
+   * "spread": two collateral positions per account over the spokes and assets 10/11/12, debt in asset 1 or 2,
+   * health factors uniform in [0.9, 3.0) (about 5 % below 1).
+   * "holders": one collateral position, asset 11 (WBTC) for accounts below `holders`, asset 10 (WETH) for the
+   * rest; debt in DAI (2); positions healthy (HF about 1.3 at the opening prices).
+   */
+  mode: { kind: "spread" } | { kind: "holders"; holders: number };
+}
+
+export const addressOf = (i: number) => `${SYNTHETIC_PREFIX}${i.toString(16).padStart(38, "0")}`;
+
+export async function insertSynthetic(c: pg.Client, spec: SyntheticSpec): Promise<void> {
+  const s = `"${spec.schema}"`;
+  const eids = `ARRAY[${spec.spokes.map((x) => x.eid).join(",")}]::int[]`;
+  const chains = `ARRAY[${spec.spokes.map((x) => x.chainId).join(",")}]::int[]`;
+  const n = spec.spokes.length;
+  const positions = spec.mode.kind === "spread" ? 2 : 1;
+  const assetExpr = spec.mode.kind === "spread" ? `10 + ((i + j) % 3)` : `CASE WHEN i < ${spec.mode.holders} THEN 11 ELSE 10 END`;
+  // Amounts worth (1 + i % 10) × ~3,000 USD at the devnet's opening prices (WETH 3,000, WBTC 60,000, LINK 15).
+  const amount = (i: string, asset: string) => `(1 + ${i} % 10)::numeric * CASE ${asset} WHEN 10 THEN 1000000000000000000::numeric WHEN 11 THEN 5000000 ELSE 200 * 1000000000000000000::numeric END`;
+  const debtAsset = spec.mode.kind === "spread" ? `1 + (i % 2)` : `2`;
+  const debtAmount = `(1 + i % 10)::numeric * ${positions} * 2000 * CASE WHEN (${debtAsset}) = 1 THEN 1000000::numeric ELSE 1000000000000000000::numeric END`;
+  await c.query("SET session_replication_role = replica");
+  await c.query("SELECT setseed(0.4242)");
+  await c.query("BEGIN");
+  await c.query(`CREATE TEMP TABLE syn_pos ON COMMIT DROP AS
+    SELECT i, j, ${address("i")} AS account, (${eids})[1 + ((i + j) % ${n})] AS eid, (${chains})[1 + ((i + j) % ${n})] AS chain_id, asset
+    FROM generate_series(${spec.from}, ${spec.to - 1}) i, generate_series(0, ${positions - 1}) j, LATERAL (SELECT ${assetExpr} AS asset) a`);
+  await c.query(`INSERT INTO ${s}.collateral (account, eid, chain_id, asset_id, amount, updated_block, updated_at)
+    SELECT account, eid, chain_id, asset, ${amount("i", "asset")}, 1, 1 FROM syn_pos`);
+  await c.query(`INSERT INTO ${s}.debt (account, asset_id, amount, updated_block, updated_at)
+    SELECT ${address("i")}, ${debtAsset}, ${debtAmount}, 1, 1 FROM generate_series(${spec.from}, ${spec.to - 1}) i`);
+  await c.query(`INSERT INTO ${s}.account (address, collateral, debt, first_block, updated_block)
+    SELECT p.account,
+      json_agg(json_build_object('eid', p.eid, 'assetId', p.asset, 'amount', (${amount("p.i", "p.asset")})::text) ORDER BY p.eid, p.asset),
+      json_build_array(json_build_object('assetId', ${debtAsset.replace(/\bi\b/g, "p.i")}, 'amount', (${debtAmount.replace(/\bi\b/g, "p.i")})::text)),
+      1, 1
+    FROM syn_pos p GROUP BY p.account, p.i`);
+  const hf = spec.mode.kind === "spread" ? `floor((0.9 + 2.1 * random()) * 1e18)` : `1300000000000000000::numeric`;
+  await c.query(`INSERT INTO ${s}.account_health (account, health_factor, collateral_value, threshold_value, borrow_power, debt_value,
+      dominant_collateral_asset_id, liquidation_price_wad, shock_wad, updated_block, updated_at)
+    SELECT ${address("i")}, hf, floor(dv * hf / 0.8e18), floor(dv * hf / 1e18), floor(dv * hf / 1e18 * 0.9), dv,
+      10 + (i % 3), floor(3000e18 / hf * 1e18), CASE WHEN hf <= 1e18 THEN 0 ELSE floor((hf - 1e18) * 1e18 / hf) END, 1, 1
+    FROM (SELECT i, ${hf}::numeric AS hf, (1 + i % 10)::numeric * ${positions} * 2000 * 1000000000000000000::numeric AS dv FROM generate_series(${spec.from}, ${spec.to - 1}) i) t`);
+  await c.query("COMMIT");
+  await c.query("SET session_replication_role = origin");
+}
+
+export async function deleteSynthetic(c: pg.Client, schema: string): Promise<void> {
+  const s = `"${schema}"`;
+  await c.query("SET session_replication_role = replica");
+  await c.query(`DELETE FROM ${s}.collateral WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
+  await c.query(`DELETE FROM ${s}.debt WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
+  await c.query(`DELETE FROM ${s}.account WHERE address LIKE '${SYNTHETIC_PREFIX}%'`);
+  await c.query(`DELETE FROM ${s}.account_health WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
+  await c.query(`DELETE FROM ${s}.opportunity_event WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
+  await c.query("SET session_replication_role = origin");
+}
+
+export async function analyze(c: pg.Client, schema: string): Promise<void> {
+  for (const t of ["account", "account_health", "collateral", "debt"]) await c.query(`ANALYZE "${schema}".${t}`);
+}

@@ -1,0 +1,189 @@
+/**
+ * `npm run bench`: salvage's benchmarks on the devnet. Prints a table and writes bench/results.json.
+ *
+ *   npm run bench                                   everything, default sizes (~20 min on 2 cores)
+ *   npm run bench -- --only query --sizes 10000     one benchmark, one size
+ *   npm run bench -- --only throughput,memory --accounts 100
+ *
+ * Flags (env BENCH_<FLAG> with - as _, e.g. BENCH_ONLY=query):
+ *   --only LIST          throughput,query,price,memory,recovery,detection (default: all)
+ *   --accounts N         borrowers seeded on the shared devnet (throughput, recovery, detection, memory; default 1000)
+ *   --walk-steps N       random-walk price steps after seeding (default 10)
+ *   --reps N             runs per app of the throughput benchmark (default 1)
+ *   --sizes LIST         account counts of the query benchmark (default 10000,100000,1000000)
+ *   --queries N          requests per query and size (default 200)
+ *   --price-n LIST       N values with k fixed (default 1000,10000,100000)
+ *   --price-k LIST       k values with N fixed (default 10,100,1000)
+ *   --price-fixed-k K    (default 100)   --price-fixed-n N (default 10000)   --price-updates U (default 7)
+ *   --crash-share Q      share of the book the crash pushes under HF 1 (default 0.25)
+ *   --block-time S       seconds per block during the crash and recovery (default 1)
+ *   --app-ref REF        run the salvage app (indexer, relayer) from a committed snapshot (git archive REF)
+ *   --out PATH           results file (default bench/results.json)
+ */
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type BenchResult, type Figure, log, machine } from "./lib/common.js";
+import { type BenchNetwork, startBenchNetwork } from "./lib/network.js";
+import { BENCH_DATABASE_URL } from "./lib/pg.js";
+import { killStartedPonders } from "./lib/ponder.js";
+import { benchThroughput } from "./throughput.js";
+import { selectApp } from "./lib/app.js";
+import { benchQuery } from "./query.js";
+import { benchPrice } from "./price.js";
+import { benchCrash } from "./crash.js";
+
+const ALL = ["throughput", "query", "price", "memory", "recovery", "detection"] as const;
+type BenchName = (typeof ALL)[number];
+
+const FLAGS = {
+  only: ALL.join(","),
+  accounts: "1000",
+  "walk-steps": "10",
+  reps: "1",
+  sizes: "10000,100000,1000000",
+  queries: "200",
+  "price-n": "1000,10000,100000",
+  "price-k": "10,100,1000",
+  "price-fixed-k": "100",
+  "price-fixed-n": "10000",
+  "price-updates": "7",
+  "crash-share": "0.25",
+  "block-time": "1",
+  seed: "7",
+  "app-ref": "",
+  out: "bench/results.json",
+} as const;
+type Flag = keyof typeof FLAGS;
+
+function options(): Record<Flag, string> {
+  const { values } = parseArgs({ args: process.argv.slice(2), strict: true, options: Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: "string" as const }])) });
+  const out = {} as Record<Flag, string>;
+  for (const k of Object.keys(FLAGS) as Flag[]) out[k] = (values as Record<string, string | undefined>)[k] ?? process.env[`BENCH_${k.toUpperCase().replace(/-/g, "_")}`] ?? FLAGS[k];
+  return out;
+}
+
+const list = (s: string) => s.split(",").map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
+
+function table(figures: Figure[]): string {
+  const rows = [["bench", "metric", "value", "unit", "setup"], ...figures.map((f) => [f.bench, f.metric, String(f.value), f.unit, f.setup])];
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r, j) => {
+    const line = `| ${r.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c)).join(" | ")} |`;
+    return j === 0 ? `${line}\n|${widths.map((w) => "-".repeat(w + 2)).join("|")}|---|` : line;
+  }).join("\n");
+}
+
+/** Benchmark 6: peak RSS (VmHWM) read from /proc of the processes the other benchmarks ran, at their sizes. */
+function memoryFigures(results: BenchResult[], accounts: number): BenchResult {
+  const figures: Figure[] = [];
+  const skipped: string[] = [];
+  const details = (name: string) => results.find((r) => r.name === name)?.details as Record<string, unknown> | undefined;
+  const tp = details("throughput")?.runs as { app: string; peakRssMiB: number | null; events: number }[] | undefined;
+  if (tp) {
+    for (const app of ["salvage", "plain"]) {
+      const peaks = tp.filter((r) => r.app === app && r.peakRssMiB !== null).map((r) => r.peakRssMiB!);
+      if (peaks.length) figures.push({ bench: "6 memory", metric: `${app} indexer peak RSS, backfill`, value: Math.max(...peaks), unit: "MiB", setup: `ponder start (one process), VmHWM; backfill of ${accounts} seeded borrowers (${tp[0]!.events} events)` });
+    }
+  } else skipped.push("indexer backfill memory needs the throughput benchmark (--only throughput,memory)");
+  const price = details("price")?.points as { n: number; k: number; peakRssMiB: number | null }[] | undefined;
+  if (price?.length) {
+    const largest = [...price].sort((a, b) => b.n - a.n || b.k - a.k)[0]!;
+    if (largest.peakRssMiB !== null) figures.push({ bench: "6 memory", metric: `salvage indexer peak RSS, live at N=${largest.n.toLocaleString("en-US")} k=${largest.k}`, value: largest.peakRssMiB, unit: "MiB", setup: "ponder start resumed over N accounts seeded into its tables, then live price updates; VmHWM" });
+  } else skipped.push("indexer memory at the largest N needs the price benchmark");
+  const rec = details("recovery");
+  if (rec?.relayerPeakRssMiB) figures.push({ bench: "6 memory", metric: "relayer peak RSS", value: rec.relayerPeakRssMiB as number, unit: "MiB", setup: `salvage relay (one process), VmHWM, through the recovery of ${rec.recovered}/${rec.liquidatable} accounts of a ${accounts}-borrower crash` });
+  else skipped.push("relayer memory needs the recovery benchmark");
+  const det = details("detection");
+  if (det?.indexerPeakRssMiB) figures.push({ bench: "6 memory", metric: "salvage indexer peak RSS, live through the crash", value: det.indexerPeakRssMiB as number, unit: "MiB", setup: `ponder start over ${accounts} seeded borrowers, backfill then live through the crash; VmHWM` });
+  return { name: "memory", figures, details: {}, skipped };
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const only = new Set(o.only.split(",").map((s) => s.trim()).filter(Boolean));
+  for (const name of only) if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown benchmark ${name} (known: ${ALL.join(", ")})`);
+  const want = (b: BenchName) => only.has(b);
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+  const m = machine();
+  log(`machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, load ${m.loadAverage1mAtStart}; command: ${command}`);
+  const app = selectApp(o["app-ref"] || undefined);
+  log(`salvage app: ${app.label}`);
+  const results: BenchResult[] = [];
+  const started = Date.now();
+  const accounts = Number(o.accounts);
+  const spokes = 2;
+  const devnetSetup = `devnet: hub + ${spokes} spokes (anvil), ${accounts} seeded borrowers, seed ${o.seed}`;
+
+  // One seeded devnet for every benchmark that needs real events.
+  let net: BenchNetwork | undefined;
+  const needNet = want("throughput") || want("recovery") || want("detection");
+  try {
+    if (needNet) net = await startBenchNetwork({ spokes, accounts, seed: Number(o.seed), walkSteps: Number(o["walk-steps"]) });
+    if (want("throughput") && net) results.push(await benchThroughput(net, { reps: Number(o.reps), setup: `${devnetSetup}, ${o["walk-steps"]} walk steps`, appRoot: app.root }));
+    if ((want("recovery") || want("detection")) && net) {
+      results.push(
+        ...(await benchCrash(net, {
+          share: Number(o["crash-share"]),
+          blockTime: Number(o["block-time"]),
+          recovery: want("recovery"),
+          detection: want("detection"),
+          appRoot: app.root,
+          setup: devnetSetup,
+        })),
+      );
+    }
+    await net?.stop();
+    net = undefined;
+    if (want("query")) results.push(await benchQuery({ sizes: list(o.sizes), queries: Number(o.queries), appRoot: app.root }));
+    if (want("price")) {
+      results.push(
+        await benchPrice({
+          ns: list(o["price-n"]),
+          ks: list(o["price-k"]),
+          fixedK: Number(o["price-fixed-k"]),
+          fixedN: Number(o["price-fixed-n"]),
+          updates: Number(o["price-updates"]),
+          appRoot: app.root,
+        }),
+      );
+    }
+  } finally {
+    await net?.stop();
+    await killStartedPonders();
+    app.cleanup();
+  }
+
+  if (want("memory")) results.push(memoryFigures(results, accounts));
+  const figures = results.flatMap((r) => r.figures);
+  const output = {
+    createdAt: new Date().toISOString(),
+    command,
+    machine: m,
+    app: { label: app.label, commit: app.commit, dirty: app.dirty },
+    database: BENCH_DATABASE_URL.replace(/\/\/[^@]*@/, "//"),
+    options: o,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    figures,
+    skipped: results.flatMap((r) => r.skipped.map((s) => `${r.name}: ${s}`)),
+    details: Object.fromEntries(results.map((r) => [r.name, r.details])),
+  };
+  writeFileSync(resolve(o.out), `${JSON.stringify(output, (_, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`);
+  console.log(`\nmachine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB memory, Node ${m.node}; load average at start ${m.loadAverage1mAtStart}`);
+  console.log(`command: ${command}; salvage app: ${app.label}\n`);
+  console.log(table(figures));
+  if (output.skipped.length) console.log(`\nnot measured:\n${output.skipped.map((s) => `- ${s}`).join("\n")}`);
+  console.log(`\nwritten: ${o.out} (${output.durationSeconds} s)`);
+}
+
+const stopAll = () => {
+  void killStartedPonders().finally(() => process.exit(130));
+};
+process.once("SIGINT", stopAll);
+process.once("SIGTERM", stopAll);
+
+main().catch(async (error: Error) => {
+  await killStartedPonders();
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});

@@ -1,0 +1,97 @@
+/**
+ * Benchmark 3, indexing throughput: the salvage indexer against the plain Ponder app (bench/plain: the same
+ * contracts, chains and manifest, each event inserted into one table), backfilling the same seeded devnet in
+ * the same run, one after the other, each on its own PostgreSQL schema.
+ *
+ * Events come from Ponder's own counter (ponder_indexing_completed_events). Two times, both from Ponder:
+ * - backfill: the duration Ponder logs with "Completed backfill indexing across all chains" (RPC extraction
+ *   included, which costs the same for both apps and grows with blocks);
+ * - transform: the sum of ponder_historical_transform_duration (prefetch, begin, index, load, finalize,
+ *   commit): the indexing work itself, what the app's logic costs.
+ */
+import { join } from "node:path";
+import { type BenchResult, type Figure, log, median, round } from "./lib/common.js";
+import type { BenchNetwork } from "./lib/network.js";
+import { BENCH_DATABASE_URL, dropSchema, uniqueSchema } from "./lib/pg.js";
+import { REPO_ROOT, startIndexer, sumMetric } from "./lib/ponder.js";
+
+export interface ThroughputRun {
+  app: "salvage" | "plain";
+  events: number;
+  eventsByName: Record<string, number>;
+  backfillMs: number;
+  transformMs: number;
+  handlerMs: number;
+  wallToReadyMs: number;
+  peakRssMiB: number | null;
+}
+
+async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: string): Promise<ThroughputRun> {
+  const schema = uniqueSchema(`tp_${app}`);
+  const started = Date.now();
+  const p = await startIndexer({
+    schema,
+    manifestPath: net.manifestPath,
+    databaseUrl: BENCH_DATABASE_URL,
+    root: app === "plain" ? join(REPO_ROOT, "bench/plain") : appRoot,
+  }).catch(async (error: unknown) => {
+    await dropSchema(schema);
+    throw error;
+  });
+  try {
+    const wallToReadyMs = Date.now() - started;
+    const m = await p.metrics();
+    const eventsByName: Record<string, number> = {};
+    for (const s of m.get("ponder_indexing_completed_events") ?? []) eventsByName[s.labels.event!] = (eventsByName[s.labels.event!] ?? 0) + s.value;
+    const done = p.logLines("Completed backfill indexing across all chains")[0];
+    const run: ThroughputRun = {
+      app,
+      events: sumMetric(m, "ponder_indexing_completed_events"),
+      eventsByName,
+      backfillMs: Number(done?.duration ?? NaN),
+      transformMs: sumMetric(m, "ponder_historical_transform_duration"),
+      handlerMs: sumMetric(m, "ponder_indexing_function_duration_sum"),
+      wallToReadyMs,
+      peakRssMiB: p.memory()?.peakRssMiB ?? null,
+    };
+    log(`throughput ${app}: ${run.events} events, backfill ${run.backfillMs} ms, transform ${round(run.transformMs, 0)} ms, peak RSS ${run.peakRssMiB} MiB`);
+    return run;
+  } finally {
+    await p.stop();
+    await dropSchema(schema);
+  }
+}
+
+export async function benchThroughput(net: BenchNetwork, options: { reps: number; setup: string; appRoot: string }): Promise<BenchResult> {
+  const runs: ThroughputRun[] = [];
+  for (let rep = 0; rep < options.reps; rep++) {
+    // Alternate the order so neither app always runs on a warmer machine.
+    const order: ("salvage" | "plain")[] = rep % 2 === 0 ? ["salvage", "plain"] : ["plain", "salvage"];
+    for (const app of order) runs.push(await runApp(net, app, options.appRoot));
+  }
+  const of = (app: string) => runs.filter((r) => r.app === app);
+  const rate = (r: ThroughputRun, ms: number) => r.events / (ms / 1000);
+  const med = (app: string, f: (r: ThroughputRun) => number) => median(of(app).map(f))!;
+  const backfillS = med("salvage", (r) => rate(r, r.backfillMs));
+  const backfillP = med("plain", (r) => rate(r, r.backfillMs));
+  const transformS = med("salvage", (r) => rate(r, r.transformMs));
+  const transformP = med("plain", (r) => rate(r, r.transformMs));
+  const salvageEvents = of("salvage")[0]!.eventsByName;
+  const plainEvents = of("plain")[0]!.eventsByName;
+  const mismatched = Object.keys({ ...salvageEvents, ...plainEvents }).filter((k) => (salvageEvents[k] ?? 0) !== (plainEvents[k] ?? 0));
+  const setup = `${options.setup}; ${of("salvage")[0]!.events} events; median of ${options.reps} run(s) per app; PostgreSQL`;
+  const figures: Figure[] = [
+    { bench: "3 indexing", metric: "salvage backfill events/s (Ponder's backfill duration, RPC included)", value: round(backfillS, 0), unit: "events/s", setup },
+    { bench: "3 indexing", metric: "plain backfill events/s", value: round(backfillP, 0), unit: "events/s", setup },
+    { bench: "3 indexing", metric: "backfill ratio salvage/plain", value: round(backfillS / backfillP, 3), unit: "x", setup },
+    { bench: "3 indexing", metric: "salvage transform events/s (ponder_historical_transform_duration)", value: round(transformS, 0), unit: "events/s", setup },
+    { bench: "3 indexing", metric: "plain transform events/s", value: round(transformP, 0), unit: "events/s", setup },
+    { bench: "3 indexing", metric: "transform ratio salvage/plain", value: round(transformS / transformP, 3), unit: "x", setup },
+  ];
+  return {
+    name: "throughput",
+    figures,
+    details: { runs, eventCountsMatch: mismatched.length === 0, mismatchedEvents: mismatched },
+    skipped: mismatched.length ? [`event counts differ between the apps for ${mismatched.join(", ")}`] : [],
+  };
+}
