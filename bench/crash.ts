@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { createParser } from "eventsource-parser";
 import type { Address } from "viem";
 import { hubAbi, spokeAbi } from "../abis/index.js";
+import { stopProcessGroup } from "../src/util/process-group.js";
 import { type BenchResult, type Figure, log, memoryOf, percentile, round, sleep } from "./lib/common.js";
 import { type BenchNetwork, crashInOneBlock, heads, setMining } from "./lib/network.js";
 import { BENCH_DATABASE_URL, dropSchema, uniqueSchema } from "./lib/pg.js";
@@ -106,21 +107,6 @@ function startRelayer(appRoot: string, manifestPath: string, schema: string): { 
   child.stdout!.on("data", collect);
   child.stderr!.on("data", collect);
   return { child, recovered, started, log: () => text };
-}
-
-async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const kill = (s: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, s);
-    } catch {}
-  };
-  kill("SIGTERM");
-  if (!(await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]))) {
-    kill("SIGKILL");
-    await exited;
-  }
 }
 
 const stats = (values: number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95), p99: percentile(values, 99), n: values.length });
@@ -265,7 +251,7 @@ export async function benchCrash(
     polling = false;
     await poller;
     sub?.close();
-    if (relayer) await stopGroup(relayer.child);
+    if (relayer) await stopProcessGroup(relayer.child);
     await indexer?.stop();
     await dropSchema(relaySchema);
     await dropSchema(indexSchema);

@@ -13,22 +13,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
 import { write } from "../src/chain/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
-import { Rng } from "../src/devnet/rng.js";
-import { seedBorrowers } from "../src/devnet/seed.js";
+import type { Network } from "../src/devnet/network.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
-import { Deployment } from "../src/protocol/deployment.js";
-import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+import type { Deployment } from "../src/protocol/deployment.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_API_TEST_ACCOUNTS ?? 40);
 const SEED = 23;
 
-let network: Network | undefined;
+let net: SeededNetwork | undefined;
+let network: Network;
 let deployment: Deployment;
-let deliverer: PacketDeliverer | undefined;
 let accounts: Address[];
 let ponder: PonderApp;
 const examples: { request: unknown; response: unknown }[] = [];
@@ -57,13 +55,9 @@ let kicked: Address;
 let crashBlocks: { from: bigint; to: bigint };
 
 beforeAll(async () => {
-  network = await startNetwork({ spokes: 2 });
-  deployment = new Deployment(network.manifest);
-  deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
-  const rng = new Rng(SEED);
-  accounts = await seedBorrowers(deployment, deliverer, { count: ACCOUNTS, seed: SEED, rng });
-  network.manifest.accounts = accounts;
-  await deliverer.drain();
+  net = await startSeededNetwork({ accounts: ACCOUNTS, seed: SEED });
+  ({ network, deployment, accounts } = net);
+  const rng = net.rng;
 
   // The crash and a kick happen before Ponder starts: the backfill indexes them, so the test waits once.
   const beforeCrash = await deployment.hubClients.public.getBlockNumber();
@@ -83,8 +77,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ponder?.stop();
-  await deliverer?.stop();
-  await network?.stop();
+  await net?.stop();
   if (process.env.SALVAGE_API_EXAMPLES) writeFileSync(process.env.SALVAGE_API_EXAMPLES, JSON.stringify(examples, null, 2));
 }, 60_000);
 

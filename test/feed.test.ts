@@ -16,28 +16,24 @@ import { hubAbi } from "../abis/index.js";
 import { write } from "../src/chain/tx.js";
 import { type OpportunityEvent, createSalvageClient } from "../src/client/index.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { Rng } from "../src/devnet/rng.js";
-import { seedBorrowers } from "../src/devnet/seed.js";
+import type { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
 import { mapLimit } from "../src/util/concurrency.js";
-import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
+import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
 
 const ACCOUNTS = 40;
 const SEED = 31;
 
-let net: TestNetwork;
+let net: SeededNetwork;
 let ponder: PonderApp;
 let accounts: Address[];
 let rng: Rng;
 
 beforeAll(async () => {
-  net = await startTestNetwork(2);
-  rng = new Rng(SEED);
-  accounts = await seedBorrowers(net.deployment, net.deliverer, { count: ACCOUNTS, seed: SEED, rng });
-  net.network.manifest.accounts = accounts;
-  await net.deliverer.drain();
+  net = await startSeededNetwork({ accounts: ACCOUNTS, seed: SEED });
+  ({ accounts, rng } = net);
   ponder = await startPonder({ manifest: net.network.manifest, env: { SALVAGE_FEED_POLL_MS: "50" } });
   await caughtUp();
 }, 400_000);

@@ -28,14 +28,12 @@ import { WebhookDispatcher } from "../src/api/webhooks/dispatcher.js";
 import type { WebhookMetrics } from "../src/api/webhooks/metrics.js";
 import { WEBHOOK_MIGRATION, WebhookStore } from "../src/api/webhooks/store.js";
 import { type Database, openDatabase } from "../src/relayer/db.js";
-import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
-import { Rng } from "../src/devnet/rng.js";
-import { seedBorrowers } from "../src/devnet/seed.js";
+import type { Network } from "../src/devnet/network.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
-import { Deployment } from "../src/protocol/deployment.js";
-import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+import type { Deployment } from "../src/protocol/deployment.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
 
@@ -45,9 +43,9 @@ const TOKEN = "test-admin-token-0123456789";
 const RETRY_MS = 100;
 const TIMEOUT_MS = 10_000;
 
-let network: Network | undefined;
+let network: Network;
 let deployment: Deployment;
-let deliverer: PacketDeliverer | undefined;
+let net: SeededNetwork | undefined;
 let ponder: PonderApp | undefined;
 let accounts: Address[];
 let market: MarketSimulator;
@@ -228,14 +226,9 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe("webhooks", () => {
   beforeAll(async () => {
-    network = await startNetwork({ spokes: 2 });
-    deployment = new Deployment(network.manifest);
-    deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
-    const rng = new Rng(SEED);
-    accounts = await seedBorrowers(deployment, deliverer, { count: ACCOUNTS, seed: SEED, rng });
-    network.manifest.accounts = accounts;
-    await deliverer.drain();
-    market = new MarketSimulator(deployment, rng);
+    net = await startSeededNetwork({ accounts: ACCOUNTS, seed: SEED });
+    ({ network, deployment, accounts } = net);
+    market = new MarketSimulator(deployment, net.rng);
     ponder = await startPonder({ manifest: network.manifest, env: ponderEnv });
     await caughtUp();
   }, 400_000);
@@ -244,8 +237,7 @@ describe("webhooks", () => {
     lastLog = ponder?.log();
     await Promise.all(receivers.map((r) => r.close()));
     await ponder?.stop();
-    await deliverer?.stop();
-    await network?.stop();
+    await net?.stop();
     if (process.env.SALVAGE_WEBHOOKS_TEST_LOG && lastLog) writeFileSync(process.env.SALVAGE_WEBHOOKS_TEST_LOG, lastLog);
   }, 60_000);
 

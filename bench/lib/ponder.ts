@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { freePort } from "../../src/chain/anvil.js";
+import { stopProcessGroup } from "../../src/util/process-group.js";
 import { memoryOf, sleep } from "./common.js";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -88,7 +89,6 @@ export async function startPonderProcess(options: PonderOptions): Promise<Ponder
   const args = [PONDER_BIN, "--log-format", "json", "--root", options.root ?? REPO_ROOT, options.command, "--schema", options.schema, "--port", String(port)];
   const startedAt = Date.now();
   const child: ChildProcess = spawn(process.execPath, args, { cwd: options.root ?? REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
   child.once("exit", () => started.delete(child.pid!));
   let text = "";
   const lines: Record<string, unknown>[] = [];
@@ -143,18 +143,7 @@ export async function startPonderProcess(options: PonderOptions): Promise<Ponder
     async stop() {
       started.delete(child.pid!);
       peak = memoryOf(child.pid!) ?? peak;
-      if (child.exitCode === null && child.signalCode === null) {
-        const signal = (s: NodeJS.Signals) => {
-          try {
-            process.kill(-child.pid!, s);
-          } catch {}
-        };
-        signal("SIGTERM");
-        if (!(await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]))) {
-          signal("SIGKILL");
-          await exited;
-        }
-      }
+      await stopProcessGroup(child);
       // `ponder start` writes ponder-env.d.ts into its root: the plain app's would clash with the root's in tsc.
       if (options.root && resolve(options.root) === resolve(REPO_ROOT, "bench/plain")) rmSync(join(options.root, "ponder-env.d.ts"), { force: true });
     },

@@ -8,13 +8,12 @@ import { accountHealth } from "ponder:schema";
 import { inArray } from "ponder";
 import type { Address } from "viem";
 import type { HealthRow } from "./queries.js";
+import { Channel } from "./channel.js";
 import { type FeedHub, type Transport, SlowSubscriberError } from "./feed.js";
 
 interface Watcher {
-  queue: HealthRow[];
-  wake: (() => void) | null;
-  closed: boolean;
-  error: Error | null;
+  channel: Channel<HealthRow>;
+  /** What it was last sent, so an unchanged row is not sent again. */
   last: string | null;
 }
 
@@ -30,7 +29,18 @@ export class AccountWatch {
 
   watch(address: Address, transport: Transport): AsyncIterableIterator<HealthRow> {
     const key = address.toLowerCase();
-    const w: Watcher = { queue: [], wake: null, closed: false, error: null, last: null };
+    const w: Watcher = {
+      last: null,
+      channel: new Channel<HealthRow>(MAX_QUEUE, () => new SlowSubscriberError(null), () => {
+        this.subscribers[transport]--;
+        set!.delete(w);
+        if (set!.size === 0) this.watchers.delete(key);
+        if (this.watchers.size === 0) {
+          this.unsubscribe?.();
+          this.unsubscribe = null;
+        }
+      }),
+    };
     let set = this.watchers.get(key);
     if (!set) this.watchers.set(key, (set = new Set()));
     set.add(w);
@@ -40,45 +50,7 @@ export class AccountWatch {
       this.unsubscribe = this.hub.onHead(() => void this.refresh([...this.watchers.keys()]));
     }
     void this.refresh([key]);
-
-    const close = () => {
-      if (w.closed) return;
-      w.closed = true;
-      this.subscribers[transport]--;
-      set!.delete(w);
-      if (set!.size === 0) this.watchers.delete(key);
-      if (this.watchers.size === 0) {
-        this.unsubscribe?.();
-        this.unsubscribe = null;
-      }
-      w.wake?.();
-    };
-    const iterator: AsyncIterableIterator<HealthRow> = {
-      [Symbol.asyncIterator]: () => iterator,
-      async next() {
-        for (;;) {
-          const h = w.queue.shift();
-          if (h) return { value: h, done: false };
-          if (w.error) {
-            const error = w.error;
-            close();
-            throw error;
-          }
-          if (w.closed) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => (w.wake = resolve));
-          w.wake = null;
-        }
-      },
-      async return() {
-        close();
-        return { value: undefined, done: true };
-      },
-      async throw(error?: unknown) {
-        close();
-        throw error;
-      },
-    };
-    return iterator;
+    return w.channel;
   }
 
   private async refresh(keys: string[]): Promise<void> {
@@ -87,11 +59,8 @@ export class AccountWatch {
     for (const h of rows) {
       const print = fingerprint(h);
       for (const w of this.watchers.get(h.account.toLowerCase()) ?? []) {
-        if (w.closed || w.last === print) continue;
-        w.last = print;
-        if (w.queue.length >= MAX_QUEUE) w.error = new SlowSubscriberError(null);
-        else w.queue.push(h);
-        w.wake?.();
+        if (w.last === print) continue;
+        if (w.channel.push(h)) w.last = print;
       }
     }
   }

@@ -18,6 +18,7 @@ import { z } from "zod";
 import type { Address } from "viem";
 import { type HealthRow, type Opportunity, QueryError, type OpportunityEventRow, indexedHubBlock, market, opportunityOf, parseAddress, parseDecimalWad } from "./queries.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { Channel } from "./channel.js";
 import { feedEventsEmitted } from "./metrics.js";
 
 export const EVENT_KINDS = ["liquidatable", "updated", "healthy", "kicked"] as const;
@@ -186,14 +187,11 @@ export function parseSince(raw: string | null | undefined, name = "since"): stri
 interface Subscriber {
   filter: FeedFilter;
   transport: Transport;
-  maxQueue: number;
-  queue: FeedEvent[];
+  channel: Channel<FeedEvent>;
   /** While replaying `since`, live events wait here. */
   replaying: FeedEvent[] | null;
+  /** The last event id queued for it (where it resumes if it is ended as too slow). */
   lastId: string | null;
-  wake: (() => void) | null;
-  error: Error | null;
-  closed: boolean;
 }
 
 export interface FeedStats {
@@ -247,53 +245,21 @@ export class FeedHub {
     const sub: Subscriber = {
       filter: options.filter ?? {},
       transport: options.transport,
-      maxQueue: options.maxQueue ?? 10_000,
-      queue: [],
       replaying: options.since === undefined ? null : [],
       lastId: options.since === undefined || options.since === FROM_START ? null : options.since,
-      wake: null,
-      error: null,
-      closed: false,
+      channel: new Channel<FeedEvent>(
+        options.maxQueue ?? 10_000,
+        () => new SlowSubscriberError(sub.lastId),
+        () => {
+          this.subscribers.delete(sub);
+          this.stats.subscribers[sub.transport]--;
+        },
+      ),
     };
     this.subscribers.add(sub);
     this.stats.subscribers[sub.transport]++;
     if (options.since !== undefined) void this.replay(sub, options.since);
-
-    const close = () => {
-      if (sub.closed) return;
-      sub.closed = true;
-      this.subscribers.delete(sub);
-      this.stats.subscribers[sub.transport]--;
-      sub.wake?.();
-    };
-    const iterator: AsyncIterableIterator<FeedEvent> = {
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-      async next(): Promise<IteratorResult<FeedEvent>> {
-        for (;;) {
-          const e = sub.queue.shift();
-          if (e) return { value: e, done: false };
-          if (sub.error) {
-            const error = sub.error;
-            close();
-            throw error;
-          }
-          if (sub.closed) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => (sub.wake = resolve));
-          sub.wake = null;
-        }
-      },
-      async return(): Promise<IteratorResult<FeedEvent>> {
-        close();
-        return { value: undefined, done: true };
-      },
-      async throw(error?: unknown): Promise<IteratorResult<FeedEvent>> {
-        close();
-        throw error;
-      },
-    };
-    return iterator;
+    return sub.channel;
   }
 
   /**
@@ -310,7 +276,7 @@ export class FeedHub {
         const events = await enrich(rows);
         for (const e of events) if (matchesFilter(e, sub.filter)) this.push(sub, e);
         if (rows.length > 0) cursor = rows[rows.length - 1]!.id;
-        if (sub.closed) return;
+        if (sub.channel.closed) return;
         if (rows.length === PAGE) continue;
         if (afterMark) break;
         await this.marked;
@@ -320,21 +286,12 @@ export class FeedHub {
       sub.replaying = null;
       for (const e of waiting) if (cursor === undefined || e.id > cursor) this.push(sub, e);
     } catch (error) {
-      sub.error = error instanceof Error ? error : new Error(String(error));
-      sub.wake?.();
+      sub.channel.fail(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
   private push(sub: Subscriber, e: FeedEvent): void {
-    if (sub.closed || sub.error) return;
-    if (sub.queue.length >= sub.maxQueue) {
-      sub.error = new SlowSubscriberError(sub.lastId);
-      sub.wake?.();
-      return;
-    }
-    sub.queue.push(e);
-    sub.lastId = e.id;
-    sub.wake?.();
+    if (sub.channel.push(e)) sub.lastId = e.id;
   }
 
   private async tick(): Promise<void> {

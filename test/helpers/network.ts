@@ -1,6 +1,8 @@
 /** A deployed hub + spokes network for one test file, with a deliverer and fresh accounts. */
 import { type Address, getAddress, keccak256, toHex } from "viem";
 import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
+import { Rng } from "../../src/devnet/rng.js";
+import { seedBorrowers } from "../../src/devnet/seed.js";
 import { Deployment } from "../../src/protocol/deployment.js";
 import { fundGas } from "../../src/protocol/actions.js";
 import type { PacketDeliverer } from "../../src/relayer/deliverer.js";
@@ -42,4 +44,21 @@ export async function startTestNetwork(spokes = 2, stateDir?: string): Promise<T
       await network.stop();
     },
   };
+}
+
+export interface SeededNetwork extends TestNetwork {
+  /** The seeded borrowers, also written into the manifest (`manifest.accounts`). */
+  accounts: Address[];
+  /** The seeded randomness the borrowers came from, to drive the market next. */
+  rng: Rng;
+}
+
+/** A test network with `accounts` borrowers seeded from `seed`, every deposit delivered. */
+export async function startSeededNetwork(options: { spokes?: number; accounts: number; seed: number }): Promise<SeededNetwork> {
+  const net = await startTestNetwork(options.spokes ?? 2);
+  const rng = new Rng(options.seed);
+  const accounts = await seedBorrowers(net.deployment, net.deliverer, { count: options.accounts, seed: options.seed, rng });
+  net.network.manifest.accounts = accounts;
+  await net.deliverer.drain();
+  return { ...net, accounts, rng };
 }

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../src/chain/anvil.js";
 import { type Manifest, writeManifest } from "../../src/deployment/manifest.js";
+import { stopProcessGroup } from "../../src/util/process-group.js";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,7 +64,6 @@ export async function startPonder(options: PonderOptions): Promise<PonderApp> {
     ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", "start", "--schema", `t_${process.pid}_${Date.now()}`, "--port", String(port)],
     { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const collect = (chunk: Buffer) => {
     log += chunk.toString();
     const created = /"msg":"Created HTTP server"[^\n]*?"port":(\d+)/.exec(log) ?? /"port":(\d+)[^\n]*?"msg":"Created HTTP server"/.exec(log);
@@ -88,18 +88,7 @@ export async function startPonder(options: PonderOptions): Promise<PonderApp> {
     }
   };
   const stop = async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      const signal = (s: NodeJS.Signals) => {
-        try {
-          process.kill(-child.pid!, s);
-        } catch {}
-      };
-      signal("SIGTERM");
-      if (!(await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]))) {
-        signal("SIGKILL");
-        await exited;
-      }
-    }
+    await stopProcessGroup(child);
     rmSync(dir, { recursive: true, force: true });
   };
 

@@ -44,8 +44,6 @@ export interface DispatcherOptions<E extends { id: string }> {
   metrics: WebhookMetrics;
   /** The feed after event id `since` ("0": from the start). */
   subscribe(since: string): AsyncIterator<E>;
-  /** Resolves when `subscribe` can be called without a gap (the feed has started tailing the log). */
-  ready?(signal: AbortSignal): Promise<void>;
   /** Where to start when no cursor is stored: the log's newest event id, or "0". */
   startAfter(): Promise<string>;
   /** The delivery body of an event (sent byte for byte as returned). */
@@ -120,8 +118,6 @@ export class WebhookDispatcher<E extends { id: string }> {
     while (!this.stopped) {
       let it: AsyncIterator<E> | undefined;
       try {
-        await this.options.ready?.(this.stopping.signal);
-        if (this.stopped) break;
         const cursor = await this.options.store.cursor();
         const since = cursor ?? (await this.options.startAfter());
         it = this.options.subscribe(since || "0");

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { type FeedEvent, feedEventJson, feedHub, matchesFilter, parseFeedFilter } from "../feed.js";
-import { indexedHubBlock, latestEventId } from "../queries.js";
+import { latestEventId } from "../queries.js";
 import { openDatabase } from "../../relayer/db.js";
 import { sleep } from "../../util/concurrency.js";
 import { type WebhookConfig, WEBHOOK_SCHEMA, adminToken, webhookConfig } from "./config.js";
@@ -37,7 +37,6 @@ async function open(config: WebhookConfig): Promise<WebhookService> {
     config,
     metrics,
     log,
-    ready: feedWarm,
     subscribe: (since) => feedHub().subscribe({ since, transport: "webhook" }),
     startAfter: async () => {
       const after = (await store.activeHooks()).map((h) => h.afterEventId).sort()[0];
@@ -63,23 +62,6 @@ async function open(config: WebhookConfig): Promise<WebhookService> {
       await db.close().catch(() => undefined);
     },
   };
-}
-
-/**
- * Waits until the feed hub tails the log: it has polled at least twice since the index had a hub block. On
- * its first such poll the hub counts everything already logged as history, so a `since` subscription made
- * before that could miss events logged between its replay and that poll; made after, it misses nothing
- * (live events queue behind its replay).
- */
-let warm = false;
-async function feedWarm(signal: AbortSignal): Promise<void> {
-  if (warm) return;
-  const hub = feedHub();
-  hub.start();
-  while (!signal.aborted && !(await indexedHubBlock().catch(() => undefined))) await sleep(250, signal);
-  const polls = hub.stats.polls;
-  while (!signal.aborted && hub.stats.polls < polls + 2) await sleep(25, signal);
-  warm = !signal.aborted;
 }
 
 /** The running service; rejects while webhooks are disabled or the store cannot be opened (tried again on the next call). */
