@@ -24,7 +24,7 @@ import { mapLimit } from "../src/util/concurrency.js";
 import { stopProcessGroup } from "../src/util/process-group.js";
 import { type BenchResult, type Figure, log, memoryOf, percentile, round, sleep } from "./lib/common.js";
 import { type BenchNetwork, crashInOneBlock, heads, setMining } from "./lib/network.js";
-import { BENCH_DATABASE_URL, dropSchema, uniqueSchema } from "./lib/pg.js";
+import { dropSchema, uniqueSchema } from "./lib/pg.js";
 import { type PonderProcess, startIndexer } from "./lib/ponder.js";
 
 interface Recovered {
@@ -81,10 +81,10 @@ async function subscribe(url: string, head: () => bigint): Promise<Subscriber> {
   return sub;
 }
 
-function startRelayer(appRoot: string, manifestPath: string, schema: string): { child: ChildProcess; recovered: Recovered[]; started: Promise<void>; log: () => string } {
+function startRelayer(appRoot: string, manifestPath: string, databaseUrl: string, schema: string): { child: ChildProcess; recovered: Recovered[]; started: Promise<void>; log: () => string } {
   const child = spawn(
     process.execPath,
-    [join(appRoot, "bin/salvage.mjs"), "relay", "--devnet-keys", "--manifest", manifestPath, "--database-url", BENCH_DATABASE_URL, "--schema", schema, "--min-profit-usd=-100", "--poll-ms", "200"],
+    [join(appRoot, "bin/salvage.mjs"), "relay", "--devnet-keys", "--manifest", manifestPath, "--database-url", databaseUrl, "--schema", schema, "--min-profit-usd=-100", "--poll-ms", "200"],
     { cwd: appRoot, env: { ...process.env, PONDER_TELEMETRY_DISABLED: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   const recovered: Recovered[] = [];
@@ -139,7 +139,7 @@ export async function benchCrash(
   })();
   try {
     if (options.detection) {
-      indexer = await startIndexer({ schema: indexSchema, manifestPath: net.manifestPath, databaseUrl: BENCH_DATABASE_URL, root: options.appRoot });
+      indexer = await startIndexer({ schema: indexSchema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
       sub = await subscribe(indexer.url, () => hubHead);
       if (sub.error) {
         skipped1.push(`detection latency not measured: ${sub.error}`);
@@ -147,7 +147,7 @@ export async function benchCrash(
       }
     }
     if (options.recovery) {
-      relayer = startRelayer(options.appRoot, net.manifestPath, relaySchema);
+      relayer = startRelayer(options.appRoot, net.manifestPath, net.databaseUrl, relaySchema);
       await Promise.race([relayer.started, sleep(60_000).then(() => Promise.reject(new Error(`relayer did not start:\n${relayer!.log().slice(-2000)}`)))]);
     }
     const spokeHeads = await heads(d);
@@ -261,8 +261,8 @@ export async function benchCrash(
     sub?.close();
     if (relayer) await stopProcessGroup(relayer.child);
     await indexer?.stop();
-    await dropSchema(relaySchema);
-    await dropSchema(indexSchema);
+    await dropSchema(net.databaseUrl, relaySchema);
+    await dropSchema(net.databaseUrl, indexSchema);
   }
   const out: BenchResult[] = [];
   if (options.recovery) out.push({ name: "recovery", figures: figures2, details: details2, skipped: skipped2 });

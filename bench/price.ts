@@ -11,7 +11,7 @@
  */
 import { type BenchResult, type Figure, log, median, round, sleep } from "./lib/common.js";
 import { FINALITY_MARGIN, mineAll, priceUpdatesInOneBlock, startBenchNetwork } from "./lib/network.js";
-import { BENCH_DATABASE_URL, dropSchema, uniqueSchema, withClient } from "./lib/pg.js";
+import { dropSchema, uniqueSchema, withClient } from "./lib/pg.js";
 import { type PonderProcess, startIndexer, sumMetric } from "./lib/ponder.js";
 import { analyze, deleteSynthetic, insertSynthetic } from "./lib/synthetic.js";
 
@@ -45,17 +45,17 @@ export async function benchPrice(options: { ns: number[]; ks: number[]; fixedK: 
   const points: Point[] = [];
   const skipped: string[] = [];
   try {
-    const first = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: BENCH_DATABASE_URL, root: options.appRoot });
+    const first = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
     await first.stop();
     let answer = (await net.deployment.answers()).get(WBTC)!;
     for (const { n, k } of plan) {
       const t0 = Date.now();
-      await withClient(async (c) => {
+      await withClient(net.databaseUrl, async (c) => {
         await deleteSynthetic(c, schema);
         for (let from = 0; from < n; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(n, from + 100_000), spokes, mode: { kind: "holders", holders: k } });
         await analyze(c, schema);
       });
-      const p = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: BENCH_DATABASE_URL, root: options.appRoot });
+      const p = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
       const point: Point = { n, k, handlerMs: [], wallMs: [], peakRssMiB: null };
       try {
         log(`price: N=${n} k=${k} seeded and indexer resumed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -88,7 +88,7 @@ export async function benchPrice(options: { ns: number[]; ks: number[]; fixedK: 
       log(`price: N=${n} k=${k}: handler median ${round(median(point.handlerMs)!, 1)} ms, wall median ${median(point.wallMs)} ms`);
     }
   } finally {
-    await dropSchema(schema);
+    await dropSchema(net.databaseUrl, schema);
     await net.stop();
   }
   const figures: Figure[] = [];

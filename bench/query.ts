@@ -9,7 +9,7 @@
  */
 import { type BenchResult, type Figure, log, percentile, round } from "./lib/common.js";
 import { startBenchNetwork } from "./lib/network.js";
-import { BENCH_DATABASE_URL, dropSchema, uniqueSchema, withClient } from "./lib/pg.js";
+import { dropSchema, uniqueSchema, withClient } from "./lib/pg.js";
 import { startIndexer, startPonderProcess } from "./lib/ponder.js";
 import { addressOf, analyze, insertSynthetic } from "./lib/synthetic.js";
 
@@ -36,20 +36,20 @@ export async function benchQuery(options: { sizes: number[]; queries: number; ap
   const figures: Figure[] = [];
   const details: Record<string, unknown> = { schema: "dropped after the run" };
   try {
-    const indexer = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: BENCH_DATABASE_URL, root: options.appRoot });
+    const indexer = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
     await indexer.stop();
     const spokes = net.manifest.chains.filter((c) => c.role === "spoke").map((c) => ({ eid: c.eid, chainId: c.chainId }));
     let have = 0;
     for (const size of sizes) {
       const t0 = Date.now();
-      await withClient(async (c) => {
+      await withClient(net.databaseUrl, async (c) => {
         for (let from = have; from < size; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(size, from + 100_000), spokes, mode: { kind: "spread" } });
         await analyze(c, schema);
       });
       have = size;
-      const atRisk = await withClient(async (c) => Number((await c.query(`SELECT count(*) AS n FROM "${schema}".account_health WHERE health_factor < 1e18`)).rows[0].n));
+      const atRisk = await withClient(net.databaseUrl, async (c) => Number((await c.query(`SELECT count(*) AS n FROM "${schema}".account_health WHERE health_factor < 1e18`)).rows[0].n));
       log(`query: ${size} accounts in the tables (${atRisk} with HF < 1), inserted in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      const serve = await startPonderProcess({ command: "serve", schema, manifestPath: net.manifestPath, databaseUrl: BENCH_DATABASE_URL, root: options.appRoot });
+      const serve = await startPonderProcess({ command: "serve", schema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
       try {
         await serve.waitFor("ponder serve", async () => ((await fetch(`${serve.url}/health`)).status === 200 ? true : undefined), 120_000);
         const gql = (query: string, variables?: Record<string, unknown>) => () =>
@@ -84,7 +84,7 @@ export async function benchQuery(options: { sizes: number[]; queries: number; ap
       }
     }
   } finally {
-    await dropSchema(schema);
+    await dropSchema(net.databaseUrl, schema);
     await net.stop();
   }
   return { name: "query", figures, details, skipped: [] };

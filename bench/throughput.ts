@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { type BenchResult, type Figure, log, median, round } from "./lib/common.js";
 import type { BenchNetwork } from "./lib/network.js";
-import { BENCH_DATABASE_URL, dropSchema, uniqueSchema } from "./lib/pg.js";
+import { dropSchema, uniqueSchema } from "./lib/pg.js";
 import { REPO_ROOT, startIndexer, sumMetric } from "./lib/ponder.js";
 
 export interface ThroughputRun {
@@ -32,10 +32,10 @@ async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: stri
   const p = await startIndexer({
     schema,
     manifestPath: net.manifestPath,
-    databaseUrl: BENCH_DATABASE_URL,
+    databaseUrl: net.databaseUrl,
     root: app === "plain" ? join(REPO_ROOT, "bench/plain") : appRoot,
   }).catch(async (error: unknown) => {
-    await dropSchema(schema);
+    await dropSchema(net.databaseUrl, schema);
     throw error;
   });
   try {
@@ -58,7 +58,7 @@ async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: stri
     return run;
   } finally {
     await p.stop();
-    await dropSchema(schema);
+    await dropSchema(net.databaseUrl, schema);
   }
 }
 

@@ -11,6 +11,7 @@ import { priceFeedAbi } from "../../abis/index.js";
 import { writeManifest, type Manifest } from "../../src/deployment/manifest.js";
 import { devnetAccounts } from "../../src/devnet/accounts.js";
 import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
+import { createDatabase } from "./pg.js";
 import { Rng } from "../../src/devnet/rng.js";
 import { seedBorrowers } from "../../src/devnet/seed.js";
 import { MarketSimulator } from "../../src/devnet/simulate.js";
@@ -30,6 +31,8 @@ export interface BenchNetwork {
   borrowers: Address[];
   rng: Rng;
   seedSeconds: number;
+  /** This devnet's own PostgreSQL database (Ponder's RPC cache must not mix devnets that share chain ids). */
+  databaseUrl: string;
   stop(): Promise<void>;
 }
 
@@ -42,9 +45,11 @@ export async function startBenchNetwork(options: { spokes: number; accounts: num
   const deployment = new Deployment(network.manifest);
   const deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
   const dir = mkdtempSync(join(tmpdir(), "salvage-bench-"));
+  const database = await createDatabase("devnet");
   const stop = async () => {
     await deliverer.stop();
     await network.stop();
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -61,7 +66,7 @@ export async function startBenchNetwork(options: { spokes: number; accounts: num
     writeManifest(manifestPath, manifest);
     const seedSeconds = (Date.now() - started) / 1000;
     log(`devnet: ${options.spokes + 1} chains, ${borrowers.length} borrowers, ${options.walkSteps ?? 0} walk steps in ${seedSeconds.toFixed(1)} s`);
-    return { network, deployment, deliverer, manifest, manifestPath, borrowers, rng, seedSeconds, stop };
+    return { network, deployment, deliverer, manifest, manifestPath, borrowers, rng, seedSeconds, databaseUrl: database.url, stop };
   } catch (error) {
     await stop();
     throw error;
