@@ -23,8 +23,10 @@ const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
 ponder.on("Hub:AssetListed", async ({ event, context }) => {
   const { assetId, feed, decimals, token, ltv, liquidationThreshold } = event.args;
   const configured = loadIndexerManifest().assetById.get(assetId);
-  // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value.
-  const feedDecimals = await context.client.readContract({ abi: priceFeedAbi, address: feed, functionName: "decimals", blockNumber: event.block.number });
+  // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value. A feed's
+  // decimals are immutable (Chainlink's and ours), so it is read at the latest block ("immutable"): no archive
+  // state needed, which a pruned RPC, or anvil past its in-memory history, cannot serve for an old block.
+  const feedDecimals = await context.client.readContract({ abi: priceFeedAbi, address: feed, functionName: "decimals", cache: "immutable" });
   const values = {
     symbol: configured?.symbol ?? null,
     feed,
