@@ -1,11 +1,13 @@
 /**
  * The HTTP API (Ponder serves it, with its own /health, /ready, /status, /metrics):
  *
- *   POST /, /graphql          Ponder's generated GraphQL over every table
+ *   GET  /                    the page: chains, sync status, at-risk accounts, the live feed (src/api/page.ts)
+ *   POST /, /graphql          Ponder's generated GraphQL over every table (GraphiQL at GET /graphql)
  *   POST /salvage/graphql     salvage's GraphQL: atRiskAccounts, account, opportunities (src/api/salvage-graphql.ts)
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
  *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
  *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
+ *   *    /salvage/webhooks     webhook registrations and deliveries (admin token; src/api/webhooks/)
  *
  * GET /at-risk?maxHealthFactor=1&first=100
  *   maxHealthFactor   decimal HF bound, exclusive (default 1); or maxHealthFactorWad, an integer WAD
@@ -25,6 +27,7 @@ import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
 import { statusRoutes } from "./status.js";
 import { acceptWebSocketsOnPonderServer } from "./websocket.js";
+import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
 
 export { QueryError, parseMaxHealthFactor } from "./queries.js";
 
@@ -39,18 +42,15 @@ app.use(
   }),
 );
 app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw));
-acceptWebSocketsOnPonderServer(salvage as never, "/salvage/graphql");
+acceptWebSocketsOnPonderServer(salvage, "/salvage/graphql");
 app.route("/salvage", statusRoutes);
 
 app.use("/graphql", graphql({ db, schema }));
 
-// ---- feature routes (one mount line each) ----
 app.route("/", page);
 app.post("/", graphql({ db, schema }));
-import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
 app.route("/salvage/webhooks", webhookRoutes); // signed webhooks: admin routes here, deliveries in the background
 startWebhooks();
-// ---- end of feature routes ----
 
 const smallInt = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
   if (raw === undefined) return undefined;

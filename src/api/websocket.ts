@@ -17,13 +17,15 @@ import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 
-type Enveloped = ReturnType<YogaServerInstance<object, object>["getEnveloped"]>;
+// Any yoga server: the operation's context comes from its own `context` factory (the transport is added here).
+type AnyYoga = YogaServerInstance<any, any>;
+type Enveloped = ReturnType<AnyYoga["getEnveloped"]>;
 interface Root {
   execute: Enveloped["execute"];
   subscribe: Enveloped["subscribe"];
 }
 
-export function attachGraphQLWebSocket(server: http.Server, yoga: YogaServerInstance<object, object>, path: string): WebSocketServer {
+export function attachGraphQLWebSocket(server: http.Server, yoga: AnyYoga, path: string): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1_000_000 });
   server.on("upgrade", (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -71,10 +73,10 @@ const nodeHttp = createRequire(import.meta.url)("node:http") as typeof http;
 
 /** The current (yoga, path), kept on node:http itself so a re-executed API module (ponder dev) replaces it instead of wrapping twice. */
 const SLOT = Symbol.for("salvage.graphql-websocket");
-type Slot = { yoga: YogaServerInstance<object, object>; path: string };
+type Slot = { yoga: AnyYoga; path: string };
 
 /** Makes HTTP servers created from now on in this process (Ponder's) serve GraphQL over WebSocket at `path`. */
-export function acceptWebSocketsOnPonderServer(yoga: YogaServerInstance<object, object>, path: string): void {
+export function acceptWebSocketsOnPonderServer(yoga: AnyYoga, path: string): void {
   const holder = nodeHttp as unknown as Record<symbol, Slot | undefined>;
   const armed = holder[SLOT] !== undefined;
   holder[SLOT] = { yoga, path };
