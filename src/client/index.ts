@@ -171,6 +171,10 @@ export function createSalvageClient(options: SalvageClientOptions) {
     }
   }
 
+  async function latestEventId(signal?: AbortSignal): Promise<string | null> {
+    return (await query<{ latestEventId: string | null }>("{ latestEventId }", undefined, signal)).latestEventId;
+  }
+
   const pause = (ms: number, signal?: AbortSignal) =>
     new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
@@ -181,13 +185,11 @@ export function createSalvageClient(options: SalvageClientOptions) {
     query,
 
     /** The id of the newest event in the feed's log (null when it is empty). */
-    async latestEventId(signal?: AbortSignal): Promise<string | null> {
-      return (await query<{ latestEventId: string | null }>("{ latestEventId }", undefined, signal)).latestEventId;
-    },
+    latestEventId,
 
     /** The opportunity feed, typed, gapless across reconnects; ends when `signal` aborts. */
     async *opportunities(args: SubscribeArgs = {}): AsyncGenerator<OpportunityEvent> {
-      let since = args.since ?? (await this.latestEventId(args.signal)) ?? "0";
+      let since = args.since ?? (await latestEventId(args.signal)) ?? "0";
       const document = `subscription($filter: OpportunityFilter, $since: String) { opportunities(filter: $filter, since: $since) { ${OPPORTUNITY_EVENT_FIELDS} } }`;
       let attempt = 0;
       while (!args.signal?.aborted) {
