@@ -7,7 +7,7 @@ import { ponder } from "ponder:registry";
 import { account, asset, collateral, debt, price } from "ponder:schema";
 import { priceToWad } from "../math/health.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { recomputeHealth } from "./state.js";
+import { loadMarketInputs, recomputeHealth } from "./state.js";
 
 ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   const m = loadIndexerManifest();
@@ -35,5 +35,7 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
     context.db.sql.select({ address: debt.account }).from(debt).where(and(eq(debt.assetId, assetId), gt(debt.amount, 0n))),
   );
   const rows = await context.db.sql.select().from(account).where(inArray(account.address, holders));
-  for (const row of rows) await recomputeHealth(context, row, event.block, event.log.logIndex);
+  // Every holder is recomputed at the same prices: read the market once, not once per holder.
+  const inputs = await loadMarketInputs(context, m.assetById.keys());
+  for (const row of rows) await recomputeHealth(context, row, event.block, event.log.logIndex, inputs);
 });

@@ -39,20 +39,32 @@ export async function ensureAccount(context: Context, address: Hex, block: Block
     .then(async (r) => r ?? (await context.db.find(account, { address }))!);
 }
 
-/**
- * Recomputes and stores one account's health from its inline positions. Inputs that are not indexed
- * yet (an asset listed later than a position, which the hub forbids) leave the previous health in place.
- */
-export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number): Promise<void> {
-  const ids = new Set<number>([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)]);
-  const prices = new Map<number, bigint>();
-  const assets = new Map<number, AssetInfo>();
+/** The prices and asset configs a health computation reads (hub chain), by asset id. */
+export interface MarketInputs {
+  prices: Map<number, bigint>;
+  assets: Map<number, AssetInfo>;
+}
+
+/** Reads the indexed price and config of each asset in `ids` (those not indexed yet are left out). */
+export async function loadMarketInputs(context: Context, ids: Iterable<number>): Promise<MarketInputs> {
+  const inputs: MarketInputs = { prices: new Map(), assets: new Map() };
   const chainId = hubChainId();
   for (const id of ids) {
     const [p, a] = await Promise.all([context.db.find(price, { chainId, assetId: id }), context.db.find(asset, { assetId: id })]);
-    if (p) prices.set(id, p.priceWad);
-    if (a) assets.set(id, { decimals: a.decimals, ltv: a.ltv, liquidationThreshold: a.liquidationThreshold });
+    if (p) inputs.prices.set(id, p.priceWad);
+    if (a) inputs.assets.set(id, { decimals: a.decimals, ltv: a.ltv, liquidationThreshold: a.liquidationThreshold });
   }
+  return inputs;
+}
+
+/**
+ * Recomputes and stores one account's health from its inline positions. Inputs that are not indexed
+ * yet (an asset listed later than a position, which the hub forbids) leave the previous health in place.
+ * `inputs` lets a caller that recomputes many accounts at one price (a price update) read the market once;
+ * without it, the account's own assets are read.
+ */
+export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number, inputs?: MarketInputs): Promise<void> {
+  const { prices, assets } = inputs ?? (await loadMarketInputs(context, new Set([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)])));
   let health;
   try {
     health = computeHealth({
