@@ -20,6 +20,7 @@ import { devnetAccounts } from "../src/devnet/accounts.js";
 import { Rng } from "../src/devnet/rng.js";
 import { seedBorrowers } from "../src/devnet/seed.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { stopProcessGroup } from "../src/util/process-group.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
 import { Deployment } from "../src/protocol/deployment.js";
@@ -46,7 +47,6 @@ interface Indexer {
   backend: "pglite" | "postgres";
   port: number;
   child: ChildProcess;
-  exited: Promise<void>;
   log: string;
   /** Set once Ponder logs the port it listens on. */
   listening: boolean;
@@ -167,7 +167,7 @@ function startPonder(backend: Indexer["backend"], port: number, extraEnv: NodeJS
     ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", "start", "--schema", `test_${process.pid}_${Date.now()}`, "--port", String(port)],
     { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
-  const ix: Indexer = { backend, port, child, exited: new Promise((resolve) => child.once("exit", () => resolve())), log: "", listening: false };
+  const ix: Indexer = { backend, port, child, log: "", listening: false };
   const collect = (chunk: Buffer) => {
     ix.log += chunk.toString();
     // Ponder moves to the next port when the requested one is taken ("Port in use"): follow it.
@@ -184,17 +184,7 @@ function startPonder(backend: Indexer["backend"], port: number, extraEnv: NodeJS
 }
 
 async function stopPonder(ix: Indexer): Promise<void> {
-  if (ix.child.exitCode !== null || ix.child.signalCode !== null || ix.child.pid === undefined) return;
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(-ix.child.pid!, s);
-    } catch {}
-  };
-  signal("SIGTERM");
-  if (!(await Promise.race([ix.exited.then(() => true), sleep(15_000).then(() => false)]))) {
-    signal("SIGKILL");
-    await ix.exited;
-  }
+  await stopProcessGroup(ix.child);
 }
 
 beforeAll(async () => {

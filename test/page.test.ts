@@ -12,13 +12,12 @@ import { dirname } from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
+import type { Network } from "../src/devnet/network.js";
 import { Rng } from "../src/devnet/rng.js";
-import { seedBorrowers } from "../src/devnet/seed.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
-import { Deployment } from "../src/protocol/deployment.js";
-import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+import type { Deployment } from "../src/protocol/deployment.js";
+import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -26,9 +25,9 @@ const ACCOUNTS = 30;
 const SEED = 41;
 const SCREENSHOT = process.env.SALVAGE_PAGE_SCREENSHOT ?? "test-results/page.png";
 
-let network: Network | undefined;
+let net: SeededNetwork | undefined;
+let network: Network;
 let deployment: Deployment;
-let deliverer: PacketDeliverer | undefined;
 let accounts: Address[];
 let ponder: PonderApp | undefined;
 let browser: Browser | undefined;
@@ -66,15 +65,13 @@ const rows = (table: string): Promise<Row[]> =>
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (Debian's package; .ci/run installs it)`);
-  network = await startNetwork({ spokes: 2 });
-  deployment = new Deployment(network.manifest);
-  deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
-  accounts = await seedBorrowers(deployment, deliverer, { count: ACCOUNTS, seed: SEED, rng: new Rng(SEED) });
-  network.manifest.accounts = accounts;
-  await deliverer.drain();
+  net = await startSeededNetwork({ accounts: ACCOUNTS, seed: SEED });
+  ({ network, deployment, accounts } = net);
   console.log(`[page] devnet seeded with ${ACCOUNTS} borrowers at ${elapsed()}`);
 
   ponder = await startPonder({ manifest: network.manifest, env: { SALVAGE_FEED_POLL_MS: "50" } });
+  // /ready means the backfill is done; Ponder indexes the newest blocks live after it: wait for the head.
+  await ponder.indexed(deployment.hub.name, await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 }));
   console.log(`[page] ponder ready at ${elapsed()}`);
 
   browser = await chromium.launch({
@@ -95,8 +92,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await ponder?.stop();
-  await deliverer?.stop();
-  await network?.stop();
+  await net?.stop();
 }, 60_000);
 
 describe("the page at /", () => {
@@ -116,10 +112,10 @@ describe("the page at /", () => {
   it("shows every chain of the manifest with its chain id, indexed block, head and lag", async () => {
     const chains = await until("a row per chain with its indexed block and head", async () => {
       const r = await rows("chains");
-      const complete = r.length === network!.manifest.chains.length && r.every((c) => /^\d+$/.test(c.data.indexedBlock ?? "") && /^\d+$/.test(c.data.headBlock ?? ""));
+      const complete = r.length === network.manifest.chains.length && r.every((c) => /^\d+$/.test(c.data.indexedBlock ?? "") && /^\d+$/.test(c.data.headBlock ?? ""));
       return complete ? r : undefined;
     }, 30_000, () => rows("chains"));
-    for (const c of network!.manifest.chains) {
+    for (const c of network.manifest.chains) {
       const row = chains.find((r) => r.data.chainId === String(c.chainId));
       expect(row, c.name).toBeDefined();
       const [name, role, chainId, eid, indexed, head, lag] = row!.cells;

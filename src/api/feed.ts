@@ -12,12 +12,25 @@
  *   behind is ended with SlowSubscriberError (it can resume with `since` = the last id it got).
  */
 import { db } from "ponder:api";
-import { account, accountHealth, auction, opportunityEvent } from "ponder:schema";
-import { and, asc, desc, eq, gt, inArray } from "ponder";
+import { accountHealth, opportunityEvent } from "ponder:schema";
+import { asc, desc, gt, inArray } from "ponder";
 import { z } from "zod";
 import type { Address } from "viem";
-import { type HealthRow, type Opportunity, QueryError, type OpportunityEventRow, indexedHubBlock, market, opportunityOf, parseAddress, parseDecimalWad } from "./queries.js";
+import {
+  FROM_START,
+  type IndexedBlock,
+  type Opportunity,
+  type OpportunityEventRow,
+  QueryError,
+  eventsAfter,
+  indexedHubBlock,
+  market,
+  parseAddress,
+  parseDecimalWad,
+  takesOf,
+} from "./queries.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { feedEventIdFloor } from "../indexer/state.js";
 import { Channel } from "./channel.js";
 import { feedEventsEmitted } from "./metrics.js";
 
@@ -175,14 +188,6 @@ export interface SubscribeOptions {
 /** Hub blocks re-read each tick so events re-mined after a reorg are not missed. */
 const REORG_WINDOW = 64n;
 const PAGE = 1_000;
-export const FROM_START = "0";
-const EVENT_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
-
-export function parseSince(raw: string | null | undefined, name = "since"): string | undefined {
-  if (raw === null || raw === undefined) return undefined;
-  if (raw !== FROM_START && !EVENT_ID.test(raw)) throw new QueryError(`${name} must be an event id (<block:20>:<logIndex:10>:<account>) or "0" for the start of the log`, name);
-  return raw;
-}
 
 interface Subscriber {
   filter: FeedFilter;
@@ -272,7 +277,7 @@ export class FeedHub {
       let cursor = since === FROM_START ? undefined : since;
       let afterMark = false;
       for (;;) {
-        const rows = await readEvents(cursor, PAGE);
+        const rows = await eventsAfter(cursor, PAGE);
         const events = await enrich(rows);
         for (const e of events) if (matchesFilter(e, sub.filter)) this.push(sub, e);
         if (rows.length > 0) cursor = rows[rows.length - 1]!.id;
@@ -309,16 +314,16 @@ export class FeedHub {
       return;
     }
     const from = this.markBlock > REORG_WINDOW ? this.markBlock - REORG_WINDOW : 0n;
-    let cursor: string | undefined = `${from.toString().padStart(20, "0")}:`;
+    let cursor = feedEventIdFloor(from);
     const fresh: OpportunityEventRow[] = [];
     for (;;) {
-      const rows = await readEvents(cursor, PAGE);
+      const rows = await eventsAfter(cursor, PAGE);
       for (const r of rows) if (!this.sent.has(r.id)) fresh.push(r);
       if (rows.length < PAGE) break;
       cursor = rows[rows.length - 1]!.id;
     }
     if (fresh.length > 0) {
-      const events = await enrich(fresh);
+      const events = await enrich(fresh, head);
       for (const e of events) {
         this.sent.set(e.id, e.blockNumber);
         if (e.blockNumber > this.markBlock) this.markBlock = e.blockNumber;
@@ -349,45 +354,23 @@ async function readTail(): Promise<{ id: string; blockNumber: bigint }[]> {
   return db
     .select({ id: opportunityEvent.id, blockNumber: opportunityEvent.blockNumber })
     .from(opportunityEvent)
-    .where(gt(opportunityEvent.id, `${from.toString().padStart(20, "0")}:`))
+    .where(gt(opportunityEvent.id, feedEventIdFloor(from)))
     .orderBy(asc(opportunityEvent.id));
-}
-
-async function readEvents(after: string | undefined, limit: number): Promise<OpportunityEventRow[]> {
-  return db
-    .select()
-    .from(opportunityEvent)
-    .where(after === undefined ? undefined : gt(opportunityEvent.id, after))
-    .orderBy(asc(opportunityEvent.id))
-    .limit(limit);
 }
 
 /**
  * Log rows → feed events: each liquidatable or updated event gets its account's best take at the indexed
- * hub block (one read of health, positions and auctions for the whole batch). A take is null when the
+ * hub block (`indexed` when the caller has just read it; one read of health, positions and auctions for
+ * the whole batch). A take is null when the
  * account is healthy at that block, whatever the event's kind.
  */
-export async function enrich(rows: readonly OpportunityEventRow[]): Promise<FeedEvent[]> {
+export async function enrich(rows: readonly OpportunityEventRow[], indexed?: IndexedBlock): Promise<FeedEvent[]> {
   if (rows.length === 0) return [];
   const chainId = loadIndexerManifest().hub.chainId;
   const wanted = [...new Set(rows.filter((r) => r.kind !== "healthy").map((r) => r.account.toLowerCase() as Address))];
-  const takes = new Map<string, Opportunity>();
-  const [mk, head] = await Promise.all([market(), indexedHubBlock()]);
-  if (wanted.length > 0 && head && mk.params) {
-    const [health, positions, active] = await Promise.all([
-      db.select().from(accountHealth).where(inArray(accountHealth.account, wanted)),
-      db.select().from(account).where(inArray(account.address, wanted)),
-      db.select().from(auction).where(and(inArray(auction.account, wanted), eq(auction.active, true))),
-    ]);
-    const rowOf = new Map(positions.map((p) => [p.address.toLowerCase(), p]));
-    const auctionOf = new Map(active.map((a) => [a.account.toLowerCase(), a]));
-    for (const h of health as HealthRow[]) {
-      const key = h.account.toLowerCase();
-      const row = rowOf.get(key);
-      const o = row && h.healthFactor < 10n ** 18n ? opportunityOf(h, row, auctionOf.get(key), mk, mk.params, head) : undefined;
-      if (o) takes.set(key, o);
-    }
-  }
+  const [mk, head] = await Promise.all([market(), indexed ?? indexedHubBlock()]);
+  const health = wanted.length > 0 && head ? await db.select().from(accountHealth).where(inArray(accountHealth.account, wanted)) : [];
+  const takes = head ? await takesOf(health, mk, head) : new Map<string, Opportunity>();
   return rows.map((r) => ({
     id: r.id,
     account: r.account as Address,

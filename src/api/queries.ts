@@ -12,6 +12,7 @@ import { type Address, getAddress, isAddress, parseUnits } from "viem";
 import { type AuctionParams, bonusAt, quoteTake, valueOf } from "../math/health.js";
 import { MAX_UINT256, WAD, mulDiv } from "../math/wad.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { FEED_EVENT_ID } from "../indexer/state.js";
 
 /** A caller error (bad argument): 400 on REST, a GraphQL error naming the argument on GraphQL. */
 export class QueryError extends Error {
@@ -160,17 +161,26 @@ export async function market(): Promise<Market> {
   };
 }
 
+/** A block of the hub chain the index has processed. */
+export interface IndexedBlock {
+  chainId: number;
+  number: bigint;
+  timestamp: bigint;
+}
+
 /** The hub chain's latest indexed block (Ponder's checkpoint), or undefined before the first. */
-export async function indexedHubBlock(): Promise<{ chainId: number; number: bigint; timestamp: bigint } | undefined> {
+export async function indexedHubBlock(): Promise<IndexedBlock | undefined> {
   const hub = loadIndexerManifest().hub;
   const result = (await db.execute(sql`SELECT chain_id, latest_checkpoint FROM _ponder_checkpoint WHERE chain_id = ${hub.chainId}`)) as unknown as {
     rows: { chain_id: number | string; latest_checkpoint: string }[];
   };
   const row = result.rows[0];
-  if (!row) return undefined;
-  // Ponder's checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ...
-  const cp = row.latest_checkpoint;
-  return { chainId: hub.chainId, timestamp: BigInt(cp.slice(0, 10)), number: BigInt(cp.slice(26, 42)) };
+  return row ? { chainId: hub.chainId, ...checkpointBlock(row.latest_checkpoint) } : undefined;
+}
+
+/** The block of a Ponder checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ... */
+export function checkpointBlock(checkpoint: string): { number: bigint; timestamp: bigint } {
+  return { timestamp: BigInt(checkpoint.slice(0, 10)), number: BigInt(checkpoint.slice(26, 42)) };
 }
 
 const chainOfEid = (eid: number) => loadIndexerManifest().manifest.chains.find((c) => c.eid === eid);
@@ -301,7 +311,7 @@ export interface OpportunityArgs {
  * is read at one indexed hub block: the checkpoint is read before and after the rows, and the read is retried
  * when the indexer committed in between, so `blockNumber` is the block the numbers are true at.
  */
-export async function opportunities(args: OpportunityArgs): Promise<Page<Opportunity> & { block: { chainId: number; number: bigint; timestamp: bigint } | null }> {
+export async function opportunities(args: OpportunityArgs): Promise<Page<Opportunity> & { block: IndexedBlock | null }> {
   for (let attempt = 0; ; attempt++) {
     const before = await indexedHubBlock();
     const result = await readOpportunities(args, before);
@@ -310,11 +320,10 @@ export async function opportunities(args: OpportunityArgs): Promise<Page<Opportu
   }
 }
 
-async function readOpportunities(args: OpportunityArgs, head: { chainId: number; number: bigint; timestamp: bigint } | undefined): Promise<Page<Opportunity>> {
+async function readOpportunities(args: OpportunityArgs, head: IndexedBlock | undefined): Promise<Page<Opportunity>> {
   const mk = await market();
   const items: Opportunity[] = [];
   if (!head || !mk.params) return { items, pageInfo: { hasNextPage: false, endCursor: null } };
-  const params = mk.params;
   let cursor = args.after === undefined ? undefined : decodeCursor(args.after);
   let lastSeen: HealthRow | undefined;
   // Batches of liquidatable accounts in HF order, until `first` pass the filters (+1 to know about a next page).
@@ -324,16 +333,9 @@ async function readOpportunities(args: OpportunityArgs, head: { chainId: number;
       .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
       .limit(MAX_PAGE);
     if (batch.length === 0) break;
-    const addresses = batch.map((h) => h.account);
-    const [positions, active] = await Promise.all([
-      db.select().from(account).where(inArray(account.address, addresses)),
-      db.select().from(auction).where(and(inArray(auction.account, addresses), eq(auction.active, true))),
-    ]);
-    const rowOf = new Map(positions.map((p) => [p.address.toLowerCase(), p]));
-    const auctionOf = new Map(active.map((a) => [a.account.toLowerCase(), a]));
+    const takes = await takesOf(batch, mk, head);
     for (const h of batch) {
-      const row = rowOf.get(h.account.toLowerCase());
-      const o = row && opportunityOf(h, row, auctionOf.get(h.account.toLowerCase()), mk, params, head);
+      const o = takes.get(h.account.toLowerCase());
       if (o && (args.minProfitUsd === undefined || o.profitUsd >= args.minProfitUsd) && (args.chainId === undefined || o.collateral.chainId === args.chainId)) {
         if (items.length === args.first) return { items, pageInfo: { hasNextPage: true, endCursor: encodeCursor(lastSeen!) } };
         items.push(o);
@@ -346,6 +348,30 @@ async function readOpportunities(args: OpportunityArgs, head: { chainId: number;
   return { items, pageInfo: { hasNextPage: false, endCursor: lastSeen ? encodeCursor(lastSeen) : null } };
 }
 
+/**
+ * The best take of each liquidatable account among `health` (HF < 1), keyed by lower-case address, from one
+ * read of their positions and active auctions.
+ */
+export async function takesOf(health: readonly HealthRow[], mk: Market, head: IndexedBlock): Promise<Map<string, Opportunity>> {
+  const takes = new Map<string, Opportunity>();
+  const liquidatable = health.filter((h) => h.healthFactor < WAD);
+  if (!mk.params || liquidatable.length === 0) return takes;
+  const addresses = liquidatable.map((h) => h.account);
+  const [positions, active] = await Promise.all([
+    db.select().from(account).where(inArray(account.address, addresses)),
+    db.select().from(auction).where(and(inArray(auction.account, addresses), eq(auction.active, true))),
+  ]);
+  const rowOf = new Map(positions.map((p) => [p.address.toLowerCase(), p]));
+  const auctionOf = new Map(active.map((a) => [a.account.toLowerCase(), a]));
+  for (const h of liquidatable) {
+    const key = h.account.toLowerCase();
+    const row = rowOf.get(key);
+    const o = row && opportunityOf(h, row, auctionOf.get(key), mk, mk.params, head);
+    if (o) takes.set(key, o);
+  }
+  return takes;
+}
+
 /** One account's best take, from its indexed positions (the `account` row keeps them inline). */
 export function opportunityOf(
   h: HealthRow,
@@ -353,7 +379,7 @@ export function opportunityOf(
   au: typeof auction.$inferSelect | undefined,
   mk: Market,
   params: AuctionParams,
-  head: { chainId: number; number: bigint; timestamp: bigint },
+  head: IndexedBlock,
 ): Opportunity | undefined {
   let best: Opportunity["collateral"] | undefined;
   for (const c of row.collateral) {
@@ -427,22 +453,36 @@ export function opportunityOf(
 
 export type OpportunityEventRow = typeof opportunityEvent.$inferSelect;
 
-const EVENT_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
+/** `since` meaning "from the start of the log". */
+export const FROM_START = "0";
+
+/** A resume cursor as given: an event id, or FROM_START; undefined when absent. */
+export function parseSince(raw: string | null | undefined, name = "since"): string | undefined {
+  if (raw === null || raw === undefined) return undefined;
+  if (raw !== FROM_START && !FEED_EVENT_ID.test(raw)) throw new QueryError(`${name} must be an event id (<block:20>:<logIndex:10>:<account>) or "0" for the start of the log`, name);
+  return raw;
+}
 
 /**
- * Feed events after `since` (an event id; from the start without it), in indexing order. The id is the
- * resume cursor: a subscriber that saw event X asks for `since: X` and gets exactly what it missed.
+ * Feed events after `since` (an event id; from the start without it or with "0"), in indexing order. The id
+ * is the resume cursor: a subscriber that saw event X asks for `since: X` and gets exactly what it missed.
  */
-export async function opportunityEvents(args: { since?: string; first: number }): Promise<Page<OpportunityEventRow>> {
-  if (args.since !== undefined && !EVENT_ID.test(args.since)) throw new QueryError("since must be an event id (<block:20>:<logIndex:10>:<account>)", "since");
-  const rows = await db
+export async function opportunityEvents(args: { since?: string | null; first: number }): Promise<Page<OpportunityEventRow>> {
+  const since = parseSince(args.since);
+  const after = since === FROM_START ? undefined : since;
+  const rows = await eventsAfter(after, args.first + 1);
+  const items = rows.slice(0, args.first);
+  return { items, pageInfo: { hasNextPage: rows.length > args.first, endCursor: items[items.length - 1]?.id ?? after ?? null } };
+}
+
+/** Up to `limit` log rows with an id above `after` (any string: an id, or a block's `feedEventIdFloor`), in id order. */
+export async function eventsAfter(after: string | undefined, limit: number): Promise<OpportunityEventRow[]> {
+  return db
     .select()
     .from(opportunityEvent)
-    .where(args.since === undefined ? undefined : gt(opportunityEvent.id, args.since))
+    .where(after === undefined ? undefined : gt(opportunityEvent.id, after))
     .orderBy(asc(opportunityEvent.id))
-    .limit(args.first + 1);
-  const items = rows.slice(0, args.first);
-  return { items, pageInfo: { hasNextPage: rows.length > args.first, endCursor: items[items.length - 1]?.id ?? args.since ?? null } };
+    .limit(limit);
 }
 
 /** The newest event id of the log (where a live subscriber starts), or null while it is empty. */

@@ -38,12 +38,13 @@ import {
   opportunityEvents,
   parseAddress,
   parseDecimalWad,
+  parseSince,
 } from "./queries.js";
 import { Gauge } from "prom-client";
 import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
 import { AccountWatch } from "./account-watch.js";
-import { FROM_START, type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter, parseSince } from "./feed.js";
+import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter } from "./feed.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
@@ -376,8 +377,7 @@ export const resolvers = {
     latestEventId: () => field("latestEventId", latestEventId),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
-        const since = parseSince(args.since);
-        const page = await opportunityEvents({ since: since === FROM_START ? undefined : since, first: pageSize(args.first) });
+        const page = await opportunityEvents({ since: args.since, first: pageSize(args.first) });
         return { pageInfo: page.pageInfo, items: (await enrich(page.items)).map(feedEventJson) };
       }),
   },

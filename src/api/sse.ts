@@ -6,9 +6,9 @@
  */
 import type { ExecutionResult } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { FEED_EVENT_ID } from "../indexer/state.js";
 
 const PING_MS = 12_000;
-const FEED_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
 
 /** The feed event id of a result whose single root field is an event (`{ data: { opportunities: { id } } }`). */
 function eventId(result: ExecutionResult): string | undefined {
@@ -16,7 +16,7 @@ function eventId(result: ExecutionResult): string | undefined {
   if (!data) return undefined;
   const roots = Object.values(data);
   const id = roots.length === 1 ? (roots[0] as { id?: unknown } | null)?.id : undefined;
-  return typeof id === "string" && FEED_ID.test(id) ? id : undefined;
+  return typeof id === "string" && FEED_EVENT_ID.test(id) ? id : undefined;
 }
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<ExecutionResult> {

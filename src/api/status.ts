@@ -14,6 +14,7 @@ import { Gauge } from "prom-client";
 import { http, createPublicClient } from "viem";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { salvageRegistry } from "./metrics.js";
+import { checkpointBlock } from "./queries.js";
 
 export interface ChainStatus {
   name: string;
@@ -32,12 +33,12 @@ const clientOf = (rpcUrl: string) => {
   return c;
 };
 
-/** Ponder's checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ... */
+/** The block Ponder has indexed, per chain id. */
 async function indexedBlocks(): Promise<Map<number, bigint>> {
   const result = (await db.execute(sql`SELECT chain_id, latest_checkpoint FROM _ponder_checkpoint`)) as unknown as {
     rows: { chain_id: number | string; latest_checkpoint: string }[];
   };
-  return new Map(result.rows.map((r) => [Number(r.chain_id), BigInt(r.latest_checkpoint.slice(26, 42))]));
+  return new Map(result.rows.map((r) => [Number(r.chain_id), checkpointBlock(r.latest_checkpoint).number]));
 }
 
 export async function chainStatuses(): Promise<ChainStatus[]> {

@@ -181,6 +181,36 @@ export function createSalvageClient(options: SalvageClientOptions) {
       signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
     });
 
+  /**
+   * A subscription that survives dropped connections: yields each payload parsed, and on a network error
+   * waits (minMs doubling to maxMs) and subscribes again with `variables()` read anew. GraphQL and validation
+   * errors are thrown, not retried; an aborted `signal` ends it.
+   */
+  async function* resilient<T>(
+    document: string,
+    variables: () => Record<string, unknown>,
+    parse: (data: Record<string, unknown>) => T,
+    { signal, onReconnect }: Pick<SubscribeArgs, "signal" | "onReconnect">,
+  ): AsyncGenerator<T> {
+    let attempt = 0;
+    while (!signal?.aborted) {
+      try {
+        for await (const data of stream(document, variables(), signal)) {
+          const item = parse(data);
+          attempt = 0;
+          yield item;
+          if (signal?.aborted) return;
+        }
+        return;
+      } catch (error) {
+        if (signal?.aborted) return;
+        if (error instanceof SalvageGraphQLError || error instanceof z.ZodError) throw error;
+        onReconnect?.(error, ++attempt);
+        await pause(Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 16)), signal);
+      }
+    }
+  }
+
   return {
     query,
 
@@ -191,44 +221,17 @@ export function createSalvageClient(options: SalvageClientOptions) {
     async *opportunities(args: SubscribeArgs = {}): AsyncGenerator<OpportunityEvent> {
       let since = args.since ?? (await latestEventId(args.signal)) ?? "0";
       const document = `subscription($filter: OpportunityFilter, $since: String) { opportunities(filter: $filter, since: $since) { ${OPPORTUNITY_EVENT_FIELDS} } }`;
-      let attempt = 0;
-      while (!args.signal?.aborted) {
-        try {
-          for await (const data of stream(document, { filter: args.filter, since }, args.signal)) {
-            const event = opportunityEventSchema.parse(data.opportunities);
-            since = event.id;
-            attempt = 0;
-            yield event;
-            if (args.signal?.aborted) return;
-          }
-          return;
-        } catch (error) {
-          if (args.signal?.aborted) return;
-          if (error instanceof SalvageGraphQLError || error instanceof z.ZodError) throw error;
-          args.onReconnect?.(error, ++attempt);
-          await pause(Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 16)), args.signal);
-        }
+      // Each reconnect asks for what followed the last event yielded.
+      for await (const event of resilient(document, () => ({ filter: args.filter, since }), (data) => opportunityEventSchema.parse(data.opportunities), args)) {
+        since = event.id;
+        yield event;
       }
     },
 
     /** One account's health now, then each change the indexer makes; reconnects on a dropped stream. */
-    async *accountHealth(account: string, args: { signal?: AbortSignal } = {}): AsyncGenerator<AccountHealth> {
+    async *accountHealth(account: string, args: Pick<SubscribeArgs, "signal" | "onReconnect"> = {}): AsyncGenerator<AccountHealth> {
       const document = `subscription($a: String!) { accountHealth(address: $a) { ${ACCOUNT_HEALTH_FIELDS} } }`;
-      let attempt = 0;
-      while (!args.signal?.aborted) {
-        try {
-          for await (const data of stream(document, { a: account }, args.signal)) {
-            attempt = 0;
-            yield accountHealthSchema.parse(data.accountHealth);
-            if (args.signal?.aborted) return;
-          }
-          return;
-        } catch (error) {
-          if (args.signal?.aborted) return;
-          if (error instanceof SalvageGraphQLError || error instanceof z.ZodError) throw error;
-          await pause(Math.min(maxMs, minMs * 2 ** Math.min(attempt++, 16)), args.signal);
-        }
-      }
+      yield* resilient(document, () => ({ a: account }), (data) => accountHealthSchema.parse(data.accountHealth), args);
     },
   };
 }

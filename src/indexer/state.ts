@@ -123,5 +123,13 @@ export function feedEventKind(previous: bigint | undefined, next: bigint): "liqu
 
 /** Sortable event id and resume cursor: (block, log index, account). */
 export function feedEventId(blockNumber: bigint, logIndex: number, account: Hex): string {
-  return `${blockNumber.toString().padStart(20, "0")}:${String(logIndex).padStart(10, "0")}:${account.toLowerCase()}`;
+  return `${feedEventIdFloor(blockNumber)}${String(logIndex).padStart(10, "0")}:${account.toLowerCase()}`;
+}
+
+/** What `feedEventId` produces. */
+export const FEED_EVENT_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
+
+/** A string that sorts just before every event id of `blockNumber` (and after every id of earlier blocks). */
+export function feedEventIdFloor(blockNumber: bigint): string {
+  return `${blockNumber.toString().padStart(20, "0")}:`;
 }
