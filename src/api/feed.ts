@@ -217,6 +217,7 @@ export class FeedHub {
   /** Resolves once the first tick has marked the end of the log (live delivery starts after that mark). */
   private readonly marked: Promise<void>;
   private markDone!: () => void;
+  private readonly pollWaiters: { after: number; resolve: () => void }[] = [];
   readonly stats: FeedStats = { subscribers: { sse: 0, ws: 0, webhook: 0, internal: 0 }, emitted: { liquidatable: 0, updated: 0, healthy: 0, kicked: 0 }, lastId: null, polls: 0 };
 
   constructor(private readonly pollMs: number) {
@@ -227,8 +228,13 @@ export class FeedHub {
   start(): void {
     if (this.timer) return;
     const loop = async () => {
+      const poll = ++this.stats.polls;
       this.polling = this.tick().catch(() => undefined);
       await this.polling;
+      for (const w of this.pollWaiters.splice(0)) {
+        if (w.after < poll) w.resolve();
+        else this.pollWaiters.push(w);
+      }
       if (this.timer) this.timer = setTimeout(loop, this.pollMs);
     };
     this.timer = setTimeout(loop, 0);
@@ -237,6 +243,12 @@ export class FeedHub {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /** Resolves once a poll that starts after this call has finished. */
+  private nextPoll(): Promise<void> {
+    const after = this.stats.polls;
+    return new Promise((resolve) => this.pollWaiters.push({ after, resolve }));
   }
 
   /** Called with the indexed hub block each time it advances (the accountHealth subscription uses it). */
@@ -268,9 +280,12 @@ export class FeedHub {
   }
 
   /**
-   * Replays the log after `since`, then releases the live events that queued meanwhile (skipping replayed
-   * ids). The replay reads until the log is exhausted *after* the poller has marked the log's end: events
-   * logged before that mark are never sent live, so they must come from the replay.
+   * Replays the log after `since`, then releases the live events that queued meanwhile, skipping those the
+   * replay covered (id up to its last read). Two waits make that exact:
+   * - the replay reads until the log is exhausted *after* the poller has marked the log's end, since events
+   *   logged before that mark are never sent live;
+   * - it then waits for one full poll after its last read, so an event already in the log but not yet sent
+   *   live (the poller lags the log by up to a poll) is queued, and skipped, rather than sent after release.
    */
   private async replay(sub: Subscriber, since: string): Promise<void> {
     try {
@@ -287,6 +302,7 @@ export class FeedHub {
         await this.marked;
         afterMark = true;
       }
+      await this.nextPoll();
       const waiting = sub.replaying ?? [];
       sub.replaying = null;
       for (const e of waiting) if (cursor === undefined || e.id > cursor) this.push(sub, e);
@@ -300,7 +316,6 @@ export class FeedHub {
   }
 
   private async tick(): Promise<void> {
-    this.stats.polls++;
     const head = await indexedHubBlock();
     if (!head) return;
     if (this.markBlock === null) {
