@@ -12,7 +12,7 @@ import { RELAY_USAGE, relayCommand } from "../src/relayer/cli.js";
 
 const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
-                     [--duration SECONDS | --once] [--manifest PATH]
+                     [--duration SECONDS | --once] [--manifest PATH] [--hub-gas-limit GAS]
        salvage demo   [the devnet flags] [--api-port 42069] [--metrics-port 9464]`;
 
 const DEVNET_FLAGS = {
@@ -26,6 +26,7 @@ const DEVNET_FLAGS = {
   duration: { type: "string" },
   once: { type: "boolean" },
   manifest: { type: "string" },
+  "hub-gas-limit": { type: "string" },
 } as const;
 
 function devnetOptions(values: Record<string, string | boolean | undefined>, defaults: Record<string, unknown> = {}) {
@@ -43,6 +44,7 @@ function devnetOptions(values: Record<string, string | boolean | undefined>, def
         duration: values.duration,
         once: values.once,
         manifest: values.manifest,
+        hubGasLimit: values["hub-gas-limit"],
       }).filter(([, v]) => v !== undefined),
     ),
   });

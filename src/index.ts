@@ -10,7 +10,7 @@ export type { TransitionEvent, Logger } from "./relayer/coordinator.js";
 export { planTake, type PolicyConfig, type Plan, type TakePlan } from "./relayer/policy.js";
 export { RECOVERY_STATES, TERMINAL_STATES, type RecoveryState } from "./relayer/states.js";
 export type { Recovery } from "./relayer/store.js";
-export { PacketDeliverer, type DeliveryChain, type PacketRecord, type DeliveryEvent } from "./relayer/deliverer.js";
+export { PacketDeliverer, type DeliveryChain, type PacketRecord, type DeliveryEvent } from "./layerzero/deliverer.js";
 export { decodePacket, type Packet } from "./layerzero/packet.js";
 export { manifestSchema, parseManifest, readManifest, type Manifest } from "./deployment/manifest.js";
 export { accountData, bonusAt, priceToWad, quoteTake, valueOf } from "./math/health.js";

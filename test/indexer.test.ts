@@ -24,7 +24,7 @@ import { stopProcessGroup } from "../src/util/process-group.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
 import { Deployment } from "../src/protocol/deployment.js";
-import type { PacketDeliverer } from "../src/relayer/deliverer.js";
+import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_INDEXER_TEST_ACCOUNTS ?? 60);
 const SEED = 11;

@@ -16,6 +16,7 @@ beforeAll(async () => {
   s = await crashScenario({ accounts: 60, seed: 11 });
   relayer = await createRelayer({
     manifest: s.net.deployment.manifest,
+    database: { memory: true },
     keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
     policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
     pollIntervalMs: 200,

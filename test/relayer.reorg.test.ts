@@ -21,8 +21,8 @@ beforeAll(async () => {
       manifest: s.net.deployment.manifest,
       keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
       policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
-      // One recovery at a time and no delivery yet: the first take is the hub's newest block when it is reorged out.
-      concurrency: 1,
+      database: { memory: true },
+      // No delivery yet: the first batch of takes is the hub's newest block when it is reorged out.
       deliver: false,
       pollIntervalMs: 100,
     },

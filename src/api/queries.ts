@@ -1,16 +1,17 @@
 /**
- * The read side of the salvage API, shared by GET /at-risk and the salvage GraphQL endpoint (and meant for
- * issue 5's subscriptions and webhooks: `opportunities()` is the one definition of an opportunity).
+ * The read side of the salvage API, shared by GET /at-risk, the salvage GraphQL endpoint, the feed and webhooks.
  *
- * Everything reads Ponder's readonly database (`db` from "ponder:api"). Money math comes from
- * src/math/health.ts only; nothing here re-derives it.
+ * Everything reads Ponder's readonly database (`db` from "ponder:api"). Money math comes from src/math/health.ts
+ * and the take from the opportunity model (src/opportunity/take.ts, shared with the relayer); nothing here
+ * re-derives them.
  */
 import { db } from "ponder:api";
 import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, opportunityEvent, price } from "ponder:schema";
 import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
 import { type Address, getAddress, isAddress, parseUnits } from "viem";
-import { type AuctionParams, bonusAt, quoteTake, valueOf } from "../math/health.js";
-import { MAX_UINT256, WAD, mulDiv } from "../math/wad.js";
+import { type AuctionParams, valueOf } from "../math/health.js";
+import { MAX_UINT256, WAD } from "../math/wad.js";
+import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/state.js";
 
@@ -268,19 +269,18 @@ export interface Opportunity {
   healthFactor: bigint;
   collateralValue: bigint;
   debtValue: bigint;
-  /** The (chain, asset) collateral position with the largest value. */
+  /** The chosen pair (`bestTake`: the most profitable; ties to the larger collateral position, then the larger debt). */
   collateral: { chainId: number; eid: number; assetId: number; symbol: string | null; decimals: number; amount: bigint; valueUsd: bigint; priceWad: bigint };
-  /** The debt position with the largest value. */
+  /** The chosen debt position. */
   debt: { assetId: number; symbol: string | null; decimals: number; amount: bigint; valueUsd: bigint; priceWad: bigint };
   /** debt × closeFactor: the most one take may repay. */
   maxRepay: bigint;
-  /** quoteTake(maxRepay, bonus): what a take of maxRepay repays and seizes (the collateral cap applied). */
+  /** quoteTake(maxRepay, bonus): what a take of maxRepay repays and seizes (the collateral cap applied): the hub's previewTake. */
   repayAmount: bigint;
   seizeAmount: bigint;
   /** Value of seized collateral minus value repaid (WAD USD). */
   profitUsd: bigint;
-  /** "none": never kicked (or ended), a kick starts at minBonus; "active": takeable now; "expired": past the tail, needs a re-kick. */
-  auctionStatus: "none" | "active" | "expired";
+  auctionStatus: AuctionStatus;
   auctionId: bigint | null;
   auctionStartedAt: bigint | null;
   /** Bonus (WAD) a take would get at `timestamp`: bonusAt(startedAt, timestamp) when active, else minBonus. */
@@ -329,7 +329,7 @@ async function readOpportunities(args: OpportunityArgs, head: IndexedBlock | und
   // Batches of liquidatable accounts in HF order, until `first` pass the filters (+1 to know about a next page).
   for (;;) {
     const batch = await db.select().from(accountHealth)
-      .where(and(lt(accountHealth.healthFactor, WAD), ...(cursor ? [afterCondition(cursor)] : [])))
+      .where(and(lt(accountHealth.healthFactor, WAD) /* isLiquidatable, in SQL */, ...(cursor ? [afterCondition(cursor)] : [])))
       .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
       .limit(MAX_PAGE);
     if (batch.length === 0) break;
@@ -354,7 +354,7 @@ async function readOpportunities(args: OpportunityArgs, head: IndexedBlock | und
  */
 export async function takesOf(health: readonly HealthRow[], mk: Market, head: IndexedBlock): Promise<Map<string, Opportunity>> {
   const takes = new Map<string, Opportunity>();
-  const liquidatable = health.filter((h) => h.healthFactor < WAD);
+  const liquidatable = health.filter((h) => isLiquidatable(h.healthFactor));
   if (!mk.params || liquidatable.length === 0) return takes;
   const addresses = liquidatable.map((h) => h.account);
   const [positions, active] = await Promise.all([
@@ -372,7 +372,11 @@ export async function takesOf(health: readonly HealthRow[], mk: Market, head: In
   return takes;
 }
 
-/** One account's best take, from its indexed positions (the `account` row keeps them inline). */
+/**
+ * One account's best take, from its indexed positions (the `account` row keeps them inline): the opportunity
+ * model's `bestTake` at the bonus of its auction at the indexed block, with no constraints and no costs.
+ * Positions whose asset or price is not indexed yet are left out; undefined when no pair repays and seizes.
+ */
 export function opportunityOf(
   h: HealthRow,
   row: typeof account.$inferSelect,
@@ -381,68 +385,46 @@ export function opportunityOf(
   params: AuctionParams,
   head: IndexedBlock,
 ): Opportunity | undefined {
-  let best: Opportunity["collateral"] | undefined;
+  const collaterals: Opportunity["collateral"][] = [];
   for (const c of row.collateral) {
     const a = mk.assets.get(c.assetId);
     const p = mk.prices.get(c.assetId);
     const amount = BigInt(c.amount);
     if (!a || p === undefined || amount === 0n) continue;
-    const v = valueOf(amount, p, a.decimals);
     const chainId = chainOfEid(c.eid)?.chainId ?? 0;
-    // Largest value; ties by (chain id, asset id) so the choice is deterministic.
-    if (!best || v > best.valueUsd || (v === best.valueUsd && (chainId < best.chainId || (chainId === best.chainId && c.assetId < best.assetId)))) {
-      best = { chainId, eid: c.eid, assetId: c.assetId, symbol: a.symbol, decimals: a.decimals, amount, valueUsd: v, priceWad: p };
-    }
+    collaterals.push({ chainId, eid: c.eid, assetId: c.assetId, symbol: a.symbol, decimals: a.decimals, amount, valueUsd: valueOf(amount, p, a.decimals), priceWad: p });
   }
-  let largestDebt: Opportunity["debt"] | undefined;
+  const debts: Opportunity["debt"][] = [];
   for (const d of row.debt) {
     const a = mk.assets.get(d.assetId);
     const p = mk.prices.get(d.assetId);
     const amount = BigInt(d.amount);
     if (!a || p === undefined || amount === 0n) continue;
-    const v = valueOf(amount, p, a.decimals);
-    if (!largestDebt || v > largestDebt.valueUsd || (v === largestDebt.valueUsd && d.assetId < largestDebt.assetId)) {
-      largestDebt = { assetId: d.assetId, symbol: a.symbol, decimals: a.decimals, amount, valueUsd: v, priceWad: p };
-    }
+    debts.push({ assetId: d.assetId, symbol: a.symbol, decimals: a.decimals, amount, valueUsd: valueOf(amount, p, a.decimals), priceWad: p });
   }
-  if (!best || !largestDebt) return undefined;
-
-  const expired = au !== undefined && head.timestamp > au.startedAt + params.auctionTail;
-  const status: Opportunity["auctionStatus"] = au === undefined ? "none" : expired ? "expired" : "active";
-  const bonus = status === "active" ? bonusAt(params, au!.startedAt, head.timestamp) : params.minBonus;
-  const maxRepay = mulDiv(largestDebt.amount, params.closeFactor, WAD);
-  const quote = quoteTake({
-    debtAmount: largestDebt.amount,
-    debtPriceWad: largestDebt.priceWad,
-    debtDecimals: largestDebt.decimals,
-    collateralAmount: best.amount,
-    collateralPriceWad: best.priceWad,
-    collateralDecimals: best.decimals,
-    closeFactor: params.closeFactor,
-    bonus,
-    maxRepay,
-  });
-  const profitUsd = valueOf(quote.seizeAmount, best.priceWad, best.decimals) - valueOf(quote.repayAmount, largestDebt.priceWad, largestDebt.decimals);
+  const auctionNow = auctionAt(params, au?.startedAt, head.timestamp);
+  const { take } = bestTake({ debts, collaterals, closeFactor: params.closeFactor, bonus: auctionNow.bonus });
+  if (!take) return undefined;
   return {
     account: getAddress(h.account),
     healthFactor: h.healthFactor,
     collateralValue: h.collateralValue,
     debtValue: h.debtValue,
-    collateral: best,
-    debt: largestDebt,
-    maxRepay,
-    repayAmount: quote.repayAmount,
-    seizeAmount: quote.seizeAmount,
-    profitUsd,
-    auctionStatus: status,
+    collateral: take.collateral,
+    debt: take.debt,
+    maxRepay: take.maxRepay,
+    repayAmount: take.repayAmount,
+    seizeAmount: take.seizeAmount,
+    profitUsd: take.profit,
+    auctionStatus: auctionNow.status,
     auctionId: au?.auctionId ?? null,
     auctionStartedAt: au?.startedAt ?? null,
-    bonus,
+    bonus: auctionNow.bonus,
     minBonus: params.minBonus,
     maxBonus: params.maxBonus,
     auctionDuration: params.auctionDuration,
-    maxBonusAt: status === "active" ? au!.startedAt + params.auctionDuration : null,
-    expiresAt: status === "active" ? au!.startedAt + params.auctionTail : null,
+    maxBonusAt: auctionNow.maxBonusAt,
+    expiresAt: auctionNow.expiresAt,
     blockNumber: head.number,
     timestamp: head.timestamp,
     chainId: head.chainId,

@@ -24,6 +24,8 @@ export interface AnvilOptions {
   balanceEther?: number;
   /** Load state from / dump state to this file (anvil --state): a chain that survives a restart. */
   stateFile?: string;
+  /** Block gas limit (anvil --gas-limit); anvil's default (30,000,000) when omitted. */
+  gasLimit?: bigint;
 }
 
 export interface AnvilInstance {
@@ -89,6 +91,7 @@ function spawnAnvil(options: AnvilOptions & { port: number }): Promise<AnvilInst
   if (options.blockTime !== undefined) args.push("--block-time", String(options.blockTime));
   if (options.autoImpersonate) args.push("--auto-impersonate");
   if (options.stateFile) args.push("--state", options.stateFile);
+  if (options.gasLimit !== undefined) args.push("--gas-limit", options.gasLimit.toString());
 
   hookExit();
   const child = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });

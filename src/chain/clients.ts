@@ -10,6 +10,7 @@ import {
   defineChain,
   http,
 } from "viem";
+import { MULTICALL3_ADDRESS } from "./multicall.js";
 
 export interface ChainEndpoint {
   chainId: number;
@@ -23,6 +24,8 @@ export function toViemChain({ chainId, rpcUrl, name }: ChainEndpoint): Chain {
     name: name ?? `chain-${chainId}`,
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [rpcUrl] } },
+    // Multicall3's canonical address (the devnet installs it there): viem's multicall uses it.
+    contracts: { multicall3: { address: MULTICALL3_ADDRESS } },
   });
 }
 

@@ -14,7 +14,7 @@ import solc from "solc";
 const require = createRequire(import.meta.url);
 
 /** Contracts of ours that are deployed and need an ABI module. */
-export const OWN_CONTRACTS = ["Hub", "Spoke", "PriceFeed", "TestToken"] as const;
+export const OWN_CONTRACTS = ["Hub", "Spoke", "PriceFeed", "TestToken", "SalvageExecutor", "Multicall3"] as const;
 
 /** LayerZero artifacts shipped by the npm package, by contract name and path inside the package. */
 export const LAYERZERO_ARTIFACTS = {

@@ -3,14 +3,11 @@
  * mnemonic), known to everyone and funded only on local chains: never use them on a real network, where
  * keys come from the environment (see README, "Real chains").
  */
-import { type Hex, keccak256, encodePacked, getAddress, type Address } from "viem";
+import { keccak256, encodePacked, getAddress, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { ANVIL_DEV_KEYS } from "../chain/dev-keys.js";
 
-export const DEVNET_KEYS = {
-  deployer: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-  relayer: "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-  liquidator: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-} as const satisfies Record<string, Hex>;
+export const DEVNET_KEYS = ANVIL_DEV_KEYS;
 
 /** Concurrent writes of one key are ordered by src/chain/tx.ts `serialized`, so they never race on a nonce. */
 export const devnetAccounts = {

@@ -18,6 +18,7 @@ import {
   testTokenBytecode,
 } from "../../abis/index.js";
 import { createChainClients } from "../chain/clients.js";
+import { installMulticall3 } from "../chain/multicall.js";
 import { type Reader, type Wallet, confirm, deployContract, serialized, write } from "../chain/tx.js";
 import type { Manifest, ManifestChain } from "../deployment/manifest.js";
 import { devnetAccounts } from "./accounts.js";
@@ -63,6 +64,7 @@ async function deployLayerZero(spec: ChainToDeploy, peers: ChainToDeploy[]): Pro
   const wallet = clients.wallet(devnetAccounts.deployer);
   const deployer = devnetAccounts.deployer.address;
   const startBlock = Number(await reader.getBlockNumber());
+  await installMulticall3(reader);
 
   const endpoint = await deployContract(wallet, reader, ENDPOINT, [spec.eid, deployer]);
   const messageLib = await deployContract(wallet, reader, MESSAGE_LIB, [endpoint, deployer]);

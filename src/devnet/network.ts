@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { type AnvilInstance, startAnvil } from "../chain/anvil.js";
 import type { Manifest } from "../deployment/manifest.js";
-import { type DelivererOptions, PacketDeliverer, deliveryChains } from "../relayer/deliverer.js";
+import { type DelivererOptions, PacketDeliverer, deliveryChains } from "../layerzero/deliverer.js";
 import { devnetAccounts } from "./accounts.js";
 import { type ChainToDeploy, deployProtocol } from "./deploy.js";
 
@@ -18,6 +18,8 @@ export interface NetworkOptions {
   blockTime?: number;
   /** Keep each chain's state in DIR/<chainId>.json, so a chain can be stopped and restarted (restartChain). */
   stateDir?: string;
+  /** Block gas limit per chain name ("hub", "spoke1", …); anvil's default when absent. */
+  gasLimits?: Partial<Record<string, bigint>>;
 }
 
 export interface Network {
@@ -50,6 +52,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     chainId: HUB_CHAIN_ID + i,
     autoImpersonate: true,
     stateFile: options.stateDir ? join(options.stateDir, `${HUB_CHAIN_ID + i}.json`) : undefined,
+    gasLimit: options.gasLimits?.[i === 0 ? "hub" : `spoke${i}`],
   });
   try {
     for (let i = 0; i <= options.spokes; i++) anvils.push(await startAnvil(chainOptions(i)));

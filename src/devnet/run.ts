@@ -36,6 +36,8 @@ export const devnetOptionsSchema = z.object({
   /** Seed, walk, crash, deliver, write the manifest, and exit. */
   once: z.boolean().default(false),
   manifest: z.string().default(".devnet/manifest.json"),
+  /** Block gas limit of the hub chain (anvil --gas-limit); anvil's default when absent. */
+  hubGasLimit: z.coerce.bigint().positive().optional(),
 });
 export type DevnetOptions = z.output<typeof devnetOptionsSchema>;
 
@@ -54,7 +56,7 @@ function writeManifestFile(path: string, manifest: Manifest): void {
 
 export async function runDevnet(options: DevnetOptions, log: Log = console.log, signal?: AbortSignal): Promise<Manifest> {
   const started = Date.now();
-  const network = await startNetwork({ spokes: options.spokes });
+  const network = await startNetwork({ spokes: options.spokes, gasLimits: { hub: options.hubGasLimit } });
   const deliverer = createDevnetDeliverer(network.manifest, { pollIntervalMs: 200 });
   try {
     const manifest: Manifest = { ...network.manifest, devnet: { seed: options.seed, scenario: options.scenario, blockTime: options.blockTime } };

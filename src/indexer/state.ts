@@ -4,7 +4,7 @@
  */
 import type { Context } from "ponder:registry";
 import { account, accountHealth, asset, opportunityEvent, price } from "ponder:schema";
-import { WAD } from "../math/wad.js";
+import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
 import type { Hex } from "viem";
 import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
 import { loadIndexerManifest } from "./manifest.js";
@@ -92,11 +92,11 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
   await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
-  const kind = feedEventKind(previousHf, health.healthFactor);
+  const kind = healthEventKind(previousHf, health.healthFactor);
   if (kind) await logFeedEvent(context, { kind, account: row.address, healthFactor: health.healthFactor, previousHealthFactor: previousHf ?? null, debtValue: health.debtValue }, block, logIndex);
 }
 
-export type FeedEventKind = "liquidatable" | "updated" | "healthy" | "kicked";
+export type FeedEventKind = HealthEventKind | "kicked";
 
 /** Appends one event to the opportunity feed's log (`opportunity_event`), keyed by (block, log index, account). */
 export async function logFeedEvent(
@@ -112,13 +112,6 @@ export async function logFeedEvent(
     logIndex,
     timestamp: block.timestamp,
   }).onConflictDoUpdate({ kind: e.kind, healthFactor: e.healthFactor, debtValue: e.debtValue });
-}
-
-/** What a health change means for the opportunity feed, if anything. */
-export function feedEventKind(previous: bigint | undefined, next: bigint): "liquidatable" | "updated" | "healthy" | undefined {
-  const wasUnder = previous !== undefined && previous < WAD;
-  if (next < WAD) return wasUnder ? (next === previous ? undefined : "updated") : "liquidatable";
-  return wasUnder ? "healthy" : undefined;
 }
 
 /** Sortable event id and resume cursor: (block, log index, account). */

@@ -3,19 +3,33 @@
  * at http://127.0.0.1:PORT/metrics, keys from the environment (SALVAGE_TAKER_KEY, SALVAGE_VERIFIER_KEY).
  * SIGINT/SIGTERM stop it after the current step; every recovery resumes from the database next time.
  */
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { DEVNET_KEYS } from "../devnet/accounts.js";
-import { isLoopbackUrl, readManifest } from "../deployment/manifest.js";
+import { ANVIL_DEV_KEYS } from "../chain/dev-keys.js";
+import { type Manifest, hubChain, isLoopbackUrl, readManifest } from "../deployment/manifest.js";
 import { type RelayerConfigInput, keysFromEnv } from "./config.js";
 import { createRelayer } from "./relayer.js";
 
-export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR] [--schema NAME]
-                    [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--concurrency N]
+export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR | --memory] [--schema NAME]
+                    [--indexer-url URL] [--max-feed-lag BLOCKS] [--executor ADDRESS]
+                    [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--max-batch-orders N]
                     [--poll-ms MS] [--devnet-keys] [--no-deliver]
   keys: SALVAGE_TAKER_KEY (takes on the hub), SALVAGE_VERIFIER_KEY (delivers on local chains)
-  database: DATABASE_URL when --database-url is not given; PGlite otherwise`;
+  database: --database-url, else DATABASE_URL, else a PGlite directory (--pglite-dir, default
+            .salvage/relayer/<hub chain id>-<deployment>), or --memory for state that dies with the process
+  detection: the indexer's opportunity feed at --indexer-url (SALVAGE_INDEXER_URL), the hub scanner when
+             it is absent, unreachable or more than --max-feed-lag hub blocks behind`;
+
+/** The default PGlite directory: one per deployment, so two devnets that reuse chain ids never share nonces. */
+export function defaultPgliteDir(manifest: Manifest, cwd = process.cwd()): string {
+  const hub = hubChain(manifest);
+  const id = createHash("sha256").update(`${manifest.createdAt}:${hub.chainId}:${hub.contracts.hub}`).digest("hex").slice(0, 12);
+  return resolve(cwd, ".salvage", "relayer", `${hub.chainId}-${id}`);
+}
 
 export async function relayCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -25,11 +39,15 @@ export async function relayCommand(argv: string[]): Promise<void> {
       manifest: { type: "string", default: ".devnet/manifest.json" },
       "database-url": { type: "string" },
       "pglite-dir": { type: "string" },
+      memory: { type: "boolean" },
+      "indexer-url": { type: "string" },
+      "max-feed-lag": { type: "string" },
+      executor: { type: "string" },
+      "max-batch-orders": { type: "string" },
       schema: { type: "string" },
       "worker-id": { type: "string" },
       "metrics-port": { type: "string" },
       "min-profit-usd": { type: "string" },
-      concurrency: { type: "string" },
       "poll-ms": { type: "string" },
       "devnet-keys": { type: "boolean" },
       "no-deliver": { type: "boolean" },
@@ -40,18 +58,30 @@ export async function relayCommand(argv: string[]): Promise<void> {
   let keys = keysFromEnv();
   if (values["devnet-keys"]) {
     if (!manifest.chains.every((c) => isLoopbackUrl(c.rpcUrl))) throw new Error("--devnet-keys: refused, the manifest has a chain that is not on loopback");
-    keys = { taker: keys.taker ?? DEVNET_KEYS.liquidator, verifier: keys.verifier ?? DEVNET_KEYS.relayer };
+    keys = { taker: keys.taker ?? ANVIL_DEV_KEYS.liquidator, verifier: keys.verifier ?? ANVIL_DEV_KEYS.relayer };
   }
+  const databaseUrl = values["database-url"] ?? process.env.DATABASE_URL;
+  let pgliteDir = values["pglite-dir"];
+  if (!databaseUrl && !pgliteDir && !values.memory) {
+    pgliteDir = defaultPgliteDir(manifest);
+    mkdirSync(pgliteDir, { recursive: true });
+  }
+  if (databaseUrl) log.info({ database: "postgres", schema: values.schema ?? "salvage_relayer" }, "relayer state in PostgreSQL");
+  else if (pgliteDir) log.info({ database: "pglite", dir: pgliteDir }, "relayer state in a PGlite directory");
+  else log.warn({ database: "memory" }, "relayer state in memory only (--memory): a restart forgets every recovery");
   const killAt = process.env.SALVAGE_KILL_AT;
   const relayer = await createRelayer(
     {
       manifest,
-      database: { url: values["database-url"] ?? process.env.DATABASE_URL, pgliteDir: values["pglite-dir"], schema: values.schema },
+      database: { url: databaseUrl, pgliteDir, memory: values.memory ?? false, schema: values.schema },
+      indexerUrl: values["indexer-url"] ?? process.env.SALVAGE_INDEXER_URL,
+      maxFeedLagBlocks: values["max-feed-lag"] ? Number(values["max-feed-lag"]) : undefined,
+      executor: values.executor,
+      maxBatchOrders: values["max-batch-orders"] ? Number(values["max-batch-orders"]) : undefined,
       // Missing keys are reported by the config schema as keys.taker / keys.verifier.
       keys: keys as RelayerConfigInput["keys"],
       workerId: values["worker-id"],
       policy: values["min-profit-usd"] ? { minProfitUsd: values["min-profit-usd"] } : undefined,
-      concurrency: values.concurrency ? Number(values.concurrency) : undefined,
       pollIntervalMs: values["poll-ms"] ? Number(values["poll-ms"]) : undefined,
       deliver: values["no-deliver"] ? false : undefined,
     },
@@ -92,7 +122,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
   }
 
   relayer.start();
-  log.info({ worker: relayer.workerId, hub: relayer.deployment.hub.name }, "relayer started");
+  log.info({ worker: relayer.workerId, hub: relayer.deployment.hub.name, executor: relayer.executor, detection: relayer.detection() }, "relayer started");
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

@@ -26,8 +26,10 @@ export const relayerConfigSchema = z.object({
     .object({
       /** PostgreSQL connection string; PGlite when absent. */
       url: z.string().url().optional(),
-      /** PGlite data directory (in memory when absent). */
+      /** PGlite data directory; with neither url nor pgliteDir, `memory: true` must say that losing the state on exit is intended. */
       pgliteDir: z.string().optional(),
+      /** Keep the relayer's state in memory only (tests, throwaway runs): a restart forgets every recovery. */
+      memory: z.boolean().default(false),
       schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, "must be a lower-case SQL identifier").default("salvage_relayer"),
     })
     .default({}),
@@ -39,6 +41,12 @@ export const relayerConfigSchema = z.object({
   }),
   /** Receives seized collateral on every spoke; the taker's address when absent. */
   receiver: z.string().regex(/^0x[0-9a-fA-F]{40}$/).optional(),
+  /** An executor (contracts/SalvageExecutor.sol) owned by the taker; the relayer deploys one when absent. */
+  executor: z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address").optional(),
+  /** The salvage indexer's API (its opportunity feed is the primary detection source); the hub scanner alone when absent. */
+  indexerUrl: z.string().url().optional(),
+  /** The feed is not trusted when the indexer is more than this many hub blocks behind the hub. */
+  maxFeedLagBlocks: z.number().int().min(0).default(3),
   workerId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   policy: z
     .object({
@@ -56,8 +64,12 @@ export const relayerConfigSchema = z.object({
   /** Deliver LayerZero packets ourselves; on by default where every chain has a local message library. */
   deliver: z.boolean().optional(),
   pollIntervalMs: z.number().int().positive().default(500),
-  /** Recoveries driven at once by this process. */
-  concurrency: z.number().int().min(1).max(64).default(4),
+  /** Largest share of the hub's block gas limit one batch of kicks and takes may use. */
+  batchGasShare: z.number().gt(0).max(1).default(1 / 6),
+  /** Most orders (accounts) in one batch transaction. */
+  maxBatchOrders: z.number().int().min(1).max(500).default(64),
+  /** The most any fee bump offers per gas (gwei); each batch's own cap follows its plan's profit below this. */
+  maxFeePerGasGwei: z.coerce.bigint().positive().default(500n),
   /** A worker's hold on a recovery; it must exceed confirmTimeoutMs. */
   leaseMs: z.number().int().positive().default(60_000),
   confirmTimeoutMs: z.number().int().positive().default(20_000),
@@ -76,6 +88,9 @@ export function parseRelayerConfig(input: unknown): RelayerConfig {
   if (!result.success) throw new Error(`invalid relayer config:\n${formatIssues(result.error)}`);
   const c = result.data;
   if (c.leaseMs <= c.confirmTimeoutMs) throw new Error(`invalid relayer config:\nleaseMs: must exceed confirmTimeoutMs (${c.confirmTimeoutMs})`);
+  if (!c.database.url && !c.database.pgliteDir && !c.database.memory) {
+    throw new Error("invalid relayer config:\ndatabase: give url (PostgreSQL) or pgliteDir (a durable PGlite directory), or memory: true to keep the state in memory only");
+  }
   const manifest = typeof c.manifest === "string" ? readManifest(c.manifest) : c.manifest;
   const byEid = Object.fromEntries(Object.entries(c.policy.maxExposureUsdByEid).map(([eid, v]) => [Number(eid), v]));
   return {

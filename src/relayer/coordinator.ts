@@ -1,25 +1,34 @@
 /**
- * The recovery coordinator: drives each recovery through the state machine (states.ts), one leased row
- * at a time, persisting every transition before and after the transaction it guards.
+ * The recovery engine: drives every open recovery through the state machine (states.ts) in passes, with
+ * the chain read in batches and kicks and takes sent in batches through the liquidator's executor.
  *
- * Idempotency rests on three things: (1) at most one open recovery per account (a unique index);
- * (2) a transaction is signed and stored before it is broadcast, and a retry of the same intent resends
- * the stored bytes (same nonce) instead of signing a new one; (3) every decision re-reads the chain
- * (auction, health, endpoint state, spoke events) instead of trusting what the process remembered.
+ * One pass (`work`): lease every due recovery (one statement), then three phases side by side:
+ * - plan: one batched read (Multicall3) of the market and every account to plan; the policy decides per
+ *   account (take now, kick and wait for the bonus, wait, skip); orders are packed into batches that fit a
+ *   share of the hub's block gas, the intents are stored, each batch is signed, stored and broadcast, and
+ *   the pass goes on without waiting for a receipt: many batches are in flight per key at once;
+ * - confirm: each batch in flight is looked at once (receipt, rebroadcast, fee bump); a mined batch is read
+ *   order by order (one order's revert is its own: Failed carries the revert data, classified by name);
+ * - settle: takes in flight are followed to the spoke (packet state, Seized, LzReceiveAlert) for all of
+ *   them in a few reads, and checked against hub reorgs.
+ * Then every lease is given back in one statement, each recovery due again at its own time.
+ *
+ * Idempotency rests on: (1) at most one open recovery per account (a unique index); (2) a transaction is
+ * signed and stored before it is broadcast, under the leases of all its recoveries and only if none has
+ * one in flight, and a retry resends the stored bytes (same nonce); (3) every decision re-reads the chain.
  */
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { type Address, type Hex, decodeEventLog, encodeFunctionData, erc20Abi, getAbiItem, maxUint256, parseTransaction } from "viem";
-import { endpointV2Abi, hubAbi, spokeAbi } from "../../abis/index.js";
-import { inboundState } from "../layerzero/endpoint.js";
-import { decodePacket } from "../layerzero/packet.js";
+import { type Address, BlockNotFoundError, type Hex, type TransactionReceipt, TransactionReceiptNotFoundError, encodeFunctionData, erc20Abi, maxUint256 } from "viem";
+import { describeError } from "../chain/errors.js";
+import type { ChainClients } from "../chain/clients.js";
 import { bonusAt } from "../math/health.js";
-import { WAD } from "../math/wad.js";
-import type { Deployment } from "../protocol/deployment.js";
-import { describeError } from "./deliverer.js";
-import { type PolicyConfig, planTake } from "./policy.js";
+import { WAD, mulDiv } from "../math/wad.js";
+import { type Plan, type PolicyConfig, type TakePlan, planTake } from "./policy.js";
+import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
-import { AlreadySubmittedError, StuckTransactionError, type TxManager } from "./transactions.js";
+import type { TxManager } from "./transactions.js";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -35,33 +44,58 @@ export interface TransitionEvent {
 }
 
 export interface CoordinatorOptions {
-  deployment: Deployment;
+  protocol: LendingProtocol;
   store: RecoveryStore;
   /** The taker's key on the hub. */
   hubTx: TxManager;
+  hubClients: ChainClients;
+  /** The liquidator's executor contract (SalvageExecutor) on the hub, owned by the taker. */
+  executor: Address;
+  /** Debt tokens the executor pulls from the taker. */
+  debtTokens: Address[];
   policy: PolicyConfig;
   /** Receives seized collateral on every spoke. */
   receiver: Address;
   /** USD price (WAD) of the hub chain's native token, for gas and LayerZero fees. */
   hubNativePriceWad: bigint;
+  /** This process's lease holder id. */
+  worker: string;
   leaseMs?: number;
-  confirmTimeoutMs?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
-  /** How often a recovery waiting on the policy or on a packet is looked at again. */
+  /** How soon a recovery waiting on the bonus, a batch or a packet is looked at again. */
   recheckMs?: number;
+  /** Most recoveries leased in one pass. */
+  claimLimit?: number;
+  /** Largest share of the hub's block gas limit one batch may use (smaller batches pack blocks tighter). */
+  batchGasShare?: number;
+  /** Most orders in one batch. */
+  maxBatchOrders?: number;
   log?: Logger;
   /**
-   * Called after each persisted transition and after each broadcast ("<step>:broadcast"), before anything
-   * else happens. The CLI uses it for fault injection in the crash-safety tests (SALVAGE_KILL_AT).
+   * Called after each persisted transition (with the state's name), after each batch broadcast
+   * ("batch:broadcast") and when a mined batch is read, before its orders are applied ("batch:mined").
+   * The CLI uses it for fault injection in the crash-safety tests (SALVAGE_KILL_AT).
    */
   checkpoint?: (point: string) => void | Promise<void>;
 }
 
-type Outcome = { next: Recovery } | { wait: number; reason?: string } | { done: true };
-
-const kickedEvent = getAbiItem({ abi: hubAbi, name: "AuctionKicked" });
 const silent: Logger = { info() {}, warn() {}, error() {} };
+const IN_FLIGHT: readonly RecoveryState[] = ["taken", "verified", "delivered", "stalled"];
+
+interface Due {
+  at: number;
+  reason?: string;
+}
+
+interface Planned {
+  r: Recovery;
+  order: Order;
+  plan: TakePlan;
+  /** The bonus the plan was made at. */
+  bonus: bigint;
+  gas: bigint;
+}
 
 export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }> {
   private readonly o: Required<Omit<CoordinatorOptions, "checkpoint">> & Pick<CoordinatorOptions, "checkpoint">;
@@ -69,88 +103,74 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   constructor(options: CoordinatorOptions) {
     super();
     this.o = {
+      leaseMs: 60_000,
+      retryBaseMs: 500,
+      retryMaxMs: 30_000,
+      recheckMs: 250,
+      claimLimit: 5_000,
+      batchGasShare: 1 / 6,
+      maxBatchOrders: 64,
+      log: silent,
       ...options,
-      // A wait for a receipt stays well inside the lease; the lease is renewed after every transition.
-      leaseMs: options.leaseMs ?? 60_000,
-      confirmTimeoutMs: options.confirmTimeoutMs ?? 20_000,
-      retryBaseMs: options.retryBaseMs ?? 500,
-      retryMaxMs: options.retryMaxMs ?? 30_000,
-      recheckMs: options.recheckMs ?? 500,
-      log: options.log ?? silent,
     };
   }
 
-  private get hub(): Address {
-    return this.o.deployment.hubAddress;
-  }
-
   private get reader() {
-    return this.o.deployment.hubClients.public;
+    return this.o.hubClients.public;
   }
 
-  /** Approves the hub to pull every debt token from the taker, once. */
-  async ensureAllowances(): Promise<void> {
-    for (const asset of this.o.deployment.debtAssets) {
-      const token = this.o.deployment.hub.tokens[String(asset.id)]!;
-      const allowance = await this.reader.readContract({ address: token, abi: erc20Abi, functionName: "allowance", args: [this.o.hubTx.address, this.hub] });
+  /** Lets the executor pull every debt token from the taker, once. */
+  async ensureAllowances(confirmTimeoutMs: number): Promise<void> {
+    for (const token of this.o.debtTokens) {
+      const allowance = await this.reader.readContract({ address: token, abi: erc20Abi, functionName: "allowance", args: [this.o.hubTx.address, this.o.executor] });
       if (allowance >= maxUint256 / 2n) continue;
-      const step = `approve:${token}`;
+      const step = `approve:${token}:${this.o.executor}`;
       if ((await this.o.hubTx.attempts(null, step)).length === 0) {
-        await this.o.hubTx.submit(null, step, { to: token, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [this.hub, maxUint256] }) });
+        await this.o.hubTx.submit(null, step, { to: token, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [this.o.executor, maxUint256] }) });
       }
-      await this.o.hubTx.confirm(null, step, this.o.confirmTimeoutMs);
+      await this.o.hubTx.confirm(null, step, confirmTimeoutMs);
     }
   }
 
-  /** Opens a recovery for each account; returns how many were new. */
+  /** Opens a recovery for each account that has none open; returns how many were new. */
   async detect(accounts: readonly Address[]): Promise<number> {
-    let opened = 0;
-    for (const account of accounts) {
-      if (!(await this.o.store.detect(this.o.deployment.hub.chainId, account))) continue;
-      opened++;
-      await this.o.checkpoint?.("detected");
-    }
-    return opened;
+    const opened = await this.o.store.detectMany(this.o.protocol.hubChainId, accounts);
+    if (opened.length > 0) await this.o.checkpoint?.("detected");
+    return opened.length;
   }
 
-  /**
-   * Claims and drives due recoveries until none is due; returns how many were driven. Each concurrent
-   * loop passes its own `worker` id (leases are per loop); a restarted process reuses its ids and so
-   * takes back its own leases at once.
-   */
-  async work(worker: string, signal?: AbortSignal): Promise<number> {
-    let driven = 0;
-    while (!signal?.aborted) {
-      const recovery = await this.o.store.claim(worker, this.o.leaseMs);
-      if (!recovery) break;
-      driven++;
-      await this.drive(recovery, worker);
-    }
-    return driven;
+  /** One pass over every due recovery; returns how many were leased. */
+  async work(): Promise<number> {
+    const claimed = await this.o.store.claimMany(this.o.worker, this.o.leaseMs, this.o.claimLimit);
+    if (claimed.length === 0) return 0;
+    const due = new Map<number, Due>(claimed.map((r) => [r.id, { at: Date.now() }]));
+    const confirm = claimed.filter((r) => r.txStep && (r.state === "kicking" || r.state === "taking"));
+    const settle = claimed.filter((r) => IN_FLIGHT.includes(r.state));
+    const plan = claimed.filter((r) => !confirm.includes(r) && !settle.includes(r));
+    await Promise.all([
+      this.phase("confirm", confirm, due, () => this.confirmBatches(confirm, due)),
+      this.phase("plan", plan, due, () => this.plan(plan, due)),
+      this.phase("settle", settle, due, () => this.settle(settle, due)),
+    ]);
+    await this.o.store.releaseMany(
+      this.o.worker,
+      [...due].map(([id, d]) => ({ id, at: new Date(d.at), reason: d.reason })),
+    );
+    return claimed.length;
   }
 
-  private async drive(start: Recovery, worker: string): Promise<void> {
-    let r = start;
+  /** A phase that fails (an RPC outage) keeps its recoveries' states and retries them later; the other phases go on. */
+  private async phase(name: string, list: Recovery[], due: Map<number, Due>, run: () => Promise<void>): Promise<void> {
+    if (list.length === 0) return;
     try {
-      for (let steps = 0; steps < 32; steps++) {
-        const outcome = await this.step(r);
-        if ("done" in outcome) return;
-        if ("wait" in outcome) {
-          await this.o.store.release(r.id, worker, new Date(Date.now() + outcome.wait), outcome.reason);
-          return;
-        }
-        r = outcome.next;
-        await this.o.store.renew(r.id, worker, this.o.leaseMs);
-      }
-      await this.o.store.release(r.id, worker);
+      await run();
     } catch (error) {
-      if (error instanceof LeaseLostError) {
-        this.o.log.warn({ recovery: r.id, account: r.account }, error.message);
-        return;
+      const reason = `${name} failed: ${describeError(error)}`;
+      this.o.log.warn({ phase: name, recoveries: list.length, err: reason }, "recovery phase failed; will retry");
+      for (const r of list) {
+        const d = due.get(r.id);
+        if (d && d.at <= Date.now()) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason });
       }
-      // An RPC outage or any unexpected failure: keep the state, come back later.
-      this.o.log.warn({ recovery: r.id, account: r.account, state: r.state, err: describeError(error) }, "recovery step failed; will retry");
-      await this.o.store.release(r.id, worker, new Date(Date.now() + this.backoff(r.attempts)), `step failed: ${describeError(error)}`).catch(() => {});
     }
   }
 
@@ -158,9 +178,18 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return Math.min(this.o.retryBaseMs * 2 ** attempts, this.o.retryMaxMs);
   }
 
-  private async move(r: Recovery, to: RecoveryState, patch: RecoveryPatch = {}, detail?: string): Promise<Outcome> {
-    // The recovery carries the lease holder it was claimed by: the loop driving it.
-    const next = await this.o.store.transition(r, to, r.lockedBy!, patch, detail);
+  /** Persists a transition; a lost lease drops the recovery from this pass (another worker owns it). */
+  private async move(r: Recovery, to: RecoveryState, patch: RecoveryPatch = {}, detail?: string): Promise<Recovery | undefined> {
+    let next: Recovery;
+    try {
+      next = await this.o.store.transition(r, to, this.o.worker, patch, detail);
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.o.log.warn({ recovery: r.id, account: r.account }, error.message);
+        return undefined;
+      }
+      throw error;
+    }
     this.o.log.info({ recovery: r.id, account: r.account, from: r.state, to, detail }, "transition");
     try {
       this.emit("transition", { recovery: next, from: r.state, to, detail });
@@ -169,217 +198,291 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       this.o.log.error({ recovery: r.id, err: (error as Error).message }, "transition listener failed");
     }
     await this.o.checkpoint?.(to);
-    return isTerminal(to) ? { done: true } : { next };
+    return next;
   }
 
-  private async auction(account: Address) {
-    const [id, startedAt, , active] = await this.reader.readContract({ address: this.hub, abi: hubAbi, functionName: "auctions", args: [account] });
-    const head = await this.reader.getBlock();
-    const expired = active && head.timestamp > startedAt + this.o.deployment.manifest.auction.auctionTail;
-    return { id, startedAt, active, expired, now: head.timestamp };
-  }
+  // ------------------------------------------------------------------ plan
 
-  private step(r: Recovery): Promise<Outcome> {
-    switch (r.state) {
-      case "detected":
-        return this.onDetected(r);
-      case "kicking":
-        return this.onKicking(r);
-      case "kicked":
-        return this.onKicked(r);
-      case "taking":
-        return this.onTaking(r);
-      case "taken":
-      case "verified":
-      case "delivered":
-        return this.onInFlight(r);
-      default:
-        return Promise.resolve({ done: true });
+  private async plan(list: Recovery[], due: Map<number, Due>): Promise<void> {
+    // An intent whose transaction was never stored (the process died in between): plan it again.
+    const ready: Recovery[] = [];
+    for (const r of list) {
+      if ((r.state === "kicking" || r.state === "taking") && !r.txStep) {
+        const back = await this.move(r, "detected", {}, "intent never sent: planning again");
+        if (back) ready.push(back);
+      } else ready.push(r);
     }
-  }
-
-  private async onDetected(r: Recovery): Promise<Outcome> {
-    const au = await this.auction(r.account);
-    if (au.active && !au.expired) return this.move(r, "kicked", { auctionId: au.id }, "auction already open");
-    const hf = await this.o.deployment.onchainHealthFactor(r.account);
-    if (hf >= WAD) return this.move(r, "abandoned", { reason: "healthy" });
-    return this.move(r, "kicking", {}, `HF ${hf}`);
-  }
-
-  private async onKicking(r: Recovery): Promise<Outcome> {
-    const step = `kick:${r.attempts}`;
-    if ((await this.o.hubTx.attempts(r.id, step)).length === 0) {
-      const au = await this.auction(r.account);
-      if (au.active && !au.expired) return this.move(r, "kicked", { auctionId: au.id }, "kicked by someone else");
-      try {
-        await this.o.hubTx.submit(r.id, step, { to: this.hub, data: encodeFunctionData({ abi: hubAbi, functionName: "kick", args: [r.account] }) }, r.lockedBy);
-        await this.o.checkpoint?.("kick:broadcast");
-      } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
-        if (!(error instanceof AlreadySubmittedError)) {
-          const reason = describeError(error);
-          if (/AccountHealthy/.test(reason)) return this.move(r, "abandoned", { reason: `healthy: ${reason}` });
-          if (/AuctionActive/.test(reason)) return this.move(r, "kicked", { auctionId: (await this.auction(r.account)).id }, "kicked by someone else");
-          return { wait: this.backoff(r.attempts), reason };
-        }
-      }
-    }
-    const confirmed = await this.confirm(r, step);
-    if ("wait" in confirmed) return confirmed;
-    const { receipt } = confirmed;
-    if (receipt.status === "success") {
-      const log = receipt.logs.find((l) => l.address.toLowerCase() === this.hub.toLowerCase());
-      const kicked = log ? decodeEventLog({ abi: [kickedEvent], data: log.data, topics: log.topics }) : undefined;
-      return this.move(r, "kicked", { auctionId: kicked?.args.auctionId }, `kick ${receipt.transactionHash}`);
-    }
-    const au = await this.auction(r.account);
-    if (au.active && !au.expired) return this.move(r, "kicked", { auctionId: au.id }, "kick reverted: kicked by someone else");
-    return this.move(r, "detected", { attempts: r.attempts + 1, reason: "kick reverted", nextAttemptAt: new Date(Date.now() + this.backoff(r.attempts)) });
-  }
-
-  private async onKicked(r: Recovery): Promise<Outcome> {
-    const d = this.o.deployment;
-    const au = await this.auction(r.account);
-    const hf = await d.onchainHealthFactor(r.account);
-    if (!au.active) {
-      return hf < WAD
-        ? this.move(r, "detected", { reason: "auction ended while still unhealthy" })
-        : this.move(r, "abandoned", { reason: "auction ended: healthy again or taken by another" });
-    }
-    if (au.expired) return this.move(r, "detected", { reason: "auction expired: re-kick" });
-    if (hf >= WAD) return this.move(r, "abandoned", { reason: "healthy again" });
-
-    const [positions, prices, gasPriceWei] = await Promise.all([d.positions(r.account), d.pricesWad(), this.reader.getGasPrice()]);
-    const bonus = bonusAt(d.manifest.auction, au.startedAt, au.now);
-    const lzFeeWei: Record<number, bigint> = {};
+    if (ready.length === 0) return;
+    const { market, accounts } = await this.o.protocol.read(ready.map((r) => r.account), this.o.hubTx.address);
+    const inventory = new Map(market.inventory);
     const exposure: Record<number, bigint> = {};
-    for (const spoke of d.spokes) {
-      lzFeeWei[spoke.eid] = await this.reader.readContract({ address: this.hub, abi: hubAbi, functionName: "quoteSpokeMessage", args: [spoke.eid] });
-      exposure[spoke.eid] = await this.o.store.exposure(spoke.eid);
+    for (const eid of market.messageFeeWei.keys()) exposure[eid] = await this.o.store.exposure(eid);
+
+    const planned: Planned[] = [];
+    for (const r of ready) {
+      const v = accounts.get(r.account.toLowerCase());
+      if (!v) {
+        due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
+        continue;
+      }
+      if (v.healthFactor >= WAD) {
+        await this.move(r, "abandoned", { reason: `healthy: HF ${v.healthFactor}` });
+        continue;
+      }
+      const live = v.auction.active && market.block.timestamp <= v.auction.startedAt + market.auction.auctionTail;
+      // A kick and take in one transaction take at the kick's bonus, minBonus; a running auction's bonus only grows.
+      const bonus = live ? bonusAt(market.auction, v.auction.startedAt, market.block.timestamp) : market.auction.minBonus;
+      const gas = live ? this.o.protocol.gas.take : this.o.protocol.gas.kick + this.o.protocol.gas.take;
+      const plan = planTake({ ...this.o.policy, takeGas: gas }, this.planInput(v, market, bonus, inventory, exposure));
+      if (plan.action === "skip") {
+        await this.move(r, "skipped", { reason: plan.reason });
+        continue;
+      }
+      if (plan.action === "take") {
+        inventory.set(plan.debtAssetId, (inventory.get(plan.debtAssetId) ?? 0n) - plan.maxRepay);
+        exposure[plan.collateralEid] = (exposure[plan.collateralEid] ?? 0n) + plan.seizeValue;
+        planned.push({ r, plan, bonus, gas, order: this.order(r.account, !live, true, plan, market) });
+        continue;
+      }
+      if (!live) {
+        // Not worth a take at minBonus: kick only if a take pays by the time the bonus is at its maximum.
+        // Dust that never pays is never kicked (no gas spent on it every auction).
+        const later = planTake({ ...this.o.policy, takeGas: this.o.protocol.gas.take }, this.planInput(v, market, market.auction.maxBonus, inventory, exposure));
+        if (later.action === "take") {
+          planned.push({ r, plan: later, bonus: market.auction.maxBonus, gas: this.o.protocol.gas.kick, order: this.order(r.account, true, false, later, market) });
+          continue;
+        }
+        due.set(r.id, { at: Date.now() + this.backoff(Math.max(r.attempts, 4)), reason: `not kicked: ${plan.reason}` });
+        continue;
+      }
+      due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: plan.reason });
     }
-    const debts = await Promise.all(
-      positions.debt.map(async (p) => {
-        const asset = d.asset(p.assetId);
-        const inventory = await this.reader.readContract({ address: d.hub.tokens[String(p.assetId)]!, abi: erc20Abi, functionName: "balanceOf", args: [this.o.hubTx.address] });
-        return { assetId: p.assetId, amount: p.amount, priceWad: prices.get(p.assetId)!, decimals: asset.decimals, inventory };
+    for (const batch of this.pack(planned, market)) await this.send(batch, market, due);
+  }
+
+  private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>) {
+    return {
+      debts: v.debts.map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)!, inventory: maxZero(inventory.get(p.assetId) ?? 0n) })),
+      collaterals: v.collaterals.map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)! })),
+      closeFactor: m.auction.closeFactor,
+      bonus,
+      gasPriceWei: m.gasPriceWei,
+      hubNativePriceWad: this.o.hubNativePriceWad,
+      lzFeeWei: Object.fromEntries(m.messageFeeWei),
+      exposure,
+    };
+  }
+
+  private order(account: Address, kick: boolean, take: boolean, plan: TakePlan, m: MarketView): Order {
+    return {
+      account, kick, take, debtAssetId: plan.debtAssetId, maxRepay: plan.maxRepay, eid: plan.collateralEid,
+      collateralAssetId: plan.collateralAssetId, minSeize: plan.minSeize, feeWei: m.messageFeeWei.get(plan.collateralEid) ?? 0n,
+    };
+  }
+
+  /** Orders into batches that each fit a share of the hub's block gas limit (blocks then pack tightly). */
+  private pack(planned: Planned[], m: MarketView): Planned[][] {
+    const budget = BigInt(Math.floor(Number(m.blockGasLimit) * this.o.batchGasShare));
+    const batches: Planned[][] = [];
+    let current: Planned[] = [];
+    let gas = this.o.protocol.gas.batchOverhead;
+    for (const p of planned) {
+      if (current.length > 0 && (gas + p.gas > budget || current.length >= this.o.maxBatchOrders)) {
+        batches.push(current);
+        current = [];
+        gas = this.o.protocol.gas.batchOverhead;
+      }
+      current.push(p);
+      gas += p.gas;
+    }
+    if (current.length > 0) batches.push(current);
+    return batches;
+  }
+
+  /**
+   * The most a fee bump may offer per gas: what the batch's plans can pay before their profit falls under the
+   * policy's minimum (never below today's price, never above the manager's cap).
+   */
+  private feeCap(batch: Planned[], gasLimit: bigint, m: MarketView): bigint {
+    let budgetUsd = 0n;
+    for (const p of batch) budgetUsd += p.plan.profit + p.plan.costs.gas - this.o.policy.minProfitUsd;
+    if (budgetUsd <= 0n) return m.gasPriceWei;
+    const budgetWei = mulDiv(budgetUsd, WAD, this.o.hubNativePriceWad);
+    const cap = budgetWei / gasLimit;
+    return cap > m.gasPriceWei ? cap : m.gasPriceWei;
+  }
+
+  private async send(batch: Planned[], m: MarketView, due: Map<number, Due>): Promise<void> {
+    const items: Planned[] = [];
+    await Promise.all(
+      batch.map(async (p) => {
+        const { plan, order, bonus } = p;
+        const to: RecoveryState = order.take ? "taking" : "kicking";
+        const next = await this.move(
+          p.r,
+          to,
+          {
+            debtAsset: plan.debtAssetId, collateralEid: plan.collateralEid, collateralAsset: plan.collateralAssetId,
+            // Until the take is mined, seizeAmount holds the least seizure accepted (the take's minSeize).
+            maxRepay: plan.maxRepay, repayAmount: plan.repayAmount, seizeAmount: plan.minSeize, seizeValue: plan.seizeValue,
+            bonus: order.take ? bonus : undefined, expectedProfit: plan.profit,
+          },
+          order.take
+            ? `${order.kick ? "kick and take" : "take"}: repay ${plan.repayAmount} of asset ${plan.debtAssetId}, seize ${plan.seizeAmount} of asset ${plan.collateralAssetId} on eid ${plan.collateralEid} at bonus ${bonus}, profit ${plan.profit}`
+            : `kick: a take pays from the maximum bonus (profit ${plan.profit} there)`,
+        );
+        if (next) items.push({ ...p, r: next });
       }),
     );
-    const collaterals = positions.collateral.map((p) => ({ ...p, priceWad: prices.get(p.assetId)!, decimals: d.asset(p.assetId).decimals }));
-    const plan = planTake(this.o.policy, {
-      debts, collaterals, closeFactor: d.manifest.auction.closeFactor, bonus, gasPriceWei,
-      hubNativePriceWad: this.o.hubNativePriceWad, lzFeeWei, exposure,
-    });
-    if (plan.action === "skip") return this.move(r, "skipped", { reason: plan.reason });
-    if (plan.action === "wait") return { wait: this.o.recheckMs, reason: plan.reason };
-    return this.move(
-      r,
-      "taking",
-      {
-        auctionId: au.id, debtAsset: plan.debtAssetId, collateralEid: plan.collateralEid, collateralAsset: plan.collateralAssetId,
-        maxRepay: plan.maxRepay, repayAmount: plan.repayAmount, seizeAmount: plan.minSeize, seizeValue: plan.seizeValue,
-        // Until the take is mined, seizeAmount holds the least seizure accepted (the take's minSeize).
-        bonus, expectedProfit: plan.profit,
-      },
-      `take intent: repay ${plan.repayAmount} of asset ${plan.debtAssetId}, seize ${plan.seizeAmount} of asset ${plan.collateralAssetId} on eid ${plan.collateralEid}, profit ${plan.profit}`,
-    );
+    if (items.length === 0) return;
+    items.sort((a, b) => a.r.id - b.r.id);
+    const step = `batch:${randomUUID()}`;
+    const call = this.o.protocol.batchCall(this.o.executor, items.map((i) => i.order), this.o.receiver);
+    const gas = items.reduce((sum, i) => sum + i.gas, this.o.protocol.gas.batchOverhead);
+    const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, maxFeeCapWei: this.feeCap(items, gas, m) }, this.o.worker);
+    this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), tx: row.hash }, "batch broadcast");
+    await this.o.checkpoint?.("batch:broadcast");
+    for (const i of items) due.set(i.r.id, { at: Date.now() + this.o.recheckMs, reason: `in batch ${row.hash}` });
   }
 
-  private async onTaking(r: Recovery): Promise<Outcome> {
-    const step = `take:${r.attempts}`;
-    if ((await this.o.hubTx.attempts(r.id, step)).length === 0) {
-      const fee = await this.reader.readContract({ address: this.hub, abi: hubAbi, functionName: "quoteSpokeMessage", args: [r.collateralEid!] });
-      const data = encodeFunctionData({
-        abi: hubAbi,
-        functionName: "take",
-        args: [r.account, r.debtAsset!, r.maxRepay!, r.collateralEid!, r.collateralAsset!, r.seizeAmount!, this.o.receiver],
+  // ------------------------------------------------------------------ confirm
+
+  private async confirmBatches(list: Recovery[], due: Map<number, Due>): Promise<void> {
+    const bySteps = new Map<string, Recovery[]>();
+    for (const r of list) bySteps.set(r.txStep!, [...(bySteps.get(r.txStep!) ?? []), r]);
+    const spokeHeads = new Map<number, bigint>();
+    for (const [step, rs] of bySteps) {
+      const mined = await this.o.hubTx.poll(null, step);
+      if (!mined) {
+        for (const r of rs) due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: "batch in flight" });
+        continue;
+      }
+      await this.o.checkpoint?.("batch:mined");
+      const outcomes = this.o.protocol.batchOutcomes(mined.receipt, this.o.executor);
+      for (const r of rs) await this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due);
+    }
+  }
+
+  private async apply(r: Recovery, receipt: TransactionReceipt, outcome: OrderOutcome | undefined, spokeHeads: Map<number, bigint>, due: Map<number, Due>): Promise<void> {
+    const retry = (reason: string) =>
+      this.move(r, "detected", { txStep: undefined, attempts: r.attempts + 1, reason }, reason).then((next) => {
+        if (next) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason });
       });
-      try {
-        await this.o.hubTx.submit(r.id, step, { to: this.hub, data, value: fee }, r.lockedBy);
-        await this.o.checkpoint?.("take:broadcast");
-      } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
-        if (!(error instanceof AlreadySubmittedError)) return this.takeFailed(r, describeError(error));
-      }
+    if (receipt.status !== "success") return void (await retry(`batch ${receipt.transactionHash} reverted`));
+    if (!outcome) return void (await retry(`batch ${receipt.transactionHash} has no outcome for this account`));
+    if (outcome.status === "failed") {
+      const reason = `${r.state === "kicking" ? "kick" : "take"} failed in batch ${receipt.transactionHash}: ${outcome.message}`;
+      const kind = this.o.protocol.classify(outcome.errorName);
+      if (kind === "healthy") return void (await this.move(r, "abandoned", { txStep: undefined, reason }));
+      // No auction (taken by another, or ended healthy) or expired: read the chain again and decide anew.
+      if (kind === "no-auction" || kind === "expired") return void (await this.move(r, "detected", { txStep: undefined, reason }, reason));
+      return void (await retry(reason));
     }
-    const confirmed = await this.confirm(r, step);
-    if ("wait" in confirmed) return confirmed;
-    const { receipt } = confirmed;
-    if (receipt.status !== "success") {
-      const sent = parseTransaction(confirmed.row.raw);
-      const replay = await this.reader
-        .call({ account: this.o.hubTx.address, to: this.hub, data: sent.data, value: sent.value, blockNumber: receipt.blockNumber })
-        .then(() => "reverted")
-        .catch((e: unknown) => describeError(e));
-      return this.takeFailed(r, `take reverted on chain: ${replay}`);
+    if (!outcome.take) {
+      await this.move(r, "kicked", { txStep: undefined, auctionId: outcome.auctionId }, `kicked in ${receipt.transactionHash}`);
+      return;
     }
-    let take: { takeId: bigint; repayAmount: bigint; seizeAmount: bigint; bonus: bigint; guid: Hex } | undefined;
-    let packet: Hex | undefined;
-    for (const log of receipt.logs) {
-      if (log.address.toLowerCase() === this.hub.toLowerCase()) {
-        const e = decodeEventLog({ abi: hubAbi, data: log.data, topics: log.topics, strict: false });
-        if (e.eventName === "Take") take = e.args as never;
-      } else if (log.address.toLowerCase() === this.o.deployment.hub.contracts.endpoint.toLowerCase()) {
-        const e = decodeEventLog({ abi: endpointV2Abi, data: log.data, topics: log.topics, strict: false });
-        if (e.eventName === "PacketSent") packet = e.args.encodedPayload as Hex;
-      }
-    }
-    if (!take || !packet) throw new Error(`take ${receipt.transactionHash} has no Take or PacketSent log`);
-    const spoke = this.o.deployment.spokes.find((s) => s.eid === r.collateralEid)!;
-    const spokeHead = await this.o.deployment.clients(spoke).public.getBlockNumber();
-    return this.move(
+    const t = outcome.take;
+    const eid = r.collateralEid!;
+    if (!spokeHeads.has(eid)) spokeHeads.set(eid, await this.o.protocol.collateralChainHead(eid));
+    const head = spokeHeads.get(eid)!;
+    await this.move(
       r,
       "taken",
       {
-        takeId: take.takeId, guid: take.guid, packet, takeTx: receipt.transactionHash, takeBlock: receipt.blockNumber, takeBlockHash: receipt.blockHash,
-        repayAmount: take.repayAmount, seizeAmount: take.seizeAmount, bonus: take.bonus, spokeFromBlock: spokeHead > 10n ? spokeHead - 10n : 0n,
+        auctionId: outcome.auctionId, takeId: t.takeId, guid: t.guid, packet: t.packet, takeTx: receipt.transactionHash,
+        takeBlock: receipt.blockNumber, takeBlockHash: receipt.blockHash, repayAmount: t.repayAmount, seizeAmount: t.seizeAmount,
+        bonus: t.bonus, spokeFromBlock: head > 10n ? head - 10n : 0n,
       },
-      `take ${receipt.transactionHash}, packet ${take.guid}`,
+      `take ${t.takeId} in ${receipt.transactionHash}, packet ${t.guid}`,
     );
   }
 
-  private async takeFailed(r: Recovery, reason: string): Promise<Outcome> {
-    if (/NoActiveAuction|AccountHealthy/.test(reason)) return this.move(r, "abandoned", { reason: `outbid, already taken or healthy: ${reason}` });
-    if (/AuctionExpired/.test(reason)) return this.move(r, "detected", { reason, attempts: r.attempts + 1 });
-    return this.move(r, "kicked", { reason, attempts: r.attempts + 1, nextAttemptAt: new Date(Date.now() + this.backoff(r.attempts)) }, reason);
-  }
+  // ------------------------------------------------------------------ settle
 
-  private async confirm(r: Recovery, step: string) {
-    try {
-      return await this.o.hubTx.confirm(r.id, step, this.o.confirmTimeoutMs);
-    } catch (error) {
-      if (error instanceof StuckTransactionError) return { wait: this.o.recheckMs, reason: error.message };
-      throw error;
-    }
-  }
-
-  /** taken / verified / delivered: follow the SEIZE packet and watch for the take being reorged out. */
-  private async onInFlight(r: Recovery): Promise<Outcome> {
-    const d = this.o.deployment;
-    const block = await this.reader.getBlock({ blockNumber: r.takeBlock! }).catch(() => undefined);
-    if (!block || block.hash !== r.takeBlockHash) {
-      const receipt = await this.reader.getTransactionReceipt({ hash: r.takeTx! }).catch(() => undefined);
-      if (receipt?.status === "success") {
-        return this.move(r, r.state, { takeBlock: receipt.blockNumber, takeBlockHash: receipt.blockHash }, "take re-included after a reorg");
+  private async settle(list: Recovery[], due: Map<number, Due>): Promise<void> {
+    const live = await this.reorgCheck(list, due);
+    const settlements = await this.o.protocol.settlements(
+      live.map((r) => ({ key: r.id, packet: r.packet!, takeId: r.takeId!, account: r.account, receiver: this.o.receiver, fromBlock: r.spokeFromBlock ?? 0n })),
+    );
+    for (const r of live) {
+      const s = settlements.get(r.id);
+      const wait = (reason: string, ms = this.o.recheckMs) => due.set(r.id, { at: Date.now() + ms, reason });
+      if (!s) {
+        wait("spoke read failed", this.backoff(r.attempts));
+        continue;
       }
-      await this.o.hubTx.reopen(r.id, `take:${r.attempts}`);
-      return this.move(r, "taking", {}, "take reorged out: resending the same signed transaction");
+      if (s.state === "seized") {
+        await this.move(r, "seized", { deliverTx: s.seizeTx }, `collateral paid to ${this.o.receiver} in ${s.seizeTx}`);
+      } else if (s.state === "delivered") {
+        if (r.state !== "delivered") await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
+        else wait("delivered, Seized event not found yet");
+      } else if (s.alert) {
+        if (r.state !== "stalled") {
+          this.o.log.warn({ recovery: r.id, account: r.account, guid: r.guid, reason: s.alert }, "SEIZE delivery reverted on the spoke; the executor retries it");
+          await this.move(r, "stalled", { reason: `lzReceive reverted: ${s.alert}` }, `LzReceiveAlert for packet ${r.guid}: ${s.alert}`);
+        } else wait(`lzReceive reverted: ${s.alert}`, this.o.recheckMs * 4);
+      } else if (s.state === "verified" && r.state === "taken") {
+        await this.move(r, "verified", {}, `packet ${r.guid} verified`);
+      } else wait("packet in flight");
     }
+  }
 
-    const p = decodePacket(r.packet!);
-    const spoke = d.manifest.chains.find((c) => c.eid === p.dstEid)!;
-    const spokeReader = d.clients(spoke).public;
-    const state = await inboundState(spokeReader, spoke.contracts.endpoint, p);
-    if (state !== "delivered") {
-      if (r.state === "taken" && state === "verified") return this.move(r, "verified", {}, `packet ${p.guid} verified`);
-      return { wait: this.o.recheckMs, reason: "packet in flight" };
+  /**
+   * Takes whose block is no longer in the hub's chain: re-included elsewhere (recorded), or gone (the batch
+   * goes back to `taking` and resends the same signed transaction). A read that fails says nothing about a
+   * reorg: those recoveries wait for the next pass.
+   */
+  private async reorgCheck(list: Recovery[], due: Map<number, Due>): Promise<Recovery[]> {
+    const blocks = [...new Set(list.map((r) => r.takeBlock!))];
+    const hashes = new Map<bigint, Hex | null | "unknown">();
+    await Promise.all(
+      blocks.map(async (n) => {
+        try {
+          hashes.set(n, (await this.reader.getBlock({ blockNumber: n })).hash);
+        } catch (error) {
+          hashes.set(n, error instanceof BlockNotFoundError ? null : "unknown");
+        }
+      }),
+    );
+    const live: Recovery[] = [];
+    const reopened = new Set<string>();
+    for (const r of list) {
+      const hash = hashes.get(r.takeBlock!);
+      if (hash === r.takeBlockHash) {
+        live.push(r);
+        continue;
+      }
+      if (hash === "unknown") {
+        due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "hub block read failed" });
+        continue;
+      }
+      let receipt: TransactionReceipt | undefined;
+      try {
+        receipt = await this.reader.getTransactionReceipt({ hash: r.takeTx! });
+      } catch (error) {
+        if (!(error instanceof TransactionReceiptNotFoundError)) {
+          due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: `hub receipt read failed: ${describeError(error)}` });
+          continue;
+        }
+      }
+      if (receipt?.status === "success") {
+        const next = await this.move(r, r.state, { takeBlock: receipt.blockNumber, takeBlockHash: receipt.blockHash }, "take re-included after a reorg");
+        if (next) live.push(next);
+        continue;
+      }
+      if (r.txStep && !reopened.has(r.txStep)) {
+        await this.o.hubTx.reopen(null, r.txStep);
+        reopened.add(r.txStep);
+      }
+      await this.move(r, "taking", {}, "take reorged out: resending the same signed transaction");
     }
-    if (r.state !== "delivered") return this.move(r, "delivered", {}, `packet ${p.guid} delivered`);
-    const seized = await spokeReader.getContractEvents({
-      address: spoke.contracts.spoke!, abi: spokeAbi, eventName: "Seized",
-      args: { account: r.account, receiver: this.o.receiver }, fromBlock: r.spokeFromBlock ?? 0n,
-    });
-    const mine = seized.find((e) => e.args.takeId === r.takeId);
-    if (!mine) return { wait: this.o.recheckMs, reason: "delivered, Seized event not found yet" };
-    return this.move(r, "seized", { deliverTx: mine.transactionHash }, `collateral paid to ${this.o.receiver} in ${mine.transactionHash}`);
+    return live;
   }
 }
+
+function maxZero(v: bigint): bigint {
+  return v > 0n ? v : 0n;
+}
+
+export type { Plan };

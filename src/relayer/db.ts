@@ -174,4 +174,17 @@ export const RELAYER_MIGRATION: readonly string[] = [
      next_nonce BIGINT NOT NULL,
      PRIMARY KEY (chain_id, address)
    )`,
+  // Batches: one transaction carries the kicks and takes of many recoveries (recoveries.tx_step names it).
+  `ALTER TABLE recoveries ADD COLUMN IF NOT EXISTS tx_step TEXT`,
+  // The most a fee bump may offer per gas for this transaction: what its plan can pay, not a global constant.
+  `ALTER TABLE transactions ADD COLUMN IF NOT EXISTS max_fee_cap NUMERIC(78)`,
+  `ALTER TABLE transactions ADD COLUMN IF NOT EXISTS gas_limit NUMERIC(78)`,
+  `CREATE INDEX IF NOT EXISTS transactions_by_chain_step ON transactions (chain_id, step)`,
+  // The liquidator's executor contract per (chain, owner), deployed once by the relayer.
+  `CREATE TABLE IF NOT EXISTS executors (
+     chain_id INTEGER NOT NULL,
+     owner TEXT NOT NULL,
+     address TEXT NOT NULL,
+     PRIMARY KEY (chain_id, owner)
+   )`,
 ];

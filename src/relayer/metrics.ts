@@ -5,7 +5,7 @@ import type { TransitionEvent } from "./coordinator.js";
 import { RECOVERY_STATES } from "./states.js";
 import type { RecoveryStore } from "./store.js";
 
-export function createRelayerMetrics(store: RecoveryStore) {
+export function createRelayerMetrics(store: RecoveryStore, detection?: () => { source: "feed" | "scanner" }) {
   const registry = new Registry();
   new Gauge({
     name: "salvage_recoveries",
@@ -25,12 +25,30 @@ export function createRelayerMetrics(store: RecoveryStore) {
     buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
     registers: [registry],
   });
+  const alerts = new Counter({
+    name: "salvage_delivery_alerts_total",
+    help: "Takes whose SEIZE lzReceive reverted on the spoke (LayerZero LzReceiveAlert); the recovery is `stalled` until a retry delivers it",
+    registers: [registry],
+  });
+  if (detection) {
+    new Gauge({
+      name: "salvage_detection_source",
+      help: "1 for the detection source in use: the indexer's feed, or the hub scanner (fallback)",
+      labelNames: ["source"],
+      registers: [registry],
+      collect() {
+        const now = detection().source;
+        for (const source of ["feed", "scanner"]) this.set({ source }, source === now ? 1 : 0);
+      },
+    });
+  }
   const packets = new Counter({ name: "salvage_packets_total", help: "LayerZero packet events seen by the deliverer", labelNames: ["status"], registers: [registry] });
   return {
     registry,
     onTransition(e: TransitionEvent) {
       transitions.inc({ from: e.from, to: e.to });
       if (e.to === "taken" && e.recovery.expectedProfit !== undefined) profit.inc(Number(formatUnits(e.recovery.expectedProfit, 18)));
+      if (e.to === "stalled" && e.from !== "stalled") alerts.inc();
       if (e.to === "seized") latency.observe((Date.now() - e.recovery.createdAt.getTime()) / 1000);
     },
     onPacket(status: string) {

@@ -1,15 +1,12 @@
 /**
- * The take policy: whether, when and how to take in a Dutch auction. Pure bigint arithmetic in WAD USD.
- *
- *   profit = bonus value (seized value − repaid value)
- *          − gas of the take on the hub − LayerZero fee of the SEIZE message
- *          − price risk of the collateral while the packet is in flight
- *
- * Among the account's (debt asset × collateral position) pairs it takes the most profitable one that
- * respects the close factor, the inventory of the debt token and the per-spoke exposure cap.
+ * The take policy: whether, when and how to take in a Dutch auction. The take itself (which pair, how much,
+ * costs and profit) is the opportunity model's `bestTake` (src/opportunity/take.ts), under the relayer's
+ * constraints (debt-token inventory, per-spoke exposure cap) and costs (hub gas, LayerZero fee, price risk
+ * while in flight). The policy adds its own decisions: skip without debt or inventory, wait while nothing
+ * clears `minProfitUsd` (the bonus grows), and the least seizure accepted on chain.
  */
-import { quoteTake, valueOf } from "../math/health.js";
-import { WAD, minBig, mulDiv } from "../math/wad.js";
+import { NO_TAKE_MESSAGES, bestTake } from "../opportunity/take.js";
+import { mulDiv } from "../math/wad.js";
 
 export interface PolicyConfig {
   /** Least profit worth a take (WAD USD). */
@@ -58,46 +55,34 @@ export interface TakePlan {
 export type Plan = TakePlan | { action: "wait"; reason: string; bestProfit?: bigint } | { action: "skip"; reason: string };
 
 export function planTake(config: PolicyConfig, input: PlanInput): Plan {
-  const owed = input.debts.filter((d) => d.amount > 0n);
-  if (owed.length === 0) return { action: "skip", reason: "no debt" };
-  if (owed.every((d) => d.inventory === 0n)) return { action: "skip", reason: "insufficient inventory: no balance of any owed debt token" };
-
-  let best: TakePlan | undefined;
-  let blockedByExposure = false;
-  for (const d of owed) {
-    if (d.inventory === 0n) continue;
-    const maxRepay = minBig(mulDiv(d.amount, input.closeFactor, WAD), d.inventory);
-    for (const c of input.collaterals) {
-      if (c.amount === 0n) continue;
-      const quote = quoteTake({
-        debtAmount: d.amount, debtPriceWad: d.priceWad, debtDecimals: d.decimals,
-        collateralAmount: c.amount, collateralPriceWad: c.priceWad, collateralDecimals: c.decimals,
-        closeFactor: input.closeFactor, bonus: input.bonus, maxRepay,
-      });
-      if (quote.seizeAmount === 0n || quote.repayAmount === 0n) continue;
-      const repayValue = valueOf(quote.repayAmount, d.priceWad, d.decimals);
-      const seizeValue = valueOf(quote.seizeAmount, c.priceWad, c.decimals);
-      const cap = config.maxExposureUsd.byEid?.[c.eid] ?? config.maxExposureUsd.default;
-      if ((input.exposure[c.eid] ?? 0n) + seizeValue > cap) {
-        blockedByExposure = true;
-        continue;
-      }
-      const gas = mulDiv(config.takeGas * input.gasPriceWei, input.hubNativePriceWad, WAD);
-      const lzFee = mulDiv(input.lzFeeWei[c.eid] ?? 0n, input.hubNativePriceWad, WAD);
-      const priceRisk = mulDiv(seizeValue, config.priceRiskBpsPerMinute * config.expectedDeliverySeconds, 60n * 10_000n);
-      const profit = seizeValue - repayValue - gas - lzFee - priceRisk;
-      if (!best || profit > best.profit) {
-        best = {
-          action: "take",
-          debtAssetId: d.assetId, collateralEid: c.eid, collateralAssetId: c.assetId,
-          maxRepay, repayAmount: quote.repayAmount, seizeAmount: quote.seizeAmount,
-          minSeize: mulDiv(quote.seizeAmount, config.minSeizeBps, 10_000n),
-          seizeValue, repayValue, costs: { gas, lzFee, priceRisk }, profit,
-        };
-      }
-    }
+  const choice = bestTake({
+    debts: input.debts,
+    collaterals: input.collaterals,
+    closeFactor: input.closeFactor,
+    bonus: input.bonus,
+    constraints: {
+      inventory: Object.fromEntries(input.debts.map((d) => [d.assetId, d.inventory])),
+      exposure: { cap: config.maxExposureUsd, current: input.exposure },
+    },
+    costs: {
+      nativePriceWad: input.hubNativePriceWad,
+      gasWei: config.takeGas * input.gasPriceWei,
+      lzFeeWei: input.lzFeeWei,
+      priceRiskBpsPerMinute: config.priceRiskBpsPerMinute,
+      expectedDeliverySeconds: config.expectedDeliverySeconds,
+    },
+  });
+  if (!choice.take) {
+    const reason = NO_TAKE_MESSAGES[choice.reason];
+    return choice.reason === "no-debt" || choice.reason === "no-inventory" ? { action: "skip", reason } : { action: "wait", reason };
   }
-  if (!best) return { action: "wait", reason: blockedByExposure ? "exposure cap reached on every spoke holding collateral" : "nothing to seize" };
-  if (best.profit < config.minProfitUsd) return { action: "wait", reason: `profit ${best.profit} below minimum ${config.minProfitUsd}`, bestProfit: best.profit };
-  return best;
+  const t = choice.take;
+  if (t.profit < config.minProfitUsd) return { action: "wait", reason: `profit ${t.profit} below minimum ${config.minProfitUsd}`, bestProfit: t.profit };
+  return {
+    action: "take",
+    debtAssetId: t.debt.assetId, collateralEid: t.collateral.eid, collateralAssetId: t.collateral.assetId,
+    maxRepay: t.maxRepay, repayAmount: t.repayAmount, seizeAmount: t.seizeAmount,
+    minSeize: mulDiv(t.seizeAmount, config.minSeizeBps, 10_000n),
+    seizeValue: t.seizeValue, repayValue: t.repayValue, costs: t.costs, profit: t.profit,
+  };
 }

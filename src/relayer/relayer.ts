@@ -1,19 +1,24 @@
 /**
- * createRelayer: the recovery coordinator as a library. It detects liquidatable accounts on the hub,
- * drives their recoveries (coordinator.ts) with `concurrency` loops, and on local chains delivers the
- * LayerZero packets itself. Several processes may share one PostgreSQL database.
+ * createRelayer: the recovery engine as a library. Each pass it takes candidates from detection (the
+ * indexer's opportunity feed, or the incremental hub scanner when the feed is unreachable or lags), opens
+ * their recoveries, and drives every due recovery one phase at a time in batches (coordinator.ts). On
+ * local chains it also delivers the LayerZero packets (src/layerzero/), unless another process on this
+ * machine already does. Several processes may share one PostgreSQL database.
  */
 import { EventEmitter } from "node:events";
+import { type Address, type Hex, getAddress, getContractAddress, parseUnits } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import type { Address } from "viem";
+import { describeError } from "../chain/errors.js";
+import { type DeliveryEvent, PacketDeliverer, deliveryChains } from "../layerzero/deliverer.js";
 import { Deployment } from "../protocol/deployment.js";
+import { hubSpokeProtocol } from "../protocols/hub-spoke/index.js";
 import { sleep } from "../util/concurrency.js";
 import { type Logger, Coordinator, type TransitionEvent } from "./coordinator.js";
 import { type Database, RELAYER_MIGRATION, openDatabase } from "./db.js";
-import { type DeliveryEvent, PacketDeliverer, deliveryChains } from "./deliverer.js";
+import { type Detector, createDetector } from "./detection/index.js";
 import { createRelayerMetrics } from "./metrics.js";
 import { type RelayerConfigInput, parseRelayerConfig } from "./config.js";
-import { HubScanner } from "./scanner.js";
+import type { LendingProtocol } from "./protocol.js";
 import { RecoveryStore } from "./store.js";
 import { TxManager } from "./transactions.js";
 
@@ -22,31 +27,70 @@ export interface Relayer extends EventEmitter<{ transition: [TransitionEvent]; p
   readonly deployment: Deployment;
   readonly metrics: ReturnType<typeof createRelayerMetrics>;
   readonly workerId: string;
-  /** One pass: detect, then drive every due recovery. Returns how many recoveries were driven. */
+  /** The liquidator's executor on the hub (deployed on first start when not configured). */
+  readonly executor: Address;
+  /** Which detection source answers now, and why. */
+  detection(): ReturnType<Detector["status"]>;
+  /** One pass: detect, then drive every due recovery one phase. Returns how many recoveries were driven. */
   tick(): Promise<number>;
   start(): void;
-  /** Stops detecting and driving after the current step; the database stays open for reads. */
+  /** Stops detecting and driving after the current pass; the database stays open for reads. */
   stop(): Promise<void>;
   /** stop(), then closes the database. */
   close(): Promise<void>;
 }
 
-export async function createRelayer(input: RelayerConfigInput, options: { log?: Logger; checkpoint?: (point: string) => void | Promise<void> } = {}): Promise<Relayer> {
+export interface RelayerOptions {
+  log?: Logger;
+  checkpoint?: (point: string) => void | Promise<void>;
+  /** The lending protocol behind the relayer; the reference hub-and-spoke market when absent. */
+  protocol?: (deployment: Deployment) => LendingProtocol;
+}
+
+export async function createRelayer(input: RelayerConfigInput, options: RelayerOptions = {}): Promise<Relayer> {
   const config = parseRelayerConfig(input);
   const deployment = new Deployment(config.manifest);
-  const db: Database = await openDatabase({ databaseUrl: config.database.url, pgliteDir: config.database.pgliteDir, schema: config.database.schema, migration: RELAYER_MIGRATION });
+  const db: Database = await openDatabase({
+    databaseUrl: config.database.url,
+    pgliteDir: config.database.url ? undefined : config.database.pgliteDir,
+    schema: config.database.schema,
+    migration: RELAYER_MIGRATION,
+  });
   const store = new RecoveryStore(db);
   const taker = privateKeyToAccount(config.keys.taker);
-  const hubTx = new TxManager(db, deployment.hub.chainId, deployment.hubClients, taker, { bumpAfterMs: config.bumpAfterMs });
+  const hubTx = new TxManager(db, deployment.hub.chainId, deployment.hubClients, taker, {
+    bumpAfterMs: config.bumpAfterMs,
+    maxFeeCapWei: parseUnits(config.maxFeePerGasGwei.toString(), 9),
+  });
+  const protocol = (options.protocol ?? hubSpokeProtocol)(deployment);
+  let executor: Address;
+  try {
+    executor = await ensureExecutor({ db, hubTx, deployment, protocol, configured: config.executor as Address | undefined, confirmTimeoutMs: config.confirmTimeoutMs });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
   const coordinator = new Coordinator({
-    deployment, store, hubTx, policy: config.policy,
+    protocol, store, hubTx, executor, policy: config.policy,
+    hubClients: deployment.hubClients,
+    debtTokens: deployment.debtAssets.map((a) => deployment.hub.tokens[String(a.id)]!),
     receiver: (config.receiver ?? taker.address) as Address,
     hubNativePriceWad: config.hubNativePriceUsd,
-    leaseMs: config.leaseMs, confirmTimeoutMs: config.confirmTimeoutMs,
+    worker: config.workerId,
+    leaseMs: config.leaseMs,
+    recheckMs: Math.min(config.pollIntervalMs, 250),
+    batchGasShare: config.batchGasShare,
+    maxBatchOrders: config.maxBatchOrders,
     log: options.log, checkpoint: options.checkpoint,
   });
-  const scanner = new HubScanner(deployment);
-  const metrics = createRelayerMetrics(store);
+  let detector: Detector;
+  try {
+    detector = await createDetector({ deployment, db, indexerUrl: config.indexerUrl, maxFeedLagBlocks: config.maxFeedLagBlocks, log: options.log });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const metrics = createRelayerMetrics(store, () => detector.status());
   const emitter = new EventEmitter<{ transition: [TransitionEvent]; packet: [DeliveryEvent]; error: [Error] }>();
   coordinator.on("transition", (e) => {
     metrics.onTransition(e);
@@ -54,11 +98,11 @@ export async function createRelayer(input: RelayerConfigInput, options: { log?: 
   });
 
   const local = config.manifest.chains.every((c) => c.contracts.messageLib);
-  const deliver = config.deliver ?? local;
   let deliverer: PacketDeliverer | undefined;
-  if (deliver) {
+  if (config.deliver ?? local) {
     if (!config.keys.verifier) throw new Error("keys.verifier: required to deliver packets on chains with a local message library");
     const verifier = privateKeyToAccount(config.keys.verifier);
+    // One deliverer per chain on this machine: a second one (the devnet's, another relayer's) stands by.
     deliverer = new PacketDeliverer({
       chains: deliveryChains(config.manifest),
       verifier,
@@ -72,15 +116,20 @@ export async function createRelayer(input: RelayerConfigInput, options: { log?: 
   }
 
   let allowancesReady = false;
-  const tick = async (signal?: AbortSignal) => {
+  const tick = async () => {
     if (!allowancesReady) {
-      await coordinator.ensureAllowances();
+      await coordinator.ensureAllowances(config.confirmTimeoutMs);
       allowancesReady = true;
     }
-    const liquidatable = await scanner.liquidatable();
-    await coordinator.detect(liquidatable.map((a) => a.account));
-    const driven = await Promise.all(Array.from({ length: config.concurrency }, (_, i) => coordinator.work(`${config.workerId}/${i}`, signal)));
-    return driven.reduce((a, b) => a + b, 0);
+    // Detection that fails (indexer and hub both unreachable) must not stop the recoveries in flight.
+    try {
+      const found = await detector.poll();
+      await coordinator.detect(found.candidates);
+      await found.commit();
+    } catch (error) {
+      options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
+    }
+    return coordinator.work();
   };
 
   let controller: AbortController | undefined;
@@ -89,7 +138,9 @@ export async function createRelayer(input: RelayerConfigInput, options: { log?: 
     store,
     deployment,
     metrics,
+    executor,
     workerId: config.workerId,
+    detection: () => detector.status(),
     tick: () => tick(),
     start() {
       if (controller) return;
@@ -98,14 +149,16 @@ export async function createRelayer(input: RelayerConfigInput, options: { log?: 
       deliverer?.start();
       loop = (async () => {
         while (!signal.aborted) {
+          let driven = 0;
           try {
-            await tick(signal);
+            driven = await tick();
           } catch (error) {
-            // The hub RPC is unreachable or failed: nothing is lost, the next pass resumes from the database.
-            options.log?.warn({ err: (error as Error).message }, "relayer pass failed; retrying");
+            // The hub RPC or the database is unreachable: nothing is lost, the next pass resumes from the database.
+            options.log?.warn({ err: describeError(error) }, "relayer pass failed; retrying");
             if (emitter.listenerCount("error") > 0) emitter.emit("error", error as Error);
           }
-          await sleep(config.pollIntervalMs, signal);
+          // Work in hand: go again at once (the phases themselves wait on nothing); idle: poll.
+          await sleep(driven > 0 ? Math.min(50, config.pollIntervalMs) : config.pollIntervalMs, signal);
         }
       })();
     },
@@ -117,8 +170,42 @@ export async function createRelayer(input: RelayerConfigInput, options: { log?: 
     },
     async close() {
       await relayer.stop();
+      await detector.close();
       await db.close();
     },
   });
   return relayer;
+}
+
+/**
+ * The taker's executor on the hub: the configured one (its owner must be the taker), else the one this
+ * database deployed, else a new deployment, signed and stored before it is broadcast like every other
+ * transaction (a restart resumes it instead of deploying twice).
+ */
+async function ensureExecutor(o: { db: Database; hubTx: TxManager; deployment: Deployment; protocol: LendingProtocol; configured?: Address; confirmTimeoutMs: number }): Promise<Address> {
+  const chainId = o.deployment.hub.chainId;
+  const owner = o.hubTx.address;
+  if (o.configured) {
+    const actual = await o.protocol.executorOwner(o.configured);
+    if (getAddress(actual) !== getAddress(owner)) throw new Error(`executor ${o.configured} is owned by ${actual}, not by the taker ${owner}`);
+    return o.configured;
+  }
+  const reader = o.deployment.hubClients.public;
+  const [known] = await o.db.query<{ address: string }>(`SELECT address FROM executors WHERE chain_id = $1 AND owner = $2`, [chainId, owner.toLowerCase()]);
+  if (known) {
+    const code = await reader.getCode({ address: known.address as Address });
+    if (code && code !== "0x") return known.address as Address;
+  }
+  // A devnet restarted from scratch reuses its chain id: a recorded executor without code is deployed again.
+  const step = `deploy-executor:${reader.chain.id}:${(await reader.getBlock({ blockNumber: 0n })).hash}`;
+  let [row] = await o.hubTx.attempts(null, step);
+  if (!row) row = await o.hubTx.submit(null, step, { data: o.protocol.executorDeployment(owner) as Hex });
+  const { receipt } = await o.hubTx.confirm(null, step, o.confirmTimeoutMs);
+  if (receipt.status !== "success") throw new Error(`executor deployment ${receipt.transactionHash} reverted`);
+  const address = receipt.contractAddress ?? getContractAddress({ from: owner, nonce: row.nonce });
+  await o.db.query(
+    `INSERT INTO executors (chain_id, owner, address) VALUES ($1, $2, $3) ON CONFLICT (chain_id, owner) DO UPDATE SET address = EXCLUDED.address`,
+    [chainId, owner.toLowerCase(), address],
+  );
+  return address;
 }

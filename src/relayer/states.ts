@@ -6,6 +6,8 @@
  *      └── auction expired (re-kick) ◄───────────────────┤
  *                             kicked ◄── take reverted ──┘ (retry with backoff)
  *   any open state ─► abandoned (healthy again, outbid, already taken) | skipped (policy: no inventory)
+ *   taken / verified ─► stalled (the SEIZE's lzReceive reverted on the spoke: LayerZero's LzReceiveAlert)
+ *                        ─► delivered / seized once a retry with more gas gets through
  *
  * `kicking` and `taking` are the intents persisted before a transaction; `kicked` and `taken` after its
  * receipt. taken ─► verified ─► delivered follow the SEIZE packet on the spoke's endpoint; seized is the
@@ -20,6 +22,7 @@ export const RECOVERY_STATES = [
   "taken",
   "verified",
   "delivered",
+  "stalled",
   "seized",
   "abandoned",
   "skipped",
@@ -34,12 +37,13 @@ export const TERMINAL_STATES_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join
 
 const NEXT: Record<RecoveryState, readonly RecoveryState[]> = {
   detected: ["kicking", "kicked", "taking", "abandoned", "skipped"],
-  kicking: ["kicked", "detected", "abandoned"],
+  kicking: ["kicked", "detected", "abandoned", "kicking"],
   kicked: ["taking", "detected", "abandoned", "skipped", "kicked"],
   taking: ["taken", "kicked", "detected", "abandoned", "taking"],
   // Self-transitions record a take re-included in another block after a reorg.
-  taken: ["taken", "verified", "delivered", "seized", "taking"],
-  verified: ["verified", "delivered", "seized", "taking"],
+  taken: ["taken", "verified", "delivered", "seized", "taking", "stalled"],
+  verified: ["verified", "delivered", "seized", "taking", "stalled"],
+  stalled: ["stalled", "verified", "delivered", "seized", "taking"],
   delivered: ["delivered", "seized", "taking"],
   seized: [],
   abandoned: [],

@@ -4,6 +4,7 @@
  * recovery another worker now owns.
  */
 import type { Address, Hex } from "viem";
+import { storableText } from "../chain/errors.js";
 import type { Database, Sql } from "./db.js";
 import { type RecoveryState, TERMINAL_STATES_SQL, canTransition } from "./states.js";
 
@@ -32,6 +33,8 @@ export interface Recovery {
   /** Spoke block to search for the Seized event from (the spoke's head when the take was mined). */
   spokeFromBlock?: bigint;
   reason?: string;
+  /** The stored transaction (step in `transactions`) that carries this recovery's kick or take: a batch. */
+  txStep?: string;
   attempts: number;
   nextAttemptAt: Date;
   lockedBy?: string;
@@ -61,6 +64,7 @@ const COLUMNS = {
   deliverTx: ["deliver_tx", "text"],
   spokeFromBlock: ["spoke_from_block", "bigint"],
   reason: ["reason", "text"],
+  txStep: ["tx_step", "text"],
   attempts: ["attempts", "number"],
   nextAttemptAt: ["next_attempt_at", "date"],
 } as const satisfies Record<keyof RecoveryPatch, readonly [string, "bigint" | "number" | "text" | "date"]>;
@@ -95,6 +99,8 @@ function fromRow(row: Record<string, unknown>): Recovery {
 
 function toParam(value: unknown): unknown {
   if (typeof value === "bigint") return value.toString();
+  // A revert reason may hold a NUL byte, which PostgreSQL TEXT refuses.
+  if (typeof value === "string") return storableText(value, 4_000);
   if (value instanceof Date) return value.toISOString();
   return value ?? null;
 }
@@ -110,6 +116,52 @@ export class RecoveryStore {
       [hubChainId, account.toLowerCase()],
     );
     return rows.length === 1;
+  }
+
+  /**
+   * Opens a recovery for each account that has none open, in one statement. An account whose last
+   * recovery ended `skipped` (no inventory) or `abandoned` as unprofitable less than `cooldownMs` ago is
+   * not reopened: detection must not spin on what the policy just refused. Returns the accounts opened.
+   */
+  async detectMany(hubChainId: number, accounts: readonly Address[], cooldownMs = 60_000): Promise<Address[]> {
+    if (accounts.length === 0) return [];
+    const rows = await this.db.query<{ account: string }>(
+      `INSERT INTO recoveries (hub_chain_id, account, state)
+       SELECT $1, a, 'detected' FROM unnest($2::text[]) AS a
+       WHERE NOT EXISTS (
+         SELECT 1 FROM recoveries r WHERE r.hub_chain_id = $1 AND r.account = a AND r.state = 'skipped'
+           AND r.updated_at > now() - ($3 || ' milliseconds')::interval)
+       ON CONFLICT (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_STATES_SQL} DO NOTHING RETURNING account`,
+      [hubChainId, [...new Set(accounts.map((a) => a.toLowerCase()))], String(cooldownMs)],
+    );
+    return rows.map((r) => r.account as Address);
+  }
+
+  /** Leases up to `limit` due open recoveries to `worker` in one statement, skipping rows others hold. */
+  async claimMany(worker: string, leaseMs: number, limit: number): Promise<Recovery[]> {
+    const rows = await this.db.query(
+      `UPDATE recoveries SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
+       WHERE id IN (
+         SELECT id FROM recoveries
+         WHERE state NOT IN ${TERMINAL_STATES_SQL} AND next_attempt_at <= now()
+           AND (lease_until IS NULL OR lease_until < now() OR locked_by = $1)
+         ORDER BY next_attempt_at, id
+         LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) RETURNING *`,
+      [worker, String(leaseMs), limit],
+    );
+    return rows.map(fromRow).sort((a, b) => a.id - b.id);
+  }
+
+  /** Gives back many leases at once; each recovery is due again at its own time with its own reason. */
+  async releaseMany(worker: string, items: readonly { id: number; at: Date; reason?: string }[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.db.query(
+      `UPDATE recoveries r SET locked_by = NULL, lease_until = NULL, next_attempt_at = v.at, reason = COALESCE(v.reason, r.reason)
+       FROM unnest($2::int[], $3::timestamptz[], $4::text[]) AS v(id, at, reason)
+       WHERE r.id = v.id AND r.locked_by = $1`,
+      [worker, items.map((i) => i.id), items.map((i) => i.at.toISOString()), items.map((i) => (i.reason === undefined ? null : storableText(i.reason, 4_000)))],
+    );
   }
 
   /** Leases one due open recovery to `worker`, skipping rows another worker is locking or leasing. */
@@ -140,7 +192,7 @@ export class RecoveryStore {
   async release(id: number, worker: string, nextAttemptAt = new Date(), reason?: string): Promise<void> {
     await this.db.query(
       `UPDATE recoveries SET locked_by = NULL, lease_until = NULL, next_attempt_at = $3, reason = COALESCE($4, reason) WHERE id = $1 AND locked_by = $2`,
-      [id, worker, nextAttemptAt.toISOString(), reason ?? null],
+      [id, worker, nextAttemptAt.toISOString(), reason === undefined ? null : storableText(reason, 4_000)],
     );
   }
 
@@ -165,7 +217,7 @@ export class RecoveryStore {
       );
       if (rows.length === 0) throw new LeaseLostError(recovery.id, worker);
       await sql.query(`INSERT INTO transitions (recovery_id, from_state, to_state, worker, detail) VALUES ($1, $2, $3, $4, $5)`, [
-        recovery.id, recovery.state, to, worker, detail ?? null,
+        recovery.id, recovery.state, to, worker, detail === undefined ? null : storableText(detail, 4_000),
       ]);
       return fromRow(rows[0]!);
     };
@@ -194,7 +246,7 @@ export class RecoveryStore {
   /** USD value (WAD) of collateral bought but not yet delivered on a spoke: the relayer's exposure there. */
   async exposure(collateralEid: number): Promise<bigint> {
     const rows = await this.db.query<{ total: string | null }>(
-      `SELECT sum(seize_value)::text AS total FROM recoveries WHERE collateral_eid = $1 AND state IN ('taking', 'taken', 'verified', 'delivered')`,
+      `SELECT sum(seize_value)::text AS total FROM recoveries WHERE collateral_eid = $1 AND state IN ('taking', 'taken', 'verified', 'delivered', 'stalled')`,
       [collateralEid],
     );
     return BigInt(rows[0]?.total ?? 0);

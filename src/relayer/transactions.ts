@@ -8,15 +8,18 @@
  */
 import { type Address, type Hex, type LocalAccount, type TransactionReceipt, keccak256, parseTransaction } from "viem";
 import type { ChainClients } from "../chain/clients.js";
-import type { Database } from "./db.js";
+import type { Database, Sql } from "./db.js";
 import { LeaseLostError } from "./store.js";
 
 export interface TxRequest {
-  to: Address;
+  /** Absent for a contract creation. */
+  to?: Address;
   data: Hex;
   value?: bigint;
   /** Gas limit; estimated (plus 25%) when omitted. Estimation reverts surface here, before anything is stored. */
   gas?: bigint;
+  /** The most a fee bump may offer per gas for this transaction (what its plan can pay); the manager's cap when absent. */
+  maxFeeCapWei?: bigint;
 }
 
 export interface TxRow {
@@ -28,6 +31,7 @@ export interface TxRow {
   raw: Hex;
   maxFeePerGas: bigint;
   maxPriorityFeePerGas: bigint;
+  maxFeeCapWei?: bigint;
   status: "pending" | "mined" | "replaced";
   createdAt: Date;
 }
@@ -58,6 +62,7 @@ function rowOf(r: Record<string, unknown>): TxRow {
     raw: r.raw as Hex,
     maxFeePerGas: BigInt(r.max_fee_per_gas as string),
     maxPriorityFeePerGas: BigInt(r.max_priority_fee_per_gas as string),
+    maxFeeCapWei: r.max_fee_cap === null || r.max_fee_cap === undefined ? undefined : BigInt(r.max_fee_cap as string),
     status: r.status as TxRow["status"],
     createdAt: new Date(r.created_at as string),
   };
@@ -105,19 +110,45 @@ export class TxManager {
    * lock in the same database transaction), so two workers can never sign two transactions for one step.
    */
   async submit(recoveryId: number | null, step: string, request: TxRequest, worker?: string): Promise<TxRow> {
+    return this.store(request, step, recoveryId, async (tx) => {
+      if (recoveryId === null || worker === undefined) return;
+      const held = await tx.query(`SELECT id FROM recoveries WHERE id = $1 AND locked_by = $2 AND lease_until > now() FOR UPDATE`, [recoveryId, worker]);
+      if (held.length === 0) throw new LeaseLostError(recoveryId, worker);
+      const existing = await tx.query(`SELECT id FROM transactions WHERE recovery_id = $1 AND step = $2 AND chain_id = $3`, [recoveryId, step, this.chainId]);
+      if (existing.length > 0) throw new AlreadySubmittedError(`recovery ${recoveryId} step ${step} already has a stored transaction`);
+    });
+  }
+
+  /**
+   * Signs, stores and broadcasts one transaction that carries the steps of many recoveries (a batch). It is
+   * stored only if `worker` holds every one of their leases and none of them has a transaction in flight
+   * (`tx_step` unset), checked under row locks; the same database transaction sets their `tx_step`. So a
+   * recovery is never in two batches, and a stalled worker can never sign a second one for it.
+   */
+  async submitBatch(step: string, recoveryIds: readonly number[], request: TxRequest, worker: string): Promise<TxRow> {
+    return this.store(request, step, null, async (tx) => {
+      const held = await tx.query<{ id: number }>(
+        `SELECT id FROM recoveries WHERE id = ANY($1::int[]) AND locked_by = $2 AND lease_until > now() AND tx_step IS NULL FOR UPDATE`,
+        [recoveryIds, worker],
+      );
+      if (held.length !== recoveryIds.length) {
+        const missing = recoveryIds.find((id) => !held.some((h) => Number(h.id) === id))!;
+        throw new LeaseLostError(missing, worker);
+      }
+      await tx.query(`UPDATE recoveries SET tx_step = $2 WHERE id = ANY($1::int[])`, [recoveryIds, step]);
+    });
+  }
+
+  private async store(request: TxRequest, step: string, recoveryId: number | null, guard: (tx: Sql) => Promise<void>): Promise<TxRow> {
     const reader = this.clients.public;
     const gas = request.gas ?? ((await reader.estimateGas({ account: this.account, to: request.to, data: request.data, value: request.value })) * 125n) / 100n;
     const block = await reader.getBlock();
     const baseFee = block.baseFeePerGas ?? 0n;
-    const maxPriorityFeePerGas = this.priorityFeeWei;
-    const maxFeePerGas = minFee(baseFee * 2n + maxPriorityFeePerGas, this.maxFeeCapWei);
+    const cap = request.maxFeeCapWei !== undefined ? minFee(request.maxFeeCapWei, this.maxFeeCapWei) : this.maxFeeCapWei;
+    const maxPriorityFeePerGas = minFee(this.priorityFeeWei, cap);
+    const maxFeePerGas = minFee(baseFee * 2n + maxPriorityFeePerGas, cap);
     const row = await this.db.transaction(async (tx) => {
-      if (recoveryId !== null && worker !== undefined) {
-        const held = await tx.query(`SELECT id FROM recoveries WHERE id = $1 AND locked_by = $2 AND lease_until > now() FOR UPDATE`, [recoveryId, worker]);
-        if (held.length === 0) throw new LeaseLostError(recoveryId, worker);
-        const existing = await tx.query(`SELECT id FROM transactions WHERE recovery_id = $1 AND step = $2 AND chain_id = $3`, [recoveryId, step, this.chainId]);
-        if (existing.length > 0) throw new AlreadySubmittedError(`recovery ${recoveryId} step ${step} already has a stored transaction`);
-      }
+      await guard(tx);
       await tx.query(`INSERT INTO nonces (chain_id, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [this.chainId, this.address]);
       const [locked] = await tx.query<{ next_nonce: string }>(`SELECT next_nonce FROM nonces WHERE chain_id = $1 AND address = $2 FOR UPDATE`, [this.chainId, this.address]);
       const onChain = BigInt(await reader.getTransactionCount({ address: this.address, blockTag: "pending" }));
@@ -126,14 +157,14 @@ export class TxManager {
       const signed = await this.sign({ ...request, gas }, nonce, maxFeePerGas, maxPriorityFeePerGas);
       await tx.query(`UPDATE nonces SET next_nonce = $3 WHERE chain_id = $1 AND address = $2`, [this.chainId, this.address, (nonce + 1n).toString()]);
       const [inserted] = await tx.query(
-        `INSERT INTO transactions (recovery_id, step, chain_id, sender, nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-        [recoveryId, step, this.chainId, this.address, nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString()],
+        `INSERT INTO transactions (recovery_id, step, chain_id, sender, nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas, max_fee_cap, gas_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+        [recoveryId, step, this.chainId, this.address, nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString(), cap.toString(), gas.toString()],
       );
       return rowOf(inserted!);
     });
-    // Stored means owned: if the node refuses it now (underpriced, unreachable), confirm() resends and
-    // bumps it. Throwing here would let a caller sign a new transaction behind a nonce nobody sends.
+    // Stored means owned: if the node refuses it now (underpriced, unreachable), poll()/confirm() resend and
+    // bump it. Throwing here would let a caller sign a new transaction behind a nonce nobody sends.
     await this.broadcast(row).catch(() => {});
     return row;
   }
@@ -158,17 +189,8 @@ export class TxManager {
     if (rows.length === 0) throw new Error(`no transaction stored for recovery ${recoveryId} step ${step}`);
     for (const row of rows) await this.broadcast(row).catch(() => {});
     for (;;) {
-      for (const row of rows) {
-        const receipt = await this.clients.public.getTransactionReceipt({ hash: row.hash }).catch(() => undefined);
-        if (receipt) {
-          await this.db.query(
-            `UPDATE transactions SET status = CASE WHEN id = $1 THEN 'mined' ELSE 'replaced' END, block_number = CASE WHEN id = $1 THEN $2::bigint END, block_hash = CASE WHEN id = $1 THEN $3 END
-             WHERE recovery_id IS NOT DISTINCT FROM $4 AND step = $5 AND chain_id = $6`,
-            [row.id, receipt.blockNumber.toString(), receipt.blockHash, recoveryId, step, this.chainId],
-          );
-          return { receipt, row };
-        }
-      }
+      const mined = await this.minedAttempt(recoveryId, step, rows);
+      if (mined) return mined;
       const last = rows[rows.length - 1]!;
       if (Date.now() - last.createdAt.getTime() > this.bumpAfterMs) {
         rows = [...rows, await this.bump(last)];
@@ -178,9 +200,38 @@ export class TxManager {
     }
   }
 
+  /**
+   * One look at (recovery, step), without waiting: the receipt of the attempt that was mined, if any;
+   * otherwise rebroadcasts the pending attempts and bumps the fee when due, and returns undefined.
+   */
+  async poll(recoveryId: number | null, step: string): Promise<{ receipt: TransactionReceipt; row: TxRow } | undefined> {
+    let rows = await this.attempts(recoveryId, step);
+    if (rows.length === 0) throw new Error(`no transaction stored for recovery ${recoveryId} step ${step}`);
+    const mined = await this.minedAttempt(recoveryId, step, rows);
+    if (mined) return mined;
+    for (const row of rows) await this.broadcast(row).catch(() => {});
+    const last = rows[rows.length - 1]!;
+    if (Date.now() - last.createdAt.getTime() > this.bumpAfterMs) rows = [...rows, await this.bump(last)];
+    return undefined;
+  }
+
+  private async minedAttempt(recoveryId: number | null, step: string, rows: TxRow[]): Promise<{ receipt: TransactionReceipt; row: TxRow } | undefined> {
+    for (const row of rows) {
+      const receipt = await this.clients.public.getTransactionReceipt({ hash: row.hash }).catch(() => undefined);
+      if (!receipt) continue;
+      await this.db.query(
+        `UPDATE transactions SET status = CASE WHEN id = $1 THEN 'mined' ELSE 'replaced' END, block_number = CASE WHEN id = $1 THEN $2::bigint END, block_hash = CASE WHEN id = $1 THEN $3 END
+         WHERE recovery_id IS NOT DISTINCT FROM $4 AND step = $5 AND chain_id = $6`,
+        [row.id, receipt.blockNumber.toString(), receipt.blockHash, recoveryId, step, this.chainId],
+      );
+      return { receipt, row };
+    }
+    return undefined;
+  }
+
   /** A stored attempt is no longer in the chain (reorg): mark it pending again so confirm() resumes it. */
-  async reopen(recoveryId: number, step: string): Promise<void> {
-    await this.db.query(`UPDATE transactions SET status = 'pending', block_number = NULL, block_hash = NULL WHERE recovery_id = $1 AND step = $2 AND chain_id = $3`, [recoveryId, step, this.chainId]);
+  async reopen(recoveryId: number | null, step: string): Promise<void> {
+    await this.db.query(`UPDATE transactions SET status = 'pending', block_number = NULL, block_hash = NULL WHERE recovery_id IS NOT DISTINCT FROM $1 AND step = $2 AND chain_id = $3`, [recoveryId, step, this.chainId]);
   }
 
   private async bump(last: TxRow): Promise<TxRow> {
@@ -188,24 +239,27 @@ export class TxManager {
     const baseFee = (await this.clients.public.getBlock()).baseFeePerGas ?? 0n;
     const raise = (v: bigint) => (v * (100n + this.bumpPercent)) / 100n + 1n;
     const maxPriorityFeePerGas = raise(last.maxPriorityFeePerGas);
-    const maxFeePerGas = minFee(maxBig(raise(last.maxFeePerGas), baseFee * 2n + maxPriorityFeePerGas), this.maxFeeCapWei);
+    const cap = last.maxFeeCapWei ?? this.maxFeeCapWei;
+    const maxFeePerGas = minFee(maxBig(raise(last.maxFeePerGas), baseFee * 2n + maxPriorityFeePerGas), cap);
+    // At the cap already: another attempt at the same price cannot replace the last one.
+    if (maxFeePerGas <= last.maxFeePerGas) return last;
     const signed = await this.sign(
-      { to: stored.to!, data: stored.data ?? "0x", value: stored.value, gas: stored.gas! },
+      { to: stored.to ?? undefined, data: stored.data ?? "0x", value: stored.value, gas: stored.gas! },
       last.nonce,
       maxFeePerGas,
       maxPriorityFeePerGas,
     );
     const [inserted] = await this.db.query(
-      `INSERT INTO transactions (recovery_id, step, chain_id, sender, nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-      [last.recoveryId, last.step, this.chainId, this.address, last.nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString()],
+      `INSERT INTO transactions (recovery_id, step, chain_id, sender, nonce, hash, raw, max_fee_per_gas, max_priority_fee_per_gas, max_fee_cap, gas_limit)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+      [last.recoveryId, last.step, this.chainId, this.address, last.nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString(), cap.toString(), String(stored.gas!)],
     );
     const row = rowOf(inserted!);
     await this.broadcast(row).catch(() => {});
     return row;
   }
 
-  private async sign(request: Required<Pick<TxRequest, "to" | "data" | "gas">> & { value?: bigint }, nonce: bigint, maxFeePerGas: bigint, maxPriorityFeePerGas: bigint) {
+  private async sign(request: Required<Pick<TxRequest, "data" | "gas">> & { to?: Address; value?: bigint }, nonce: bigint, maxFeePerGas: bigint, maxPriorityFeePerGas: bigint) {
     const raw = await this.account.signTransaction({
       type: "eip1559",
       chainId: this.chainId,

@@ -5,7 +5,7 @@ import { Rng } from "../../src/devnet/rng.js";
 import { seedBorrowers } from "../../src/devnet/seed.js";
 import { Deployment } from "../../src/protocol/deployment.js";
 import { fundGas } from "../../src/protocol/actions.js";
-import type { PacketDeliverer } from "../../src/relayer/deliverer.js";
+import type { PacketDeliverer } from "../../src/layerzero/deliverer.js";
 
 export interface TestNetwork {
   network: Network;

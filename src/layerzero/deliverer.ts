@@ -1,0 +1,620 @@
+/**
+ * The packet deliverer: plays LayerZero's DVN and executor for chains whose endpoints use the
+ * SimpleMessageLib (the devnet). It watches `PacketSent` on every endpoint, decodes each packet,
+ * verifies it on the destination (SimpleMessageLib.validatePacket, whitelisted to the verifier key) and
+ * calls EndpointV2.lzReceive, exactly once per packet.
+ *
+ * Pipelined: a round takes every due packet of a destination chain at once. The state that decides what
+ * to send (the receiver's peer, the endpoint's inbound state of each packet) is read for the whole round
+ * up front; then every validatePacket of the round is broadcast, then the lzReceives in nonce order per
+ * path, all signed locally with explicit nonces and fixed gas limits (pipeline.ts), and all receipts are
+ * awaited in one polling loop. A signer's transactions are mined in nonce order, so a path's verify
+ * precedes its lzReceive even in one block.
+ *
+ * Exactly once holds across restarts and beside other deliverers because every decision reads the
+ * destination endpoint first: a packet the endpoint has cleared is marked delivered without a
+ * transaction, one already verified is not verified again, and a reverted lzReceive whose packet the
+ * endpoint then shows delivered was delivered by someone else (not a failure).
+ *
+ * A packet whose lzReceive reverts is handled as LayerZero's executor does: `EndpointV2.lzReceiveAlert`
+ * with the decoded revert reason (alerts.ts), then retries with twice the gas each attempt, bounded by
+ * `maxLzReceiveGas` and `maxAttempts`, with backoff. Past the bound it stays `failed` with its reason
+ * (`exhausted`), and later nonces of its path wait behind it, as ordered delivery requires (`retry(guid)`
+ * re-arms it). Packets of a path already broadcast in the same round as a failure may still be
+ * executed: the endpoint executes any verified nonce once the ones before it are verified.
+ *
+ * A packet addressed to an unknown chain, to a contract that is not a configured receiver, or from a
+ * sender that is not the receiver's peer is rejected and never delivered.
+ *
+ * One deliverer per (destination chain, verifier) on the machine (lock.ts): a deliverer that does not
+ * hold a chain's lock sends nothing there; a started deliverer that holds no lock at all is on standby
+ * (scans nothing) and takes over when the holder goes away. deliverDue() and drain() called on a
+ * deliverer that is not started take the free locks for the call only.
+ */
+import { type Account, type Address, type Hex, encodeFunctionData, getAbiItem, zeroHash } from "viem";
+import { endpointV2Abi, simpleMessageLibAbi } from "../../abis/index.js";
+import { type ChainClients, createChainClients } from "../chain/clients.js";
+import { decodeRevertData, describeError } from "../chain/errors.js";
+import type { Manifest } from "../deployment/manifest.js";
+import { mapLimit, sleep } from "../util/concurrency.js";
+import { deliveryAbi, lzReceiveAlertCalldata, lzReceiveCalldata, replayLzReceive, replayRevert } from "./alerts.js";
+import { type InboundState, inboundState } from "./endpoint.js";
+import { DeliveryLock } from "./lock.js";
+import { type Packet, decodePacket, pathKey } from "./packet.js";
+import { type Broadcast, NonceBook, type Outcome, type TxIntent, awaitAll, broadcastAll } from "./pipeline.js";
+
+export interface DeliveryChain {
+  name: string;
+  chainId: number;
+  rpcUrl: string;
+  eid: number;
+  endpoint: Address;
+  messageLib: Address;
+  /** OApps on this chain the deliverer may deliver to. */
+  receivers: Address[];
+  /** First block to scan for PacketSent. */
+  startBlock: number;
+}
+
+export type PacketStatus = "sent" | "verified" | "delivered" | "failed" | "rejected";
+
+export interface PacketRecord extends Packet {
+  status: PacketStatus;
+  srcChain: string;
+  dstChain?: string;
+  sentBlock: bigint;
+  sentTx: Hex;
+  verifyTx?: Hex;
+  /** Our lzReceive; undefined when the endpoint showed the packet delivered by an earlier run or someone else. */
+  deliverTx?: Hex;
+  /** Failed attempts (a nonce taken by someone else, or a packet someone else delivered, is not one). */
+  attempts: number;
+  lastError?: string;
+  nextAttemptAt: number;
+  /** Gas the next lzReceive gets: lzReceiveGas, doubled after each failed attempt, at most maxLzReceiveGas. */
+  gas: bigint;
+  /** lzReceiveAlert transactions sent for this packet, one per reverted lzReceive. */
+  alertTxs: Hex[];
+  /** Past maxAttempts: stays failed (and its path waits) until retry(guid). */
+  exhausted: boolean;
+}
+
+export type DeliveryEvent = { type: PacketStatus; packet: PacketRecord };
+
+export interface DelivererOptions {
+  chains: DeliveryChain[];
+  verifier: Account;
+  executor: Account;
+  pollIntervalMs?: number;
+  /** Backoff for a packet whose verify or lzReceive failed: base * 2^(attempts-1), capped. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Largest block range per eth_getLogs call. */
+  maxLogRange?: number;
+  /**
+   * Gas limit of a validatePacket (default 150,000; one uses ~71,000 on the devnet). Fixed limits count
+   * against the block gas limit, so they bound how many packets fit in one block.
+   */
+  validateGas?: bigint;
+  /** Gas limit of a first lzReceive (default 300,000; a deposit uses ~95,000, a withdraw with its reply ~199,000); doubled after each failed attempt. */
+  lzReceiveGas?: bigint;
+  /** Bound of the doubled lzReceive gas (default 2,000,000). */
+  maxLzReceiveGas?: bigint;
+  /** Failed attempts after which a packet stays failed (default 6). */
+  maxAttempts?: number;
+  /** Gas limit of an lzReceiveAlert (default 300,000). */
+  alertGas?: bigint;
+  /** Most packets per destination chain in one round (default 1,000). */
+  maxPerRound?: number;
+  /** How long a round waits for its receipts before leaving the rest to the next round (default 60 s). */
+  receiptTimeoutMs?: number;
+  /** Directory of the delivery lock files (default os.tmpdir()). */
+  lockDir?: string;
+  onEvent?: (event: DeliveryEvent) => void;
+}
+
+const packetSentEvent = getAbiItem({ abi: endpointV2Abi, name: "PacketSent" });
+const peersAbi = [
+  { type: "function", name: "peers", stateMutability: "view", inputs: [{ name: "eid", type: "uint32" }], outputs: [{ type: "bytes32" }] },
+] as const;
+const READ_CONCURRENCY = 64;
+
+interface ChainState {
+  config: DeliveryChain;
+  clients: ChainClients;
+  nextBlock: bigint;
+  lock: DeliveryLock;
+}
+
+/** A transaction of a round and the packet it moves. */
+interface Step {
+  packet: PacketRecord;
+  kind: "validate" | "lzReceive" | "alert";
+  intent: TxIntent;
+  broadcast?: Broadcast;
+  outcome?: Outcome;
+}
+
+export class PacketDeliverer {
+  private readonly chains = new Map<number, ChainState>();
+  private readonly packets = new Map<Hex, PacketRecord>();
+  private readonly paths = new Map<string, PacketRecord[]>();
+  private readonly peerCache = new Map<string, Hex>();
+  private readonly nonces = new NonceBook();
+  private timer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private stopped = true;
+  /** Scans and rounds of this instance run one at a time (the loop and an explicit drain may overlap). */
+  private serial: Promise<unknown> = Promise.resolve();
+  /** Explicit calls holding locks for their duration (when not started). */
+  private transientHolds = 0;
+
+  constructor(private readonly options: DelivererOptions) {
+    for (const config of options.chains) {
+      this.chains.set(config.eid, {
+        config,
+        clients: createChainClients(config),
+        nextBlock: BigInt(config.startBlock),
+        lock: new DeliveryLock({ chainId: config.chainId, rpcUrl: config.rpcUrl, verifier: options.verifier.address }, options.lockDir),
+      });
+    }
+  }
+
+  private get validateGas(): bigint {
+    return this.options.validateGas ?? 150_000n;
+  }
+  private get lzReceiveGas(): bigint {
+    return this.options.lzReceiveGas ?? 300_000n;
+  }
+  private get maxLzReceiveGas(): bigint {
+    return this.options.maxLzReceiveGas ?? 2_000_000n;
+  }
+  private get maxAttempts(): number {
+    return this.options.maxAttempts ?? 6;
+  }
+
+  /** Every packet seen so far, in the order it was sent per chain. */
+  list(): PacketRecord[] {
+    return [...this.packets.values()];
+  }
+
+  get(guid: Hex): PacketRecord | undefined {
+    return this.packets.get(guid);
+  }
+
+  /** Packets not yet delivered or rejected. */
+  pending(): PacketRecord[] {
+    return this.list().filter((p) => p.status !== "delivered" && p.status !== "rejected");
+  }
+
+  /** Whether this deliverer holds the delivery lock of `chainId` (it delivers there) right now. */
+  delivering(chainId: number): boolean {
+    return [...this.chains.values()].some((c) => c.config.chainId === chainId && c.lock.held());
+  }
+
+  /** Re-arms a packet that failed past the bound: fresh attempts and gas, due now. */
+  retry(guid: Hex): boolean {
+    const p = this.packets.get(guid);
+    if (!p || p.status !== "failed") return false;
+    p.exhausted = false;
+    p.attempts = 0;
+    p.gas = this.lzReceiveGas;
+    p.nextAttemptAt = 0;
+    return true;
+  }
+
+  /** Reads new PacketSent logs on every chain; returns how many new packets were found. */
+  scan(): Promise<number> {
+    return this.exclusive(async () => {
+      const found = await Promise.all([...this.chains.values()].map((chain) => this.scanChain(chain)));
+      return found.reduce((a, b) => a + b, 0);
+    });
+  }
+
+  /**
+   * Verifies and delivers what is due on every chain whose lock this deliverer holds (one pipelined round
+   * per chain); on the others it only reads the endpoint (a packet someone else delivered is marked so).
+   * Returns how many packets became delivered.
+   */
+  deliverDue(): Promise<number> {
+    return this.withLocks(() =>
+      this.exclusive(async () => {
+        const counts = await Promise.all([...this.chains.values()].map((chain) => (chain.lock.held() ? this.deliverRound(chain) : this.observe(chain))));
+        return counts.reduce((a, b) => a + b, 0);
+      }),
+    );
+  }
+
+  /**
+   * Scans and delivers until nothing is left to do (replies create new packets). Fails after `timeoutMs`,
+   * or at once when every pending packet failed past the bound or waits behind one that did.
+   */
+  drain(timeoutMs = 30_000): Promise<void> {
+    return this.withLocks(async () => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = await this.scan();
+        // A delivery can send a reply (the hub answers withdraw requests): scan again after any.
+        const delivered = await this.deliverDue();
+        const pending = this.pending();
+        if (found === 0 && delivered === 0 && pending.length === 0) return;
+        const describe = (ps: PacketRecord[]) => ps.map((p) => `${p.guid} ${p.status} ${p.lastError ?? ""}`).join("; ");
+        if (found === 0 && delivered === 0 && pending.every((p) => this.stuck(p))) {
+          throw new Error(`drain: ${pending.length} packets cannot be delivered (failed past ${this.maxAttempts} attempts, or behind one that did): ${describe(pending)}`);
+        }
+        if (Date.now() > deadline) throw new Error(`drain timed out with ${pending.length} packets pending: ${describe(pending)}`);
+        if (found === 0) await sleep(Math.min(50, Math.max(0, Math.min(...pending.map((p) => p.nextAttemptAt)) - Date.now())));
+      }
+    });
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const interval = this.options.pollIntervalMs ?? 250;
+    const tick = async () => {
+      try {
+        // Standby unless this deliverer holds at least one chain's lock: then it scans nothing, sends nothing.
+        if (this.acquireLocks() > 0) {
+          await this.scan();
+          await this.deliverDue();
+        }
+      } catch {
+        // An unreachable RPC or a transient failure: the next tick retries from the same cursor.
+      }
+      if (!this.stopped) this.timer = setTimeout(() => (this.loop = tick()), interval);
+    };
+    this.loop = tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.loop;
+    await this.serial.catch(() => {});
+    if (this.transientHolds === 0) this.releaseLocks();
+  }
+
+  // ---------------------------------------------------------------- locks
+
+  private acquireLocks(): number {
+    let held = 0;
+    for (const chain of this.chains.values()) if (chain.lock.tryAcquire()) held++;
+    return held;
+  }
+
+  private releaseLocks(): void {
+    for (const chain of this.chains.values()) chain.lock.release();
+  }
+
+  /** Outside the running loop, an explicit call takes the free locks for its duration. */
+  private async withLocks<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.stopped) return fn();
+    if (this.transientHolds++ === 0) this.acquireLocks();
+    try {
+      return await fn();
+    } finally {
+      if (--this.transientHolds === 0 && this.stopped) this.releaseLocks();
+    }
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => {});
+    return run;
+  }
+
+  // ---------------------------------------------------------------- scanning
+
+  private async scanChain(chain: ChainState): Promise<number> {
+    const head = await chain.clients.public.getBlockNumber();
+    let found = 0;
+    const maxRange = BigInt(this.options.maxLogRange ?? 2_000);
+    while (chain.nextBlock <= head) {
+      const toBlock = chain.nextBlock + maxRange - 1n < head ? chain.nextBlock + maxRange - 1n : head;
+      const logs = await chain.clients.public.getLogs({
+        address: chain.config.endpoint,
+        event: packetSentEvent,
+        fromBlock: chain.nextBlock,
+        toBlock,
+      });
+      for (const log of logs) {
+        const packet = decodePacket(log.args.encodedPayload!);
+        if (this.packets.has(packet.guid)) continue;
+        this.track(packet, chain, log.blockNumber!, log.transactionHash!);
+        found++;
+      }
+      chain.nextBlock = toBlock + 1n;
+    }
+    return found;
+  }
+
+  private track(packet: Packet, src: ChainState, sentBlock: bigint, sentTx: Hex): void {
+    const dst = this.chains.get(packet.dstEid);
+    const record: PacketRecord = {
+      ...packet,
+      status: "sent",
+      srcChain: src.config.name,
+      dstChain: dst?.config.name,
+      sentBlock,
+      sentTx,
+      attempts: 0,
+      nextAttemptAt: 0,
+      gas: this.lzReceiveGas,
+      alertTxs: [],
+      exhausted: false,
+    };
+    this.packets.set(packet.guid, record);
+    this.emit("sent", record);
+    if (packet.srcEid !== src.config.eid) return this.reject(record, `srcEid ${packet.srcEid} does not match the emitting chain's eid ${src.config.eid}`);
+    if (!dst) return this.reject(record, `no configured chain has eid ${packet.dstEid}`);
+    const receiverKnown = dst.config.receivers.some((r) => r.toLowerCase() === packet.receiverAddress.toLowerCase());
+    if (!receiverKnown) return this.reject(record, `receiver ${packet.receiverAddress} is not a configured OApp on ${dst.config.name}`);
+    const key = pathKey(packet);
+    const queue = this.paths.get(key) ?? [];
+    queue.push(record);
+    queue.sort((a, b) => (a.nonce < b.nonce ? -1 : a.nonce > b.nonce ? 1 : 0));
+    this.paths.set(key, queue);
+  }
+
+  // ---------------------------------------------------------------- a round
+
+  /** The due packets to `dst`: per path, from its head, up to the first one in backoff or past the bound. */
+  private duePackets(dst: ChainState, now: number): PacketRecord[] {
+    const due: PacketRecord[] = [];
+    const limit = this.options.maxPerRound ?? 1_000;
+    for (const queue of this.paths.values()) {
+      if (queue[0]?.dstEid !== dst.config.eid) continue;
+      while (queue.length > 0 && (queue[0]!.status === "delivered" || queue[0]!.status === "rejected")) queue.shift();
+      for (const p of queue) {
+        if (due.length >= limit) return due;
+        if (p.status === "delivered" || p.status === "rejected") continue;
+        if (p.exhausted || p.nextAttemptAt > now) break;
+        due.push(p);
+      }
+    }
+    return due;
+  }
+
+  /** A pending packet nothing will move without outside help: past the bound, or behind such a packet. */
+  private stuck(p: PacketRecord): boolean {
+    if (p.exhausted) return true;
+    const queue = this.paths.get(pathKey(p));
+    return queue?.some((q) => q.exhausted && q.nonce < p.nonce) ?? false;
+  }
+
+  /** The round's reads, up front: the peer of every (receiver, srcEid) and the inbound state of every packet. */
+  private async readRound(dst: ChainState, due: PacketRecord[]): Promise<{ peers: Map<string, Hex>; states: InboundState[] }> {
+    const reader = dst.clients.public;
+    const peerKeys = [...new Set(due.map((p) => `${p.receiverAddress}:${p.srcEid}`))];
+    const [peerValues, states] = await Promise.all([
+      Promise.all(
+        peerKeys.map(async (key) => {
+          const cacheKey = `${dst.config.eid}:${key}`;
+          const cached = this.peerCache.get(cacheKey);
+          if (cached && cached !== zeroHash) return cached;
+          const [receiver, srcEid] = key.split(":") as [Address, string];
+          const peer = await reader.readContract({ address: receiver, abi: peersAbi, functionName: "peers", args: [Number(srcEid)] });
+          this.peerCache.set(cacheKey, peer);
+          return peer;
+        }),
+      ),
+      mapLimit(due, READ_CONCURRENCY, (p) => inboundState(reader, dst.config.endpoint, p)),
+    ]);
+    return { peers: new Map(peerKeys.map((k, i) => [k, peerValues[i]!])), states };
+  }
+
+  /** A chain this deliverer does not hold: read the endpoint only, and mark what someone else delivered. */
+  private async observe(dst: ChainState): Promise<number> {
+    const due = this.duePackets(dst, Number.POSITIVE_INFINITY);
+    if (due.length === 0) return 0;
+    const states = await mapLimit(due, READ_CONCURRENCY, (p) => inboundState(dst.clients.public, dst.config.endpoint, p));
+    let delivered = 0;
+    due.forEach((p, i) => {
+      if (states[i] === "delivered") {
+        this.markDelivered(p, undefined);
+        delivered++;
+      } else if (states[i] === "verified" && p.status === "sent") {
+        p.status = "verified";
+        this.emit("verified", p);
+      }
+    });
+    return delivered;
+  }
+
+  private async deliverRound(dst: ChainState): Promise<number> {
+    const due = this.duePackets(dst, Date.now());
+    if (due.length === 0) return 0;
+    const { peers, states } = await this.readRound(dst, due);
+    let delivered = 0;
+
+    const { verifier, executor } = this.options;
+    const validates: Step[] = [];
+    const receives: Step[] = [];
+    due.forEach((p, i) => {
+      const peer = peers.get(`${p.receiverAddress}:${p.srcEid}`)!;
+      if (peer.toLowerCase() !== p.sender.toLowerCase()) {
+        return this.reject(p, `sender ${p.senderAddress} is not the peer of ${p.receiverAddress} for eid ${p.srcEid}`);
+      }
+      const state = states[i]!;
+      if (state === "delivered") {
+        // Cleared by an earlier run of ours (or by anyone): delivered, and never again.
+        this.markDelivered(p, undefined);
+        delivered++;
+        return;
+      }
+      if (state === "pending") {
+        validates.push({
+          packet: p,
+          kind: "validate",
+          intent: { account: verifier, to: dst.config.messageLib, gas: this.validateGas, data: encodeFunctionData({ abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded] }) },
+        });
+      }
+      receives.push({ packet: p, kind: "lzReceive", intent: { account: executor, to: dst.config.endpoint, gas: p.gas, data: lzReceiveCalldata(p) } });
+    });
+
+    const sameSigner = verifier.address.toLowerCase() === executor.address.toLowerCase();
+    if (sameSigner) {
+      // One signer: its nonces order every verify before every lzReceive, even within one block.
+      await this.run(dst, [...validates, ...receives]);
+    } else {
+      // Two signers are not ordered against each other: the verifies are mined first.
+      await this.run(dst, validates);
+      const verified = new Set(validates.filter((s) => s.outcome?.kind === "mined" && s.outcome.receipt.status === "success").map((s) => s.packet.guid));
+      const stopped = new Set<string>();
+      const ready = receives.filter((s) => {
+        const key = pathKey(s.packet);
+        const ok = !stopped.has(key) && (verified.has(s.packet.guid) || !validates.some((v) => v.packet === s.packet));
+        if (!ok) stopped.add(key);
+        return ok;
+      });
+      await this.run(dst, ready);
+    }
+    delivered += await this.settle(dst, validates, receives);
+    return delivered;
+  }
+
+  /** Broadcasts the steps in order and waits for their receipts. */
+  private async run(dst: ChainState, steps: Step[]): Promise<void> {
+    if (steps.length === 0) return;
+    const broadcasts = await broadcastAll(dst.clients, this.nonces, steps.map((s) => s.intent));
+    steps.forEach((s, i) => (s.broadcast = broadcasts[i]));
+    const sent = steps.flatMap((s) => (s.broadcast?.kind === "sent" ? [{ hash: s.broadcast.hash, nonce: s.broadcast.nonce, from: s.intent.account.address }] : []));
+    const outcomes = await awaitAll(dst.clients, sent, { timeoutMs: this.options.receiptTimeoutMs ?? 60_000, pollMs: Math.min(this.options.pollIntervalMs ?? 250, 100) });
+    for (const s of steps) if (s.broadcast?.kind === "sent") s.outcome = outcomes.get(s.broadcast.hash);
+  }
+
+  /** Applies a round's outcomes: verified, delivered, or failed with the reason (and an alert). */
+  private async settle(dst: ChainState, validates: Step[], receives: Step[]): Promise<number> {
+    let delivered = 0;
+    const reverted: Step[] = [];
+    for (const s of [...validates, ...receives]) {
+      const p = s.packet;
+      if (p.status === "rejected" || p.status === "delivered") continue;
+      if (s.broadcast?.kind === "error") {
+        this.fail(p, `${s.kind} not sent: ${s.broadcast.reason}`, s.kind === "lzReceive");
+        continue;
+      }
+      const outcome = s.outcome;
+      if (outcome?.kind !== "mined") continue; // deferred, dropped or not yet mined: the next round reads the endpoint again
+      if (outcome.receipt.status === "success") {
+        if (s.kind === "validate") {
+          p.verifyTx = outcome.receipt.transactionHash;
+          if (p.status === "sent") {
+            p.status = "verified";
+            this.emit("verified", p);
+          }
+        } else {
+          this.markDelivered(p, outcome.receipt.transactionHash);
+          delivered++;
+        }
+      } else {
+        reverted.push(s);
+      }
+    }
+    if (reverted.length === 0) return delivered;
+
+    // A revert is ours only if the endpoint still shows the packet where we left it.
+    const reader = dst.clients.public;
+    const states = await mapLimit(reverted, READ_CONCURRENCY, (s) => inboundState(reader, dst.config.endpoint, s.packet));
+    const failures: { step: Step; reason: Hex; message: string }[] = [];
+    await mapLimit(reverted, 16, async (s, i) => {
+      const p = s.packet;
+      const state = states[i]!;
+      if (p.status === "delivered") return;
+      if (state === "delivered") {
+        // Someone else executed it (or our own lzReceive of this round did, after a duplicate): not a failure.
+        this.markDelivered(p, undefined);
+        delivered++;
+        return;
+      }
+      const receipt = (s.outcome as Extract<Outcome, { kind: "mined" }>).receipt;
+      if (s.kind === "validate") {
+        if (state === "verified") return; // verified by someone else meanwhile
+        const data = await replayRevert(reader, { from: s.intent.account.address, to: s.intent.to, data: s.intent.data, gas: s.intent.gas, blockNumber: receipt.blockNumber });
+        const message = typeof data === "string" && data !== "passed" ? decodeRevertData(deliveryAbi, data).message : `validatePacket reverted (tx ${receipt.transactionHash})`;
+        this.fail(p, message, false);
+        return;
+      }
+      // Not verified: its verify did not land this round (not this lzReceive's fault); the next round verifies it.
+      if (state !== "verified") return;
+      const replayed = await replayLzReceive(reader, {
+        endpoint: dst.config.endpoint,
+        executor: s.intent.account.address,
+        packet: p,
+        gas: s.intent.gas,
+        blockNumber: receipt.blockNumber,
+        retryGas: this.maxLzReceiveGas,
+      });
+      failures.push({ step: s, reason: replayed.reason, message: replayed.decoded.message });
+    });
+    if (failures.length === 0) return delivered;
+
+    // LayerZero's executor alerts the endpoint of each reverted lzReceive, with the reason.
+    const alerts: Step[] = failures.map(({ step, reason }) => ({
+      packet: step.packet,
+      kind: "alert",
+      intent: { account: this.options.executor, to: dst.config.endpoint, gas: this.options.alertGas ?? 300_000n, data: lzReceiveAlertCalldata(step.packet, step.intent.gas, reason) },
+    }));
+    await this.run(dst, alerts).catch(() => {});
+    for (const [i, { step, message }] of failures.entries()) {
+      const alert = alerts[i]!.outcome;
+      if (alert?.kind === "mined" && alert.receipt.status === "success") step.packet.alertTxs.push(alert.receipt.transactionHash);
+      this.fail(step.packet, message, true);
+    }
+    return delivered;
+  }
+
+  private fail(p: PacketRecord, reason: string, lzReceive: boolean): void {
+    p.attempts++;
+    p.lastError = reason;
+    p.status = "failed";
+    if (lzReceive) p.gas = p.gas * 2n < this.maxLzReceiveGas ? p.gas * 2n : this.maxLzReceiveGas;
+    if (p.attempts >= this.maxAttempts) {
+      p.exhausted = true;
+      p.nextAttemptAt = Number.POSITIVE_INFINITY;
+    } else {
+      const base = this.options.retryBaseMs ?? 500;
+      p.nextAttemptAt = Date.now() + Math.min(base * 2 ** (p.attempts - 1), this.options.retryMaxMs ?? 30_000);
+    }
+    this.emit("failed", p);
+  }
+
+  private reject(record: PacketRecord, reason: string): void {
+    record.status = "rejected";
+    record.lastError = reason;
+    this.emit("rejected", record);
+  }
+
+  private markDelivered(p: PacketRecord, tx: Hex | undefined): void {
+    p.status = "delivered";
+    p.deliverTx = tx;
+    p.lastError = undefined;
+    p.exhausted = false;
+    this.emit("delivered", p);
+  }
+
+  private emit(type: PacketStatus, packet: PacketRecord): void {
+    this.options.onEvent?.({ type, packet });
+  }
+}
+
+/** Kept for callers that imported it from the deliverer; the one definition is in src/chain/errors.ts. */
+export { describeError };
+
+/** The deliverer's view of a manifest: every chain with a local message library. */
+export function deliveryChains(manifest: Manifest): DeliveryChain[] {
+  return manifest.chains.map((c) => {
+    if (!c.contracts.messageLib) throw new Error(`chain ${c.name} has no messageLib: LayerZero's executor delivers there`);
+    return {
+      name: c.name,
+      chainId: c.chainId,
+      rpcUrl: c.rpcUrl,
+      eid: c.eid,
+      endpoint: c.contracts.endpoint,
+      messageLib: c.contracts.messageLib,
+      receivers: [c.contracts.hub ?? c.contracts.spoke!],
+      startBlock: c.startBlock,
+    };
+  });
+}

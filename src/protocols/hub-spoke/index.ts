@@ -1,0 +1,35 @@
+/**
+ * The reference hub-and-spoke money market (contracts/Hub.sol, contracts/Spoke.sol) behind the relayer's
+ * LendingProtocol seam: debt and auctions on the hub, collateral on spokes, SEIZE messages over LayerZero.
+ */
+import type { Address } from "viem";
+import { salvageExecutorAbi } from "../../../abis/index.js";
+import type { Deployment } from "../../protocol/deployment.js";
+import type { LendingProtocol, RevertClass } from "../../relayer/protocol.js";
+import { decodeBatch, encodeBatch, executorCreationCode } from "./batch.js";
+import { readHub } from "./reads.js";
+import { SettlementReader } from "./settlement.js";
+
+/** The hub's errors that mean something to a recovery; anything else is retried with backoff. */
+const CLASSES: Record<string, RevertClass> = {
+  AccountHealthy: "healthy",
+  NoActiveAuction: "no-auction",
+  AuctionExpired: "expired",
+};
+
+export function hubSpokeProtocol(d: Deployment): LendingProtocol {
+  const settlement = new SettlementReader(d);
+  return {
+    hubChainId: d.hub.chainId,
+    read: (accounts, liquidator) => readHub(d, accounts, liquidator),
+    batchCall: encodeBatch,
+    batchOutcomes: (receipt, executor) => decodeBatch(receipt, executor, d.hubAddress, d.hub.contracts.endpoint),
+    classify: (errorName) => (errorName ? CLASSES[errorName] : undefined) ?? "retry",
+    settlements: (takes) => settlement.read(takes),
+    collateralChainHead: (eid) => d.clients(d.spokes.find((s) => s.eid === eid)!).public.getBlockNumber(),
+    executorDeployment: (owner) => executorCreationCode(d.hubAddress, owner),
+    executorOwner: (executor: Address) => d.hubClients.public.readContract({ address: executor, abi: salvageExecutorAbi, functionName: "owner" }),
+    // Planning figures per order, measured on the devnet (npm run bench prints the real gas of every batch).
+    gas: { kick: 120_000n, take: 420_000n, batchOverhead: 60_000n },
+  };
+}

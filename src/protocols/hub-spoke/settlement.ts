@@ -1,0 +1,90 @@
+/**
+ * Where each take's collateral stands on its spoke, for every in-flight take in a few reads: the
+ * destination endpoint's inbound state per packet (one Multicall3 per spoke), and the spoke's Seized and
+ * the endpoint's LzReceiveAlert events from a cursor per spoke (one eth_getLogs each per call).
+ */
+import { type Address, type Hex, type PublicClient, getAbiItem, zeroHash } from "viem";
+import { endpointV2Abi, spokeAbi } from "../../../abis/index.js";
+import { MULTICALL3_ADDRESS } from "../../chain/multicall.js";
+import { decodeRevertData } from "../../chain/errors.js";
+import { decodePacket } from "../../layerzero/packet.js";
+import type { Deployment } from "../../protocol/deployment.js";
+import type { Settlement } from "../../relayer/protocol.js";
+
+const seizedEvent = getAbiItem({ abi: spokeAbi, name: "Seized" });
+const alertEvent = getAbiItem({ abi: endpointV2Abi, name: "LzReceiveAlert" });
+const alertErrors = [...endpointV2Abi, ...spokeAbi].filter((i) => i.type === "error");
+const MAX_RANGE = 5_000n;
+
+interface SpokeLog {
+  next?: bigint;
+  seized: Map<string, Hex>;
+  alerts: Map<string, string>;
+}
+
+export class SettlementReader {
+  private readonly logs = new Map<number, SpokeLog>();
+
+  constructor(private readonly d: Deployment) {}
+
+  async read(takes: readonly { key: number; packet: Hex; takeId: bigint; fromBlock: bigint }[]): Promise<Map<number, Settlement>> {
+    const out = new Map<number, Settlement>();
+    const byEid = new Map<number, typeof takes[number][]>();
+    for (const t of takes) {
+      const eid = decodePacket(t.packet).dstEid;
+      byEid.set(eid, [...(byEid.get(eid) ?? []), t]);
+    }
+    await Promise.all(
+      [...byEid].map(async ([eid, list]) => {
+        const spoke = this.d.spokes.find((s) => s.eid === eid);
+        if (!spoke) return;
+        const reader = this.d.clients(spoke).public;
+        const endpoint = spoke.contracts.endpoint;
+        const log = await this.scan(eid, reader, spoke.contracts.spoke!, endpoint, list.reduce((m, t) => (t.fromBlock < m ? t.fromBlock : m), list[0]!.fromBlock));
+        const packets = list.map((t) => decodePacket(t.packet));
+        const reads = await reader.multicall({
+          multicallAddress: MULTICALL3_ADDRESS,
+          allowFailure: true,
+          batchSize: 0,
+          contracts: packets.flatMap((p) => [
+            { address: endpoint, abi: endpointV2Abi, functionName: "lazyInboundNonce", args: [p.receiverAddress, p.srcEid, p.sender] },
+            { address: endpoint, abi: endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] },
+          ] as const),
+        });
+        list.forEach((t, k) => {
+          const p = packets[k]!;
+          const lazy = reads[2 * k]!;
+          const hash = reads[2 * k + 1]!;
+          // A failed read says nothing: leave this take out, it is read again next time.
+          if (lazy.status !== "success" || hash.status !== "success") return;
+          const seizeTx = log.seized.get(t.takeId.toString());
+          const alert = log.alerts.get(p.guid.toLowerCase());
+          const delivered = p.nonce <= (lazy.result as bigint) && hash.result === zeroHash;
+          const state = seizeTx ? "seized" : delivered ? "delivered" : hash.result === p.payloadHash ? "verified" : "pending";
+          out.set(t.key, { state, seizeTx, alert: state === "seized" || state === "delivered" ? undefined : alert });
+        });
+      }),
+    );
+    return out;
+  }
+
+  private async scan(eid: number, reader: PublicClient, spoke: Address, endpoint: Address, fromBlock: bigint): Promise<SpokeLog> {
+    const log: SpokeLog = this.logs.get(eid) ?? { seized: new Map(), alerts: new Map() };
+    this.logs.set(eid, log);
+    let next = log.next === undefined || fromBlock < log.next - 64n ? fromBlock : log.next;
+    const head = await reader.getBlockNumber();
+    while (next <= head) {
+      const to: bigint = next + MAX_RANGE - 1n < head ? next + MAX_RANGE - 1n : head;
+      const [seized, alerts] = await Promise.all([
+        reader.getLogs({ address: spoke, event: seizedEvent, fromBlock: next, toBlock: to }),
+        reader.getLogs({ address: endpoint, event: alertEvent, fromBlock: next, toBlock: to }),
+      ]);
+      for (const e of seized) log.seized.set(e.args.takeId!.toString(), e.transactionHash!);
+      for (const e of alerts) log.alerts.set(e.args.guid!.toLowerCase(), decodeRevertData(alertErrors as never, e.args.reason as Hex).message);
+      next = to + 1n;
+    }
+    // Re-read the newest blocks next time: a spoke reorg may replace them.
+    log.next = next > 8n ? next - 8n : 0n;
+    return log;
+  }
+}

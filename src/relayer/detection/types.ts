@@ -1,0 +1,43 @@
+/**
+ * The detection interface the relayer's engine calls once per tick, and the small shapes its sources share.
+ * Nothing here acts on import (Ponder loads every module under src/ except src/api/).
+ */
+import type { Address } from "viem";
+
+export type DetectionSource = "feed" | "scanner";
+
+export interface DetectionBatch {
+  source: DetectionSource;
+  /** Accounts that may be liquidatable now (the engine confirms each on chain with one batched read before acting). */
+  candidates: Address[];
+  /** Persists the feed cursor past these candidates; the engine calls it after it has stored them. No-op for the scanner. */
+  commit(): Promise<void>;
+}
+
+export interface DetectionStatus {
+  source: DetectionSource;
+  /** Why the scanner answers (absent while the feed is in use). */
+  reason?: string;
+  /** Hub head minus the hub block the indexer reports, when both are known. */
+  feedLagBlocks?: number;
+}
+
+export interface Detector {
+  poll(signal?: AbortSignal): Promise<DetectionBatch>;
+  /** Which source is in use and why (for logs and metrics): e.g. { source: "scanner", reason: "feed lags the hub by 7 blocks" }. */
+  status(): DetectionStatus;
+  close(): Promise<void>;
+}
+
+/** The relayer's logger shape (pino-compatible): structured object first, message second. */
+export interface DetectionLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: DetectionLogger = { info() {}, warn() {}, error() {} };
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

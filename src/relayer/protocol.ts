@@ -1,0 +1,78 @@
+/**
+ * The seam between the relayer and a lending protocol: everything the recovery engine needs to know about
+ * a protocol, and nothing else. The reference hub-and-spoke money market (src/protocols/hub-spoke/) is the
+ * first implementation; a second protocol is a second folder behind this interface.
+ */
+import type { Address, Hex, TransactionReceipt } from "viem";
+import type { AuctionParams } from "../math/health.js";
+
+export interface AccountView {
+  account: Address;
+  healthFactor: bigint;
+  auction: { id: bigint; startedAt: bigint; active: boolean };
+  debts: { assetId: number; amount: bigint }[];
+  collaterals: { eid: number; assetId: number; amount: bigint }[];
+}
+
+export interface MarketView {
+  /** The block every figure was read at. */
+  block: { number: bigint; timestamp: bigint };
+  /** Auction parameters as the chain has them now (not as a manifest said). */
+  auction: AuctionParams;
+  pricesWad: Map<number, bigint>;
+  decimals: Map<number, number>;
+  /** Native fee of a SEIZE message to each collateral eid. */
+  messageFeeWei: Map<number, bigint>;
+  /** The liquidator's balance of each debt asset. */
+  inventory: Map<number, bigint>;
+  gasPriceWei: bigint;
+  blockGasLimit: bigint;
+}
+
+/** One account's part of a batch: kick (unless an auction runs) and/or take. */
+export interface Order {
+  account: Address;
+  kick: boolean;
+  take: boolean;
+  debtAssetId: number;
+  maxRepay: bigint;
+  eid: number;
+  collateralAssetId: number;
+  minSeize: bigint;
+  feeWei: bigint;
+}
+
+export type OrderOutcome =
+  | { status: "executed"; kicked: boolean; auctionId?: bigint; take?: { takeId: bigint; guid: Hex; packet: Hex; repayAmount: bigint; seizeAmount: bigint; bonus: bigint } }
+  | { status: "failed"; errorName?: string; message: string };
+
+/** What a failed order's error means for the recovery. */
+export type RevertClass = "healthy" | "no-auction" | "expired" | "retry";
+
+export interface Settlement {
+  state: "pending" | "verified" | "delivered" | "seized";
+  /** The collateral chain's transaction that paid the receiver (state "seized"). */
+  seizeTx?: Hex;
+  /** The executor's alert when lzReceive reverted on the collateral chain (LayerZero's LzReceiveAlert). */
+  alert?: string;
+}
+
+export interface LendingProtocol {
+  readonly hubChainId: number;
+  /** One batched read (Multicall3) of the market and the accounts at the latest block. */
+  read(accounts: readonly Address[], liquidator: Address): Promise<{ market: MarketView; accounts: Map<string, AccountView> }>;
+  /** The executor's batch call for `orders`; collateral is paid to `receiver`. */
+  batchCall(executor: Address, orders: readonly Order[], receiver: Address): { to: Address; data: Hex; value: bigint };
+  /** What each order of a mined batch did, by lower-case account. */
+  batchOutcomes(receipt: TransactionReceipt, executor: Address): Map<string, OrderOutcome>;
+  classify(errorName: string | undefined): RevertClass;
+  /** Where each take's collateral stands on its chain, in a few reads for all of them. */
+  settlements(takes: readonly { key: number; packet: Hex; takeId: bigint; account: Address; receiver: Address; fromBlock: bigint }[]): Promise<Map<number, Settlement>>;
+  /** The newest block of the chain that holds collateral `eid` (where a take's Seized event is searched from). */
+  collateralChainHead(eid: number): Promise<bigint>;
+  /** Creation code of the liquidator's executor for `owner`. */
+  executorDeployment(owner: Address): Hex;
+  executorOwner(executor: Address): Promise<Address>;
+  /** Planning gas of one order: a kick, a take. */
+  readonly gas: { kick: bigint; take: bigint; batchOverhead: bigint };
+}

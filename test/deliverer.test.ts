@@ -1,0 +1,294 @@
+/**
+ * The LayerZero packet deliverer on real anvil chains with LayerZero's real EndpointV2 and
+ * SimpleMessageLib and the real hub and spokes: pipelined delivery, lzReceiveAlert and gas retries,
+ * the bound on attempts, and one deliverer per (chain, verifier) on the machine.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Address, type Hex, getAbiItem, parseUnits } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { endpointV2Abi, hubAbi, spokeAbi, testTokenAbi } from "../abis/index.js";
+import { write } from "../src/chain/tx.js";
+import { createDevnetDeliverer } from "../src/devnet/network.js";
+import { lzReceiveAlerts } from "../src/layerzero/alerts.js";
+import { DeliveryLock } from "../src/layerzero/lock.js";
+import { type DelivererOptions, type DeliveryEvent, PacketDeliverer } from "../src/layerzero/deliverer.js";
+import { deposit, mint, quoteHubMessage, requestWithdraw } from "../src/protocol/actions.js";
+import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
+
+const WETH = 10;
+const weth = (n: string) => parseUnits(n, 18);
+const packetDelivered = getAbiItem({ abi: endpointV2Abi, name: "PacketDelivered" });
+
+let net: TestNetwork;
+let hub: Address;
+let spoke1: { name: string; eid: number; spoke: Address; weth: Address };
+const deliverers: PacketDeliverer[] = [];
+
+function deliverer(options: Partial<Omit<DelivererOptions, "chains" | "verifier" | "executor">> & { events?: DeliveryEvent[] } = {}): PacketDeliverer {
+  const { events, ...rest } = options;
+  const d = createDevnetDeliverer(net.network.manifest, { retryBaseMs: 20, retryMaxMs: 200, pollIntervalMs: 50, onEvent: (e) => events?.push({ ...e, packet: { ...e.packet } }), ...rest });
+  deliverers.push(d);
+  return d;
+}
+
+const hubCollateral = (account: Address) =>
+  net.deployment.hubClients.public.readContract({ address: hub, abi: hubAbi, functionName: "collateral", args: [account, spoke1.eid, WETH] });
+
+const rpc = (chain: "hub" | "spoke1", method: string, params: unknown[] = []) =>
+  net.deployment.clients(chain).public.request({ method, params } as never);
+
+/** `count` funded accounts with `amount` WETH on spoke 1, approved to the spoke. */
+async function depositors(count: number, amount: bigint): Promise<Address[]> {
+  const accounts: Address[] = [];
+  const { public: reader, wallet } = net.deployment.clients(spoke1.name);
+  for (let i = 0; i < count; i++) {
+    const account = await net.newAccount();
+    await mint(net.deployment, spoke1.name, spoke1.weth, account, amount);
+    await write(wallet(account), reader, { address: spoke1.weth, abi: testTokenAbi, functionName: "approve", args: [spoke1.spoke, amount] });
+    accounts.push(account);
+  }
+  return accounts;
+}
+
+/** Every account deposits `amount` on spoke 1 in one block: as many packets leave the spoke at once. */
+async function depositInOneBlock(accounts: Address[], amount: bigint): Promise<bigint> {
+  const { public: reader, wallet } = net.deployment.clients(spoke1.name);
+  const fee = await quoteHubMessage(net.deployment, spoke1.name);
+  await rpc("spoke1", "evm_setAutomine", [false]);
+  try {
+    const hashes = await Promise.all(
+      accounts.map((account) =>
+        wallet(account).writeContract({ address: spoke1.spoke, abi: spokeAbi, functionName: "deposit", args: [WETH, amount], value: fee, gas: 400_000n }),
+      ),
+    );
+    await rpc("spoke1", "evm_mine");
+    const receipts = await Promise.all(hashes.map((hash) => reader.getTransactionReceipt({ hash })));
+    expect(receipts.every((r) => r.status === "success")).toBe(true);
+    expect(new Set(receipts.map((r) => r.blockNumber)).size).toBe(1);
+    return receipts[0]!.blockNumber;
+  } finally {
+    await rpc("spoke1", "evm_setAutomine", [true]);
+  }
+}
+
+async function deliveredCount(guid: Hex, fromBlock = 0n): Promise<number> {
+  const logs = await net.deployment.hubClients.public.getLogs({ address: net.deployment.hub.contracts.endpoint, event: packetDelivered, fromBlock });
+  // PacketDelivered carries the origin, not the guid: match by (srcEid, sender, nonce).
+  const p = [...deliverers, net.deliverer].map((d) => d.get(guid)).find(Boolean)!;
+  return logs.filter((l) => l.args.origin!.srcEid === p.srcEid && l.args.origin!.sender === p.sender && l.args.origin!.nonce === p.nonce).length;
+}
+
+async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  net = await startTestNetwork(2);
+  hub = net.deployment.hubAddress;
+  const s = net.deployment.spokes[0]!;
+  spoke1 = { name: s.name, eid: s.eid, spoke: s.contracts.spoke!, weth: s.tokens[String(WETH)]! };
+});
+
+afterAll(async () => {
+  for (const d of deliverers) await d.stop();
+  await net?.stop();
+});
+
+describe("pipelined delivery", () => {
+  it("delivers 30 packets sent in one block exactly once, their lzReceives in few hub blocks", async () => {
+    const amount = weth("1");
+    const accounts = await depositors(30, amount);
+    await depositInOneBlock(accounts, amount);
+
+    // The hub mines a block a second: serial delivery (verify, receipt, lzReceive, receipt) would need 60 blocks.
+    await rpc("hub", "evm_setAutomine", [false]);
+    await rpc("hub", "evm_setIntervalMining", [1]);
+    const events: DeliveryEvent[] = [];
+    const d = deliverer({ events });
+    try {
+      await d.drain(120_000);
+    } finally {
+      await rpc("hub", "evm_setIntervalMining", [0]);
+      await rpc("hub", "evm_setAutomine", [true]);
+    }
+
+    const packets = d.list().filter((p) => p.srcEid === spoke1.eid);
+    expect(packets).toHaveLength(30);
+    expect(packets.every((p) => p.status === "delivered" && p.deliverTx && p.verifyTx && p.attempts === 0)).toBe(true);
+    expect(events.filter((e) => e.type === "failed")).toHaveLength(0);
+    for (const account of accounts) expect(await hubCollateral(account)).toBe(amount);
+    for (const p of packets) expect(await deliveredCount(p.guid)).toBe(1);
+
+    const reader = net.deployment.hubClients.public;
+    const receipts = await Promise.all(packets.map((p) => reader.getTransactionReceipt({ hash: p.deliverTx! })));
+    const verifies = await Promise.all(packets.map((p) => reader.getTransactionReceipt({ hash: p.verifyTx! })));
+    expect(new Set(receipts.map((r) => r.blockNumber)).size).toBeLessThanOrEqual(2);
+    expect(new Set([...receipts, ...verifies].map((r) => r.blockNumber)).size).toBeLessThanOrEqual(2);
+    // Nonce order per path: each packet's lzReceive comes after its verify and after the previous nonce's lzReceive.
+    const sorted = packets.map((p, i) => ({ p, r: receipts[i]!, v: verifies[i]! })).sort((a, b) => Number(a.p.nonce - b.p.nonce));
+    const before = (x: { blockNumber: bigint; transactionIndex: number }, y: { blockNumber: bigint; transactionIndex: number }) =>
+      x.blockNumber < y.blockNumber || (x.blockNumber === y.blockNumber && x.transactionIndex < y.transactionIndex);
+    for (const [i, { r, v }] of sorted.entries()) {
+      expect(before(v, r)).toBe(true);
+      if (i > 0) expect(before(sorted[i - 1]!.r, r)).toBe(true);
+    }
+    await d.stop();
+  });
+});
+
+describe("a reverting lzReceive", () => {
+  it("out of gas: alerts the endpoint with the reason, then succeeds with more gas, exactly once", async () => {
+    const [account] = await depositors(1, weth("2"));
+    const fromBlock = await net.deployment.hubClients.public.getBlockNumber();
+    await deposit(net.deployment, spoke1.name, account!, WETH, weth("2"));
+    const events: DeliveryEvent[] = [];
+    // Enough for the transaction's intrinsic gas, not for the hub's lzReceive.
+    const d = deliverer({ events, lzReceiveGas: 40_000n });
+    await d.drain();
+
+    const p = d.list().find((x) => x.srcEid === spoke1.eid && x.sentBlock > 0n && x.status === "delivered" && x.deliverTx && x.attempts > 0)!;
+    expect(p).toBeDefined();
+    expect(p.gas).toBe(40_000n * 2n ** BigInt(p.attempts));
+    expect(await hubCollateral(account!)).toBe(weth("2"));
+    expect(await deliveredCount(p.guid, fromBlock)).toBe(1);
+
+    const alerts = (await lzReceiveAlerts(net.deployment.hubClients.public, net.deployment.hub.contracts.endpoint, fromBlock)).get(p.guid)!;
+    expect(alerts).toHaveLength(p.attempts);
+    expect(p.alertTxs).toHaveLength(p.attempts);
+    expect(alerts[0]!.decoded.errorName).toBe("LzReceiveOutOfGas");
+    expect(alerts[0]!.decoded.message).toBe("LzReceiveOutOfGas(40000)");
+    expect(alerts[0]!.gas).toBe(40_000n);
+    expect(alerts[0]!.receiver.toLowerCase()).toBe(hub.toLowerCase());
+    expect(alerts.map((a) => a.gas)).toEqual(Array.from({ length: p.attempts }, (_, i) => 40_000n * 2n ** BigInt(i)));
+    const failed = events.filter((e) => e.type === "failed" && e.packet.guid === p.guid);
+    expect(failed).toHaveLength(p.attempts);
+    expect(failed[0]!.packet.lastError).toBe("LzReceiveOutOfGas(40000)");
+    await d.stop();
+  });
+
+  it("a permanent revert ends failed after the bound with the decoded reason; retry() delivers it once it can", async () => {
+    const [account] = await depositors(1, weth("2"));
+    await deposit(net.deployment, spoke1.name, account!, WETH, weth("2"));
+    await net.deliverer.drain();
+    const hubReader = net.deployment.hubClients.public;
+    const fund = await hubReader.getBalance({ address: hub });
+    // The hub pays its withdraw replies from its own balance: empty it, and its lzReceive reverts for real.
+    await hubReader.request({ method: "anvil_setBalance", params: [hub, "0x0"] } as never);
+    const fromBlock = await hubReader.getBlockNumber();
+    await requestWithdraw(net.deployment, spoke1.name, account!, WETH, weth("1"));
+
+    const events: DeliveryEvent[] = [];
+    const d = deliverer({ events, maxAttempts: 3, lzReceiveGas: 300_000n, maxLzReceiveGas: 1_000_000n });
+    await expect(d.drain()).rejects.toThrow(/cannot be delivered/);
+    const p = d.pending().find((x) => x.dstEid === net.deployment.hub.eid)!;
+    expect(p).toMatchObject({ status: "failed", exhausted: true, attempts: 3 });
+    expect(p.lastError).toMatch(/^InsufficientFeeBalance\(0, \d+\)$/);
+    const alerts = (await lzReceiveAlerts(hubReader, net.deployment.hub.contracts.endpoint, fromBlock)).get(p.guid)!;
+    expect(alerts.map((a) => a.gas)).toEqual([300_000n, 600_000n, 1_000_000n]);
+    expect(alerts.every((a) => a.decoded.errorName === "InsufficientFeeBalance" && a.decoded.args[0] === 0n)).toBe(true);
+    const failed = events.filter((e) => e.type === "failed");
+    expect(failed).toHaveLength(3);
+    expect(failed.at(-1)!.packet.exhausted).toBe(true);
+    expect(await hubCollateral(account!)).toBe(weth("2"));
+    // Past the bound nothing is sent: another round leaves it as it is.
+    await d.deliverDue();
+    expect(p.attempts).toBe(3);
+
+    await hubReader.request({ method: "anvil_setBalance", params: [hub, `0x${fund.toString(16)}`] } as never);
+    expect(d.retry(p.guid)).toBe(true);
+    await d.drain();
+    expect(p.status).toBe("delivered");
+    expect(await hubCollateral(account!)).toBe(weth("1"));
+    await d.stop();
+  });
+});
+
+describe("one deliverer per chain and verifier", () => {
+  it("two deliverers with one verifier: exactly one delivers, none fails, the other takes over when it stops", async () => {
+    const eventsA: DeliveryEvent[] = [];
+    const eventsB: DeliveryEvent[] = [];
+    const a = deliverer({ events: eventsA });
+    const b = deliverer({ events: eventsB });
+    a.start();
+    await until(() => net.deployment.manifest.chains.every((c) => a.delivering(c.chainId)), "a holds every chain");
+    b.start();
+    const first = await depositors(3, weth("1"));
+    for (const account of first) await deposit(net.deployment, spoke1.name, account, WETH, weth("1"));
+    await until(async () => (await Promise.all(first.map(hubCollateral))).every((c) => c === weth("1")), "a delivers");
+    expect(net.deployment.manifest.chains.some((c) => b.delivering(c.chainId))).toBe(false);
+    expect(eventsB).toHaveLength(0); // standby: scans nothing, sends nothing
+
+    await a.stop();
+    await until(() => net.deployment.manifest.chains.every((c) => b.delivering(c.chainId)), "b takes over");
+    const second = await depositors(2, weth("1"));
+    for (const account of second) await deposit(net.deployment, spoke1.name, account, WETH, weth("1"));
+    await until(async () => (await Promise.all(second.map(hubCollateral))).every((c) => c === weth("1")), "b delivers");
+    await b.stop();
+
+    expect([...eventsA, ...eventsB].filter((e) => e.type === "failed")).toHaveLength(0);
+    const byA = new Set(eventsA.filter((e) => e.type === "delivered" && e.packet.deliverTx).map((e) => e.packet.guid));
+    const byB = new Set(eventsB.filter((e) => e.type === "delivered" && e.packet.deliverTx).map((e) => e.packet.guid));
+    expect(byA.size).toBe(3);
+    expect(byB.size).toBe(2);
+    expect([...byA].filter((g) => byB.has(g))).toHaveLength(0);
+    for (const guid of [...byA, ...byB]) expect(await deliveredCount(guid)).toBe(1);
+  });
+});
+
+describe("delivery without the lock", () => {
+  it("two deliverers racing on one key (separate lock dirs): every packet once, nonce clashes and packets delivered by the other are no failures", async () => {
+    const amount = weth("1");
+    const accounts = await depositors(10, amount);
+    const block = await depositInOneBlock(accounts, amount);
+    const events: DeliveryEvent[] = [];
+    const a = deliverer({ events, lockDir: mkdtempSync(join(tmpdir(), "salvage-lock-a-")) });
+    // Other gas limits: b never signs a's bytes, so their transactions clash on nonces and packets.
+    const b = deliverer({ events, lockDir: mkdtempSync(join(tmpdir(), "salvage-lock-b-")), validateGas: 260_000n, lzReceiveGas: 520_000n });
+    await Promise.all([a.drain(), b.drain()]);
+
+    expect(events.filter((e) => e.type === "failed")).toHaveLength(0);
+    for (const account of accounts) expect(await hubCollateral(account)).toBe(amount);
+    const batch = a.list().filter((p) => p.sentBlock === block);
+    expect(batch).toHaveLength(10);
+    for (const p of batch) {
+      expect(await deliveredCount(p.guid)).toBe(1);
+      expect(b.get(p.guid)!.status).toBe("delivered");
+      // Exactly one of them executed it; the other found it delivered.
+      expect([p.deliverTx, b.get(p.guid)!.deliverTx].filter(Boolean)).toHaveLength(1);
+    }
+  });
+});
+
+describe("the delivery lock", () => {
+  const key = { chainId: 31_400, rpcUrl: "http://127.0.0.1:1", verifier: "0x0000000000000000000000000000000000000001" };
+
+  it("is broken when its holder's process is gone, and kept while it lives", () => {
+    const dir = mkdtempSync(join(tmpdir(), "salvage-lock-"));
+    const lock = new DeliveryLock(key, dir);
+    // A real process that has exited: its pid is free.
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    const holder = (pid: number) => JSON.stringify({ pid, token: "other", chainId: key.chainId, rpcUrl: key.rpcUrl, verifier: key.verifier, since: new Date().toISOString() });
+
+    writeFileSync(lock.path, holder(process.ppid)); // alive (the test runner's parent)
+    expect(lock.tryAcquire()).toBe(false);
+    expect(lock.holder()?.pid).toBe(process.ppid);
+
+    writeFileSync(lock.path, holder(Number(dead.stdout)));
+    expect(lock.tryAcquire()).toBe(true);
+    expect(lock.holder()?.pid).toBe(process.pid);
+    const other = new DeliveryLock(key, dir);
+    expect(other.tryAcquire()).toBe(false);
+    lock.release();
+    expect(other.tryAcquire()).toBe(true);
+    expect(lock.held()).toBe(false);
+    other.release();
+    expect(lock.holder()).toBeUndefined();
+  });
+});
