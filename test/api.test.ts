@@ -18,6 +18,7 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/math/wad.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { bestTake } from "../src/opportunity/index.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js";
 
@@ -214,10 +215,11 @@ describe("salvage GraphQL", () => {
       expect(o.blockNumber).toBe(block.toString());
       expect(await deployment.onchainHealthFactor(o.account as Address, block)).toBeLessThan(WAD);
       const hub = await deployment.positions(o.account as Address, block);
-      // Best collateral: the largest-valued (spoke, asset) position; max repay: largest debt × close factor.
+      // The pair is the opportunity model's choice over the hub's own positions (the relayer's policy makes the same).
       const prices = await deployment.pricesWad(block);
-      const values = hub.collateral.filter((c) => c.amount > 0n).map((c) => deployment.health({ collateral: [c], debt: [] }, prices).collateralValue);
-      expect(BigInt(o.collateral.valueUsd)).toBe(values.reduce((m, v) => (v > m ? v : m), 0n));
+      const priced = <P extends { assetId: number }>(p: P) => ({ ...p, priceWad: prices.get(p.assetId)!, decimals: deployment.asset(p.assetId).decimals });
+      const { take } = bestTake({ debts: hub.debt.map(priced), collaterals: hub.collateral.map(priced), closeFactor, bonus: BigInt(o.bonus) });
+      expect([o.debt.assetId, o.collateral.eid, o.collateral.assetId, o.collateral.amount]).toEqual([take!.debt.assetId, take!.collateral.eid, take!.collateral.assetId, take!.collateral.amount.toString()]);
       expect(o.collateral.amount).toBe(hub.collateral.find((c) => c.eid === o.collateral.eid && c.assetId === o.collateral.assetId)!.amount.toString());
       const debtAmount = hub.debt.find((d) => d.assetId === o.debt.assetId)!.amount;
       expect(o.maxRepay).toBe(((debtAmount * closeFactor) / WAD).toString());

@@ -600,7 +600,6 @@ export class PacketDeliverer {
 }
 
 /** Kept for callers that imported it from the deliverer; the one definition is in src/chain/errors.ts. */
-export { describeError };
 
 /** The deliverer's view of a manifest: every chain with a local message library. */
 export function deliveryChains(manifest: Manifest): DeliveryChain[] {

@@ -111,7 +111,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       batchGasShare: 1 / 6,
       maxBatchOrders: 64,
       log: silent,
-      ...options,
+      // An option passed as undefined keeps its default.
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as CoordinatorOptions),
     };
   }
 

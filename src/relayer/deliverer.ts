@@ -1,1 +1,0 @@
-export * from "../layerzero/deliverer.js";
