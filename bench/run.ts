@@ -17,13 +17,19 @@
  *   --price-fixed-k K    (default 100)   --price-fixed-n N (default 10000)   --price-updates U (default 7)
  *   --crash-share Q      share of the book the crash pushes under HF 1 (default 0.25)
  *   --block-time S       seconds per block during the crash and recovery (default 1)
+ *   --hub-gas-limit N    the hub anvil's block gas limit (anvil --gas-limit; default anvil's 30,000,000)
+ *   --relayer-detection feed|scanner   how the recovery relayer detects (default feed: --indexer-url, when the
+ *                        detection benchmark's indexer runs and the relayer build has the flag)
+ *   --idle-sizes LIST    book sizes of the relayer's idle-RPC measurement (default: a quarter of --accounts, and
+ *                        --accounts); the smaller ones are measured while seeding, on the same devnet
+ *   --idle-blocks N      hub blocks counted per idle measurement (default 20), after --idle-warmup N (default 10)
  *   --app-ref REF        run the salvage app (indexer, relayer) from a committed snapshot (git archive REF)
  *   --out PATH           results file (default bench/results.json)
  */
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type BenchResult, type Figure, log, machine } from "./lib/common.js";
+import { type BenchResult, type Figure, log, machine, round } from "./lib/common.js";
 import { type BenchNetwork, startBenchNetwork } from "./lib/network.js";
 import { BENCH_DATABASE_URL } from "./lib/pg.js";
 import { killStartedPonders } from "./lib/ponder.js";
@@ -32,6 +38,8 @@ import { selectApp } from "./lib/app.js";
 import { benchQuery } from "./query.js";
 import { benchPrice } from "./price.js";
 import { benchCrash } from "./crash.js";
+import { type IdleRpc, measureIdleRpcAtStage } from "./idle.js";
+import { killStartedRelayers } from "./lib/relayer.js";
 
 const ALL = ["throughput", "query", "price", "memory", "recovery", "detection"] as const;
 type BenchName = (typeof ALL)[number];
@@ -50,6 +58,11 @@ const FLAGS = {
   "price-updates": "7",
   "crash-share": "0.25",
   "block-time": "1",
+  "hub-gas-limit": "",
+  "relayer-detection": "feed",
+  "idle-sizes": "",
+  "idle-blocks": "20",
+  "idle-warmup": "10",
   seed: "7",
   "app-ref": "",
   out: "bench/results.json",
@@ -113,23 +126,56 @@ async function main(): Promise<void> {
   const started = Date.now();
   const accounts = Number(o.accounts);
   const spokes = 2;
+  const hubGasLimit = o["hub-gas-limit"] ? BigInt(o["hub-gas-limit"]) : undefined;
+  const relayerDetection = o["relayer-detection"];
+  if (relayerDetection !== "feed" && relayerDetection !== "scanner") throw new Error(`--relayer-detection: feed or scanner, not ${relayerDetection}`);
+  const idleSizes = o["idle-sizes"] ? list(o["idle-sizes"]) : [Math.round(accounts / 4), accounts];
+  const idleOptions = { warmupBlocks: Number(o["idle-warmup"]), blocks: Number(o["idle-blocks"]) };
+  const blockTime = Number(o["block-time"]);
   const devnetSetup = `devnet: hub + ${spokes} spokes (anvil), ${accounts} seeded borrowers, seed ${o.seed}`;
 
   // One seeded devnet for every benchmark that needs real events.
   let net: BenchNetwork | undefined;
   const needNet = want("throughput") || want("recovery") || want("detection");
   try {
-    if (needNet) net = await startBenchNetwork({ spokes, accounts, seed: Number(o.seed), walkSteps: Number(o["walk-steps"]) });
+    const idleEarlier: IdleRpc[] = [];
+    const idle = want("recovery") && idleOptions.blocks > 0;
+    if (needNet) {
+      net = await startBenchNetwork({
+        spokes,
+        accounts,
+        seed: Number(o.seed),
+        walkSteps: Number(o["walk-steps"]),
+        hubGasLimit,
+        stages: idle ? idleSizes.filter((n) => n < accounts) : [],
+        onStage: async (stage) => {
+          idleEarlier.push(await measureIdleRpcAtStage(stage, { appRoot: app.root, blockTime: blockTime > 0 ? blockTime : 1, ...idleOptions, feed: relayerDetection === "feed" && want("detection") }));
+        },
+      });
+      const seedSetup = `${devnetSetup}; hub block gas limit ${net.hubGasLimit.toLocaleString("en-US")}; pipelined seeding (manual mining, evm_mine), deposits' packets delivered by the devnet deliverer`;
+      results.push({
+        name: "devnet",
+        figures: [
+          { bench: "0 devnet", metric: `seeding ${accounts.toLocaleString("en-US")} borrowers`, value: round(net.seedSeconds, 1), unit: "s", setup: seedSetup },
+          { bench: "0 devnet", metric: "of which the deposits' LayerZero delivery (deliverer.drain)", value: round(net.seeding.reduce((a, s) => a + (s.phases.delivery ?? 0), 0) / 1000, 1), unit: "s", setup: seedSetup },
+        ],
+        details: { seeding: net.seeding, hubGasLimit: net.hubGasLimit },
+        skipped: [],
+      });
+    }
     if (want("throughput") && net) results.push(await benchThroughput(net, { reps: Number(o.reps), setup: `${devnetSetup}, ${o["walk-steps"]} walk steps`, appRoot: app.root }));
     if ((want("recovery") || want("detection")) && net) {
       results.push(
         ...(await benchCrash(net, {
           share: Number(o["crash-share"]),
-          blockTime: Number(o["block-time"]),
+          blockTime,
           recovery: want("recovery"),
           detection: want("detection"),
           appRoot: app.root,
           setup: devnetSetup,
+          relayerDetection,
+          idle: idle && idleSizes.includes(accounts) ? idleOptions : undefined,
+          idleEarlier,
         })),
       );
     }
@@ -149,6 +195,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    await killStartedRelayers();
     await net?.stop();
     await killStartedPonders();
     app.cleanup();
@@ -177,12 +224,13 @@ async function main(): Promise<void> {
 }
 
 const stopAll = () => {
-  void killStartedPonders().finally(() => process.exit(130));
+  void Promise.all([killStartedRelayers(), killStartedPonders()]).finally(() => process.exit(130));
 };
 process.once("SIGINT", stopAll);
 process.once("SIGTERM", stopAll);
 
 main().catch(async (error: Error) => {
+  await killStartedRelayers();
   await killStartedPonders();
   console.error(error.stack ?? error.message);
   process.exit(1);

@@ -13,12 +13,12 @@ import { devnetAccounts } from "../../src/devnet/accounts.js";
 import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
 import { createDatabase } from "./pg.js";
 import { Rng } from "../../src/devnet/rng.js";
-import { seedBorrowers } from "../../src/devnet/seed.js";
+import { type SeedPhase, seedBorrowers } from "../../src/devnet/seed.js";
 import { MarketSimulator } from "../../src/devnet/simulate.js";
 import { WAD } from "../../src/math/wad.js";
 import { mint } from "../../src/protocol/actions.js";
 import { Deployment } from "../../src/protocol/deployment.js";
-import type { PacketDeliverer } from "../../src/relayer/deliverer.js";
+import type { PacketDeliverer } from "../../src/layerzero/deliverer.js";
 import { mapLimit } from "../../src/util/concurrency.js";
 import { log } from "./common.js";
 
@@ -30,18 +30,51 @@ export interface BenchNetwork {
   manifestPath: string;
   borrowers: Address[];
   rng: Rng;
+  /** Wall time from the first borrower sent to the last one's borrow confirmed, all stages together. */
   seedSeconds: number;
+  /** Seeding time per stage and phase (ms). */
+  seeding: SeedStage[];
+  /** The hub's block gas limit. */
+  hubGasLimit: bigint;
   /** This devnet's own PostgreSQL database (Ponder's RPC cache must not mix devnets that share chain ids). */
   databaseUrl: string;
   stop(): Promise<void>;
 }
 
+export interface SeedStage {
+  from: number;
+  to: number;
+  ms: number;
+  phases: Partial<Record<SeedPhase, number>>;
+}
+
+/** What a stage callback sees: the devnet seeded up to `accounts` (prices not walked yet, automine on). */
+export interface SeededStage {
+  deployment: Deployment;
+  manifest: Manifest;
+  databaseUrl: string;
+  accounts: Address[];
+}
+
 /** Blocks mined on every chain past the last event, so Ponder backfills everything (it treats ~30 as unfinalised). */
 export const FINALITY_MARGIN = 64;
 
-export async function startBenchNetwork(options: { spokes: number; accounts: number; seed: number; walkSteps?: number }): Promise<BenchNetwork> {
+/**
+ * `stages`: borrower counts below `accounts` at which to stop seeding and call `onStage` (the idle-RPC
+ * measurement); seeding then continues with the same rng, so the book is the one a single seeding of
+ * `accounts` borrowers makes.
+ */
+export async function startBenchNetwork(options: {
+  spokes: number;
+  accounts: number;
+  seed: number;
+  walkSteps?: number;
+  hubGasLimit?: bigint;
+  stages?: number[];
+  onStage?: (stage: SeededStage) => Promise<void>;
+}): Promise<BenchNetwork> {
   const started = Date.now();
-  const network = await startNetwork({ spokes: options.spokes });
+  const network = await startNetwork({ spokes: options.spokes, gasLimits: { hub: options.hubGasLimit } });
   const deployment = new Deployment(network.manifest);
   const deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
   const dir = mkdtempSync(join(tmpdir(), "salvage-bench-"));
@@ -54,7 +87,20 @@ export async function startBenchNetwork(options: { spokes: number; accounts: num
   };
   try {
     const rng = new Rng(options.seed);
-    const borrowers = options.accounts > 0 ? await seedBorrowers(deployment, deliverer, { count: options.accounts, seed: options.seed, rng }) : [];
+    const hubGasLimit = (await deployment.hubClients.public.getBlock()).gasLimit;
+    const sizes = [...new Set([...(options.stages ?? []).filter((n) => n > 0 && n < options.accounts), options.accounts])].sort((a, b) => a - b);
+    const borrowers: Address[] = [];
+    const seeding: SeedStage[] = [];
+    for (const size of options.accounts > 0 ? sizes : []) {
+      const from = borrowers.length;
+      const phases: SeedStage["phases"] = {};
+      const t0 = Date.now();
+      borrowers.push(...(await seedBorrowers(deployment, deliverer, { count: size - from, first: from, seed: options.seed, rng, onPhase: (p, ms) => (phases[p] = ms) })));
+      const stage = { from, to: size, ms: Date.now() - t0, phases };
+      seeding.push(stage);
+      log(`seeded borrowers ${from}..${size - 1} in ${(stage.ms / 1000).toFixed(1)} s (${Object.entries(phases).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`).join(", ")})`);
+      if (size < options.accounts && options.onStage) await options.onStage({ deployment, manifest: network.manifest, databaseUrl: database.url, accounts: [...borrowers] });
+    }
     for (const asset of deployment.debtAssets) {
       await mint(deployment, deployment.hub.name, deployment.hub.tokens[String(asset.id)]!, devnetAccounts.liquidator.address, 10n ** 30n);
     }
@@ -64,9 +110,9 @@ export async function startBenchNetwork(options: { spokes: number; accounts: num
     const manifest: Manifest = { ...network.manifest, accounts: borrowers };
     const manifestPath = join(dir, "manifest.json");
     writeManifest(manifestPath, manifest);
-    const seedSeconds = (Date.now() - started) / 1000;
-    log(`devnet: ${options.spokes + 1} chains, ${borrowers.length} borrowers, ${options.walkSteps ?? 0} walk steps in ${seedSeconds.toFixed(1)} s`);
-    return { network, deployment, deliverer, manifest, manifestPath, borrowers, rng, seedSeconds, databaseUrl: database.url, stop };
+    const seedSeconds = seeding.reduce((a, s) => a + s.ms, 0) / 1000;
+    log(`devnet: ${options.spokes + 1} chains (hub block gas limit ${hubGasLimit}), ${borrowers.length} borrowers seeded in ${seedSeconds.toFixed(1)} s, ${options.walkSteps ?? 0} walk steps; ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { network, deployment, deliverer, manifest, manifestPath, borrowers, rng, seedSeconds, seeding, hubGasLimit, databaseUrl: database.url, stop };
   } catch (error) {
     await stop();
     throw error;
