@@ -1,6 +1,6 @@
 /** The take policy in isolation: profit accounting, the choice of collateral, and its three refusals. */
 import { describe, expect, it } from "vitest";
-import { type PlanInput, type PolicyConfig, planTake } from "../src/relayer/policy.js";
+import { type PlanInput, type PolicyConfig, batchMaxFeePerGas, planTake } from "../src/relayer/policy.js";
 import { WAD } from "../src/math/wad.js";
 
 const usd = (n: number) => BigInt(n) * WAD;
@@ -61,5 +61,23 @@ describe("planTake", () => {
     expect(short).toMatchObject({ action: "take", repayAmount: 1_000_000_000n });
     const empty = planTake(config, input({ debts: [{ assetId: 1, amount: 24_000_000_000n, priceWad: WAD, decimals: 6, inventory: 0n }] }));
     expect(empty).toMatchObject({ action: "skip", reason: expect.stringMatching(/insufficient inventory/) });
+  });
+});
+
+describe("a batch's fee cap follows its plans", () => {
+  const plan = (profitUsd: number, gasUsd: number) => ({ profit: usd(profitUsd), costs: { gas: usd(gasUsd), lzFee: 0n, priceRisk: 0n } });
+  const o = { gasLimit: 1_000_000n, gasPriceWei: 1_000_000_000n, hubNativePriceWad: usd(2_000), minProfitUsd: usd(10) };
+
+  it("stops where the batch's profit would fall to the minimum", () => {
+    // Two takes of $100 profit after $2 of gas each: (102 - 10) * 2 = $184 = 0.092 ETH over 1M gas = 92 gwei.
+    expect(batchMaxFeePerGas([plan(100, 2), plan(100, 2)], o)).toBe(92_000_000_000n);
+    // Ten times the profit, ten times the cap: it follows the plan, not a constant.
+    expect(batchMaxFeePerGas([plan(1_000, 2), plan(1_000, 2)], o)).toBe(992_000_000_000n);
+  });
+
+  it("never falls below today's price, so the batch can be sent", () => {
+    expect(batchMaxFeePerGas([plan(5, 1)], o)).toBe(o.gasPriceWei);
+    // A protocol's keeper accepting a $100 loss may pay up to (-50 + 1 + 100) = $51 = 0.0255 ETH: 25.5 gwei.
+    expect(batchMaxFeePerGas([plan(-50, 1)], { ...o, minProfitUsd: usd(-100) })).toBe(25_500_000_000n);
   });
 });

@@ -5,13 +5,18 @@
  * - an expired auction kicked again (the hub emits AuctionEnded before AuctionKicked in one receipt);
  * - auction parameters read from the chain, not the manifest;
  * - dust that never pays is not kicked; a recovery skipped for lack of inventory is not re-detected;
- * - revert reasons holding a NUL byte are stored.
+ * - revert reasons holding a NUL byte are stored;
+ * - a SEIZE whose lzReceive reverts on the spoke: the recovery is `stalled`, counted, and seized once delivered;
+ * - one account whose reads fail is left out of a pass, not the whole pass.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, parseEventLogs } from "viem";
 import { afterEach, describe, expect, it } from "vitest";
 import { hubAbi, salvageExecutorAbi, testTokenAbi } from "../abis/index.js";
+import { PacketDeliverer, deliveryChains } from "../src/layerzero/deliverer.js";
 import { write } from "../src/chain/tx.js";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
 import { parseRelayerConfig } from "../src/relayer/config.js";
@@ -69,6 +74,9 @@ describe("batches", () => {
       await db.close();
     });
     const store = new RecoveryStore(db);
+    // A first run deploys the executor, approves it and detects; it dies once the recoveries are stored.
+    const setup = relayProcess(s, schema, "detected");
+    expect(await Promise.race([setup.exited, new Promise((r) => setTimeout(() => r("timeout"), 90_000))]), setup.output().slice(-2000)).toBe("SIGKILL");
     // Hold the hub's blocks: the first batch is broadcast, the process dies, nothing is mined yet.
     await hubRpc(s, "evm_setAutomine", [false]);
     const first = relayProcess(s, schema, "batch:broadcast");
@@ -109,7 +117,7 @@ describe("batches", () => {
     void final;
     const recoveries = await store.list();
     for (const account of repaid) {
-      const r = recoveries.find((x) => x.account === account && x.txStep === step)!;
+      const r = recoveries.find((x) => x.id === batch.find((b) => b.account.toLowerCase() === account)!.id)!;
       expect(r.state).toBe("abandoned");
       expect(r.reason).toMatch(/^take failed in batch .*: AccountHealthy\(/);
     }
@@ -186,6 +194,72 @@ describe("batches", () => {
     const moved = await relayer.store.transition(fresh, "abandoned", "w", { reason }, reason);
     expect(moved.reason).toBe("SeizeBelowMinimum\\0(1, 2)");
     expect(r!.account).toBeTruthy();
+  }, 300_000);
+});
+
+describe("settlement", () => {
+  it("marks a take stalled when its SEIZE reverts on the spoke (LzReceiveAlert), and seized once a retry delivers it", async () => {
+    const s = await scenario(27, 20);
+    const d = s.net.deployment;
+    const relayer = await createRelayer({ manifest: d.manifest, database: { memory: true }, keys: { taker: DEVNET_KEYS.liquidator }, deliver: false, policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT } });
+    cleanup.push(() => relayer.close());
+    const taken = await until("takes in flight", async () => {
+      await relayer.tick();
+      const list = (await relayer.store.list()).filter((r) => r.state === "taken");
+      return list.length > 0 ? list : undefined;
+    });
+    // An executor that gives lzReceive too little gas, and gives up after one attempt: every SEIZE reverts.
+    const starved = new PacketDeliverer({
+      chains: deliveryChains(d.manifest), verifier: devnetAccounts.relayer, executor: devnetAccounts.relayer,
+      lzReceiveGas: 40_000n, maxAttempts: 1, lockDir: mkdtempSync(join(tmpdir(), "salvage-lock-")),
+    });
+    await starved.scan();
+    await starved.deliverDue();
+    expect(starved.list().filter((p) => p.status === "failed").length).toBeGreaterThanOrEqual(taken.length);
+    const stalled = await until("the takes stalled", async () => {
+      await relayer.tick();
+      const list = (await relayer.store.list()).filter((r) => taken.some((t) => t.id === r.id) && r.state === "stalled");
+      return list.length === taken.length ? list : undefined;
+    });
+    for (const r of stalled) expect(r.reason).toMatch(/^lzReceive reverted: LzReceiveOutOfGas\(/);
+    expect(await relayer.metrics.registry.getSingleMetricAsString("salvage_delivery_alerts_total")).toMatch(new RegExp(`salvage_delivery_alerts_total ${taken.length}$`, "m"));
+    // A working executor delivers them: stalled → seized, once.
+    await s.net.deliverer.drain(60_000);
+    await until("the stalled takes seized", async () => {
+      await relayer.tick();
+      const list = (await relayer.store.list()).filter((r) => taken.some((t) => t.id === r.id));
+      return list.every((r) => r.state === "seized") ? true : undefined;
+    });
+    const { seizures } = await onchainLiquidations(s);
+    for (const r of taken) expect(seizures.filter((e) => e.args.takeId === r.takeId).length).toBe(1);
+  }, 300_000);
+
+  it("leaves out only the accounts whose reads fail, and recovers the rest", async () => {
+    const s = await scenario(28);
+    const d = s.net.deployment;
+    const liquidatable = await liquidatableNow(s);
+    // A price feed that reverts (paused, or replaced by a broken deployment) makes the hub's healthFactor revert
+    // for every holder of that asset; nobody else's reads depend on it.
+    const asset = d.collateralAssets[0]!;
+    const holds = async (a: Address) => (await d.positions(a)).collateral.some((p) => p.assetId === asset.id && p.amount > 0n);
+    const broken = new Set<string>();
+    for (const a of s.borrowers) if (await holds(a)) broken.add(a.toLowerCase());
+    const readable = liquidatable.map((a) => a.toLowerCase()).filter((a) => !broken.has(a));
+    expect(readable.length).toBeGreaterThan(0);
+    expect(readable.length).toBeLessThan(liquidatable.length);
+    await hubRpc(s, "anvil_setCode", [d.feed(asset.id), "0x60006000fd"]); // PUSH1 0 PUSH1 0 REVERT
+    const relayer = await createRelayer({ manifest: d.manifest, database: { memory: true }, keys: { taker: DEVNET_KEYS.liquidator }, deliver: false, policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT } });
+    cleanup.push(() => relayer.close());
+    await relayer.store.detectMany(d.hub.chainId, liquidatable);
+    await until("every readable account taken", async () => {
+      await relayer.tick();
+      const list = await relayer.store.list();
+      return readable.every((a) => list.some((r) => r.account === a && r.state === "taken")) ? true : undefined;
+    });
+    for (const r of (await relayer.store.list()).filter((x) => broken.has(x.account))) {
+      expect(r.state).toBe("detected");
+      expect(r.reason).toBe("account read failed");
+    }
   }, 300_000);
 });
 

@@ -148,6 +148,34 @@ async function sendBatch(deployment: Deployment, chain: string, calls: Call[]): 
   }
 }
 
+/**
+ * Runs `fn` with automine off on every chain and a block mined every `everyMs` meanwhile (the base fee held
+ * where it was), so a burst of transactions lands in full blocks instead of one block each.
+ */
+async function withBlockMining<T>(deployment: Deployment, fn: () => Promise<T>, everyMs = 100): Promise<T> {
+  const chains = deployment.manifest.chains.map((c) => deployment.clients(c).public);
+  const rpc = (reader: (typeof chains)[number], method: string, params: unknown[] = []) => reader.request({ method, params } as never);
+  const baseFees = await Promise.all(chains.map(async (r) => (await r.getBlock()).baseFeePerGas ?? 0n));
+  await Promise.all(chains.map((r) => rpc(r, "evm_setAutomine", [false])));
+  let mining = true;
+  const miner = (async () => {
+    while (mining) {
+      await Promise.all(chains.map(async (r, i) => {
+        await rpc(r, "anvil_setNextBlockBaseFeePerGas", [numberToHex(baseFees[i]!)]);
+        await rpc(r, "evm_mine");
+      })).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  try {
+    return await fn();
+  } finally {
+    mining = false;
+    await miner;
+    await Promise.all(chains.map((r) => rpc(r, "evm_setAutomine", [true])));
+  }
+}
+
 export async function seedBorrowers(
   deployment: Deployment,
   deliverer: PacketDeliverer,
@@ -163,7 +191,6 @@ export async function seedBorrowers(
 ): Promise<Address[]> {
   const prices = await deployment.pricesWad();
   const borrowers = plan(deployment, options.rng, options.seed, options.first ?? 0, options.count, prices);
-  const T0=Date.now();
   let mark = Date.now();
   const phase = (name: SeedPhase) => {
     const now = Date.now();
@@ -192,7 +219,8 @@ export async function seedBorrowers(
   );
   phase("deposits");
   const packets = borrowers.reduce((n, b) => n + b.deposits.length, 0);
-  await deliverer.drain(Math.max(120_000, packets * 100));
+  // Automine would make every verify and lzReceive a block of its own: mine full blocks instead.
+  await withBlockMining(deployment, () => deliverer.drain(Math.max(120_000, packets * 100)));
   phase("delivery");
 
   // The hub credits exactly what was deposited, one (spoke, asset) market per deposit: the positions are the plan's.

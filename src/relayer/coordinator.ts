@@ -23,8 +23,8 @@ import { type Address, BlockNotFoundError, type Hex, type TransactionReceipt, Tr
 import { describeError } from "../chain/errors.js";
 import type { ChainClients } from "../chain/clients.js";
 import { bonusAt } from "../math/health.js";
-import { WAD, mulDiv } from "../math/wad.js";
-import { type Plan, type PolicyConfig, type TakePlan, planTake } from "./policy.js";
+import { WAD } from "../math/wad.js";
+import { type Plan, type PolicyConfig, type TakePlan, batchMaxFeePerGas, planTake } from "./policy.js";
 import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
@@ -263,8 +263,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>) {
     return {
-      debts: v.debts.map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)!, inventory: maxZero(inventory.get(p.assetId) ?? 0n) })),
-      collaterals: v.collaterals.map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)! })),
+      debts: v.debts.filter((p) => p.amount > 0n).map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)!, inventory: maxZero(inventory.get(p.assetId) ?? 0n) })),
+      collaterals: v.collaterals.filter((p) => p.amount > 0n).map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)! })),
       closeFactor: m.auction.closeFactor,
       bonus,
       gasPriceWei: m.gasPriceWei,
@@ -300,19 +300,6 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return batches;
   }
 
-  /**
-   * The most a fee bump may offer per gas: what the batch's plans can pay before their profit falls under the
-   * policy's minimum (never below today's price, never above the manager's cap).
-   */
-  private feeCap(batch: Planned[], gasLimit: bigint, m: MarketView): bigint {
-    let budgetUsd = 0n;
-    for (const p of batch) budgetUsd += p.plan.profit + p.plan.costs.gas - this.o.policy.minProfitUsd;
-    if (budgetUsd <= 0n) return m.gasPriceWei;
-    const budgetWei = mulDiv(budgetUsd, WAD, this.o.hubNativePriceWad);
-    const cap = budgetWei / gasLimit;
-    return cap > m.gasPriceWei ? cap : m.gasPriceWei;
-  }
-
   private async send(batch: Planned[], m: MarketView, due: Map<number, Due>): Promise<void> {
     const items: Planned[] = [];
     await Promise.all(
@@ -340,7 +327,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const step = `batch:${randomUUID()}`;
     const call = this.o.protocol.batchCall(this.o.executor, items.map((i) => i.order), this.o.receiver);
     const gas = items.reduce((sum, i) => sum + i.gas, this.o.protocol.gas.batchOverhead);
-    const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, maxFeeCapWei: this.feeCap(items, gas, m) }, this.o.worker);
+    const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, maxFeeCapWei: batchMaxFeePerGas(items.map((i) => i.plan), { gasLimit: gas, gasPriceWei: m.gasPriceWei, hubNativePriceWad: this.o.hubNativePriceWad, minProfitUsd: this.o.policy.minProfitUsd }) }, this.o.worker);
     this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), tx: row.hash }, "batch broadcast");
     await this.o.checkpoint?.("batch:broadcast");
     for (const i of items) due.set(i.r.id, { at: Date.now() + this.o.recheckMs, reason: `in batch ${row.hash}` });

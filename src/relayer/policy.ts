@@ -6,7 +6,7 @@
  * clears `minProfitUsd` (the bonus grows), and the least seizure accepted on chain.
  */
 import { NO_TAKE_MESSAGES, bestTake } from "../opportunity/take.js";
-import { mulDiv } from "../math/wad.js";
+import { WAD, mulDiv } from "../math/wad.js";
 
 export interface PolicyConfig {
   /** Least profit worth a take (WAD USD). */
@@ -85,4 +85,21 @@ export function planTake(config: PolicyConfig, input: PlanInput): Plan {
     minSeize: mulDiv(t.seizeAmount, config.minSeizeBps, 10_000n),
     seizeValue: t.seizeValue, repayValue: t.repayValue, costs: t.costs, profit: t.profit,
   };
+}
+
+/**
+ * The most a batch's transaction may offer per gas, through every fee bump: the gas price at which the
+ * batch's takes, together, would fall to the policy's minimum profit. Each plan's profit already paid its
+ * gas at today's price; that is added back, the minimum taken off, and what is left, in the hub's native
+ * token, is spread over the batch's gas limit. Never below today's price (the batch must be sendable).
+ */
+export function batchMaxFeePerGas(
+  plans: readonly Pick<TakePlan, "profit" | "costs">[],
+  o: { gasLimit: bigint; gasPriceWei: bigint; hubNativePriceWad: bigint; minProfitUsd: bigint },
+): bigint {
+  let budgetUsd = 0n;
+  for (const p of plans) budgetUsd += p.profit + p.costs.gas - o.minProfitUsd;
+  if (budgetUsd <= 0n || o.gasLimit === 0n) return o.gasPriceWei;
+  const cap = mulDiv(budgetUsd, WAD, o.hubNativePriceWad) / o.gasLimit;
+  return cap > o.gasPriceWei ? cap : o.gasPriceWei;
 }

@@ -58,8 +58,13 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
   const number = need<bigint>(i++, "block number");
   const timestamp = need<bigint>(i++, "block timestamp");
   const [closeFactor, minBonus, maxBonus, auctionDuration, auctionTail] = need<readonly [bigint, bigint, bigint, number, number]>(i++, "auctionParams");
+  // A feed that reverts leaves its asset without a price: the accounts that hold it cannot be read (the hub's
+  // healthFactor reverts too) and wait; everyone else goes on.
   const pricesWad = new Map<number, bigint>();
-  for (const a of assets) pricesWad.set(a.id, need<bigint>(i++, `priceWad(${a.id})`));
+  for (const a of assets) {
+    const r = results[i++]!;
+    if (r.status === "success") pricesWad.set(a.id, r.result as bigint);
+  }
   const decimals = new Map<number, number>();
   for (const a of assets) decimals.set(a.id, need<readonly unknown[]>(i++, `assets(${a.id})`)[2] as number);
   const messageFeeWei = new Map<number, bigint>();
@@ -73,6 +78,10 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
     i += perAccount;
     // An account whose reads failed is left out: the engine retries it, the others go on.
     if (results.slice(base, base + perAccount).some((r) => r.status !== "success")) continue;
+    const holds = (assetId: number, amount: bigint) => amount > 0n && !pricesWad.has(assetId);
+    const k0 = base + 2;
+    if (markets.some((m, k) => holds(m.assetId, results[k0 + k]!.result as bigint))) continue;
+    if (debtAssets.some((a, k) => holds(a.id, results[k0 + markets.length + k]!.result as bigint))) continue;
     const [auctionId, startedAt, , active] = results[base + 1]!.result as readonly [bigint, bigint, Address, boolean];
     views.set(account.toLowerCase(), {
       account,

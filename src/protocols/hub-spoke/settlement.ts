@@ -7,13 +7,15 @@ import { type Address, type Hex, type PublicClient, getAbiItem, zeroHash } from 
 import { endpointV2Abi, spokeAbi } from "../../../abis/index.js";
 import { MULTICALL3_ADDRESS } from "../../chain/multicall.js";
 import { decodeRevertData } from "../../chain/errors.js";
+import { deliveryReasonAbi } from "../../layerzero/alerts.js";
 import { decodePacket } from "../../layerzero/packet.js";
 import type { Deployment } from "../../protocol/deployment.js";
 import type { Settlement } from "../../relayer/protocol.js";
 
 const seizedEvent = getAbiItem({ abi: spokeAbi, name: "Seized" });
 const alertEvent = getAbiItem({ abi: endpointV2Abi, name: "LzReceiveAlert" });
-const alertErrors = [...endpointV2Abi, ...spokeAbi].filter((i) => i.type === "error");
+// The reasons an executor reports: the spoke's and endpoint's errors, and an out-of-gas without revert data.
+const alertErrors = [...deliveryReasonAbi, ...endpointV2Abi, ...spokeAbi].filter((i) => i.type === "error");
 const MAX_RANGE = 5_000n;
 
 interface SpokeLog {
