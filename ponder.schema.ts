@@ -211,7 +211,7 @@ export const reserve = onchainTable("reserve", (t) => ({
 }));
 
 /**
- * Per-account health, equal to the wei to Hub.accountData at `updatedBlock` (src/math/health.ts).
+ * Per-account health, equal to the wei to Hub.accountData at `updatedBlock` (src/health/health.ts).
  * `healthFactor` is MAX_UINT256 without debt, as on chain.
  */
 export const accountHealth = onchainTable(

@@ -26,9 +26,9 @@
 import { createParser } from "eventsource-parser";
 import { type AbiEvent, type Address, type Hex, getAbiItem, numberToHex } from "viem";
 import { endpointV2Abi, hubAbi, spokeAbi } from "../abis/index.js";
-import type { Reader } from "../src/chain/tx.js";
+import type { Reader } from "../src/chains/tx.js";
 import { decodePacket } from "../src/layerzero/packet.js";
-import { WAD } from "../src/math/wad.js";
+import { WAD } from "../src/health/wad.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { type IdleRpc, measureIdleRpc } from "./idle.js";
 import { BlockClock } from "./lib/clock.js";
@@ -154,12 +154,18 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
     }
     const feedUrl = options.relayerDetection === "feed" ? indexer?.url : undefined;
     if (options.recovery && options.relayerDetection === "feed" && !indexer) skipped2.push("feed detection needs the detection benchmark's indexer (--only recovery,detection): the relayer ran with its hub scanner");
+    const idlePoints = [...(options.idleEarlier ?? [])];
     if (options.recovery && options.idle) {
-      const idle = await measureIdleRpc(
-        { deployment: d, manifest: net.manifest, databaseUrl: net.databaseUrl, accounts: net.borrowers },
-        { appRoot: options.appRoot, blockTime: options.blockTime > 0 ? options.blockTime : 1, ...options.idle, indexerUrl: feedUrl },
+      idlePoints.push(
+        await measureIdleRpc(
+          { deployment: d, manifest: net.manifest, databaseUrl: net.databaseUrl, accounts: net.borrowers },
+          { appRoot: options.appRoot, blockTime: options.blockTime > 0 ? options.blockTime : 1, ...options.idle, indexerUrl: feedUrl },
+        ),
       );
-      const points = [...(options.idleEarlier ?? []), idle];
+    }
+    if (options.recovery && idlePoints.length > 0) {
+      const points = idlePoints;
+      const idle = points[points.length - 1]!;
       details2.idleRpc = points;
       for (const p of points) {
         figures2.push({

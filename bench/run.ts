@@ -147,7 +147,7 @@ async function main(): Promise<void> {
         seed: Number(o.seed),
         walkSteps: Number(o["walk-steps"]),
         hubGasLimit,
-        stages: idle ? idleSizes.filter((n) => n < accounts) : [],
+        stages: idle ? idleSizes.filter((n) => n <= accounts) : [],
         onStage: async (stage) => {
           idleEarlier.push(await measureIdleRpcAtStage(stage, { appRoot: app.root, blockTime: blockTime > 0 ? blockTime : 1, ...idleOptions, feed: relayerDetection === "feed" && want("detection") }));
         },
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
           appRoot: app.root,
           setup: devnetSetup,
           relayerDetection,
-          idle: idle && idleSizes.includes(accounts) ? idleOptions : undefined,
+          idle: undefined,
           idleEarlier,
         })),
       );

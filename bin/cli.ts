@@ -3,12 +3,12 @@
  * src/api/) as indexing code, so nothing there may act on import.
  *   salvage devnet …   start the local multi-chain devnet (src/devnet/run.ts)
  *   salvage demo …     devnet + indexer + relayer together (src/devnet/demo.ts)
- *   salvage relay …    run the recovery relayer (src/relayer/cli.ts)
+ *   salvage relay …    run the recovery relayer (src/recovery/cli.ts)
  */
 import { parseArgs } from "node:util";
 import { runDemo } from "../src/devnet/demo.js";
 import { parseDevnetOptions, runDevnet } from "../src/devnet/run.js";
-import { RELAY_USAGE, relayCommand } from "../src/relayer/cli.js";
+import { RELAY_USAGE, relayCommand } from "../src/recovery/cli.js";
 
 const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type Address, type Hex, getAbiItem, parseUnits } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endpointV2Abi, hubAbi, spokeAbi, testTokenAbi } from "../abis/index.js";
-import { write } from "../src/chain/tx.js";
+import { write } from "../src/chains/tx.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
 import { lzReceiveAlerts } from "../src/layerzero/alerts.js";
 import { DeliveryLock } from "../src/layerzero/lock.js";

@@ -1,5 +1,5 @@
 /**
- * Relayer detection (src/relayer/detection/) on real chains, a real Ponder and a real PostgreSQL:
+ * Relayer detection (src/recovery/detection/) on real chains, a real Ponder and a real PostgreSQL:
  * - the incremental scanner's local health factor of every borrower equals the hub's to the wei, after the
  *   crash and after further price moves and a deposit followed block by block; its candidates are exactly
  *   the accounts the hub reports under 1;
@@ -14,14 +14,14 @@ import type { AddressInfo } from "node:net";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
-import { write } from "../src/chain/tx.js";
+import { write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { deposit, mint } from "../src/protocol/actions.js";
 import { Deployment } from "../src/protocol/deployment.js";
-import { type Database, openDatabase } from "../src/relayer/db.js";
-import { type Detector, IncrementalHubScanner, createDetector } from "../src/relayer/detection/index.js";
+import { type Database, openDatabase } from "../src/recovery/db.js";
+import { type Detector, IncrementalHubScanner, createDetector } from "../src/recovery/detection/index.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
 import { type CrashScenario, TEST_DATABASE_URL, crashScenario, liquidatableNow } from "./helpers/scenario.js";

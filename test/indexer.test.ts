@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../src/chain/anvil.js";
+import { freePort } from "../src/chains/anvil.js";
 import { writeManifest } from "../src/deployment/manifest.js";
 import { createDevnetDeliverer, type Network, startNetwork } from "../src/devnet/network.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
@@ -22,7 +22,7 @@ import { seedBorrowers } from "../src/devnet/seed.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { stopProcessGroup } from "../src/util/process-group.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
-import { WAD } from "../src/math/wad.js";
+import { WAD } from "../src/health/wad.js";
 import { Deployment } from "../src/protocol/deployment.js";
 import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
 

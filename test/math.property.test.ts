@@ -1,5 +1,5 @@
 /**
- * Property: the TypeScript health and take math (src/math/health.ts) equals the deployed hub's to the wei,
+ * Property: the TypeScript health and take math (src/health/health.ts) equals the deployed hub's to the wei,
  * over a few hundred seeded positions (1-3 collateral positions across both spokes, 6/8/18-decimal
  * tokens, USDC or DAI debt) and random price vectors.
  */
@@ -7,13 +7,13 @@ import fc from "fast-check";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi, priceFeedAbi } from "../abis/index.js";
-import { write } from "../src/chain/tx.js";
+import { write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { ASSETS, AUCTION_PARAMS } from "../src/devnet/market.js";
 import { Rng } from "../src/devnet/rng.js";
 import { seedBorrowers } from "../src/devnet/seed.js";
 import { mapLimit } from "../src/util/concurrency.js";
-import { bonusAt, quoteTake } from "../src/math/health.js";
+import { bonusAt, quoteTake } from "../src/health/health.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
 

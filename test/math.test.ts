@@ -1,8 +1,8 @@
 /** The shared risk math on its own: rounding, the auction bonus curve and the take quote's caps. */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { accountData, bonusAt, priceToWad, quoteTake, valueOf } from "../src/math/health.js";
-import { MAX_UINT256, WAD, formatWad, mulDiv, mulDivUp } from "../src/math/wad.js";
+import { accountData, bonusAt, priceToWad, quoteTake, valueOf } from "../src/health/health.js";
+import { MAX_UINT256, WAD, formatWad, mulDiv, mulDivUp } from "../src/health/wad.js";
 
 const params = { closeFactor: WAD / 2n, minBonus: WAD / 50n, maxBonus: (WAD * 12n) / 100n, auctionDuration: 600n, auctionTail: 3_600n };
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../src/devnet/network.js";
 import { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
-import { WAD } from "../src/math/wad.js";
+import { WAD } from "../src/health/wad.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";

@@ -1,7 +1,7 @@
 /** The take policy in isolation: profit accounting, the choice of collateral, and its three refusals. */
 import { describe, expect, it } from "vitest";
-import { type PlanInput, type PolicyConfig, batchMaxFeePerGas, planTake } from "../src/relayer/policy.js";
-import { WAD } from "../src/math/wad.js";
+import { type PlanInput, type PolicyConfig, batchMaxFeePerGas, planTake } from "../src/recovery/policy.js";
+import { WAD } from "../src/health/wad.js";
 
 const usd = (n: number) => BigInt(n) * WAD;
 const config: PolicyConfig = {

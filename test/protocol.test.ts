@@ -6,11 +6,11 @@ import { PacketV1Codec } from "@layerzerolabs/lz-v2-utilities";
 import { type Address, type Hex, decodeEventLog, encodeAbiParameters, pad, parseUnits, zeroAddress } from "viem";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { endpointV2Abi, hubAbi, priceFeedAbi, simpleMessageLibAbi, spokeAbi, spokeBytecode, testTokenAbi } from "../abis/index.js";
-import { deployContract, write } from "../src/chain/tx.js";
+import { deployContract, write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { ASSETS, AUCTION_PARAMS } from "../src/devnet/market.js";
-import { bonusAt, quoteTake, priceToWad } from "../src/math/health.js";
-import { WAD } from "../src/math/wad.js";
+import { bonusAt, quoteTake, priceToWad } from "../src/health/health.js";
+import { WAD } from "../src/health/wad.js";
 import { borrow, deposit, mint, requestWithdraw } from "../src/protocol/actions.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
 

@@ -9,7 +9,6 @@
  * - a SEIZE whose lzReceive reverts on the spoke: the recovery is `stalled`, counted, and seized once delivered;
  * - one account whose reads fail is left out of a pass, not the whole pass.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,15 +16,15 @@ import { type Address, parseEventLogs } from "viem";
 import { afterEach, describe, expect, it } from "vitest";
 import { hubAbi, salvageExecutorAbi, testTokenAbi } from "../abis/index.js";
 import { PacketDeliverer, deliveryChains } from "../src/layerzero/deliverer.js";
-import { write } from "../src/chain/tx.js";
+import { write } from "../src/chains/tx.js";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
-import { parseRelayerConfig } from "../src/relayer/config.js";
-import { openDatabase } from "../src/relayer/db.js";
-import { createRelayer } from "../src/relayer/relayer.js";
-import { RecoveryStore } from "../src/relayer/store.js";
+import { parseRelayerConfig } from "../src/recovery/config.js";
+import { openDatabase } from "../src/recovery/db.js";
+import { createRelayer } from "../src/recovery/relayer.js";
+import { RecoveryStore } from "../src/recovery/store.js";
+import { relayProcess as startRelayProcess } from "./helpers/relay-process.js";
 import { type CrashScenario, PROTOCOL_KEEPER_MIN_PROFIT, TEST_DATABASE_URL, crashScenario, liquidatableNow, onchainLiquidations } from "./helpers/scenario.js";
 
-const root = join(import.meta.dirname, "..");
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
@@ -38,17 +37,7 @@ async function scenario(seed: number, accounts = 40): Promise<CrashScenario> {
 }
 
 function relayProcess(s: CrashScenario, schema: string, killAt: string) {
-  const args = [join(root, "bin/salvage.mjs"), "relay", "--manifest", s.manifestPath, "--database-url", TEST_DATABASE_URL, "--schema", schema, "--worker-id", "batch-test", "--devnet-keys", `--min-profit-usd=${PROTOCOL_KEEPER_MIN_PROFIT}`, "--poll-ms", "100", "--no-deliver"];
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: root, env: { ...process.env, SALVAGE_KILL_AT: killAt, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
-  cleanup.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await exited;
-  });
-  return { exited, output: () => output };
+  return startRelayProcess(s, schema, "batch-test", { killAt, noDeliver: true }, (fn) => cleanup.push(fn));
 }
 
 const hubRpc = (s: CrashScenario, method: string, params: unknown[] = []) => s.net.deployment.hubClients.public.request({ method, params } as never);

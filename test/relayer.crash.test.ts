@@ -4,47 +4,30 @@
  * - two processes recover the same crash without a duplicate take;
  * - the hub's RPC endpoint goes away mid-recovery (anvil stopped, restarted on the same port).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hex } from "viem";
 import { afterEach, describe, expect, it } from "vitest";
 import { simpleMessageLibAbi } from "../abis/index.js";
-import { freePort } from "../src/chain/anvil.js";
+import { freePort } from "../src/chains/anvil.js";
 import { inboundState } from "../src/layerzero/endpoint.js";
-import { write } from "../src/chain/tx.js";
+import { write } from "../src/chains/tx.js";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
-import { openDatabase } from "../src/relayer/db.js";
-import { createRelayer } from "../src/relayer/relayer.js";
-import { RecoveryStore } from "../src/relayer/store.js";
+import { openDatabase } from "../src/recovery/db.js";
+import { createRelayer } from "../src/recovery/relayer.js";
+import { RecoveryStore } from "../src/recovery/store.js";
+import { relayProcess as startRelayProcess } from "./helpers/relay-process.js";
 import { type CrashScenario, TEST_DATABASE_URL, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, PROTOCOL_KEEPER_MIN_PROFIT } from "./helpers/scenario.js";
 
-const root = join(import.meta.dirname, "..");
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
 });
 
 function relayProcess(s: CrashScenario, schema: string, worker: string, extra: { killAt?: string; noDeliver?: boolean; metricsPort?: number } = {}) {
-  const args = [join(root, "bin/salvage.mjs"), "relay", "--manifest", s.manifestPath, "--database-url", TEST_DATABASE_URL, "--schema", schema, "--worker-id", worker, "--devnet-keys", `--min-profit-usd=${PROTOCOL_KEEPER_MIN_PROFIT}`, "--poll-ms", "100"];
-  if (extra.noDeliver) args.push("--no-deliver");
-  if (extra.metricsPort) args.push("--metrics-port", String(extra.metricsPort));
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: root,
-    env: { ...process.env, SALVAGE_KILL_AT: extra.killAt ?? "", LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
-  cleanup.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await exited;
-  });
-  return { child, exited, output: () => output };
+  return startRelayProcess(s, schema, worker, extra, (fn) => cleanup.push(fn));
 }
 
 async function openStore(schema: string): Promise<RecoveryStore> {
@@ -162,9 +145,14 @@ describe("salvage relay processes", () => {
       if (Date.now() > deadline) throw new Error("no recovery reached taking");
       await new Promise((r) => setTimeout(r, 50));
     }
+    const duringOutage: string[] = [];
+    relayer.on("transition", (e) => duringOutage.push(`${e.from}>${e.to} ${e.detail ?? ""}`));
     await s.net.network.stopChain(0);
     await expect(s.net.deployment.hubClients.public.getBlockNumber()).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 3_000));
+    // A read that fails is not a reorg: no take was reopened while the hub could not be read.
+    expect(duringOutage.filter((t) => /reorged out/.test(t))).toEqual([]);
+    relayer.removeAllListeners("transition");
     const during = await relayer.store.list();
     expect(during.filter((r) => r.state === "seized").length).toBeLessThan(s.crash.liquidatable.length);
     await s.net.network.startChain(0);

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
-import { type Relayer, createRelayer } from "../src/relayer/relayer.js";
-import type { TransitionEvent } from "../src/relayer/coordinator.js";
+import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
+import type { TransitionEvent } from "../src/recovery/coordinator.js";
 import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, PROTOCOL_KEEPER_MIN_PROFIT } from "./helpers/scenario.js";
 
 let s: CrashScenario;

@@ -6,13 +6,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFunctionData, parseGwei } from "viem";
 import { testTokenAbi, testTokenBytecode } from "../abis/index.js";
-import { type AnvilInstance, startAnvil } from "../src/chain/anvil.js";
-import { type ChainClients, createChainClients } from "../src/chain/clients.js";
-import { deployContract } from "../src/chain/tx.js";
+import { type AnvilInstance, startAnvil } from "../src/chains/anvil.js";
+import { type ChainClients, createChainClients } from "../src/chains/clients.js";
+import { deployContract } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { type Database, openDatabase } from "../src/relayer/db.js";
-import { LeaseLostError, RecoveryStore } from "../src/relayer/store.js";
-import { AlreadySubmittedError, TxManager } from "../src/relayer/transactions.js";
+import { type Database, openDatabase } from "../src/recovery/db.js";
+import { LeaseLostError, RecoveryStore } from "../src/recovery/store.js";
+import { AlreadySubmittedError, TxManager } from "../src/recovery/transactions.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
 
 const CHAIN_ID = 31_499;

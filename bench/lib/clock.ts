@@ -3,7 +3,7 @@
  * stamped with the wall clock of the poll that first saw it (blocks that appeared between two polls share
  * the later poll's time). Block timestamps are whole seconds; this is milliseconds, with the poll's resolution.
  */
-import type { Reader } from "../../src/chain/tx.js";
+import type { Reader } from "../../src/chains/tx.js";
 import { sleep } from "./common.js";
 
 export class BlockClock {

@@ -15,7 +15,7 @@ import { createDatabase } from "./pg.js";
 import { Rng } from "../../src/devnet/rng.js";
 import { type SeedPhase, seedBorrowers } from "../../src/devnet/seed.js";
 import { MarketSimulator } from "../../src/devnet/simulate.js";
-import { WAD } from "../../src/math/wad.js";
+import { WAD } from "../../src/health/wad.js";
 import { mint } from "../../src/protocol/actions.js";
 import { Deployment } from "../../src/protocol/deployment.js";
 import type { PacketDeliverer } from "../../src/layerzero/deliverer.js";
@@ -60,7 +60,7 @@ export interface SeededStage {
 export const FINALITY_MARGIN = 64;
 
 /**
- * `stages`: borrower counts below `accounts` at which to stop seeding and call `onStage` (the idle-RPC
+ * `stages`: borrower counts up to `accounts` at which to stop seeding and call `onStage` (the idle-RPC
  * measurement); seeding then continues with the same rng, so the book is the one a single seeding of
  * `accounts` borrowers makes.
  */
@@ -88,7 +88,7 @@ export async function startBenchNetwork(options: {
   try {
     const rng = new Rng(options.seed);
     const hubGasLimit = (await deployment.hubClients.public.getBlock()).gasLimit;
-    const sizes = [...new Set([...(options.stages ?? []).filter((n) => n > 0 && n < options.accounts), options.accounts])].sort((a, b) => a - b);
+    const sizes = [...new Set([...(options.stages ?? []).filter((n) => n > 0 && n <= options.accounts), options.accounts])].sort((a, b) => a - b);
     const borrowers: Address[] = [];
     const seeding: SeedStage[] = [];
     for (const size of options.accounts > 0 ? sizes : []) {
@@ -99,7 +99,8 @@ export async function startBenchNetwork(options: {
       const stage = { from, to: size, ms: Date.now() - t0, phases };
       seeding.push(stage);
       log(`seeded borrowers ${from}..${size - 1} in ${(stage.ms / 1000).toFixed(1)} s (${Object.entries(phases).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`).join(", ")})`);
-      if (size < options.accounts && options.onStage) await options.onStage({ deployment, manifest: network.manifest, databaseUrl: database.url, accounts: [...borrowers] });
+      // Every stage is measured right after its seeding, before any price moves: nobody is liquidatable, the relayer is idle.
+      if ((options.stages ?? []).includes(size) && options.onStage) await options.onStage({ deployment, manifest: network.manifest, databaseUrl: database.url, accounts: [...borrowers] });
     }
     for (const asset of deployment.debtAssets) {
       await mint(deployment, deployment.hub.name, deployment.hub.tokens[String(asset.id)]!, devnetAccounts.liquidator.address, 10n ** 30n);

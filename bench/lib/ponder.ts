@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { freePort } from "../../src/chain/anvil.js";
+import { freePort } from "../../src/chains/anvil.js";
 import { stopProcessGroup } from "../../src/util/process-group.js";
 import { memoryOf, sleep } from "./common.js";
 

@@ -1,7 +1,7 @@
 /**
  * The read side of the salvage API, shared by GET /at-risk, the salvage GraphQL endpoint, the feed and webhooks.
  *
- * Everything reads Ponder's readonly database (`db` from "ponder:api"). Money math comes from src/math/health.ts
+ * Everything reads Ponder's readonly database (`db` from "ponder:api"). Money math comes from src/health/health.ts
  * and the take from the opportunity model (src/opportunity/take.ts, shared with the relayer); nothing here
  * re-derives them.
  */
@@ -9,8 +9,8 @@ import { db } from "ponder:api";
 import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, opportunityEvent, price } from "ponder:schema";
 import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
 import { type Address, getAddress, isAddress, parseUnits } from "viem";
-import { type AuctionParams, valueOf } from "../math/health.js";
-import { MAX_UINT256, WAD } from "../math/wad.js";
+import { type AuctionParams, valueOf } from "../health/health.js";
+import { MAX_UINT256, WAD } from "../health/wad.js";
 import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/state.js";

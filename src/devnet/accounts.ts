@@ -5,11 +5,11 @@
  */
 import { keccak256, encodePacked, getAddress, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { ANVIL_DEV_KEYS } from "../chain/dev-keys.js";
+import { ANVIL_DEV_KEYS } from "../chains/dev-keys.js";
 
 export const DEVNET_KEYS = ANVIL_DEV_KEYS;
 
-/** Concurrent writes of one key are ordered by src/chain/tx.ts `serialized`, so they never race on a nonce. */
+/** Concurrent writes of one key are ordered by src/chains/tx.ts `serialized`, so they never race on a nonce. */
 export const devnetAccounts = {
   deployer: privateKeyToAccount(DEVNET_KEYS.deployer),
   relayer: privateKeyToAccount(DEVNET_KEYS.relayer),

@@ -17,9 +17,9 @@ import {
   testTokenAbi,
   testTokenBytecode,
 } from "../../abis/index.js";
-import { createChainClients } from "../chain/clients.js";
-import { installMulticall3 } from "../chain/multicall.js";
-import { type Reader, type Wallet, confirm, deployContract, serialized, write } from "../chain/tx.js";
+import { createChainClients } from "../chains/clients.js";
+import { installMulticall3 } from "../chains/multicall.js";
+import { type Reader, type Wallet, confirm, deployContract, serialized, write } from "../chains/tx.js";
 import type { Manifest, ManifestChain } from "../deployment/manifest.js";
 import { devnetAccounts } from "./accounts.js";
 import { ASSETS, AUCTION_PARAMS, COLLATERAL_ASSETS, DEBT_ASSETS, FEED_DECIMALS, LAYERZERO_NATIVE_FEE } from "./market.js";

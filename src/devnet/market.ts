@@ -2,7 +2,7 @@
  * The reference market the devnet deploys: which assets exist, their decimals, risk parameters and
  * opening prices. Risk parameters are WAD bigints, as on chain.
  */
-import { WAD } from "../math/wad.js";
+import { WAD } from "../health/wad.js";
 
 export type AssetKind = "debt" | "collateral";
 

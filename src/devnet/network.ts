@@ -3,7 +3,7 @@
  * and LayerZero endpoint ids, LayerZero and the protocol deployed and wired.
  */
 import { join } from "node:path";
-import { type AnvilInstance, startAnvil } from "../chain/anvil.js";
+import { type AnvilInstance, startAnvil } from "../chains/anvil.js";
 import type { Manifest } from "../deployment/manifest.js";
 import { type DelivererOptions, PacketDeliverer, deliveryChains } from "../layerzero/deliverer.js";
 import { devnetAccounts } from "./accounts.js";

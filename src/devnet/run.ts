@@ -17,7 +17,7 @@ import { devnetAccounts } from "./accounts.js";
 /** Debt tokens minted to the devnet's liquidator role, in whole tokens of each debt asset. */
 const LIQUIDATOR_INVENTORY_TOKENS = 100_000_000n;
 import { MarketSimulator } from "./simulate.js";
-import { formatWad } from "../math/wad.js";
+import { formatWad } from "../health/wad.js";
 import { sleep } from "../util/concurrency.js";
 
 export const devnetOptionsSchema = z.object({

@@ -13,7 +13,7 @@
  */
 import { type Address, type Hex, encodeFunctionData, numberToHex } from "viem";
 import { hubAbi, spokeAbi, testTokenAbi } from "../../abis/index.js";
-import { mulDiv, WAD, unit } from "../math/wad.js";
+import { mulDiv, WAD, unit } from "../health/wad.js";
 import { fundGas, quoteHubMessage } from "../protocol/actions.js";
 import type { Deployment } from "../protocol/deployment.js";
 import type { PacketDeliverer } from "../layerzero/deliverer.js";

@@ -9,8 +9,8 @@
  */
 import type { Address } from "viem";
 import { priceFeedAbi } from "../../abis/index.js";
-import { write } from "../chain/tx.js";
-import { WAD } from "../math/wad.js";
+import { write } from "../chains/tx.js";
+import { WAD } from "../health/wad.js";
 import type { Deployment } from "../protocol/deployment.js";
 import { devnetAccounts } from "./accounts.js";
 import { mapLimit } from "../util/concurrency.js";

@@ -5,7 +5,7 @@
 import { and, eq, gt, inArray, union } from "ponder";
 import { ponder } from "ponder:registry";
 import { account, asset, collateral, debt, price } from "ponder:schema";
-import { priceToWad } from "../math/health.js";
+import { priceToWad } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
 import { loadMarketInputs, recomputeHealth } from "./state.js";
 

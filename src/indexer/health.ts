@@ -1,10 +1,10 @@
 /**
- * Account health from indexed state: src/math/health.ts `accountData` (equal to the wei to
+ * Account health from indexed state: src/health/health.ts `accountData` (equal to the wei to
  * Hub.accountData) plus the risk-desk extras: dominant collateral, its liquidation price, and the
  * uniform collateral shock that would make the account liquidatable.
  */
-import { type AccountData, type CollateralPosition, type DebtPosition, accountData, valueOf } from "../math/health.js";
-import { MAX_UINT256, WAD, mulDiv, unit } from "../math/wad.js";
+import { type AccountData, type CollateralPosition, type DebtPosition, accountData, valueOf } from "../health/health.js";
+import { MAX_UINT256, WAD, mulDiv, unit } from "../health/wad.js";
 
 export interface AssetInfo {
   decimals: number;

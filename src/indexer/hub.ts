@@ -14,7 +14,7 @@ import {
   reserve,
 } from "ponder:schema";
 import { priceFeedAbi } from "../../abis/index.js";
-import { priceToWad } from "../math/health.js";
+import { priceToWad } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
 import { chainIdOfEid, ensureAccount, logFeedEvent, recomputeHealth } from "./state.js";
 

@@ -7,8 +7,8 @@
  */
 import { type Abi, type Address, type Hex, BaseError, RawContractError, encodeErrorResult, encodeFunctionData, getAbiItem, isHex, parseAbi } from "viem";
 import { endpointV2Abi, hubAbi, simpleMessageLibAbi, spokeAbi } from "../../abis/index.js";
-import type { Reader } from "../chain/tx.js";
-import { type DecodedRevert, decodeRevertData } from "../chain/errors.js";
+import type { Reader } from "../chains/tx.js";
+import { type DecodedRevert, decodeRevertData } from "../chains/errors.js";
 import type { Packet } from "./packet.js";
 
 /**

@@ -33,8 +33,8 @@
  */
 import { type Account, type Address, type Hex, encodeFunctionData, getAbiItem, zeroHash } from "viem";
 import { endpointV2Abi, simpleMessageLibAbi } from "../../abis/index.js";
-import { type ChainClients, createChainClients } from "../chain/clients.js";
-import { decodeRevertData, describeError } from "../chain/errors.js";
+import { type ChainClients, createChainClients } from "../chains/clients.js";
+import { decodeRevertData, describeError } from "../chains/errors.js";
 import type { Manifest } from "../deployment/manifest.js";
 import { mapLimit, sleep } from "../util/concurrency.js";
 import { deliveryAbi, lzReceiveAlertCalldata, lzReceiveCalldata, replayLzReceive, replayRevert } from "./alerts.js";
@@ -599,7 +599,7 @@ export class PacketDeliverer {
   }
 }
 
-/** Kept for callers that imported it from the deliverer; the one definition is in src/chain/errors.ts. */
+/** Kept for callers that imported it from the deliverer; the one definition is in src/chains/errors.ts. */
 
 /** The deliverer's view of a manifest: every chain with a local message library. */
 export function deliveryChains(manifest: Manifest): DeliveryChain[] {

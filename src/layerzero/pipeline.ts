@@ -11,8 +11,8 @@
  * by reading the node's state (its transaction by hash, the signer's pending count), not its message.
  */
 import { type Account, type Address, type Hex, type TransactionReceipt, keccak256 } from "viem";
-import type { ChainClients } from "../chain/clients.js";
-import { describeError } from "../chain/errors.js";
+import type { ChainClients } from "../chains/clients.js";
+import { describeError } from "../chains/errors.js";
 import { mapLimit, sleep } from "../util/concurrency.js";
 
 export interface TxIntent {

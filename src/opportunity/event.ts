@@ -2,7 +2,7 @@
  * What a health change means for the opportunity feed: the indexer logs an event when an account's health
  * factor crosses below 1 (`liquidatable`), moves while below 1 (`updated`) or recovers (`healthy`).
  */
-import { WAD } from "../math/wad.js";
+import { WAD } from "../health/wad.js";
 
 /** Liquidatable: the hub lets anyone kick and take below a health factor of 1 (WAD). */
 export const isLiquidatable = (healthFactor: bigint): boolean => healthFactor < WAD;

@@ -16,8 +16,8 @@
  * collateral asset). Without constraints and costs, profit is the bonus value, and every caller picks the
  * same pair for the same state.
  */
-import { type AuctionParams, bonusAt, quoteTake, valueOf } from "../math/health.js";
-import { WAD, minBig, mulDiv } from "../math/wad.js";
+import { type AuctionParams, bonusAt, quoteTake, valueOf } from "../health/health.js";
+import { WAD, minBig, mulDiv } from "../health/wad.js";
 
 /** A debt position of the account, priced (WAD) as the hub prices it. */
 export interface DebtInput {

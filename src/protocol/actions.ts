@@ -4,7 +4,7 @@
  */
 import { type Address, type Hex, type TransactionReceipt, numberToHex, parseEther } from "viem";
 import { hubAbi, spokeAbi, testTokenAbi } from "../../abis/index.js";
-import { write } from "../chain/tx.js";
+import { write } from "../chains/tx.js";
 import { devnetAccounts } from "../devnet/accounts.js";
 import type { Deployment } from "./deployment.js";
 

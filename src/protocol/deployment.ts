@@ -4,9 +4,9 @@
  */
 import type { Address } from "viem";
 import { hubAbi, priceFeedAbi } from "../../abis/index.js";
-import { type ChainClients, createChainClients } from "../chain/clients.js";
+import { type ChainClients, createChainClients } from "../chains/clients.js";
 import { type Manifest, type ManifestChain, hubChain, spokeChains } from "../deployment/manifest.js";
-import { type AccountData, type CollateralPosition, type DebtPosition, accountData, priceToWad } from "../math/health.js";
+import { type AccountData, type CollateralPosition, type DebtPosition, accountData, priceToWad } from "../health/health.js";
 
 export class Deployment {
   readonly hub: ManifestChain;
@@ -94,7 +94,7 @@ export class Deployment {
     return { collateral, debt };
   }
 
-  /** The TypeScript health of positions at the given prices (src/math/health.ts). */
+  /** The TypeScript health of positions at the given prices (src/health/health.ts). */
   health(
     positions: { collateral: { assetId: number; amount: bigint }[]; debt: { assetId: number; amount: bigint }[] },
     prices: Map<number, bigint>,

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../../src/chain/anvil.js";
+import { freePort } from "../../src/chains/anvil.js";
 import { type Manifest, writeManifest } from "../../src/deployment/manifest.js";
 import { stopProcessGroup } from "../../src/util/process-group.js";
 

@@ -11,9 +11,9 @@ import { Rng } from "../../src/devnet/rng.js";
 import { seedBorrowers } from "../../src/devnet/seed.js";
 import { type CrashReport, MarketSimulator } from "../../src/devnet/simulate.js";
 import { mint } from "../../src/protocol/actions.js";
-import { WAD } from "../../src/math/wad.js";
-import { isTerminal } from "../../src/relayer/states.js";
-import type { Recovery } from "../../src/relayer/store.js";
+import { WAD } from "../../src/health/wad.js";
+import { isTerminal } from "../../src/recovery/states.js";
+import type { Recovery } from "../../src/recovery/store.js";
 import { mapLimit } from "../../src/util/concurrency.js";
 import { type TestNetwork, startTestNetwork } from "./network.js";
 

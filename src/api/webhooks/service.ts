@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { type FeedEvent, feedEventJson, feedHub, matchesFilter, parseFeedFilter } from "../feed.js";
 import { latestEventId } from "../queries.js";
-import { openDatabase } from "../../relayer/db.js";
+import { openDatabase } from "../../recovery/db.js";
 import { sleep } from "../../util/concurrency.js";
 import { type WebhookConfig, WEBHOOK_SCHEMA, adminToken, webhookConfig } from "./config.js";
 import { type Log, WebhookDispatcher, jsonLog } from "./dispatcher.js";

@@ -1,5 +1,5 @@
 /**
- * The webhook store, in its own schema (salvage_webhooks) of the database opened by src/relayer/db.ts:
+ * The webhook store, in its own schema (salvage_webhooks) of the database opened by src/recovery/db.ts:
  *
  *   hooks              registrations: url, filter (JSON, as validated), secret, description, disabled
  *   deliveries         one row per (hook, feed event): the exact body sent, status pending|delivered|failed,
@@ -11,7 +11,7 @@
  * key), claimed with FOR UPDATE SKIP LOCKED under a lease, and completed only by the lease holder.
  * Event ids are compared in JavaScript or with COLLATE "C", so the database's collation cannot reorder them.
  */
-import type { Database, Sql } from "../../relayer/db.js";
+import type { Database, Sql } from "../../recovery/db.js";
 
 export const WEBHOOK_MIGRATION: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS hooks (

@@ -5,9 +5,9 @@
  */
 import { type Abi, type Address, type Hex, type TransactionReceipt, encodeDeployData, encodeFunctionData, parseEventLogs } from "viem";
 import { endpointV2Abi, hubAbi, salvageExecutorAbi, salvageExecutorBytecode } from "../../../abis/index.js";
-import { decodeRevertData } from "../../chain/errors.js";
+import { decodeRevertData } from "../../chains/errors.js";
 import { decodePacket } from "../../layerzero/packet.js";
-import type { Order, OrderOutcome } from "../../relayer/protocol.js";
+import type { Order, OrderOutcome } from "../../recovery/protocol.js";
 
 /** Errors an order can revert with, so a Failed reason decodes by name. */
 const orderErrors = [...hubAbi, ...salvageExecutorAbi, ...endpointV2Abi].filter((item) => item.type === "error") as Abi;

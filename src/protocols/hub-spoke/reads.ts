@@ -5,9 +5,9 @@
 import type { Address, ContractFunctionParameters } from "viem";
 import { erc20Abi } from "viem";
 import { hubAbi, multicall3Abi } from "../../../abis/index.js";
-import { MULTICALL3_ADDRESS } from "../../chain/multicall.js";
+import { MULTICALL3_ADDRESS } from "../../chains/multicall.js";
 import type { Deployment } from "../../protocol/deployment.js";
-import type { AccountView, MarketView } from "../../relayer/protocol.js";
+import type { AccountView, MarketView } from "../../recovery/protocol.js";
 
 /** Calls per eth_call: healthFactor reads every market's feed, so keep a chunk well under 30M gas. */
 const CALLS_PER_CHUNK = 400;

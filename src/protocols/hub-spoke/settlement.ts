@@ -5,12 +5,12 @@
  */
 import { type Address, type Hex, type PublicClient, getAbiItem, zeroHash } from "viem";
 import { endpointV2Abi, spokeAbi } from "../../../abis/index.js";
-import { MULTICALL3_ADDRESS } from "../../chain/multicall.js";
-import { decodeRevertData } from "../../chain/errors.js";
+import { MULTICALL3_ADDRESS } from "../../chains/multicall.js";
+import { decodeRevertData } from "../../chains/errors.js";
 import { deliveryReasonAbi } from "../../layerzero/alerts.js";
 import { decodePacket } from "../../layerzero/packet.js";
 import type { Deployment } from "../../protocol/deployment.js";
-import type { Settlement } from "../../relayer/protocol.js";
+import type { Settlement } from "../../recovery/protocol.js";
 
 const seizedEvent = getAbiItem({ abi: spokeAbi, name: "Seized" });
 const alertEvent = getAbiItem({ abi: endpointV2Abi, name: "LzReceiveAlert" });

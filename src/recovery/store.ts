@@ -4,7 +4,7 @@
  * recovery another worker now owns.
  */
 import type { Address, Hex } from "viem";
-import { storableText } from "../chain/errors.js";
+import { storableText } from "../chains/errors.js";
 import type { Database, Sql } from "./db.js";
 import { type RecoveryState, TERMINAL_STATES_SQL, canTransition } from "./states.js";
 

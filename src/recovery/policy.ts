@@ -6,7 +6,7 @@
  * clears `minProfitUsd` (the bonus grows), and the least seizure accepted on chain.
  */
 import { NO_TAKE_MESSAGES, bestTake } from "../opportunity/take.js";
-import { WAD, mulDiv } from "../math/wad.js";
+import { WAD, mulDiv } from "../health/wad.js";
 
 export interface PolicyConfig {
   /** Least profit worth a take (WAD USD). */

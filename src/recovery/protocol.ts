@@ -4,7 +4,7 @@
  * first implementation; a second protocol is a second folder behind this interface.
  */
 import type { Address, Hex, TransactionReceipt } from "viem";
-import type { AuctionParams } from "../math/health.js";
+import type { AuctionParams } from "../health/health.js";
 
 export interface AccountView {
   account: Address;

@@ -1,13 +1,13 @@
 /**
  * The hub's book as the scanner keeps it in memory: asset configs and prices, listed collateral markets and
  * debt assets, every account's positions (the balances the hub's events carry), the holders of each asset,
- * and each account's health computed with src/math/health.ts, the hub's own arithmetic to the wei.
+ * and each account's health computed with src/health/health.ts, the hub's own arithmetic to the wei.
  *
  * Pure state, no RPC: the scanner feeds it events and asks it to recompute only the accounts they touched.
  */
 import type { Address } from "viem";
-import { type CollateralPosition, type DebtPosition, accountData } from "../../math/health.js";
-import { WAD } from "../../math/wad.js";
+import { type CollateralPosition, type DebtPosition, accountData } from "../../health/health.js";
+import { WAD } from "../../health/wad.js";
 
 /** One `Hub.assets(id)` entry, with the latest answer of its feed turned into a WAD price. */
 export interface BookAsset {

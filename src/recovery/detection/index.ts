@@ -11,6 +11,7 @@
  * constant in the number of borrowers), so switching to it loses nothing and needs no warm-up. Each switch
  * between sources is logged once, with its reason.
  */
+import type { Address } from "viem";
 import { z } from "zod";
 import type { Deployment } from "../../protocol/deployment.js";
 import type { Database } from "../db.js";
@@ -121,7 +122,12 @@ class HubDetector implements Detector {
     this.record(verdict);
     if (!verdict.usable) return scannerBatch(scan);
     const { candidates, commit } = this.feed.take();
-    return { source: "feed", candidates, commit };
+    // The scanner's own candidates ride along: it has read them anyway (no extra RPC), and in a crash the
+    // indexer needs seconds to index the crash block (every holder's health) while the scanner has it one poll
+    // after the block. Each candidate is confirmed on chain before anything is sent.
+    const all = new Map<string, Address>();
+    for (const a of [...candidates, ...(scan.ok ? scan.candidates : [])]) all.set(a.toLowerCase(), a);
+    return { source: "feed", candidates: [...all.values()], commit };
   }
 
   status(): DetectionStatus {

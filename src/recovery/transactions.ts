@@ -7,7 +7,7 @@
  * sharing a key never hand out the same nonce, and every allocated nonce has a stored transaction.
  */
 import { type Address, type Hex, type LocalAccount, type TransactionReceipt, keccak256, parseTransaction } from "viem";
-import type { ChainClients } from "../chain/clients.js";
+import type { ChainClients } from "../chains/clients.js";
 import type { Database, Sql } from "./db.js";
 import { LeaseLostError } from "./store.js";
 
@@ -46,6 +46,8 @@ export interface TxManagerOptions {
   /** Never offer more than this per gas. */
   maxFeeCapWei?: bigint;
   pollMs?: number;
+  /** poll() resends a pending attempt at most this often. */
+  rebroadcastMs?: number;
 }
 
 export class StuckTransactionError extends Error {}
@@ -77,6 +79,8 @@ export class TxManager {
   private readonly priorityFeeWei: bigint;
   private readonly maxFeeCapWei: bigint;
   private readonly pollMs: number;
+  private readonly rebroadcastMs: number;
+  private readonly lastBroadcast = new Map<Hex, number>();
 
   constructor(
     private readonly db: Database,
@@ -90,6 +94,7 @@ export class TxManager {
     this.priorityFeeWei = options.priorityFeeWei ?? 1_000_000_000n;
     this.maxFeeCapWei = options.maxFeeCapWei ?? 500_000_000_000n;
     this.pollMs = options.pollMs ?? 100;
+    this.rebroadcastMs = options.rebroadcastMs ?? 3_000;
   }
 
   get address(): Address {
@@ -146,7 +151,11 @@ export class TxManager {
     const baseFee = block.baseFeePerGas ?? 0n;
     const cap = request.maxFeeCapWei !== undefined ? minFee(request.maxFeeCapWei, this.maxFeeCapWei) : this.maxFeeCapWei;
     const maxPriorityFeePerGas = minFee(this.priorityFeeWei, cap);
-    const maxFeePerGas = minFee(baseFee * 2n + maxPriorityFeePerGas, cap);
+    // A burst of full blocks (a crash) raises the base fee 12.5% a block: a batch offers four times today's base
+    // fee (twelve full blocks of headroom; EIP-1559 charges the base fee plus the tip, never the cap), so batches
+    // signed together are not stranded behind fee bumps. Bumps then raise it up to the plan's cap.
+    const headroom = request.maxFeeCapWei !== undefined ? 4n : 2n;
+    const maxFeePerGas = minFee(baseFee * headroom + maxPriorityFeePerGas, cap);
     const row = await this.db.transaction(async (tx) => {
       await guard(tx);
       await tx.query(`INSERT INTO nonces (chain_id, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [this.chainId, this.address]);
@@ -209,7 +218,13 @@ export class TxManager {
     if (rows.length === 0) throw new Error(`no transaction stored for recovery ${recoveryId} step ${step}`);
     const mined = await this.minedAttempt(recoveryId, step, rows);
     if (mined) return mined;
-    for (const row of rows) await this.broadcast(row).catch(() => {});
+    // The node has them (they were broadcast when stored): resend only now and then, for a node that restarted or dropped them.
+    const now = Date.now();
+    for (const row of rows) {
+      if (now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
+      this.lastBroadcast.set(row.hash, now);
+      await this.broadcast(row).catch(() => {});
+    }
     const last = rows[rows.length - 1]!;
     if (Date.now() - last.createdAt.getTime() > this.bumpAfterMs) rows = [...rows, await this.bump(last)];
     return undefined;

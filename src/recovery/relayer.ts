@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events";
 import { type Address, type Hex, getAddress, getContractAddress, parseUnits } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { describeError } from "../chain/errors.js";
+import { describeError } from "../chains/errors.js";
 import { type DeliveryEvent, PacketDeliverer, deliveryChains } from "../layerzero/deliverer.js";
 import { Deployment } from "../protocol/deployment.js";
 import { hubSpokeProtocol } from "../protocols/hub-spoke/index.js";

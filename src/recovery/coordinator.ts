@@ -20,10 +20,11 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type Address, BlockNotFoundError, type Hex, type TransactionReceipt, TransactionReceiptNotFoundError, encodeFunctionData, erc20Abi, maxUint256 } from "viem";
-import { describeError } from "../chain/errors.js";
-import type { ChainClients } from "../chain/clients.js";
-import { bonusAt } from "../math/health.js";
-import { WAD } from "../math/wad.js";
+import { describeError } from "../chains/errors.js";
+import { mapLimit } from "../util/concurrency.js";
+import type { ChainClients } from "../chains/clients.js";
+import { bonusAt } from "../health/health.js";
+import { WAD } from "../health/wad.js";
 import { type Plan, type PolicyConfig, type TakePlan, batchMaxFeePerGas, planTake } from "./policy.js";
 import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
@@ -81,6 +82,9 @@ export interface CoordinatorOptions {
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
+/** Batches signed or read back at once, and transitions written at once (the PostgreSQL pool holds 8). */
+const SEND_CONCURRENCY = 4;
+const MOVE_CONCURRENCY = 4;
 const IN_FLIGHT: readonly RecoveryState[] = ["taken", "verified", "delivered", "stalled"];
 
 interface Due {
@@ -258,7 +262,9 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: plan.reason });
     }
-    for (const batch of this.pack(planned, market)) await this.send(batch, market, due);
+    // Batches are signed and stored a few at a time (nonces are handed out under a row lock, so they stay
+    // consecutive) and none waits for another's receipt.
+    await mapLimit(this.pack(planned, market), SEND_CONCURRENCY, (batch) => this.send(batch, market, due));
   }
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>) {
@@ -338,20 +344,20 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private async confirmBatches(list: Recovery[], due: Map<number, Due>): Promise<void> {
     const bySteps = new Map<string, Recovery[]>();
     for (const r of list) bySteps.set(r.txStep!, [...(bySteps.get(r.txStep!) ?? []), r]);
-    const spokeHeads = new Map<number, bigint>();
-    for (const [step, rs] of bySteps) {
+    const spokeHeads = new Map<number, Promise<bigint>>();
+    await mapLimit([...bySteps], SEND_CONCURRENCY, async ([step, rs]) => {
       const mined = await this.o.hubTx.poll(null, step);
       if (!mined) {
         for (const r of rs) due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: "batch in flight" });
-        continue;
+        return;
       }
       await this.o.checkpoint?.("batch:mined");
       const outcomes = this.o.protocol.batchOutcomes(mined.receipt, this.o.executor);
-      for (const r of rs) await this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due);
-    }
+      await mapLimit(rs, MOVE_CONCURRENCY, (r) => this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due));
+    });
   }
 
-  private async apply(r: Recovery, receipt: TransactionReceipt, outcome: OrderOutcome | undefined, spokeHeads: Map<number, bigint>, due: Map<number, Due>): Promise<void> {
+  private async apply(r: Recovery, receipt: TransactionReceipt, outcome: OrderOutcome | undefined, spokeHeads: Map<number, Promise<bigint>>, due: Map<number, Due>): Promise<void> {
     const retry = (reason: string) =>
       this.move(r, "detected", { txStep: undefined, attempts: r.attempts + 1, reason }, reason).then((next) => {
         if (next) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason });
@@ -372,8 +378,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     }
     const t = outcome.take;
     const eid = r.collateralEid!;
-    if (!spokeHeads.has(eid)) spokeHeads.set(eid, await this.o.protocol.collateralChainHead(eid));
-    const head = spokeHeads.get(eid)!;
+    if (!spokeHeads.has(eid)) spokeHeads.set(eid, this.o.protocol.collateralChainHead(eid));
+    const head = await spokeHeads.get(eid)!;
     await this.move(
       r,
       "taken",
@@ -393,15 +399,17 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const settlements = await this.o.protocol.settlements(
       live.map((r) => ({ key: r.id, packet: r.packet!, takeId: r.takeId!, account: r.account, receiver: this.o.receiver, fromBlock: r.spokeFromBlock ?? 0n })),
     );
-    for (const r of live) {
+    await mapLimit(live, MOVE_CONCURRENCY, async (r) => {
       const s = settlements.get(r.id);
       const wait = (reason: string, ms = this.o.recheckMs) => due.set(r.id, { at: Date.now() + ms, reason });
       if (!s) {
         wait("spoke read failed", this.backoff(r.attempts));
-        continue;
+        return;
       }
       if (s.state === "seized") {
-        await this.move(r, "seized", { deliverTx: s.seizeTx }, `collateral paid to ${this.o.receiver} in ${s.seizeTx}`);
+        // Through `delivered`, so every recovery's log reads the same whatever the pass saw first.
+        const at = r.state === "delivered" ? r : await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
+        if (at) await this.move(at, "seized", { deliverTx: s.seizeTx }, `collateral paid to ${this.o.receiver} in ${s.seizeTx}`);
       } else if (s.state === "delivered") {
         if (r.state !== "delivered") await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
         else wait("delivered, Seized event not found yet");
@@ -413,7 +421,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       } else if (s.state === "verified" && r.state === "taken") {
         await this.move(r, "verified", {}, `packet ${r.guid} verified`);
       } else wait("packet in flight");
-    }
+    });
   }
 
   /**

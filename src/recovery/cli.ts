@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { ANVIL_DEV_KEYS } from "../chain/dev-keys.js";
+import { ANVIL_DEV_KEYS } from "../chains/dev-keys.js";
 import { type Manifest, hubChain, isLoopbackUrl, readManifest } from "../deployment/manifest.js";
 import { type RelayerConfigInput, keysFromEnv } from "./config.js";
 import { createRelayer } from "./relayer.js";
