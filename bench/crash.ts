@@ -36,7 +36,7 @@ import { type BenchResult, type Figure, log, percentile, round, sleep } from "./
 import { type BenchNetwork, crashInOneBlock, heads, setMining } from "./lib/network.js";
 import { dropSchema, uniqueSchema } from "./lib/pg.js";
 import { type PonderProcess, startIndexer } from "./lib/ponder.js";
-import { type RelayerProcess, startRelayer } from "./lib/relayer.js";
+import { RELAYER_MAX_EXPOSURE_USD, type RelayerProcess, startRelayer } from "./lib/relayer.js";
 
 interface Subscriber {
   events: { id?: string; kind: string; account: string; blockNumber: string; at: number; head: bigint }[];
@@ -248,7 +248,7 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       const hubReader = d.hubClients.public;
       const firstRecovery = new Map<string, number>();
       for (const r of relayer.recovered) if (liquidatable.has(r.account) && !firstRecovery.has(r.account)) firstRecovery.set(r.account, r.at);
-      const setup = `${crashSetup}; relayer CLI (${relayer.detection} detection, concurrency default, poll 200 ms, PostgreSQL) delivering LayerZero packets itself`;
+      const setup = `${crashSetup}; relayer CLI (${relayer.detection} detection, poll 200 ms, PostgreSQL, --max-exposure-usd ${RELAYER_MAX_EXPOSURE_USD}, other settings default) delivering LayerZero packets itself`;
 
       // Hub: first Take per account, and the gas floor of the kicks and takes.
       const takes = await hubReader.getContractEvents({ address: d.hubAddress, abi: hubAbi, eventName: "Take", fromBlock: crash.block });

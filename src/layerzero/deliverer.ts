@@ -38,7 +38,7 @@ import { decodeRevertData, describeError } from "../chains/errors.js";
 import type { Manifest } from "../deployment/manifest.js";
 import { mapLimit, sleep } from "../util/concurrency.js";
 import { deliveryAbi, lzReceiveAlertCalldata, lzReceiveCalldata, replayLzReceive, replayRevert } from "./alerts.js";
-import { type InboundState, inboundState } from "./endpoint.js";
+import { type InboundState, inboundStates } from "./endpoint.js";
 import { DeliveryLock } from "./lock.js";
 import { type Packet, decodePacket, pathKey } from "./packet.js";
 import { type Broadcast, NonceBook, type Outcome, type TxIntent, awaitAll, broadcastAll } from "./pipeline.js";
@@ -104,7 +104,7 @@ export interface DelivererOptions {
   maxAttempts?: number;
   /** Gas limit of an lzReceiveAlert (default 300,000). */
   alertGas?: bigint;
-  /** Most packets per destination chain in one round (default 1,000). */
+  /** Most packets per destination chain in one round (default 64: about a block of gas). */
   maxPerRound?: number;
   /** How long a round waits for its receipts before leaving the rest to the next round (default 60 s). */
   receiptTimeoutMs?: number;
@@ -117,7 +117,6 @@ const packetSentEvent = getAbiItem({ abi: endpointV2Abi, name: "PacketSent" });
 const peersAbi = [
   { type: "function", name: "peers", stateMutability: "view", inputs: [{ name: "eid", type: "uint32" }], outputs: [{ type: "bytes32" }] },
 ] as const;
-const READ_CONCURRENCY = 64;
 
 interface ChainState {
   config: DeliveryChain;
@@ -362,7 +361,9 @@ export class PacketDeliverer {
   /** The due packets to `dst`: per path, from its head, up to the first one in backoff or past the bound. */
   private duePackets(dst: ChainState, now: number): PacketRecord[] {
     const due: PacketRecord[] = [];
-    const limit = this.options.maxPerRound ?? 1_000;
+    // A round waits for all its receipts before the next one starts: about a block's worth of packets per
+    // round (30M gas / (150k + 300k) ≈ 66) keeps new packets from waiting behind a round of many blocks.
+    const limit = this.options.maxPerRound ?? 64;
     for (const queue of this.paths.values()) {
       if (queue[0]?.dstEid !== dst.config.eid) continue;
       while (queue.length > 0 && (queue[0]!.status === "delivered" || queue[0]!.status === "rejected")) queue.shift();
@@ -384,7 +385,7 @@ export class PacketDeliverer {
   }
 
   /** The round's reads, up front: the peer of every (receiver, srcEid) and the inbound state of every packet. */
-  private async readRound(dst: ChainState, due: PacketRecord[]): Promise<{ peers: Map<string, Hex>; states: InboundState[] }> {
+  private async readRound(dst: ChainState, due: PacketRecord[]): Promise<{ peers: Map<string, Hex>; states: (InboundState | undefined)[] }> {
     const reader = dst.clients.public;
     const peerKeys = [...new Set(due.map((p) => `${p.receiverAddress}:${p.srcEid}`))];
     const [peerValues, states] = await Promise.all([
@@ -399,7 +400,7 @@ export class PacketDeliverer {
           return peer;
         }),
       ),
-      mapLimit(due, READ_CONCURRENCY, (p) => inboundState(reader, dst.config.endpoint, p)),
+      inboundStates(reader, dst.config.endpoint, due),
     ]);
     return { peers: new Map(peerKeys.map((k, i) => [k, peerValues[i]!])), states };
   }
@@ -408,7 +409,7 @@ export class PacketDeliverer {
   private async observe(dst: ChainState): Promise<number> {
     const due = this.duePackets(dst, Number.POSITIVE_INFINITY);
     if (due.length === 0) return 0;
-    const states = await mapLimit(due, READ_CONCURRENCY, (p) => inboundState(dst.clients.public, dst.config.endpoint, p));
+    const states = await inboundStates(dst.clients.public, dst.config.endpoint, due);
     let delivered = 0;
     due.forEach((p, i) => {
       if (states[i] === "delivered") {
@@ -436,7 +437,9 @@ export class PacketDeliverer {
       if (peer.toLowerCase() !== p.sender.toLowerCase()) {
         return this.reject(p, `sender ${p.senderAddress} is not the peer of ${p.receiverAddress} for eid ${p.srcEid}`);
       }
-      const state = states[i]!;
+      const state = states[i];
+      // A read that failed says nothing: the packet waits for the next round.
+      if (state === undefined) return;
       if (state === "delivered") {
         // Cleared by an earlier run of ours (or by anyone): delivered, and never again.
         this.markDelivered(p, undefined);
@@ -516,12 +519,12 @@ export class PacketDeliverer {
 
     // A revert is ours only if the endpoint still shows the packet where we left it.
     const reader = dst.clients.public;
-    const states = await mapLimit(reverted, READ_CONCURRENCY, (s) => inboundState(reader, dst.config.endpoint, s.packet));
+    const states = await inboundStates(reader, dst.config.endpoint, reverted.map((s) => s.packet));
     const failures: { step: Step; reason: Hex; message: string }[] = [];
     await mapLimit(reverted, 16, async (s, i) => {
       const p = s.packet;
-      const state = states[i]!;
-      if (p.status === "delivered") return;
+      const state = states[i];
+      if (p.status === "delivered" || state === undefined) return;
       if (state === "delivered") {
         // Someone else executed it (or our own lzReceive of this round did, after a duplicate): not a failure.
         this.markDelivered(p, undefined);

@@ -16,7 +16,7 @@ import { createRelayer } from "./relayer.js";
 
 export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR | --memory] [--schema NAME]
                     [--indexer-url URL] [--max-feed-lag BLOCKS] [--executor ADDRESS]
-                    [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--max-batch-orders N]
+                    [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--max-exposure-usd USD] [--max-batch-orders N]
                     [--poll-ms MS] [--devnet-keys] [--no-deliver]
   keys: SALVAGE_TAKER_KEY (takes on the hub), SALVAGE_VERIFIER_KEY (delivers on local chains)
   database: --database-url, else DATABASE_URL, else a PGlite directory (--pglite-dir, default
@@ -48,6 +48,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
       "worker-id": { type: "string" },
       "metrics-port": { type: "string" },
       "min-profit-usd": { type: "string" },
+      "max-exposure-usd": { type: "string" },
       "poll-ms": { type: "string" },
       "devnet-keys": { type: "boolean" },
       "no-deliver": { type: "boolean" },
@@ -81,7 +82,10 @@ export async function relayCommand(argv: string[]): Promise<void> {
       // Missing keys are reported by the config schema as keys.taker / keys.verifier.
       keys: keys as RelayerConfigInput["keys"],
       workerId: values["worker-id"],
-      policy: values["min-profit-usd"] ? { minProfitUsd: values["min-profit-usd"] } : undefined,
+      policy: {
+        ...(values["min-profit-usd"] ? { minProfitUsd: values["min-profit-usd"] } : {}),
+        ...(values["max-exposure-usd"] ? { maxExposureUsd: values["max-exposure-usd"] } : {}),
+      },
       pollIntervalMs: values["poll-ms"] ? Number(values["poll-ms"]) : undefined,
       deliver: values["no-deliver"] ? false : undefined,
     },

@@ -152,11 +152,19 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const confirm = claimed.filter((r) => r.txStep && (r.state === "kicking" || r.state === "taking"));
     const settle = claimed.filter((r) => IN_FLIGHT.includes(r.state));
     const plan = claimed.filter((r) => !confirm.includes(r) && !settle.includes(r));
+    const started = Date.now();
+    const ms: Record<string, number> = {};
+    const timed = (name: string, run: () => Promise<void>) => async () => {
+      const t = Date.now();
+      await run();
+      ms[name] = Date.now() - t;
+    };
     await Promise.all([
-      this.phase("confirm", confirm, due, () => this.confirmBatches(confirm, due)),
-      this.phase("plan", plan, due, () => this.plan(plan, due)),
-      this.phase("settle", settle, due, () => this.settle(settle, due)),
+      this.phase("confirm", confirm, due, timed("confirm", () => this.confirmBatches(confirm, due))),
+      this.phase("plan", plan, due, timed("plan", () => this.plan(plan, due))),
+      this.phase("settle", settle, due, timed("settle", () => this.settle(settle, due))),
     ]);
+    this.o.log.info({ claimed: claimed.length, confirm: confirm.length, plan: plan.length, settle: settle.length, ms, passMs: Date.now() - started }, "pass");
     await this.o.store.releaseMany(
       this.o.worker,
       [...due].map(([id, d]) => ({ id, at: new Date(d.at), reason: d.reason })),

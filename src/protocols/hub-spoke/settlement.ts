@@ -3,11 +3,11 @@
  * destination endpoint's inbound state per packet (one Multicall3 per spoke), and the spoke's Seized and
  * the endpoint's LzReceiveAlert events from a cursor per spoke (one eth_getLogs each per call).
  */
-import { type Address, type Hex, type PublicClient, getAbiItem, zeroHash } from "viem";
+import { type Address, type Hex, type PublicClient, getAbiItem } from "viem";
 import { endpointV2Abi, spokeAbi } from "../../../abis/index.js";
-import { MULTICALL3_ADDRESS } from "../../chains/multicall.js";
 import { decodeRevertData } from "../../chains/errors.js";
 import { deliveryReasonAbi } from "../../layerzero/alerts.js";
+import { inboundStates } from "../../layerzero/endpoint.js";
 import { decodePacket } from "../../layerzero/packet.js";
 import type { Deployment } from "../../protocol/deployment.js";
 import type { Settlement } from "../../recovery/protocol.js";
@@ -44,25 +44,15 @@ export class SettlementReader {
         const endpoint = spoke.contracts.endpoint;
         const log = await this.scan(eid, reader, spoke.contracts.spoke!, endpoint, list.reduce((m, t) => (t.fromBlock < m ? t.fromBlock : m), list[0]!.fromBlock));
         const packets = list.map((t) => decodePacket(t.packet));
-        const reads = await reader.multicall({
-          multicallAddress: MULTICALL3_ADDRESS,
-          allowFailure: true,
-          batchSize: 0,
-          contracts: packets.flatMap((p) => [
-            { address: endpoint, abi: endpointV2Abi, functionName: "lazyInboundNonce", args: [p.receiverAddress, p.srcEid, p.sender] },
-            { address: endpoint, abi: endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] },
-          ] as const),
-        });
+        const states = await inboundStates(reader, endpoint, packets);
         list.forEach((t, k) => {
           const p = packets[k]!;
-          const lazy = reads[2 * k]!;
-          const hash = reads[2 * k + 1]!;
+          const inbound = states[k];
           // A failed read says nothing: leave this take out, it is read again next time.
-          if (lazy.status !== "success" || hash.status !== "success") return;
+          if (inbound === undefined) return;
           const seizeTx = log.seized.get(t.takeId.toString());
           const alert = log.alerts.get(p.guid.toLowerCase());
-          const delivered = p.nonce <= (lazy.result as bigint) && hash.result === zeroHash;
-          const state = seizeTx ? "seized" : delivered ? "delivered" : hash.result === p.payloadHash ? "verified" : "pending";
+          const state = seizeTx ? "seized" : inbound;
           out.set(t.key, { state, seizeTx, alert: state === "seized" || state === "delivered" ? undefined : alert });
         });
       }),
