@@ -17,7 +17,7 @@ it("builds; the package entry exports a validating createRelayer, and salvage/cl
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8" });
   expect(out).toMatch(/invalid relayer config/);
   expect(out).toMatch(/keys\.taker: must be a 32-byte hex private key/);
-  expect(out).toMatch(/function detected,kicking,kicked,taking,taken,verified,delivered,seized,abandoned,skipped/);
+  expect(out).toMatch(/function detected,kicking,kicked,taking,taken,verified,delivered,stalled,seized,abandoned,skipped/);
 
   // The typed client and the webhook signature check, from "salvage/client".
   const client = `

@@ -127,7 +127,7 @@ class HubDetector implements Detector {
     // after the block. Each candidate is confirmed on chain before anything is sent.
     const all = new Map<string, Address>();
     for (const a of [...candidates, ...(scan.ok ? scan.candidates : [])]) all.set(a.toLowerCase(), a);
-    return { source: "feed", candidates: [...all.values()], commit };
+    return { source: "feed", candidates: [...all.values()], fromFeed: candidates, commit };
   }
 
   status(): DetectionStatus {
@@ -153,5 +153,5 @@ class HubDetector implements Detector {
 }
 
 function scannerBatch(scan: ScanResult): DetectionBatch {
-  return { source: "scanner", candidates: scan.candidates, commit: async () => {} };
+  return { source: "scanner", candidates: scan.candidates, fromFeed: [], commit: async () => {} };
 }

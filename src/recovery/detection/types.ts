@@ -10,6 +10,8 @@ export interface DetectionBatch {
   source: DetectionSource;
   /** Accounts that may be liquidatable now (the engine confirms each on chain with one batched read before acting). */
   candidates: Address[];
+  /** The part of `candidates` the feed's events brought (empty from the scanner alone): what `commit` moves past. */
+  fromFeed: Address[];
   /** Persists the feed cursor past these candidates; the engine calls it after it has stored them. No-op for the scanner. */
   commit(): Promise<void>;
 }
