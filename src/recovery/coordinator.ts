@@ -84,12 +84,21 @@ export interface CoordinatorOptions {
 const silent: Logger = { info() {}, warn() {}, error() {} };
 /** Batches signed or read back at once, and transitions written at once (the PostgreSQL pool holds 8). */
 const SEND_CONCURRENCY = 4;
+/** Accounts read and planned together, and chunks planned at once. */
+const PLAN_CHUNK = 128;
+const PLAN_CONCURRENCY = 4;
 const MOVE_CONCURRENCY = 4;
 const IN_FLIGHT: readonly RecoveryState[] = ["taken", "verified", "delivered", "stalled"];
 
 interface Due {
   at: number;
   reason?: string;
+}
+
+/** What the chunks of one plan phase share: the taker's inventory and the collateral in flight per spoke. */
+interface Ledger {
+  inventory?: Map<number, bigint>;
+  exposure?: Promise<Record<number, bigint>>;
 }
 
 interface Planned {
@@ -226,10 +235,23 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       } else ready.push(r);
     }
     if (ready.length === 0) return;
+    // Planned in chunks, side by side, each sent as soon as it is planned: in a crash the first batches leave
+    // after one chunk's read, not after the whole book's. Inventory and exposure are one ledger for all chunks.
+    const ledger: Ledger = {};
+    const chunks: Recovery[][] = [];
+    for (let i = 0; i < ready.length; i += PLAN_CHUNK) chunks.push(ready.slice(i, i + PLAN_CHUNK));
+    await mapLimit(chunks, PLAN_CONCURRENCY, (chunk) => this.planChunk(chunk, due, ledger));
+  }
+
+  private async planChunk(ready: Recovery[], due: Map<number, Due>, ledger: Ledger): Promise<void> {
     const { market, accounts } = await this.o.protocol.read(ready.map((r) => r.account), this.o.hubTx.address);
-    const inventory = new Map(market.inventory);
-    const exposure: Record<number, bigint> = {};
-    for (const eid of market.messageFeeWei.keys()) exposure[eid] = await this.o.store.exposure(eid);
+    const inventory = (ledger.inventory ??= new Map(market.inventory));
+    ledger.exposure ??= (async () => {
+      const out: Record<number, bigint> = {};
+      for (const eid of market.messageFeeWei.keys()) out[eid] = await this.o.store.exposure(eid);
+      return out;
+    })();
+    const exposure = await ledger.exposure;
 
     const planned: Planned[] = [];
     for (const r of ready) {

@@ -6,10 +6,11 @@ import type { Address, ContractFunctionParameters } from "viem";
 import { erc20Abi } from "viem";
 import { hubAbi, multicall3Abi } from "../../../abis/index.js";
 import { MULTICALL3_ADDRESS } from "../../chains/multicall.js";
+import { accountData } from "../../health/health.js";
 import type { Deployment } from "../../protocol/deployment.js";
 import type { AccountView, MarketView } from "../../recovery/protocol.js";
 
-/** Calls per eth_call: healthFactor reads every market's feed, so keep a chunk well under 30M gas. */
+/** Calls per eth_call (plain storage reads): chunks run side by side and stay far under a node's gas cap. */
 const CALLS_PER_CHUNK = 400;
 
 type Call = ContractFunctionParameters;
@@ -39,9 +40,10 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
     ...d.spokes.map((s): Call => ({ address: hub, abi: hubAbi, functionName: "quoteSpokeMessage", args: [s.eid] })),
     ...debtAssets.map((a): Call => ({ address: d.hub.tokens[String(a.id)]!, abi: erc20Abi, functionName: "balanceOf", args: [liquidator] })),
   ];
-  const perAccount = 2 + markets.length + debtAssets.length;
+  // Positions, not healthFactor: the hub's health is recomputed from them with the hub's own math (equal to the
+  // wei, src/health), which spares every account the hub's loop over all its markets' feeds.
+  const perAccount = 1 + markets.length + debtAssets.length;
   const accountCalls: Call[] = accounts.flatMap((account): Call[] => [
-    { address: hub, abi: hubAbi, functionName: "healthFactor", args: [account] },
     { address: hub, abi: hubAbi, functionName: "auctions", args: [account] },
     ...markets.map((m): Call => ({ address: hub, abi: hubAbi, functionName: "collateral", args: [account, m.eid, m.assetId] })),
     ...debtAssets.map((a): Call => ({ address: hub, abi: hubAbi, functionName: "debt", args: [account, a.id] })),
@@ -58,15 +60,20 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
   const number = need<bigint>(i++, "block number");
   const timestamp = need<bigint>(i++, "block timestamp");
   const [closeFactor, minBonus, maxBonus, auctionDuration, auctionTail] = need<readonly [bigint, bigint, bigint, number, number]>(i++, "auctionParams");
-  // A feed that reverts leaves its asset without a price: the accounts that hold it cannot be read (the hub's
-  // healthFactor reverts too) and wait; everyone else goes on.
+  // A feed that reverts leaves its asset without a price: the accounts that hold it cannot be valued (the
+  // hub's own healthFactor reverts for them too) and wait; everyone else goes on.
   const pricesWad = new Map<number, bigint>();
   for (const a of assets) {
     const r = results[i++]!;
     if (r.status === "success") pricesWad.set(a.id, r.result as bigint);
   }
   const decimals = new Map<number, number>();
-  for (const a of assets) decimals.set(a.id, need<readonly unknown[]>(i++, `assets(${a.id})`)[2] as number);
+  const thresholds = new Map<number, { ltv: bigint; liquidationThreshold: bigint }>();
+  for (const a of assets) {
+    const config = need<readonly unknown[]>(i++, `assets(${a.id})`);
+    decimals.set(a.id, config[2] as number);
+    thresholds.set(a.id, { ltv: config[4] as bigint, liquidationThreshold: config[5] as bigint });
+  }
   const messageFeeWei = new Map<number, bigint>();
   for (const s of d.spokes) messageFeeWei.set(s.eid, need<bigint>(i++, `quoteSpokeMessage(${s.eid})`));
   const inventory = new Map<number, bigint>();
@@ -78,18 +85,16 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
     i += perAccount;
     // An account whose reads failed is left out: the engine retries it, the others go on.
     if (results.slice(base, base + perAccount).some((r) => r.status !== "success")) continue;
-    const holds = (assetId: number, amount: bigint) => amount > 0n && !pricesWad.has(assetId);
-    const k0 = base + 2;
-    if (markets.some((m, k) => holds(m.assetId, results[k0 + k]!.result as bigint))) continue;
-    if (debtAssets.some((a, k) => holds(a.id, results[k0 + markets.length + k]!.result as bigint))) continue;
-    const [auctionId, startedAt, , active] = results[base + 1]!.result as readonly [bigint, bigint, Address, boolean];
-    views.set(account.toLowerCase(), {
-      account,
-      healthFactor: results[base]!.result as bigint,
-      auction: { id: auctionId, startedAt, active },
-      collaterals: markets.map((m, k) => ({ ...m, amount: results[base + 2 + k]!.result as bigint })),
-      debts: debtAssets.map((a, k) => ({ assetId: a.id, amount: results[base + 2 + markets.length + k]!.result as bigint })),
-    });
+    const k0 = base + 1;
+    const collaterals = markets.map((m, k) => ({ ...m, amount: results[k0 + k]!.result as bigint }));
+    const debts = debtAssets.map((a, k) => ({ assetId: a.id, amount: results[k0 + markets.length + k]!.result as bigint }));
+    if ([...collaterals, ...debts].some((p) => p.amount > 0n && !pricesWad.has(p.assetId))) continue;
+    const [auctionId, startedAt, , active] = results[base]!.result as readonly [bigint, bigint, Address, boolean];
+    const health = accountData(
+      collaterals.map((c) => ({ amount: c.amount, priceWad: pricesWad.get(c.assetId) ?? 0n, decimals: decimals.get(c.assetId)!, ...thresholds.get(c.assetId)! })),
+      debts.map((p) => ({ amount: p.amount, priceWad: pricesWad.get(p.assetId) ?? 0n, decimals: decimals.get(p.assetId)! })),
+    );
+    views.set(account.toLowerCase(), { account, healthFactor: health.healthFactor, auction: { id: auctionId, startedAt, active }, collaterals, debts });
   }
   return {
     market: {
