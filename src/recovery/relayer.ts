@@ -31,7 +31,7 @@ export interface Relayer extends EventEmitter<{ transition: [TransitionEvent]; p
   readonly executor: Address;
   /** Which detection source answers now, and why. */
   detection(): ReturnType<Detector["status"]>;
-  /** One pass: detect, then drive every due recovery one phase. Returns how many recoveries were driven. */
+  /** One pass: detect, and beside it drive every due recovery one phase. Returns how many recoveries were opened or driven. */
   tick(): Promise<number>;
   start(): void;
   /** Stops detecting and driving after the current pass; the database stays open for reads. */
@@ -121,15 +121,22 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
       await coordinator.ensureAllowances(config.confirmTimeoutMs);
       allowancesReady = true;
     }
-    // Detection that fails (indexer and hub both unreachable) must not stop the recoveries in flight.
-    try {
-      const found = await detector.poll();
-      await coordinator.detect(found.candidates);
-      await found.commit();
-    } catch (error) {
-      options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
-    }
-    return coordinator.work();
+    // Detection runs beside the pass, never in front of it: an indexer busy indexing a crash block (its status
+    // read may take seconds) or unreachable must not hold back the recoveries already open. What it finds is
+    // driven by the next pass, a moment later.
+    const detect = async () => {
+      try {
+        const found = await detector.poll();
+        const opened = await coordinator.detect(found.candidates);
+        await found.commit();
+        return opened;
+      } catch (error) {
+        options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
+        return 0;
+      }
+    };
+    const [opened, driven] = await Promise.all([detect(), coordinator.work()]);
+    return opened + driven;
   };
 
   let controller: AbortController | undefined;
