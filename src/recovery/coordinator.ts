@@ -21,7 +21,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type Address, BlockNotFoundError, type Hex, type TransactionReceipt, TransactionReceiptNotFoundError, encodeFunctionData, erc20Abi, maxUint256 } from "viem";
 import { describeError } from "../chains/errors.js";
-import { limiter, mapLimit } from "../util/concurrency.js";
+import { mapLimit } from "../util/concurrency.js";
 import type { ChainClients } from "../chains/clients.js";
 import { bonusAt } from "../health/health.js";
 import { WAD } from "../health/wad.js";
@@ -82,7 +82,7 @@ export interface CoordinatorOptions {
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
-/** Batches signed or read back at once, and transitions written at once (the PostgreSQL pool holds 16). */
+/** Batches signed or read back at once, and transitions written at once (the PostgreSQL pool holds 8). */
 const SEND_CONCURRENCY = 4;
 /** Accounts read and planned together, and chunks planned at once. */
 const PLAN_CHUNK = 128;
@@ -111,8 +111,6 @@ interface Planned {
 }
 
 export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }> {
-  /** Batches being stored and sent, across every chunk of a plan: the database pool and the nonce lock are shared. */
-  private readonly sending = limiter(SEND_CONCURRENCY);
   private readonly o: Required<Omit<CoordinatorOptions, "checkpoint">> & Pick<CoordinatorOptions, "checkpoint">;
 
   constructor(options: CoordinatorOptions) {
@@ -296,7 +294,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     }
     // Batches are signed and stored a few at a time (nonces are handed out under a row lock, so they stay
     // consecutive) and none waits for another's receipt.
-    await Promise.all(this.pack(planned, market).map((batch) => this.sending(() => this.send(batch, market, due))));
+    await mapLimit(this.pack(planned, market), SEND_CONCURRENCY, (batch) => this.send(batch, market, due));
   }
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>) {
@@ -340,24 +338,26 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   private async send(batch: Planned[], m: MarketView, due: Map<number, Due>): Promise<void> {
     const items: Planned[] = [];
-    await mapLimit(batch, MOVE_CONCURRENCY, async (p) => {
-      const { plan, order, bonus } = p;
-      const to: RecoveryState = order.take ? "taking" : "kicking";
-      const next = await this.move(
-        p.r,
-        to,
-        {
-          debtAsset: plan.debtAssetId, collateralEid: plan.collateralEid, collateralAsset: plan.collateralAssetId,
-          // Until the take is mined, seizeAmount holds the least seizure accepted (the take's minSeize).
-          maxRepay: plan.maxRepay, repayAmount: plan.repayAmount, seizeAmount: plan.minSeize, seizeValue: plan.seizeValue,
-          bonus: order.take ? bonus : undefined, expectedProfit: plan.profit,
-        },
-        order.take
-          ? `${order.kick ? "kick and take" : "take"}: repay ${plan.repayAmount} of asset ${plan.debtAssetId}, seize ${plan.seizeAmount} of asset ${plan.collateralAssetId} on eid ${plan.collateralEid} at bonus ${bonus}, profit ${plan.profit}`
-          : `kick: a take pays from the maximum bonus (profit ${plan.profit} there)`,
-      );
-      if (next) items.push({ ...p, r: next });
-    });
+    await Promise.all(
+      batch.map(async (p) => {
+        const { plan, order, bonus } = p;
+        const to: RecoveryState = order.take ? "taking" : "kicking";
+        const next = await this.move(
+          p.r,
+          to,
+          {
+            debtAsset: plan.debtAssetId, collateralEid: plan.collateralEid, collateralAsset: plan.collateralAssetId,
+            // Until the take is mined, seizeAmount holds the least seizure accepted (the take's minSeize).
+            maxRepay: plan.maxRepay, repayAmount: plan.repayAmount, seizeAmount: plan.minSeize, seizeValue: plan.seizeValue,
+            bonus: order.take ? bonus : undefined, expectedProfit: plan.profit,
+          },
+          order.take
+            ? `${order.kick ? "kick and take" : "take"}: repay ${plan.repayAmount} of asset ${plan.debtAssetId}, seize ${plan.seizeAmount} of asset ${plan.collateralAssetId} on eid ${plan.collateralEid} at bonus ${bonus}, profit ${plan.profit}`
+            : `kick: a take pays from the maximum bonus (profit ${plan.profit} there)`,
+        );
+        if (next) items.push({ ...p, r: next });
+      }),
+    );
     if (items.length === 0) return;
     items.sort((a, b) => a.r.id - b.r.id);
     const step = `batch:${randomUUID()}`;

@@ -39,7 +39,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 function openPostgres(url: string, schema: string): Database {
-  const pool = new pg.Pool({ connectionString: url, max: 16 });
+  const pool = new pg.Pool({ connectionString: url, max: 8 });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on("error", () => {});
   const setPath = `SET search_path TO ${schema}, public`;
