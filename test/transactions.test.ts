@@ -90,8 +90,8 @@ describe("TxManager", () => {
   it("signs a recovery's step only for the lease holder, and only once", async () => {
     const store = new RecoveryStore(db);
     const account = "0x00000000000000000000000000000000000a11ce";
-    expect(await store.detect(CHAIN_ID, account)).toBe(true);
-    const claimed = await store.claim("worker-a", 60_000);
+    expect(await store.detectMany(CHAIN_ID, [account])).toEqual([account]);
+    const [claimed] = await store.claimMany("worker-a", 60_000, 1);
     expect(claimed?.account).toBe(account);
     const manager = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator);
     await expect(manager.submit(claimed!.id, "take:0", mintCall(4n), "worker-b")).rejects.toBeInstanceOf(LeaseLostError);

@@ -11,12 +11,9 @@ export type InboundState = "pending" | "verified" | "delivered";
  * verified: its payload hash is stored and waits for lzReceive; pending: neither.
  */
 export async function inboundState(reader: PublicClient, endpoint: Address, p: Packet): Promise<InboundState> {
-  const [lazyNonce, storedHash] = await Promise.all([
-    reader.readContract({ address: endpoint, abi: endpointV2Abi, functionName: "lazyInboundNonce", args: [p.receiverAddress, p.srcEid, p.sender] }),
-    reader.readContract({ address: endpoint, abi: endpointV2Abi, functionName: "inboundPayloadHash", args: [p.receiverAddress, p.srcEid, p.sender, p.nonce] }),
-  ]);
-  if (p.nonce <= lazyNonce && storedHash === zeroHash) return "delivered";
-  return storedHash === p.payloadHash ? "verified" : "pending";
+  const [state] = await inboundStates(reader, endpoint, [p]);
+  if (state === undefined) throw new Error(`could not read the inbound state of packet ${p.guid} on ${endpoint}`);
+  return state;
 }
 
 /**

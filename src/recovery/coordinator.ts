@@ -25,7 +25,7 @@ import { mapLimit } from "../util/concurrency.js";
 import type { ChainClients } from "../chains/clients.js";
 import { bonusAt } from "../health/health.js";
 import { WAD } from "../health/wad.js";
-import { type Plan, type PolicyConfig, type TakePlan, batchMaxFeePerGas, planTake } from "./policy.js";
+import { type PolicyConfig, type TakePlan, batchMaxFeePerGas, planTake } from "./policy.js";
 import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
@@ -511,4 +511,3 @@ function maxZero(v: bigint): bigint {
   return v > 0n ? v : 0n;
 }
 
-export type { Plan };

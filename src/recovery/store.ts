@@ -108,16 +108,6 @@ function toParam(value: unknown): unknown {
 export class RecoveryStore {
   constructor(readonly db: Database) {}
 
-  /** Opens a recovery for an account unless one is open already. Returns whether this call opened it. */
-  async detect(hubChainId: number, account: Address): Promise<boolean> {
-    const rows = await this.db.query(
-      `INSERT INTO recoveries (hub_chain_id, account, state) VALUES ($1, $2, 'detected')
-       ON CONFLICT (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_STATES_SQL} DO NOTHING RETURNING id`,
-      [hubChainId, account.toLowerCase()],
-    );
-    return rows.length === 1;
-  }
-
   /**
    * Opens a recovery for each account that has none open, in one statement. An account whose last
    * recovery ended `skipped` (no inventory) or `abandoned` as unprofitable less than `cooldownMs` ago is
@@ -161,38 +151,6 @@ export class RecoveryStore {
        FROM unnest($2::int[], $3::timestamptz[], $4::text[]) AS v(id, at, reason)
        WHERE r.id = v.id AND r.locked_by = $1`,
       [worker, items.map((i) => i.id), items.map((i) => i.at.toISOString()), items.map((i) => (i.reason === undefined ? null : storableText(i.reason, 4_000)))],
-    );
-  }
-
-  /** Leases one due open recovery to `worker`, skipping rows another worker is locking or leasing. */
-  async claim(worker: string, leaseMs: number): Promise<Recovery | undefined> {
-    const rows = await this.db.query(
-      `UPDATE recoveries SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
-       WHERE id = (
-         SELECT id FROM recoveries
-         WHERE state NOT IN ${TERMINAL_STATES_SQL} AND next_attempt_at <= now()
-           AND (lease_until IS NULL OR lease_until < now() OR locked_by = $1)
-         ORDER BY next_attempt_at, id
-         LIMIT 1 FOR UPDATE SKIP LOCKED
-       ) RETURNING *`,
-      [worker, String(leaseMs)],
-    );
-    return rows[0] ? fromRow(rows[0]) : undefined;
-  }
-
-  async renew(id: number, worker: string, leaseMs: number): Promise<void> {
-    const rows = await this.db.query(
-      `UPDATE recoveries SET lease_until = now() + ($3 || ' milliseconds')::interval WHERE id = $1 AND locked_by = $2 RETURNING id`,
-      [id, worker, String(leaseMs)],
-    );
-    if (rows.length === 0) throw new LeaseLostError(id, worker);
-  }
-
-  /** Gives the lease back; the recovery is due again at `nextAttemptAt`, and `reason` says why it waits. */
-  async release(id: number, worker: string, nextAttemptAt = new Date(), reason?: string): Promise<void> {
-    await this.db.query(
-      `UPDATE recoveries SET locked_by = NULL, lease_until = NULL, next_attempt_at = $3, reason = COALESCE($4, reason) WHERE id = $1 AND locked_by = $2`,
-      [id, worker, nextAttemptAt.toISOString(), reason === undefined ? null : storableText(reason, 4_000)],
     );
   }
 
