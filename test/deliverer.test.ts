@@ -143,6 +143,54 @@ describe("pipelined delivery", () => {
   });
 });
 
+describe("rounds in flight", () => {
+  it("sends packets that arrive while a round awaits its receipts, without waiting for them; later ones get the learned gas", async () => {
+    const amount = weth("1");
+    const [a, b, c] = [await depositors(10, amount), await depositors(10, amount), await depositors(10, amount)];
+    const pool = async () => {
+      const status = (await rpc("hub", "txpool_status")) as { pending: Hex; queued: Hex };
+      return Number(BigInt(status.pending) + BigInt(status.queued));
+    };
+    const from = await net.deployment.clients(spoke1.name).public.getBlockNumber();
+    const ours = () => d.list().filter((p) => p.srcEid === spoke1.eid && p.sentBlock > from);
+    const d = deliverer({});
+    // Earlier tests' packets are delivered already: this deliverer marks them so from the endpoint, sending nothing.
+    await d.deliverDue();
+    await rpc("hub", "evm_setAutomine", [false]);
+    try {
+      d.start();
+      // Round one: 10 verifies + 10 lzReceives, broadcast and left unmined.
+      await depositInOneBlock(a, amount);
+      await until(async () => (await pool()) === 20, "the first round in the hub's pool");
+      // Round two starts while round one's receipts are still pending: nothing has been mined on the hub.
+      await depositInOneBlock(b, amount);
+      await until(async () => (await pool()) === 40, "the second round in the hub's pool beside the first");
+      await rpc("hub", "evm_mine");
+      await until(() => ours().filter((p) => p.status === "delivered").length >= 20, "the first two rounds delivered");
+      // Round three: its lzReceives get 1.5 × the most gas a deposit's lzReceive used + 10,000, not the 300,000 ceiling.
+      await depositInOneBlock(c, amount);
+      await until(async () => (await pool()) === 20, "the third round in the hub's pool");
+      await rpc("hub", "evm_mine");
+      await until(() => ours().filter((p) => p.status === "delivered").length >= 30, "the third round delivered");
+    } finally {
+      await rpc("hub", "evm_setAutomine", [true]);
+      await d.stop();
+    }
+    const reader = net.deployment.hubClients.public;
+    const packets = ours().sort((x, y) => Number(x.nonce - y.nonce));
+    expect(packets.map((p) => p.status)).toEqual(new Array(30).fill("delivered"));
+    for (const p of packets) expect(await deliveredCount(p.guid)).toBe(1);
+    const receipts = await Promise.all(packets.map((p) => reader.getTransactionReceipt({ hash: p.deliverTx! })));
+    const txs = await Promise.all(packets.map((p) => reader.getTransaction({ hash: p.deliverTx! })));
+    // The first two rounds in one hub block.
+    expect(new Set(receipts.slice(0, 20).map((r) => r.blockNumber)).size).toBe(1);
+    expect(txs.slice(0, 20).every((t) => t.gas === 300_000n)).toBe(true);
+    const most = receipts.slice(0, 20).reduce((m, r) => (r.gasUsed > m ? r.gasUsed : m), 0n);
+    expect(txs.slice(20).every((t) => t.gas === (most * 3n) / 2n + 10_000n)).toBe(true);
+    expect(receipts.slice(20).every((r) => r.status === "success" && r.gasUsed < (most * 3n) / 2n)).toBe(true);
+  });
+});
+
 describe("a reverting lzReceive", () => {
   it("out of gas: alerts the endpoint with the reason, then succeeds with more gas, exactly once", async () => {
     const [account] = await depositors(1, weth("2"));

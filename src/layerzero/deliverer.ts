@@ -4,12 +4,20 @@
  * verifies it on the destination (SimpleMessageLib.validatePacket, whitelisted to the verifier key) and
  * calls EndpointV2.lzReceive, exactly once per packet.
  *
- * Pipelined: a round takes every due packet of a destination chain at once. The state that decides what
- * to send (the receiver's peer, the endpoint's inbound state of each packet) is read for the whole round
- * up front; then every validatePacket of the round is broadcast, then the lzReceives in nonce order per
- * path, all signed locally with explicit nonces and fixed gas limits (pipeline.ts), and all receipts are
- * awaited in one polling loop. A signer's transactions are mined in nonce order, so a path's verify
- * precedes its lzReceive even in one block.
+ * Pipelined: a round takes every due packet of a destination chain that is not already in flight. The
+ * state that decides what to send (the receiver's peer, the endpoint's inbound state of each packet) is read
+ * for the whole round up front; then every validatePacket of the round is broadcast, then the lzReceives in
+ * nonce order per path, all signed locally with explicit nonces (pipeline.ts). The round's receipts are
+ * awaited in the background: the next poll starts the next round with the packets sent since, so packets
+ * never wait behind an earlier round's receipts. A signer's transactions are mined in nonce order, so a
+ * path's verify precedes its lzReceive, and an earlier round's transactions precede a later one's, even in
+ * one block. Broadcasts of one chain (rounds and alerts) are serialized, so nonces never race.
+ *
+ * Gas limits count against the block gas limit (a node packs a block by the limits of the transactions it
+ * takes), so they bound how many packets fit in a block. They are learned: a validatePacket, and an
+ * lzReceive per (destination, receiver, first word of the message: the kind, for most OApps), gets 1.5 × the
+ * most gas a successful one used so far + 10,000, never more than the configured limit; the first one
+ * gets the configured limit. An lzReceive that still runs out of gas is retried with twice its gas.
  *
  * Exactly once holds across restarts and beside other deliverers because every decision reads the
  * destination endpoint first: a packet the endpoint has cleared is marked delivered without a
@@ -92,11 +100,15 @@ export interface DelivererOptions {
   /** Largest block range per eth_getLogs call. */
   maxLogRange?: number;
   /**
-   * Gas limit of a validatePacket (default 150,000; one uses ~71,000 on the devnet). Fixed limits count
-   * against the block gas limit, so they bound how many packets fit in one block.
+   * Largest gas limit of a validatePacket (default 150,000; one uses ~71,000 on the devnet); the limit
+   * actually given is learned from the ones mined (see above).
    */
   validateGas?: bigint;
-  /** Gas limit of a first lzReceive (default 300,000; a deposit uses ~95,000, a withdraw with its reply ~199,000); doubled after each failed attempt. */
+  /**
+   * Largest gas limit of a first lzReceive (default 300,000; a deposit uses ~95,000, a withdraw with its reply
+   * ~199,000, a seize ~62,000); the limit actually given is learned per kind of message. Doubled after each
+   * failed attempt.
+   */
   lzReceiveGas?: bigint;
   /** Bound of the doubled lzReceive gas (default 2,000,000). */
   maxLzReceiveGas?: bigint;
@@ -104,9 +116,9 @@ export interface DelivererOptions {
   maxAttempts?: number;
   /** Gas limit of an lzReceiveAlert (default 300,000). */
   alertGas?: bigint;
-  /** Most packets per destination chain in one round (default 64: about a block of gas). */
-  maxPerRound?: number;
-  /** How long a round waits for its receipts before leaving the rest to the next round (default 60 s). */
+  /** Most packets per destination chain in flight at once, over all its rounds (default 1,024). */
+  maxInFlight?: number;
+  /** How long a round waits for its receipts before leaving the rest to a later round (default 60 s). */
   receiptTimeoutMs?: number;
   /** Directory of the delivery lock files (default os.tmpdir()). */
   lockDir?: string;
@@ -123,6 +135,12 @@ interface ChainState {
   clients: ChainClients;
   nextBlock: bigint;
   lock: DeliveryLock;
+  /** Packets with a transaction of a round whose receipts are not settled yet. */
+  inFlight: Set<Hex>;
+  /** Rounds whose receipts are being awaited. */
+  rounds: Set<Promise<void>>;
+  /** Broadcasts on this chain run one at a time (nonces are taken in order). */
+  sending: Promise<unknown>;
 }
 
 /** A transaction of a round and the packet it moves. */
@@ -140,6 +158,9 @@ export class PacketDeliverer {
   private readonly paths = new Map<string, PacketRecord[]>();
   private readonly peerCache = new Map<string, Hex>();
   private readonly nonces = new NonceBook();
+  /** Most gas a successful transaction of each kind used (see gasFor). */
+  private readonly gasUsed = new Map<string, bigint>();
+  private deliveredCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopped = true;
@@ -155,6 +176,9 @@ export class PacketDeliverer {
         clients: createChainClients(config),
         nextBlock: BigInt(config.startBlock),
         lock: new DeliveryLock({ chainId: config.chainId, rpcUrl: config.rpcUrl, verifier: options.verifier.address }, options.lockDir),
+        inFlight: new Set(),
+        rounds: new Set(),
+        sending: Promise.resolve(),
       });
     }
   }
@@ -212,16 +236,31 @@ export class PacketDeliverer {
 
   /**
    * Verifies and delivers what is due on every chain whose lock this deliverer holds (one pipelined round
-   * per chain); on the others it only reads the endpoint (a packet someone else delivered is marked so).
-   * Returns how many packets became delivered.
+   * per chain), and waits until every round in flight is settled; on the chains it does not hold it only
+   * reads the endpoint (a packet someone else delivered is marked so). Returns how many packets became
+   * delivered meanwhile.
    */
   deliverDue(): Promise<number> {
-    return this.withLocks(() =>
-      this.exclusive(async () => {
-        const counts = await Promise.all([...this.chains.values()].map((chain) => (chain.lock.held() ? this.deliverRound(chain) : this.observe(chain))));
-        return counts.reduce((a, b) => a + b, 0);
-      }),
-    );
+    return this.withLocks(async () => {
+      const before = this.deliveredCount;
+      await this.exclusive(() => this.startRounds());
+      await this.settled();
+      return this.deliveredCount - before;
+    });
+  }
+
+  /** Starts a round on every held chain (not waiting for its receipts); observes the others. */
+  private async startRounds(): Promise<void> {
+    await Promise.all([...this.chains.values()].map((chain) => (chain.lock.held() ? this.startRound(chain) : this.observe(chain))));
+  }
+
+  /** Resolves when no round is in flight on any chain (rounds settled meanwhile may start none). */
+  private async settled(): Promise<void> {
+    for (;;) {
+      const rounds = [...this.chains.values()].flatMap((c) => [...c.rounds]);
+      if (rounds.length === 0) return;
+      await Promise.all(rounds);
+    }
   }
 
   /**
@@ -256,7 +295,8 @@ export class PacketDeliverer {
         // Standby unless this deliverer holds at least one chain's lock: then it scans nothing, sends nothing.
         if (this.acquireLocks() > 0) {
           await this.scan();
-          await this.deliverDue();
+          // Rounds settle in the background: the next tick sends what arrived meanwhile.
+          await this.exclusive(() => this.startRounds());
         }
       } catch {
         // An unreachable RPC or a transient failure: the next tick retries from the same cursor.
@@ -271,6 +311,7 @@ export class PacketDeliverer {
     if (this.timer) clearTimeout(this.timer);
     await this.loop;
     await this.serial.catch(() => {});
+    await this.settled();
     if (this.transientHolds === 0) this.releaseLocks();
   }
 
@@ -358,18 +399,19 @@ export class PacketDeliverer {
 
   // ---------------------------------------------------------------- a round
 
-  /** The due packets to `dst`: per path, from its head, up to the first one in backoff or past the bound. */
+  /**
+   * The due packets to `dst` not in flight: per path, from its head, up to the first one in backoff or past
+   * the bound. Packets behind one in flight may go: their transactions follow its own in nonce order.
+   */
   private duePackets(dst: ChainState, now: number): PacketRecord[] {
     const due: PacketRecord[] = [];
-    // A round waits for all its receipts before the next one starts: about a block's worth of packets per
-    // round (30M gas / (150k + 300k) ≈ 66) keeps new packets from waiting behind a round of many blocks.
-    const limit = this.options.maxPerRound ?? 64;
+    const limit = (this.options.maxInFlight ?? 1_024) - dst.inFlight.size;
     for (const queue of this.paths.values()) {
       if (queue[0]?.dstEid !== dst.config.eid) continue;
       while (queue.length > 0 && (queue[0]!.status === "delivered" || queue[0]!.status === "rejected")) queue.shift();
       for (const p of queue) {
         if (due.length >= limit) return due;
-        if (p.status === "delivered" || p.status === "rejected") continue;
+        if (p.status === "delivered" || p.status === "rejected" || dst.inFlight.has(p.guid)) continue;
         if (p.exhausted || p.nextAttemptAt > now) break;
         due.push(p);
       }
@@ -406,28 +448,27 @@ export class PacketDeliverer {
   }
 
   /** A chain this deliverer does not hold: read the endpoint only, and mark what someone else delivered. */
-  private async observe(dst: ChainState): Promise<number> {
+  private async observe(dst: ChainState): Promise<void> {
     const due = this.duePackets(dst, Number.POSITIVE_INFINITY);
-    if (due.length === 0) return 0;
+    if (due.length === 0) return;
     const states = await inboundStates(dst.clients.public, dst.config.endpoint, due);
-    let delivered = 0;
     due.forEach((p, i) => {
-      if (states[i] === "delivered") {
-        this.markDelivered(p, undefined);
-        delivered++;
-      } else if (states[i] === "verified" && p.status === "sent") {
+      if (states[i] === "delivered") this.markDelivered(p, undefined);
+      else if (states[i] === "verified" && p.status === "sent") {
         p.status = "verified";
         this.emit("verified", p);
       }
     });
-    return delivered;
   }
 
-  private async deliverRound(dst: ChainState): Promise<number> {
+  /**
+   * Reads and broadcasts one round on `dst`; its receipts are awaited and settled in the background
+   * (`dst.rounds`), its packets counted in flight until then.
+   */
+  private async startRound(dst: ChainState): Promise<void> {
     const due = this.duePackets(dst, Date.now());
-    if (due.length === 0) return 0;
+    if (due.length === 0) return;
     const { peers, states } = await this.readRound(dst, due);
-    let delivered = 0;
 
     const { verifier, executor } = this.options;
     const validates: Step[] = [];
@@ -442,60 +483,105 @@ export class PacketDeliverer {
       if (state === undefined) return;
       if (state === "delivered") {
         // Cleared by an earlier run of ours (or by anyone): delivered, and never again.
-        this.markDelivered(p, undefined);
-        delivered++;
-        return;
+        return this.markDelivered(p, undefined);
       }
       if (state === "pending") {
         validates.push({
           packet: p,
           kind: "validate",
-          intent: { account: verifier, to: dst.config.messageLib, gas: this.validateGas, data: encodeFunctionData({ abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded] }) },
+          intent: { account: verifier, to: dst.config.messageLib, gas: this.gasFor(dst, "validate"), data: encodeFunctionData({ abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded] }) },
         });
       }
-      receives.push({ packet: p, kind: "lzReceive", intent: { account: executor, to: dst.config.endpoint, gas: p.gas, data: lzReceiveCalldata(p) } });
+      receives.push({ packet: p, kind: "lzReceive", intent: { account: executor, to: dst.config.endpoint, gas: this.lzReceiveGasOf(dst, p), data: lzReceiveCalldata(p) } });
     });
+    if (receives.length === 0) return;
+    for (const s of receives) dst.inFlight.add(s.packet.guid);
 
     const sameSigner = verifier.address.toLowerCase() === executor.address.toLowerCase();
-    if (sameSigner) {
-      // One signer: its nonces order every verify before every lzReceive, even within one block.
-      await this.run(dst, [...validates, ...receives]);
-    } else {
-      // Two signers are not ordered against each other: the verifies are mined first.
-      await this.run(dst, validates);
-      const verified = new Set(validates.filter((s) => s.outcome?.kind === "mined" && s.outcome.receipt.status === "success").map((s) => s.packet.guid));
-      const stopped = new Set<string>();
-      const ready = receives.filter((s) => {
-        const key = pathKey(s.packet);
-        const ok = !stopped.has(key) && (verified.has(s.packet.guid) || !validates.some((v) => v.packet === s.packet));
-        if (!ok) stopped.add(key);
-        return ok;
-      });
-      await this.run(dst, ready);
-    }
-    delivered += await this.settle(dst, validates, receives);
-    return delivered;
+    // One signer: its nonces order every verify before every lzReceive, even within one block. Two signers are
+    // not ordered against each other: the verifies are mined first, in the background part.
+    const first = await this.broadcast(dst, sameSigner ? [...validates, ...receives] : validates);
+    // Assigned before its first await resumes, so `finally` sees it.
+    let round!: Promise<void>;
+    round = (async () => {
+      try {
+        await this.awaitReceipts(dst, first);
+        if (!sameSigner) {
+          const verified = new Set(validates.filter((s) => s.outcome?.kind === "mined" && s.outcome.receipt.status === "success").map((s) => s.packet.guid));
+          const stopped = new Set<string>();
+          const ready = receives.filter((s) => {
+            const key = pathKey(s.packet);
+            const ok = !stopped.has(key) && (verified.has(s.packet.guid) || !validates.some((v) => v.packet === s.packet));
+            if (!ok) stopped.add(key);
+            return ok;
+          });
+          await this.awaitReceipts(dst, await this.broadcast(dst, ready));
+        }
+        await this.settle(dst, validates, receives);
+      } catch {
+        // An RPC failure while waiting: the packets' next round reads the endpoint again.
+      } finally {
+        for (const s of receives) dst.inFlight.delete(s.packet.guid);
+        dst.rounds.delete(round);
+      }
+    })();
+    dst.rounds.add(round);
   }
 
-  /** Broadcasts the steps in order and waits for their receipts. */
-  private async run(dst: ChainState, steps: Step[]): Promise<void> {
-    if (steps.length === 0) return;
-    const broadcasts = await broadcastAll(dst.clients, this.nonces, steps.map((s) => s.intent));
-    steps.forEach((s, i) => (s.broadcast = broadcasts[i]));
+  /** Broadcasts `steps` in order (one broadcast at a time per chain); returns them. */
+  private broadcast(dst: ChainState, steps: Step[]): Promise<Step[]> {
+    const run = dst.sending.then(async () => {
+      if (steps.length === 0) return steps;
+      const broadcasts = await broadcastAll(dst.clients, this.nonces, steps.map((s) => s.intent));
+      steps.forEach((s, i) => (s.broadcast = broadcasts[i]));
+      return steps;
+    });
+    dst.sending = run.catch(() => {});
+    return run;
+  }
+
+  /** Waits for the receipts of the broadcast steps, and learns the gas of the successful ones. */
+  private async awaitReceipts(dst: ChainState, steps: Step[]): Promise<void> {
     const sent = steps.flatMap((s) => (s.broadcast?.kind === "sent" ? [{ hash: s.broadcast.hash, nonce: s.broadcast.nonce, from: s.intent.account.address }] : []));
+    if (sent.length === 0) return;
     const outcomes = await awaitAll(dst.clients, sent, { timeoutMs: this.options.receiptTimeoutMs ?? 60_000, pollMs: Math.min(this.options.pollIntervalMs ?? 250, 100) });
-    for (const s of steps) if (s.broadcast?.kind === "sent") s.outcome = outcomes.get(s.broadcast.hash);
+    for (const s of steps) {
+      if (s.broadcast?.kind !== "sent") continue;
+      s.outcome = outcomes.get(s.broadcast.hash);
+      if (s.outcome?.kind === "mined" && s.outcome.receipt.status === "success" && s.kind !== "alert") this.learnGas(dst, s, s.outcome.receipt.gasUsed);
+    }
+  }
+
+  private gasKey(dst: ChainState, kind: "validate" | "lzReceive", p?: PacketRecord): string {
+    return kind === "validate" ? `${dst.config.eid}:validate` : `${dst.config.eid}:${p!.receiverAddress.toLowerCase()}:${p!.message.slice(0, 66)}`;
+  }
+
+  private learnGas(dst: ChainState, s: Step, used: bigint): void {
+    const key = this.gasKey(dst, s.kind as "validate" | "lzReceive", s.packet);
+    if (used > (this.gasUsed.get(key) ?? 0n)) this.gasUsed.set(key, used);
+  }
+
+  /** 1.5 × the most gas a successful transaction of this kind used + 10,000, at most `ceiling`; `ceiling` before any. */
+  private gasFor(dst: ChainState, kind: "validate" | "lzReceive", p?: PacketRecord, ceiling = this.validateGas): bigint {
+    const used = this.gasUsed.get(this.gasKey(dst, kind, p));
+    if (used === undefined) return ceiling;
+    const learned = (used * 3n) / 2n + 10_000n;
+    return learned < ceiling ? learned : ceiling;
+  }
+
+  /** A first attempt gets the learned gas (at most lzReceiveGas); a retry gets the gas its failure doubled. */
+  private lzReceiveGasOf(dst: ChainState, p: PacketRecord): bigint {
+    return p.attempts === 0 ? this.gasFor(dst, "lzReceive", p, p.gas) : p.gas;
   }
 
   /** Applies a round's outcomes: verified, delivered, or failed with the reason (and an alert). */
-  private async settle(dst: ChainState, validates: Step[], receives: Step[]): Promise<number> {
-    let delivered = 0;
+  private async settle(dst: ChainState, validates: Step[], receives: Step[]): Promise<void> {
     const reverted: Step[] = [];
     for (const s of [...validates, ...receives]) {
       const p = s.packet;
       if (p.status === "rejected" || p.status === "delivered") continue;
       if (s.broadcast?.kind === "error") {
-        this.fail(p, `${s.kind} not sent: ${s.broadcast.reason}`, s.kind === "lzReceive");
+        this.fail(p, `${s.kind} not sent: ${s.broadcast.reason}`, s.kind === "lzReceive" ? s.intent.gas : undefined);
         continue;
       }
       const outcome = s.outcome;
@@ -509,13 +595,12 @@ export class PacketDeliverer {
           }
         } else {
           this.markDelivered(p, outcome.receipt.transactionHash);
-          delivered++;
         }
       } else {
         reverted.push(s);
       }
     }
-    if (reverted.length === 0) return delivered;
+    if (reverted.length === 0) return;
 
     // A revert is ours only if the endpoint still shows the packet where we left it.
     const reader = dst.clients.public;
@@ -528,7 +613,6 @@ export class PacketDeliverer {
       if (state === "delivered") {
         // Someone else executed it (or our own lzReceive of this round did, after a duplicate): not a failure.
         this.markDelivered(p, undefined);
-        delivered++;
         return;
       }
       const receipt = (s.outcome as Extract<Outcome, { kind: "mined" }>).receipt;
@@ -536,7 +620,7 @@ export class PacketDeliverer {
         if (state === "verified") return; // verified by someone else meanwhile
         const data = await replayRevert(reader, { from: s.intent.account.address, to: s.intent.to, data: s.intent.data, gas: s.intent.gas, blockNumber: receipt.blockNumber });
         const message = typeof data === "string" && data !== "passed" ? decodeRevertData(deliveryAbi, data).message : `validatePacket reverted (tx ${receipt.transactionHash})`;
-        this.fail(p, message, false);
+        this.fail(p, message, undefined);
         return;
       }
       // Not verified: its verify did not land this round (not this lzReceive's fault); the next round verifies it.
@@ -551,7 +635,7 @@ export class PacketDeliverer {
       });
       failures.push({ step: s, reason: replayed.reason, message: replayed.decoded.message });
     });
-    if (failures.length === 0) return delivered;
+    if (failures.length === 0) return;
 
     // LayerZero's executor alerts the endpoint of each reverted lzReceive, with the reason.
     const alerts: Step[] = failures.map(({ step, reason }) => ({
@@ -559,20 +643,20 @@ export class PacketDeliverer {
       kind: "alert",
       intent: { account: this.options.executor, to: dst.config.endpoint, gas: this.options.alertGas ?? 300_000n, data: lzReceiveAlertCalldata(step.packet, step.intent.gas, reason) },
     }));
-    await this.run(dst, alerts).catch(() => {});
+    await this.broadcast(dst, alerts).then((sent) => this.awaitReceipts(dst, sent)).catch(() => {});
     for (const [i, { step, message }] of failures.entries()) {
       const alert = alerts[i]!.outcome;
       if (alert?.kind === "mined" && alert.receipt.status === "success") step.packet.alertTxs.push(alert.receipt.transactionHash);
-      this.fail(step.packet, message, true);
+      this.fail(step.packet, message, step.intent.gas);
     }
-    return delivered;
   }
 
-  private fail(p: PacketRecord, reason: string, lzReceive: boolean): void {
+  /** `lzReceiveGas`: the gas of the lzReceive that failed (the next attempt gets twice it); undefined for a verify. */
+  private fail(p: PacketRecord, reason: string, lzReceiveGas: bigint | undefined): void {
     p.attempts++;
     p.lastError = reason;
     p.status = "failed";
-    if (lzReceive) p.gas = p.gas * 2n < this.maxLzReceiveGas ? p.gas * 2n : this.maxLzReceiveGas;
+    if (lzReceiveGas !== undefined) p.gas = lzReceiveGas * 2n < this.maxLzReceiveGas ? lzReceiveGas * 2n : this.maxLzReceiveGas;
     if (p.attempts >= this.maxAttempts) {
       p.exhausted = true;
       p.nextAttemptAt = Number.POSITIVE_INFINITY;
@@ -590,6 +674,7 @@ export class PacketDeliverer {
   }
 
   private markDelivered(p: PacketRecord, tx: Hex | undefined): void {
+    if (p.status !== "delivered") this.deliveredCount++;
     p.status = "delivered";
     p.deliverTx = tx;
     p.lastError = undefined;
