@@ -32,6 +32,11 @@ export function toViemChain({ chainId, rpcUrl, name }: ChainEndpoint): Chain {
 export interface ChainClients {
   chain: Chain;
   public: PublicClient<Transport, Chain>;
+  /**
+   * The same node through a transport that sends the requests made in one tick as one JSON-RPC batch
+   * (viem's http batching): for bursts of independent requests, such as a round's signed transactions.
+   */
+  batched: PublicClient<Transport, Chain>;
   wallet(account: Account | `0x${string}`): WalletClient<Transport, Chain, Account>;
 }
 
@@ -42,6 +47,7 @@ export function createChainClients(endpoint: ChainEndpoint, pollingInterval = 50
   return {
     chain,
     public: publicClient,
+    batched: createPublicClient({ chain, transport: http(endpoint.rpcUrl, { retryCount: 3, retryDelay: 100, batch: { batchSize: 1_000, wait: 0 } }), pollingInterval, cacheTime: 0 }),
     wallet: (account) =>
       createWalletClient({ chain, transport, account, pollingInterval, cacheTime: 0 }) as WalletClient<Transport, Chain, Account>,
   };

@@ -149,6 +149,8 @@ interface Step {
   kind: "validate" | "lzReceive" | "alert";
   intent: TxIntent;
   broadcast?: Broadcast;
+  /** The chain's head when it was broadcast: it is mined in a later block. */
+  sentAfter?: bigint;
   outcome?: Outcome;
 }
 
@@ -532,8 +534,12 @@ export class PacketDeliverer {
   private broadcast(dst: ChainState, steps: Step[]): Promise<Step[]> {
     const run = dst.sending.then(async () => {
       if (steps.length === 0) return steps;
+      const head = await dst.clients.public.getBlockNumber({ cacheTime: 0 });
       const broadcasts = await broadcastAll(dst.clients, this.nonces, steps.map((s) => s.intent));
-      steps.forEach((s, i) => (s.broadcast = broadcasts[i]));
+      steps.forEach((s, i) => {
+        s.broadcast = broadcasts[i];
+        s.sentAfter = head;
+      });
       return steps;
     });
     dst.sending = run.catch(() => {});
@@ -544,7 +550,8 @@ export class PacketDeliverer {
   private async awaitReceipts(dst: ChainState, steps: Step[]): Promise<void> {
     const sent = steps.flatMap((s) => (s.broadcast?.kind === "sent" ? [{ hash: s.broadcast.hash, nonce: s.broadcast.nonce, from: s.intent.account.address }] : []));
     if (sent.length === 0) return;
-    const outcomes = await awaitAll(dst.clients, sent, { timeoutMs: this.options.receiptTimeoutMs ?? 60_000, pollMs: Math.min(this.options.pollIntervalMs ?? 250, 100) });
+    const fromBlock = steps.reduce((min, s) => (s.sentAfter !== undefined && s.sentAfter < min ? s.sentAfter : min), steps[0]!.sentAfter ?? 0n);
+    const outcomes = await awaitAll(dst.clients, sent, { timeoutMs: this.options.receiptTimeoutMs ?? 60_000, pollMs: Math.min(this.options.pollIntervalMs ?? 250, 100), fromBlock });
     for (const s of steps) {
       if (s.broadcast?.kind !== "sent") continue;
       s.outcome = outcomes.get(s.broadcast.hash);

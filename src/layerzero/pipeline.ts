@@ -10,7 +10,7 @@
  * nonce someone else took ("nonce too low") or that the node already has ("already known") is told apart
  * by reading the node's state (its transaction by hash, the signer's pending count), not its message.
  */
-import { type Account, type Address, type Hex, type TransactionReceipt, keccak256 } from "viem";
+import { type Account, type Address, type Hex, type RpcTransactionReceipt, type TransactionReceipt, formatTransactionReceipt, keccak256, numberToHex } from "viem";
 import type { ChainClients } from "../chains/clients.js";
 import { describeError } from "../chains/errors.js";
 import { mapLimit, sleep } from "../util/concurrency.js";
@@ -74,9 +74,12 @@ async function roundFees(clients: ChainClients): Promise<Fees> {
 }
 
 /**
- * Signs and broadcasts `intents` in list order per signer with consecutive nonces. After the first
- * transaction of a signer that does not go through, that signer's later intents are deferred (sending
- * them would leave a nonce gap).
+ * Signs and broadcasts `intents` in list order per signer with consecutive nonces. A signer with a local
+ * key signs all its transactions first and sends them as one JSON-RPC batch (one request for a round, not
+ * one per transaction); a node-held key sends one at a time. After the first transaction of a signer that
+ * does not go through, its later ones are deferred when they were not sent yet; in a batch they were sent
+ * with it, and stay in the node's pool until the gap is filled or a later round takes their nonces again
+ * (their receipts time out; the next round reads the nonce from the node).
  */
 export async function broadcastAll(clients: ChainClients, nonces: NonceBook, intents: readonly TxIntent[]): Promise<Broadcast[]> {
   const results = new Array<Broadcast>(intents.length);
@@ -91,6 +94,19 @@ export async function broadcastAll(clients: ChainClients, nonces: NonceBook, int
   await Promise.all(
     [...bySigner].map(async ([address, indexes]) => {
       await nonces.resync(clients, address);
+      const account = intents[indexes[0]!]!.account;
+      if (account.type === "local") {
+        const signed = await Promise.all(indexes.map((i) => signOne(clients, intents[i]!, nonces.take(clients, address), fees)));
+        const sent = await Promise.all(signed.map((tx) => clients.batched.sendRawTransaction({ serializedTransaction: tx.raw }).then(() => undefined, (error: unknown) => error)));
+        let failed = false;
+        for (const [k, i] of indexes.entries()) {
+          const { hash, nonce } = signed[k]!;
+          results[i] = sent[k] === undefined ? { kind: "sent", hash, nonce } : await notSent(clients, account.address, hash, nonce, sent[k]);
+          failed ||= results[i]!.kind !== "sent";
+        }
+        if (failed) nonces.forget(clients, address);
+        return;
+      }
       let blocked: string | undefined;
       for (const i of indexes) {
         if (blocked) {
@@ -111,60 +127,74 @@ export async function broadcastAll(clients: ChainClients, nonces: NonceBook, int
   return results;
 }
 
+async function signOne(clients: ChainClients, intent: TxIntent, nonce: number, fees: Fees): Promise<{ raw: Hex; hash: Hex; nonce: number }> {
+  const raw = await intent.account.signTransaction!({ to: intent.to, data: intent.data, gas: intent.gas, nonce, value: 0n, ...fees, chainId: clients.chain.id, type: "eip1559" });
+  return { raw, hash: keccak256(raw), nonce };
+}
+
+/** A broadcast the node refused: in flight anyway ("already known"), its nonce taken by someone else, or an error. */
+async function notSent(clients: ChainClients, address: Address, hash: Hex | undefined, nonce: number, error: unknown): Promise<Broadcast> {
+  // "already known": the node has these very bytes, so the transaction is in flight.
+  if (hash && (await clients.public.getTransaction({ hash }).then(() => true, () => false))) return { kind: "sent", hash, nonce };
+  // "nonce too low": someone else's transaction has this nonce. Not a failure of the packet.
+  const pending = await clients.public.getTransactionCount({ address, blockTag: "pending" }).catch(() => undefined);
+  if (pending !== undefined && pending > nonce) return { kind: "deferred", reason: `nonce ${nonce} of ${address} already used` };
+  return { kind: "error", reason: describeError(error) };
+}
+
+/** One transaction of a node-held key (anvil impersonation): the node signs, with our nonce and gas. */
 async function sendOne(clients: ChainClients, intent: TxIntent, nonce: number, fees: Fees): Promise<Broadcast> {
   const { account } = intent;
-  const tx = { to: intent.to, data: intent.data, gas: intent.gas, nonce, value: 0n, ...fees };
   let hash: Hex | undefined;
   try {
-    if (account.type === "local") {
-      const serialized = await account.signTransaction({ ...tx, chainId: clients.chain.id, type: "eip1559" });
-      hash = keccak256(serialized);
-      await clients.public.sendRawTransaction({ serializedTransaction: serialized });
-      return { kind: "sent", hash, nonce };
-    }
-    // A node-held key (anvil impersonation): the node signs, with our nonce and gas.
-    hash = await clients.wallet(account).sendTransaction({ ...tx, account, chain: clients.chain });
+    hash = await clients.wallet(account).sendTransaction({ to: intent.to, data: intent.data, gas: intent.gas, nonce, value: 0n, ...fees, account, chain: clients.chain });
     return { kind: "sent", hash, nonce };
   } catch (error) {
-    // "already known": the node has these very bytes, so the transaction is in flight.
-    if (hash && (await clients.public.getTransaction({ hash }).then(() => true, () => false))) return { kind: "sent", hash, nonce };
-    // "nonce too low": someone else's transaction has this nonce. Not a failure of the packet.
-    const pending = await clients.public.getTransactionCount({ address: account.address, blockTag: "pending" }).catch(() => undefined);
-    if (pending !== undefined && pending > nonce) return { kind: "deferred", reason: `nonce ${nonce} of ${account.address} already used` };
-    return { kind: "error", reason: describeError(error) };
+    return notSent(clients, account.address, hash, nonce, error);
   }
 }
 
 /**
- * Waits for every sent transaction in one loop: each poll reads the signers' mined nonce counts and
- * fetches receipts only for transactions whose nonce is now mined.
+ * Waits for every sent transaction in one loop, reading whole blocks: each new block's receipts in one
+ * request (eth_getBlockReceipts), from `fromBlock` (a block mined before the first of them was sent) on.
+ * A transaction whose nonce the signer's count at a read block has passed without its receipt in any
+ * block up to it was dropped (its nonce went to another transaction).
  */
 export async function awaitAll(
   clients: ChainClients,
   sent: readonly { hash: Hex; nonce: number; from: Address }[],
-  options: { timeoutMs: number; pollMs: number },
+  options: { timeoutMs: number; pollMs: number; fromBlock: bigint },
 ): Promise<Map<Hex, Outcome>> {
   const outcomes = new Map<Hex, Outcome>();
-  const outstanding = new Map(sent.map((s) => [s.hash, s]));
+  const outstanding = new Map(sent.map((s) => [s.hash.toLowerCase() as Hex, s]));
   const deadline = Date.now() + options.timeoutMs;
-  // A mined nonce without our receipt is read twice before it counts as dropped (a receipt can lag the count).
-  const missingOnce = new Set<Hex>();
+  let next = options.fromBlock + 1n;
   while (outstanding.size > 0) {
-    const signers = [...new Set([...outstanding.values()].map((s) => s.from))];
-    const mined = new Map(
-      await Promise.all(signers.map(async (address) => [address, await clients.public.getTransactionCount({ address, blockTag: "latest" })] as const)),
-    );
-    const due = [...outstanding.values()].filter((s) => s.nonce < mined.get(s.from)!);
-    const receipts = await mapLimit(due, 32, (s) => clients.public.getTransactionReceipt({ hash: s.hash }).catch(() => undefined));
-    due.forEach((s, i) => {
-      const receipt = receipts[i];
-      if (!receipt && !missingOnce.has(s.hash)) return void missingOnce.add(s.hash);
-      outcomes.set(s.hash, receipt ? { kind: "mined", receipt } : { kind: "dropped" });
-      outstanding.delete(s.hash);
-    });
+    const head = await clients.public.getBlockNumber({ cacheTime: 0 });
+    const numbers: bigint[] = [];
+    for (let n = next; n <= head; n++) numbers.push(n);
+    const blocks = await mapLimit(numbers, 4, (n) => clients.public.request({ method: "eth_getBlockReceipts", params: [numberToHex(n)] } as never) as Promise<RpcTransactionReceipt[] | null>);
+    for (const receipts of blocks) {
+      for (const raw of receipts ?? []) {
+        const s = outstanding.get(raw.transactionHash.toLowerCase() as Hex);
+        if (!s) continue;
+        outcomes.set(s.hash, { kind: "mined", receipt: formatTransactionReceipt(raw) });
+        outstanding.delete(raw.transactionHash.toLowerCase() as Hex);
+      }
+    }
+    next = head + 1n;
+    if (outstanding.size > 0 && numbers.length > 0) {
+      const signers = [...new Set([...outstanding.values()].map((s) => s.from))];
+      const mined = new Map(await Promise.all(signers.map(async (address) => [address, await clients.public.getTransactionCount({ address, blockNumber: head })] as const)));
+      for (const [key, s] of outstanding) {
+        if (s.nonce >= mined.get(s.from)!) continue;
+        outcomes.set(s.hash, { kind: "dropped" });
+        outstanding.delete(key);
+      }
+    }
     if (outstanding.size === 0) break;
     if (Date.now() > deadline) {
-      for (const hash of outstanding.keys()) outcomes.set(hash, { kind: "timeout" });
+      for (const s of outstanding.values()) outcomes.set(s.hash, { kind: "timeout" });
       break;
     }
     await sleep(options.pollMs);
