@@ -5,6 +5,7 @@
  * `indexerUrl` asks for detection from the indexer's feed (`--indexer-url`). A relayer build without that
  * flag refuses it ("Unknown option"): it is then started again without it, and `note` says so.
  */
+import { writeFileSync } from "node:fs";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { stopProcessGroup } from "../../src/util/process-group.js";
@@ -114,6 +115,8 @@ export async function startRelayer(o: RelayerOptions): Promise<RelayerProcess> {
           peak = memoryOf(r.child.pid!) ?? peak;
           await stopProcessGroup(r.child);
           started.delete(r.child);
+          // SALVAGE_BENCH_RELAYER_LOG=path keeps the relayer's log (JSON lines, one "pass" line per pass with its phases' ms).
+          if (process.env.SALVAGE_BENCH_RELAYER_LOG) writeFileSync(process.env.SALVAGE_BENCH_RELAYER_LOG, r.log());
         },
       };
     }
