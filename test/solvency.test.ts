@@ -6,8 +6,10 @@
  * the DAI write-off is larger than the DAI reserve (part uncovered), the USDC reserve was topped up
  * (ReserveFunded) and covers its write-off. Written-off totals, the reserve and Hub.badDebt equal the chain to
  * the wei at the block the answer names, and so do the accounts under water (collateral value < debt value).
+ * SALVAGE_SOLVENCY_EXAMPLE=FILE writes the last answer there (the README's example comes from it).
  */
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { type Address, parseUnits } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
@@ -212,6 +214,7 @@ describe("solvency", () => {
     const still = await mapLimit([whale, small], 2, (a) => hubRead<readonly bigint[]>("accountData", [a], BigInt(s.block.number)));
     for (const [c, , , debtValue] of still) expect([c, debtValue]).toEqual([0n, 0n]);
 
+    if (process.env.SALVAGE_SOLVENCY_EXAMPLE) writeFileSync(process.env.SALVAGE_SOLVENCY_EXAMPLE, JSON.stringify({ data: { solvency: s } }, null, 2));
     // REST: the same figures.
     const rest = (await (await ponder!.api("/solvency")).json()) as SolvencyOut;
     expect(rest).toEqual(s);
