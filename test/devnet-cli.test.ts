@@ -94,6 +94,29 @@ describe("salvage devnet", () => {
     await expectNothingLeft(manifestPath);
   }, 300_000);
 
+  it("--scenario cascade with 1 s blocks: the steps fill consecutive hub blocks", async () => {
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
+    const run = runCli([
+      "--spokes", "1", "--accounts", "10", "--seed", "5", "--scenario", "cascade", "--crash-share", "0.3", "--crash-after", "0",
+      "--cascade-blocks", "6", "--block-time", "1", "--duration", "120", "--manifest", manifestPath,
+    ]);
+    const deadline = Date.now() + 100_000;
+    const cascadeOver = () => existsSync(manifestPath) && readManifest(manifestPath).devnet?.cascade !== undefined;
+    while (!cascadeOver() && Date.now() < deadline && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 250));
+    run.child.kill("SIGINT");
+    expect(await run.exited, run.output()).toBe(0);
+    const devnet = readManifest(manifestPath).devnet!;
+    expect(devnet.cascade, run.output()).toBeDefined();
+    // A step goes out as soon as the previous one is mined (50 ms receipt polling against 1 s blocks), so the steps
+    // fill consecutive blocks; a loaded machine may miss one or two, a tick between steps (2 blocks each) would not.
+    const blocks = devnet.cascade!.blocks;
+    expect(blocks[0]).toBe(devnet.crash!.block);
+    expect(blocks).toHaveLength(7);
+    for (let i = 1; i < blocks.length; i++) expect(blocks[i]!).toBeGreaterThan(blocks[i - 1]!);
+    expect(blocks.at(-1)! - blocks[0]!, blocks.join()).toBeLessThanOrEqual(6 + 2);
+    await expectNothingLeft(manifestPath);
+  }, 150_000);
+
   it("refuses bad cascade flags before starting anything, naming each flag", async () => {
     const dir = mkdtempSync(join(tmpdir(), "salvage-devnet-"));
     const refused = async (args: string[]) => {

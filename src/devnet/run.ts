@@ -144,7 +144,9 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     deliverer.start();
     const deadline = options.duration ? started + options.duration * 1000 : Number.POSITIVE_INFINITY;
     const tickMs = options.once ? 0 : Math.max(250, options.blockTime * 1000);
+    let crashRecorded: Promise<void> = Promise.resolve();
     const finishCascade = async (c: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> }) => {
+      await crashRecorded;
       const record = await cascadeRecord(simulator, manifest, options, c);
       manifest.devnet!.cascade = record;
       writeManifestFile(options.manifest, manifest);
@@ -155,7 +157,7 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     const crashStep = options.crashAfter + 1;
     for (let step = 1; !signal?.aborted && Date.now() < deadline; step++) {
       if (cascade && cascade.blocks.length < cascade.path.length) {
-        // One cascade step per tick, in its own hub block.
+        // One cascade step per hub block.
         const next = cascade.path[cascade.blocks.length]!;
         cascade.blocks.push(Number(await simulator.applyAnswers(next.answers)));
         if (cascade.blocks.length === cascade.path.length) await finishCascade(cascade);
@@ -171,17 +173,19 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
         if (options.once) break;
       }
       if (options.scenario === "cascade" && step === crashStep) {
-        // The crash is the cascade's step 0, in one hub block; the decline follows, a step a tick.
+        // The crash is the cascade's step 0, in one hub block; the decline follows, a step a block.
         const { factorWad, target } = await simulator.crashFactor(manifest.accounts, options.crashShare);
         const all = await deployment.answers();
         const start = new Map(deployment.collateralAssets.map((a) => [a.id, all.get(a.id)!] as const));
         const path = cascadePath({ seed: options.seed, params: cascadeParams(options), start, crashFactorWad: factorWad });
-        const block = Number(await simulator.applyAnswers(path[0]!.answers));
-        cascade = { path, blocks: [block], start };
-        const liquidatable = await simulator.liquidatable(manifest.accounts);
-        manifest.devnet!.crash = { factorWad, target, liquidatable, block };
-        writeManifestFile(options.manifest, manifest);
-        log(`crash at hub block ${block}: collateral prices x${formatWad(factorWad)}, ${liquidatable.length}/${manifest.accounts.length} accounts under HF 1; cascade of ${path.length - 1} more blocks follows`);
+        const block = await simulator.applyAnswers(path[0]!.answers);
+        cascade = { path, blocks: [Number(block)], start };
+        // Who the crash took under 1 is read at the crash block beside the next steps, which must not wait for it.
+        crashRecorded = simulator.liquidatable(manifest.accounts, block).then((liquidatable) => {
+          manifest.devnet!.crash = { factorWad, target, liquidatable, block: Number(block) };
+          writeManifestFile(options.manifest, manifest);
+          log(`crash at hub block ${block}: collateral prices x${formatWad(factorWad)}, ${liquidatable.length}/${manifest.accounts.length} accounts under HF 1; cascade of ${path.length - 1} more blocks follows`);
+        });
         if (options.once) {
           while (cascade.blocks.length < path.length && !signal?.aborted) cascade.blocks.push(Number(await simulator.applyAnswers(path[cascade.blocks.length]!.answers)));
           if (cascade.blocks.length === path.length) await finishCascade(cascade);
@@ -189,8 +193,11 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
         }
       }
       if (options.once && options.scenario === "calm" && step > options.crashAfter) break;
+      // A cascade step waits for its block: the next one goes out at once, so the steps fill consecutive blocks.
+      if (cascade && cascade.blocks.length < cascade.path.length) continue;
       await sleep(tickMs, signal);
     }
+    await crashRecorded;
     await deliverer.stop();
     await deliverer.drain(60_000);
     return manifest;

@@ -72,9 +72,9 @@ export class MarketSimulator {
     return { factorWad: midpoint < WAD ? midpoint : WAD, target };
   }
 
-  /** The accounts the hub reports below HF 1 now. */
-  async liquidatable(accounts: readonly Address[]): Promise<Address[]> {
-    const after = await mapLimit(accounts, 32, async (a) => [a, await this.deployment.onchainHealthFactor(a)] as const);
+  /** The accounts the hub reports below HF 1 now (or at `blockNumber`). */
+  async liquidatable(accounts: readonly Address[], blockNumber?: bigint): Promise<Address[]> {
+    const after = await mapLimit(accounts, 32, async (a) => [a, await this.deployment.onchainHealthFactor(a, blockNumber)] as const);
     return after.filter(([, hf]) => hf < WAD).map(([a]) => a);
   }
 
