@@ -190,7 +190,7 @@ export const packet = onchainTable(
   (table) => ({ guidIdx: index("packet_guid_idx").on(table.guid), statusIdx: index("packet_status_idx").on(table.status) }),
 );
 
-/** Debt written off against the reserve. */
+/** Debt written off against the reserve: one row per BadDebtWrittenOff (account, debt asset). */
 export const badDebt = onchainTable("bad_debt", (t) => ({
   id: t.text().primaryKey(),
   account: t.hex().notNull(),
@@ -198,15 +198,27 @@ export const badDebt = onchainTable("bad_debt", (t) => ({
   amount: t.bigint().notNull(),
   coveredByReserve: t.bigint().notNull(),
   uncovered: t.bigint().notNull(),
+  /** `amount` in WAD USD at the hub's price in that block (Hub.valueOf); null if the price was not indexed. */
+  valueUsd: t.bigint(),
   block: t.bigint().notNull(),
   timestamp: t.bigint().notNull(),
 }));
 
-/** Reserve (risk buffer) per debt asset. */
+/**
+ * Per debt asset: the reserve (risk buffer) and the running totals of its write-offs. `reserve` equals
+ * Hub.reserve(assetId) and `badDebt` (the part the reserve did not cover) Hub.badDebt(assetId), in base units.
+ */
 export const reserve = onchainTable("reserve", (t) => ({
   assetId: t.integer().primaryKey(),
   reserve: t.bigint().notNull(),
   badDebt: t.bigint().notNull(),
+  /** Σ BadDebtWrittenOff.amount: all debt written off, covered or not. */
+  writtenOff: t.bigint().notNull(),
+  /** Σ BadDebtWrittenOff.coveredByReserve. */
+  coveredByReserve: t.bigint().notNull(),
+  /** Σ of each write-off's WAD USD value at its block (write-offs whose price was unknown left out). */
+  writtenOffUsd: t.bigint().notNull(),
+  writeOffs: t.integer().notNull(),
   updatedBlock: t.bigint().notNull(),
 }));
 

@@ -10,8 +10,10 @@ import { runDemo } from "../src/devnet/demo.js";
 import { parseDevnetOptions, runDevnet } from "../src/devnet/run.js";
 import { RELAY_USAGE, relayCommand } from "../src/recovery/cli.js";
 
-const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash]
+const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash|cascade]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
+                     [--cascade-decline-bps BPS] [--cascade-blocks N] [--cascade-noise-bps BPS]
+                     [--cascade-second-leg-after N [--cascade-second-leg-bps BPS] [--cascade-second-leg-blocks N]]
                      [--duration SECONDS | --once] [--manifest PATH] [--hub-gas-limit GAS]
        salvage demo   [the devnet flags] [--api-port 42069] [--metrics-port 9464]`;
 
@@ -27,6 +29,12 @@ const DEVNET_FLAGS = {
   once: { type: "boolean" },
   manifest: { type: "string" },
   "hub-gas-limit": { type: "string" },
+  "cascade-decline-bps": { type: "string" },
+  "cascade-blocks": { type: "string" },
+  "cascade-noise-bps": { type: "string" },
+  "cascade-second-leg-after": { type: "string" },
+  "cascade-second-leg-bps": { type: "string" },
+  "cascade-second-leg-blocks": { type: "string" },
 } as const;
 
 function devnetOptions(values: Record<string, string | boolean | undefined>, defaults: Record<string, unknown> = {}) {
@@ -45,6 +53,12 @@ function devnetOptions(values: Record<string, string | boolean | undefined>, def
         once: values.once,
         manifest: values.manifest,
         hubGasLimit: values["hub-gas-limit"],
+        cascadeDeclineBps: values["cascade-decline-bps"],
+        cascadeBlocks: values["cascade-blocks"],
+        cascadeNoiseBps: values["cascade-noise-bps"],
+        cascadeSecondLegAfter: values["cascade-second-leg-after"],
+        cascadeSecondLegBps: values["cascade-second-leg-bps"],
+        cascadeSecondLegBlocks: values["cascade-second-leg-blocks"],
       }).filter(([, v]) => v !== undefined),
     ),
   });

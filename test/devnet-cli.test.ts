@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseManifest, readManifest } from "../src/deployment/manifest.js";
+import { cascadePath } from "../src/devnet/cascade.js";
 
 const root = join(import.meta.dirname, "..");
 
@@ -57,6 +58,83 @@ describe("salvage devnet", () => {
     expect(run.output()).toMatch(/50\/200 accounts under HF 1/);
     await expectNothingLeft(manifestPath);
   }, 300_000);
+
+  it("--scenario cascade --once: the crash, then the cascade one block a step, recorded so that its seed replays it", async () => {
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
+    const run = runCli([
+      "--spokes", "2", "--accounts", "40", "--seed", "7", "--scenario", "cascade", "--crash-share", "0.2", "--crash-after", "2",
+      "--cascade-decline-bps", "200", "--cascade-blocks", "5", "--cascade-noise-bps", "50",
+      "--cascade-second-leg-after", "2", "--cascade-second-leg-bps", "1000", "--cascade-second-leg-blocks", "3", "--once", "--manifest", manifestPath,
+    ]);
+    expect(await run.exited, run.output()).toBe(0);
+    const manifest = readManifest(manifestPath);
+    const devnet = manifest.devnet!;
+    expect(devnet).toMatchObject({ seed: 7, scenario: "cascade" });
+    expect(devnet.crash!.target).toBe(8);
+    expect(devnet.crash!.liquidatable).toHaveLength(8);
+    const cascade = devnet.cascade!;
+    expect(cascade.params).toEqual({ declineBps: 200, blocks: 5, noiseBps: 50, secondLeg: { after: 2, crashBps: 1000, blocks: 3 } });
+    expect(cascade.steps).toBe(1 + 5 + 2 + 1 + 3);
+    expect(cascade.phases).toEqual(["crash", ...Array(5).fill("decline"), "pause", "pause", "second-crash", ...Array(3).fill("second-decline")]);
+    // Step 0 is the crash, in the crash's block; then one hub block per step.
+    expect(cascade.firstBlock).toBe(devnet.crash!.block);
+    expect(cascade.blocks).toEqual(cascade.blocks.map((_, i) => cascade.firstBlock + i));
+    expect(cascade.lastBlock).toBe(cascade.firstBlock + cascade.steps - 1);
+    // The seed, the parameters, the start answers and the crash factor replay the path to the same final answers.
+    const start = new Map(Object.entries(cascade.startAnswers).map(([id, a]) => [Number(id), a] as const));
+    expect([...start.keys()].sort()).toEqual(manifest.assets.filter((a) => a.kind === "collateral").map((a) => a.id).sort());
+    const replay = cascadePath({ seed: 7, params: cascade.params, start, crashFactorWad: devnet.crash!.factorWad });
+    expect(Object.fromEntries([...replay.at(-1)!.answers].map(([id, a]) => [String(id), a]))).toEqual(cascade.endAnswers);
+    // Every collateral price ends lower than right after the crash, so no account the crash took under 1 came back.
+    for (const [id, a] of replay[0]!.answers) expect(cascade.endAnswers[String(id)]!).toBeLessThan(a);
+    expect(cascade.liquidatable.length).toBeGreaterThan(8);
+    for (const a of devnet.crash!.liquidatable) expect(cascade.liquidatable).toContain(a);
+    expect(run.output()).toMatch(/crash at hub block \d+: .* 8\/40 accounts under HF 1; cascade of 11 more blocks follows/);
+    expect(run.output()).toMatch(new RegExp(`cascade over at hub block ${cascade.lastBlock} after 12 blocks: ${cascade.liquidatable.length}/40 accounts under HF 1`));
+    await expectNothingLeft(manifestPath);
+  }, 300_000);
+
+  it("--scenario cascade with 1 s blocks: the steps fill consecutive hub blocks", async () => {
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
+    const run = runCli([
+      "--spokes", "1", "--accounts", "10", "--seed", "5", "--scenario", "cascade", "--crash-share", "0.3", "--crash-after", "0",
+      "--cascade-blocks", "6", "--block-time", "1", "--duration", "120", "--manifest", manifestPath,
+    ]);
+    const deadline = Date.now() + 100_000;
+    const cascadeOver = () => existsSync(manifestPath) && readManifest(manifestPath).devnet?.cascade !== undefined;
+    while (!cascadeOver() && Date.now() < deadline && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 250));
+    run.child.kill("SIGINT");
+    expect(await run.exited, run.output()).toBe(0);
+    const devnet = readManifest(manifestPath).devnet!;
+    expect(devnet.cascade, run.output()).toBeDefined();
+    // A step goes out as soon as the previous one is mined (50 ms receipt polling against 1 s blocks), so the steps
+    // fill consecutive blocks; a loaded machine may miss one or two, a tick between steps (2 blocks each) would not.
+    const blocks = devnet.cascade!.blocks;
+    expect(blocks[0]).toBe(devnet.crash!.block);
+    expect(blocks).toHaveLength(7);
+    for (let i = 1; i < blocks.length; i++) expect(blocks[i]!).toBeGreaterThan(blocks[i - 1]!);
+    expect(blocks.at(-1)! - blocks[0]!, blocks.join()).toBeLessThanOrEqual(6 + 2);
+    await expectNothingLeft(manifestPath);
+  }, 150_000);
+
+  it("refuses bad cascade flags before starting anything, naming each flag", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "salvage-devnet-"));
+    const refused = async (args: string[]) => {
+      const run = runCli([...args, "--once", "--manifest", join(dir, "manifest.json")]);
+      expect(await run.exited, run.output()).toBe(1);
+      expect(existsSync(join(dir, "manifest.json"))).toBe(false);
+      return run.output();
+    };
+    const types = await refused(["--scenario", "cascade", "--cascade-noise-bps", "abc", "--cascade-blocks=-3", "--cascade-decline-bps", "10000", "--cascade-second-leg-after", "1.5"]);
+    expect(types).toMatch(/--cascade-noise-bps: Expected number, received nan/);
+    expect(types).toMatch(/--cascade-blocks: Number must be greater than or equal to 0/);
+    expect(types).toMatch(/--cascade-decline-bps: Number must be less than or equal to 9999/);
+    expect(types).toMatch(/--cascade-second-leg-after: Expected integer, received float/);
+    expect(await refused(["--scenario", "crash", "--cascade-blocks", "5"])).toMatch(/--cascade-blocks: only with --scenario cascade \(scenario is crash\)/);
+    expect(await refused(["--scenario", "cascade", "--cascade-decline-bps", "9000", "--cascade-noise-bps", "1500"])).toMatch(/--cascade-noise-bps: decline 9000 \+ noise 1500 must stay below 10000 bps/);
+    expect(await refused(["--scenario", "cascade", "--cascade-second-leg-bps", "500"])).toMatch(/--cascade-second-leg-bps: needs --cascade-second-leg-after/);
+    expect(await refused(["--scenario", "avalanche"])).toMatch(/--scenario: Invalid enum value\. Expected 'calm' \| 'crash' \| 'cascade'/);
+  }, 60_000);
 
   it("stops every chain it started on SIGINT", async () => {
     const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");

@@ -1,7 +1,7 @@
 /** The manifest schema accepts what the devnet writes and names the field of anything it refuses. */
 import { describe, expect, it } from "vitest";
 import { parseManifest, serializeManifest } from "../src/deployment/manifest.js";
-import { parseDevnetOptions } from "../src/devnet/run.js";
+import { cascadeParams, parseDevnetOptions } from "../src/devnet/run.js";
 
 const addr = (n: number) => `0x${n.toString(16).padStart(40, "0")}`;
 const chain = (i: number, role: "hub" | "spoke") => ({
@@ -42,5 +42,30 @@ describe("manifest", () => {
     expect(parseDevnetOptions({ spokes: "3", seed: "7", scenario: "crash" })).toMatchObject({ spokes: 3, seed: 7, scenario: "crash", accounts: 200 });
     expect(() => parseDevnetOptions({ spokes: "0" })).toThrow(/spokes/);
     expect(() => parseDevnetOptions({ scenario: "meltdown" })).toThrow(/scenario/);
+  });
+
+  it("cascade options: defaults filled in, the second leg only when asked for, bad ones named by their flag", () => {
+    expect(cascadeParams(parseDevnetOptions({ scenario: "cascade" }))).toEqual({ declineBps: 100, blocks: 20, noiseBps: 50 });
+    expect(cascadeParams(parseDevnetOptions({ scenario: "cascade", cascadeBlocks: "8", cascadeSecondLegAfter: "4" }))).toEqual({
+      declineBps: 100, blocks: 8, noiseBps: 50, secondLeg: { after: 4, crashBps: 1_000, blocks: 8 },
+    });
+    expect(() => parseDevnetOptions({ scenario: "calm", cascadeNoiseBps: "10" })).toThrow(/--cascade-noise-bps: only with --scenario cascade/);
+    expect(() => parseDevnetOptions({ scenario: "cascade", cascadeSecondLegBlocks: "3" })).toThrow(/--cascade-second-leg-blocks: needs --cascade-second-leg-after/);
+  });
+
+  it("a cascade record whose blocks do not match its steps is refused, naming the field", () => {
+    const m = {
+      ...valid(),
+      devnet: {
+        seed: 1, scenario: "cascade",
+        cascade: {
+          params: { declineBps: 100, blocks: 1, noiseBps: 0 }, steps: 2, firstBlock: 10, lastBlock: 11, blocks: [10], phases: ["crash", "decline"],
+          startAnswers: { "10": "300000000000" }, endAnswers: { "10": "200000000000" }, liquidatable: [],
+        },
+      },
+    };
+    expect(() => parseManifest(m)).toThrow(/devnet\.cascade\.blocks: has 1 entries for 2 steps/);
+    m.devnet.cascade.blocks = [10, 11];
+    expect(parseManifest(m).devnet!.cascade!.endAnswers["10"]).toBe(200_000_000_000n);
   });
 });

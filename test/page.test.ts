@@ -5,7 +5,10 @@
  * lists exactly the accounts atRiskAccounts(maxHealthFactor: "1.1") returns, in order, with their health factors
  * formatted to 4 decimals, and the live feed (the SSE subscription) shows a `liquidatable` row from the crash's
  * blocks for every account the crash made liquidatable, each event once. No console errors, and no request
- * leaves the API's origin. The screenshot goes to test-results/page.png (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere; docs/page.png is one such run).
+ * leaves the API's origin. The solvency panel shows, per debt asset, exactly what the `solvency` query returns
+ * (written off, uncovered, reserve, under-water debt) and the accounts under water, before and after an account
+ * is taken until the hub writes its debt off. The screenshot goes to test-results/page.png
+ * (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere; docs/page.png is one such run).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -19,6 +22,7 @@ import { WAD } from "../src/health/wad.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
+import { fundLiquidator, openPosition, takeUntilWrittenOff } from "./helpers/bad-debt.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ACCOUNTS = 30;
@@ -191,6 +195,87 @@ describe("the page at /", () => {
     await page.waitForTimeout(1_600); // let the new-row highlight fade
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`[page] screenshot ${SCREENSHOT} at ${elapsed()}`);
+  });
+
+  it("the solvency panel shows exactly what the solvency query returns, before and after a write-off", async () => {
+    type Solvency = {
+      block: { number: string };
+      writtenOffUsd: string;
+      reserveUsd: string;
+      assets: { assetId: number; symbol: string; decimals: number; writeOffs: number; writtenOff: string; writtenOffUsd: string; uncovered: string; reserve: string; reserveUsd: string; underWaterDebt: string }[];
+      underWater: { accounts: number; debtUsd: string; collateralUsd: string; shortfallUsd: string };
+    };
+    const query = `{ solvency { block { number } writtenOffUsd reserveUsd
+      assets { assetId symbol decimals writeOffs writtenOff writtenOffUsd uncovered reserve reserveUsd underWaterDebt }
+      underWater { accounts debtUsd collateralUsd shortfallUsd } } }`;
+    /** Base units as the page shows them: 2 decimals, rounded half up, thousands grouped. */
+    const units = (v: string, decimals: number) => {
+      const places = Math.min(2, decimals);
+      const scale = 10n ** BigInt(decimals - places);
+      const r = (BigInt(v) + scale / 2n) / scale;
+      const whole = (r / 10n ** BigInt(places)).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+      return places ? `${whole}.${(r % 10n ** BigInt(places)).toString().padStart(places, "0")}` : whole;
+    };
+    const usd = (wad: string) => `$${units(wad, 18)}`;
+    const hub = deployment.hubClients.public;
+
+    /** Waits until the panel names the head block, then checks every cell against the query at that block. */
+    const expectPanelEqualsQuery = async (): Promise<Solvency> => {
+      const head = await hub.getBlockNumber({ cacheTime: 0 });
+      await ponder!.indexed(deployment.hub.name, head);
+      const r = await ponder!.gql<{ solvency: Solvency }>(query);
+      expect(r.errors).toBeUndefined();
+      const s = r.data!.solvency;
+      await until(`the solvency panel at hub block ${s.block.number}`, async () => ((await page.getAttribute("#solvency-block", "data-block")) === s.block.number ? true : undefined), 30_000);
+      const table = await rows("solvency");
+      expect(table.map((x) => x.data.assetId ?? "total")).toEqual([...s.assets.map((a) => String(a.assetId)), "total"]);
+      for (const [i, a] of s.assets.entries()) {
+        const row = table[i]!;
+        expect(row.data).toMatchObject({ writtenOff: a.writtenOff, writtenOffUsd: a.writtenOffUsd, uncovered: a.uncovered, reserve: a.reserve, reserveUsd: a.reserveUsd, underWaterDebt: a.underWaterDebt });
+        expect(row.cells).toEqual([
+          a.symbol, String(a.writeOffs), `${units(a.writtenOff, a.decimals)} ${a.symbol}`, usd(a.writtenOffUsd), `${units(a.uncovered, a.decimals)} ${a.symbol}`,
+          `${units(a.reserve, a.decimals)} ${a.symbol}`, usd(a.reserveUsd), `${units(a.underWaterDebt, a.decimals)} ${a.symbol}`,
+        ]);
+      }
+      expect(table.at(-1)!.cells).toEqual(["all, USD", "", "", usd(s.writtenOffUsd), "", "", usd(s.reserveUsd), ""]);
+      const u = s.underWater;
+      expect(await page.$eval("#underwater", (e) => ({ ...(e as HTMLElement).dataset }))).toEqual({
+        accounts: String(u.accounts), debtUsd: u.debtUsd, collateralUsd: u.collateralUsd, shortfallUsd: u.shortfallUsd,
+      });
+      expect(await page.textContent("#underwater")).toBe(
+        `under water now (collateral below debt): ${u.accounts} account${u.accounts === 1 ? "" : "s"} · debt ${usd(u.debtUsd)} · collateral ${usd(u.collateralUsd)} · shortfall ${usd(u.shortfallUsd)}`,
+      );
+      return s;
+    };
+
+    const before = await expectPanelEqualsQuery();
+    expect(before.assets.every((a) => a.writeOffs === 0)).toBe(true);
+
+    // A USDC borrower at 75 % of its WETH's value; WETH then falls to 40 % of its price: under water. Taken until its
+    // collateral is gone, the hub writes the rest of its debt off against the USDC reserve.
+    const WETH = 10;
+    const USDC = 1;
+    const price = (await deployment.answers()).get(WETH)!;
+    const collateral = 10n ** 19n; // 10 WETH
+    const debt = (collateral * price * 75n) / 100n / 10n ** 8n / 10n ** 12n; // 75 % of its USD value, in USDC base units
+    const victim = await openPosition(net!, { collateralAssetId: WETH, collateral, debtAssetId: USDC, debt });
+    await new MarketSimulator(deployment, new Rng(SEED + 2)).applyAnswers(new Map([[WETH, (price * 40n) / 100n]]));
+    const underWater = await expectPanelEqualsQuery();
+    expect(underWater.underWater.accounts).toBeGreaterThanOrEqual(1);
+    expect(BigInt(underWater.underWater.shortfallUsd)).toBeGreaterThan(0n);
+
+    await fundLiquidator(net!, USDC, debt);
+    await takeUntilWrittenOff(net!, victim);
+    const after = await expectPanelEqualsQuery();
+    const usdcRow = after.assets.find((a) => a.assetId === USDC)!;
+    expect(usdcRow.writeOffs).toBe(1);
+    expect(BigInt(usdcRow.writtenOff)).toBeGreaterThan(0n);
+    expect(BigInt(usdcRow.reserve)).toBe(BigInt(before.assets.find((a) => a.assetId === USDC)!.reserve) - BigInt(usdcRow.writtenOff));
+
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.waitForTimeout(1_600); // let the new-row highlight fade
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    console.log(`[page] screenshot with the solvency panel ${SCREENSHOT} at ${elapsed()}`);
   });
 
   it("logged no console errors and loaded nothing from another origin", () => {

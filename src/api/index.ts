@@ -5,6 +5,7 @@
  *   POST /, /graphql          Ponder's generated GraphQL over every table (GraphiQL at GET /graphql)
  *   POST /salvage/graphql     salvage's GraphQL: atRiskAccounts, account, opportunities (src/api/salvage-graphql.ts)
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
+ *   GET  /solvency            bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
  *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
  *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
  *   *    /salvage/webhooks     webhook registrations and deliveries (admin token; src/api/webhooks/)
@@ -25,6 +26,8 @@ import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
+import { solvency, solvencyJson } from "./solvency.js";
+import "./solvency-metrics.js";
 import { statusRoutes } from "./status.js";
 import { acceptWebSocketsOnPonderServer } from "./websocket.js";
 import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
@@ -86,5 +89,7 @@ app.get("/at-risk", async (c) => {
     throw error;
   }
 });
+
+app.get("/solvency", async (c) => c.json(solvencyJson(await solvency())));
 
 export default app;

@@ -6,6 +6,7 @@
  *   opportunities(first, after, minProfitUsd, chainId)                           liquidatable now, with the best take
  *   indexedBlock                                                                the hub block the index is at
  *   opportunityEvents(since, first)                                             the feed's log, replayable
+ *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
  *
@@ -43,6 +44,7 @@ import {
 import { Gauge } from "prom-client";
 import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
+import { solvency, solvencyJson } from "./solvency.js";
 import { AccountWatch } from "./account-watch.js";
 import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter } from "./feed.js";
 
@@ -75,6 +77,52 @@ export const typeDefs = /* GraphQL */ `
     opportunityEvents(since: String, first: Int = 100): OpportunityEventPage!
     "The newest event id of the feed's log (null while empty): subscribe with since = this to miss nothing."
     latestEventId: String
+    "Protocol solvency at one indexed hub block: debt written off and the reserve per debt asset, and the accounts under water now."
+    solvency: Solvency!
+  }
+
+  type Solvency {
+    "The hub block every figure is true at (null before the first is indexed)."
+    block: Block
+    "Every debt asset of the deployment, by asset id."
+    assets: [DebtAssetSolvency!]!
+    "Sum of assets.writtenOffUsd (WAD USD)."
+    writtenOffUsd: String!
+    "Sum of assets.reserveUsd (WAD USD, at the hub's indexed prices)."
+    reserveUsd: String!
+    underWater: UnderWater!
+  }
+
+  "Amounts in the asset's base units (see decimals); USD as WAD."
+  type DebtAssetSolvency {
+    assetId: Int!
+    symbol: String!
+    decimals: Int!
+    "All debt written off in this asset (sum of BadDebtWrittenOff.amount)."
+    writtenOff: String!
+    "Each write-off valued at the hub's price in its own block, summed (WAD USD)."
+    writtenOffUsd: String!
+    "The part of writtenOff the reserve absorbed."
+    coveredByReserve: String!
+    "The part it did not: Hub.badDebt(assetId)."
+    uncovered: String!
+    writeOffs: Int!
+    "Hub.reserve(assetId)."
+    reserve: String!
+    "The reserve at the hub's indexed price (WAD USD)."
+    reserveUsd: String
+    "Debt in this asset owed by accounts under water now."
+    underWaterDebt: String!
+    underWaterDebtUsd: String
+  }
+
+  "Accounts whose collateral value is below their debt value (WAD USD at the hub's indexed prices)."
+  type UnderWater {
+    accounts: Int!
+    debtUsd: String!
+    collateralUsd: String!
+    "debtUsd - collateralUsd: what they would leave as bad debt if closed now, before any bonus."
+    shortfallUsd: String!
   }
 
   type Subscription {
@@ -375,6 +423,7 @@ export const resolvers = {
       }),
     indexedBlock: () => field("indexedBlock", blockOut),
     latestEventId: () => field("latestEventId", latestEventId),
+    solvency: () => field("solvency", async () => solvencyJson(await solvency())),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
         const page = await opportunityEvents({ since: args.since, first: pageSize(args.first) });

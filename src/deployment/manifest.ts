@@ -16,6 +16,8 @@ const bigintString = z
   .union([z.string().regex(/^\d+$/, "must be a non-negative integer string"), z.number().int().nonnegative(), z.bigint().nonnegative()])
   .transform((v) => BigInt(v));
 const assetId = z.number().int().min(0).max(65_535);
+/** Basis points of a price move (0 to 99.99 %). */
+const bps = z.number().int().min(0).max(9_999);
 
 export const assetSchema = z.object({
   id: assetId,
@@ -66,11 +68,39 @@ export const manifestSchema = z
     devnet: z
       .object({
         seed: z.number().int(),
-        scenario: z.enum(["calm", "crash"]),
+        scenario: z.enum(["calm", "crash", "cascade"]),
         blockTime: z.number().nonnegative().optional(),
         /** What the crash did: the price factor and the accounts the hub reported below HF 1 right after. */
         crash: z
           .object({ factorWad: bigintString, target: z.number().int(), block: z.number().int(), liquidatable: z.array(address) })
+          .optional(),
+        /**
+         * What the cascade did (src/devnet/cascade.ts; its step 0 is the crash above): its parameters, the hub block
+         * of every step, the collateral answers before and after, and the accounts below HF 1 at its end.
+         * `cascadePath` with the devnet's seed, these parameters, `startAnswers` and the crash's factor replays it.
+         */
+        cascade: z
+          .object({
+            params: z.object({
+              declineBps: bps,
+              blocks: z.number().int().nonnegative(),
+              noiseBps: bps,
+              secondLeg: z.object({ after: z.number().int().nonnegative(), crashBps: bps, blocks: z.number().int().nonnegative() }).optional(),
+            }),
+            steps: z.number().int().positive(),
+            firstBlock: z.number().int().nonnegative(),
+            lastBlock: z.number().int().nonnegative(),
+            blocks: z.array(z.number().int().nonnegative()),
+            phases: z.array(z.enum(["crash", "decline", "pause", "second-crash", "second-decline"])),
+            startAnswers: z.record(z.string().regex(/^\d+$/), bigintString),
+            endAnswers: z.record(z.string().regex(/^\d+$/), bigintString),
+            liquidatable: z.array(address),
+          })
+          .superRefine((c, ctx) => {
+            for (const key of ["blocks", "phases"] as const) {
+              if (c[key].length !== c.steps) ctx.addIssue({ code: "custom", path: [key], message: `has ${c[key].length} entries for ${c.steps} steps` });
+            }
+          })
           .optional(),
       })
       .optional(),

@@ -1,7 +1,10 @@
 /**
  * `salvage devnet`: the whole local system in one command. Starts the chains, deploys, seeds borrowers,
  * writes the manifest, then runs the market simulation and delivers LayerZero packets until stopped
- * (Ctrl-C), until `duration` seconds have passed, or at once after the crash with `once`.
+ * (Ctrl-C), until `duration` seconds have passed, or at once after the crash (or the whole cascade) with `once`.
+ *
+ * Scenarios: `calm` (a seeded random walk), `crash` (the walk, then one crash that pushes `crashShare` of the
+ * book under HF 1), `cascade` (that crash, then the path of src/devnet/cascade.ts, one step per hub block).
  */
 import { writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -17,14 +20,21 @@ import { devnetAccounts } from "./accounts.js";
 /** Debt tokens minted to the devnet's liquidator role, in whole tokens of each debt asset. */
 const LIQUIDATOR_INVENTORY_TOKENS = 100_000_000n;
 import { MarketSimulator } from "./simulate.js";
+import { BPS, type CascadeParams, type CascadeStep, cascadePath } from "./cascade.js";
 import { formatWad } from "../health/wad.js";
 import { sleep } from "../util/concurrency.js";
 
-export const devnetOptionsSchema = z.object({
+/** Defaults of the cascade's flags (a 1 % drift down per block for 20 blocks, ± 0.5 % noise, no second leg). */
+export const CASCADE_DEFAULTS = { declineBps: 100, blocks: 20, noiseBps: 50, secondLegBps: 1_000 } as const;
+
+const bps = (max: number) => z.coerce.number().int().min(0).max(max);
+const blocks = (min: number) => z.coerce.number().int().min(min).max(100_000);
+
+const devnetFields = z.object({
   spokes: z.coerce.number().int().min(1).max(16).default(2),
   accounts: z.coerce.number().int().min(1).max(100_000).default(200),
   seed: z.coerce.number().int().default(1),
-  scenario: z.enum(["calm", "crash"]).default("calm"),
+  scenario: z.enum(["calm", "crash", "cascade"]).default("calm"),
   /** Seconds per block after seeding (interval mining); 0 keeps automine. */
   blockTime: z.coerce.number().min(0).max(60).default(1),
   /** Random-walk steps before the crash. */
@@ -38,13 +48,65 @@ export const devnetOptionsSchema = z.object({
   manifest: z.string().default(".devnet/manifest.json"),
   /** Block gas limit of the hub chain (anvil --gas-limit); anvil's default when absent. */
   hubGasLimit: z.coerce.bigint().positive().optional(),
+  // The cascade (--scenario cascade only; defaults in CASCADE_DEFAULTS).
+  /** Drift down of every collateral price per block after the crash, basis points. */
+  cascadeDeclineBps: bps(BPS - 1).optional(),
+  /** Decline blocks after the crash. */
+  cascadeBlocks: blocks(0).optional(),
+  /** Noise per asset per block, ± basis points. */
+  cascadeNoiseBps: bps(BPS - 1).optional(),
+  /** Blocks of noise only after the decline before a second leg; the second leg runs only when given. */
+  cascadeSecondLegAfter: blocks(0).optional(),
+  /** The second leg's one-block drop, basis points. */
+  cascadeSecondLegBps: bps(BPS - 1).optional(),
+  /** Decline blocks of the second leg (default: --cascade-blocks). */
+  cascadeSecondLegBlocks: blocks(0).optional(),
+});
+
+const CASCADE_FIELDS = ["cascadeDeclineBps", "cascadeBlocks", "cascadeNoiseBps", "cascadeSecondLegAfter", "cascadeSecondLegBps", "cascadeSecondLegBlocks"] as const;
+
+export const devnetOptionsSchema = devnetFields.superRefine((o, ctx) => {
+  if (o.scenario !== "cascade") {
+    for (const f of CASCADE_FIELDS) if (o[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: `only with --scenario cascade (scenario is ${o.scenario})` });
+    return;
+  }
+  const decline = o.cascadeDeclineBps ?? CASCADE_DEFAULTS.declineBps;
+  const noise = o.cascadeNoiseBps ?? CASCADE_DEFAULTS.noiseBps;
+  if (decline + noise >= BPS) {
+    ctx.addIssue({ code: "custom", path: [o.cascadeNoiseBps !== undefined ? "cascadeNoiseBps" : "cascadeDeclineBps"], message: `decline ${decline} + noise ${noise} must stay below ${BPS} bps (a price must stay positive)` });
+  }
+  if (o.cascadeSecondLegAfter === undefined) {
+    for (const f of ["cascadeSecondLegBps", "cascadeSecondLegBlocks"] as const) {
+      if (o[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "needs --cascade-second-leg-after (the pause before the second leg)" });
+    }
+  }
 });
 export type DevnetOptions = z.output<typeof devnetOptionsSchema>;
 
+/** The CLI flag of an option (`cascadeDeclineBps` → `--cascade-decline-bps`). */
+export const flagOf = (field: string) => `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Parses devnet options; every error names its flag (`--cascade-noise-bps: Number must be less than or equal to 9999`). */
 export function parseDevnetOptions(input: unknown): DevnetOptions {
   const result = devnetOptionsSchema.safeParse(input);
-  if (!result.success) throw new Error(`invalid devnet options:\n${formatIssues(result.error)}`);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${i.path.length ? flagOf(String(i.path[0])) : "(options)"}: ${i.message}`);
+    throw new Error(`invalid devnet options:\n${lines.join("\n")}`);
+  }
   return result.data;
+}
+
+/** The cascade's parameters from the options (defaults filled in). */
+export function cascadeParams(o: DevnetOptions): CascadeParams {
+  const blocks = o.cascadeBlocks ?? CASCADE_DEFAULTS.blocks;
+  return {
+    declineBps: o.cascadeDeclineBps ?? CASCADE_DEFAULTS.declineBps,
+    blocks,
+    noiseBps: o.cascadeNoiseBps ?? CASCADE_DEFAULTS.noiseBps,
+    ...(o.cascadeSecondLegAfter === undefined
+      ? {}
+      : { secondLeg: { after: o.cascadeSecondLegAfter, crashBps: o.cascadeSecondLegBps ?? CASCADE_DEFAULTS.secondLegBps, blocks: o.cascadeSecondLegBlocks ?? blocks } }),
+  };
 }
 
 type Log = (line: string) => void;
@@ -82,9 +144,27 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     deliverer.start();
     const deadline = options.duration ? started + options.duration * 1000 : Number.POSITIVE_INFINITY;
     const tickMs = options.once ? 0 : Math.max(250, options.blockTime * 1000);
+    let crashRecorded: Promise<void> = Promise.resolve();
+    const finishCascade = async (c: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> }) => {
+      await crashRecorded;
+      const record = await cascadeRecord(simulator, manifest, options, c);
+      manifest.devnet!.cascade = record;
+      writeManifestFile(options.manifest, manifest);
+      log(`cascade over at hub block ${record.lastBlock} after ${record.steps} blocks: ${record.liquidatable.length}/${manifest.accounts.length} accounts under HF 1`);
+    };
+    /** The cascade once it started: its steps and the hub block of each step applied so far. */
+    let cascade: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> } | undefined;
+    const crashStep = options.crashAfter + 1;
     for (let step = 1; !signal?.aborted && Date.now() < deadline; step++) {
-      await simulator.step();
-      if (options.scenario === "crash" && step === options.crashAfter + 1) {
+      if (cascade && cascade.blocks.length < cascade.path.length) {
+        // One cascade step per hub block.
+        const next = cascade.path[cascade.blocks.length]!;
+        cascade.blocks.push(Number(await simulator.applyAnswers(next.answers)));
+        if (cascade.blocks.length === cascade.path.length) await finishCascade(cascade);
+      } else {
+        await simulator.step();
+      }
+      if (options.scenario === "crash" && step === crashStep) {
         const crash = await simulator.crash(manifest.accounts, options.crashShare);
         const block = Number(await deployment.hubClients.public.getBlockNumber());
         manifest.devnet!.crash = { ...crash, block };
@@ -92,9 +172,32 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
         log(`crash at hub block ${block}: collateral prices x${formatWad(crash.factorWad)}, ${crash.liquidatable.length}/${manifest.accounts.length} accounts under HF 1`);
         if (options.once) break;
       }
-      if (options.once && options.scenario !== "crash" && step > options.crashAfter) break;
+      if (options.scenario === "cascade" && step === crashStep) {
+        // The crash is the cascade's step 0, in one hub block; the decline follows, a step a block.
+        const { factorWad, target } = await simulator.crashFactor(manifest.accounts, options.crashShare);
+        const all = await deployment.answers();
+        const start = new Map(deployment.collateralAssets.map((a) => [a.id, all.get(a.id)!] as const));
+        const path = cascadePath({ seed: options.seed, params: cascadeParams(options), start, crashFactorWad: factorWad });
+        const block = await simulator.applyAnswers(path[0]!.answers);
+        cascade = { path, blocks: [Number(block)], start };
+        // Who the crash took under 1 is read at the crash block beside the next steps, which must not wait for it.
+        crashRecorded = simulator.liquidatable(manifest.accounts, block).then((liquidatable) => {
+          manifest.devnet!.crash = { factorWad, target, liquidatable, block: Number(block) };
+          writeManifestFile(options.manifest, manifest);
+          log(`crash at hub block ${block}: collateral prices x${formatWad(factorWad)}, ${liquidatable.length}/${manifest.accounts.length} accounts under HF 1; cascade of ${path.length - 1} more blocks follows`);
+        });
+        if (options.once) {
+          while (cascade.blocks.length < path.length && !signal?.aborted) cascade.blocks.push(Number(await simulator.applyAnswers(path[cascade.blocks.length]!.answers)));
+          if (cascade.blocks.length === path.length) await finishCascade(cascade);
+          break;
+        }
+      }
+      if (options.once && options.scenario === "calm" && step > options.crashAfter) break;
+      // A cascade step waits for its block: the next one goes out at once, so the steps fill consecutive blocks.
+      if (cascade && cascade.blocks.length < cascade.path.length) continue;
       await sleep(tickMs, signal);
     }
+    await crashRecorded;
     await deliverer.stop();
     await deliverer.drain(60_000);
     return manifest;
@@ -103,4 +206,25 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     await network.stop();
     log("devnet stopped");
   }
+}
+
+/** The manifest's record of a finished cascade (`devnet.cascade`). */
+async function cascadeRecord(
+  simulator: MarketSimulator,
+  manifest: Manifest,
+  options: DevnetOptions,
+  cascade: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> },
+): Promise<NonNullable<NonNullable<Manifest["devnet"]>["cascade"]>> {
+  const answers = (m: ReadonlyMap<number, bigint>) => Object.fromEntries([...m].map(([id, a]) => [String(id), a]));
+  return {
+    params: cascadeParams(options),
+    steps: cascade.path.length,
+    firstBlock: cascade.blocks[0]!,
+    lastBlock: cascade.blocks[cascade.blocks.length - 1]!,
+    blocks: cascade.blocks,
+    phases: cascade.path.map((s) => s.phase),
+    startAnswers: answers(cascade.start),
+    endAnswers: answers(cascade.path[cascade.path.length - 1]!.answers),
+    liquidatable: await simulator.liquidatable(manifest.accounts),
+  };
 }

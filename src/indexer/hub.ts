@@ -14,7 +14,7 @@ import {
   reserve,
 } from "ponder:schema";
 import { priceFeedAbi } from "../../abis/index.js";
-import { priceToWad } from "../health/health.js";
+import { priceToWad, valueOf } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
 import { chainIdOfEid, ensureAccount, logFeedEvent, recomputeHealth } from "./state.js";
 
@@ -146,6 +146,9 @@ ponder.on("Hub:AuctionEnded", async ({ event, context }) => {
 
 ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
   const { account: address, assetId, amount, coveredByReserve, uncovered } = event.args;
+  // The loss in USD when it happened: Hub.valueOf at this block's price (the hub chain's feed, indexed already).
+  const [p, a] = await Promise.all([context.db.find(price, { chainId: context.chain.id, assetId }), context.db.find(asset, { assetId })]);
+  const valueUsd = p && a ? valueOf(amount, p.priceWad, a.decimals) : null;
   await context.db.insert(badDebt).values({
     id: event.id,
     account: address,
@@ -153,6 +156,7 @@ ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
     amount,
     coveredByReserve,
     uncovered,
+    valueUsd,
     block: event.block.number,
     timestamp: event.block.timestamp,
   });
@@ -160,6 +164,10 @@ ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
   const values = {
     reserve: (row?.reserve ?? 0n) - coveredByReserve,
     badDebt: (row?.badDebt ?? 0n) + uncovered,
+    writtenOff: (row?.writtenOff ?? 0n) + amount,
+    coveredByReserve: (row?.coveredByReserve ?? 0n) + coveredByReserve,
+    writtenOffUsd: (row?.writtenOffUsd ?? 0n) + (valueUsd ?? 0n),
+    writeOffs: (row?.writeOffs ?? 0) + 1,
     updatedBlock: event.block.number,
   };
   await context.db.insert(reserve).values({ assetId, ...values }).onConflictDoUpdate(values);
@@ -168,5 +176,8 @@ ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
 ponder.on("Hub:ReserveFunded", async ({ event, context }) => {
   const { assetId, reserve: total } = event.args;
   const values = { reserve: total, updatedBlock: event.block.number };
-  await context.db.insert(reserve).values({ assetId, badDebt: 0n, ...values }).onConflictDoUpdate(values);
+  await context.db
+    .insert(reserve)
+    .values({ assetId, badDebt: 0n, writtenOff: 0n, coveredByReserve: 0n, writtenOffUsd: 0n, writeOffs: 0, ...values })
+    .onConflictDoUpdate(values);
 });
