@@ -9,7 +9,7 @@
  *   AuctionKicked or Take log (per transaction, so a batch counts once), divided by the hub's block gas limit:
  *   the fewest hub blocks that could hold the recovery's kicks and takes;
  * - hub blocks from the crash block to each account's first Take (p50/p95, and the last account's);
- * - per spoke: crash → each account's first Seized there, in ms (block clocks: each chain's head polled,
+ * - per spoke: crash → each account's first Seized (on any spoke; counted on the spoke it happened on), in ms (block clocks: each chain's head polled,
  *   a block stamped when first seen) and in spoke blocks; the delivery time of the hub's packets to it
  *   (PacketSent on the hub endpoint → PacketDelivered on the spoke endpoint, matched by (srcEid, sender,
  *   receiver, nonce)); its gas floor (gas of the transactions holding its endpoint's PacketVerified or PacketDelivered
@@ -280,46 +280,66 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
         // LayerZero numbers packets per path: (srcEid, sender, dstEid, receiver).
         sentAt.set(`${p.srcEid}:${p.sender.toLowerCase()}:${p.dstEid}:${p.receiverAddress.toLowerCase()}:${p.nonce}`, { block: e.blockNumber, dstEid: p.dstEid });
       }
+      // Each account's first seizure on any spoke: an account with collateral on two spokes may be seized on the
+      // second only by a later take, which says nothing about how fast its first take's collateral arrived.
+      const firstSeizure = new Map<string, { spoke: string; block: bigint; at: number }>();
+      for (const spoke of d.spokes) {
+        const clock = spokeClocks.get(spoke.name)!;
+        const seized = await d.clients(spoke).public.getContractEvents({ address: spoke.contracts.spoke!, abi: spokeAbi, eventName: "Seized", fromBlock: spokeHeads[spoke.name]! + 1n });
+        for (const e of seized) {
+          const account = (e.args.account as Address).toLowerCase();
+          const at = clock.at(e.blockNumber) ?? Number.POSITIVE_INFINITY;
+          const known = firstSeizure.get(account);
+          if (liquidatable.has(account) && (!known || at < known.at)) firstSeizure.set(account, { spoke: spoke.name, block: e.blockNumber, at });
+        }
+      }
       const perSpoke: Record<string, unknown> = {};
       for (const spoke of d.spokes) {
         const reader = d.clients(spoke).public;
         const clock = spokeClocks.get(spoke.name)!;
         const from = spokeHeads[spoke.name]!;
-        const seized = await reader.getContractEvents({ address: spoke.contracts.spoke!, abi: spokeAbi, eventName: "Seized", fromBlock: from + 1n });
-        const firstSeized = new Map<string, bigint>();
-        for (const e of seized) {
-          const account = (e.args.account as Address).toLowerCase();
-          if (liquidatable.has(account) && !firstSeized.has(account)) firstSeized.set(account, e.blockNumber);
-        }
+        const firstSeized = new Map([...firstSeizure].filter(([, s]) => s.spoke === spoke.name).map(([account, s]) => [account, s.block] as const));
         const seizedBlocks = [...firstSeized.values()].map((b) => Number(b - from));
         const seizedMs = [...firstSeized.values()].map((b) => clock.at(b)).filter((t): t is number => t !== undefined).map((t) => t - crash.minedAt);
         const delivered = await reader.getContractEvents({ address: spoke.contracts.endpoint, abi: endpointV2Abi, eventName: "PacketDelivered", fromBlock: from + 1n });
         const deliveryMs: number[] = [];
         const deliveryBlocks: number[] = [];
+        let unstamped = 0;
         for (const e of delivered) {
           const o = e.args.origin as { srcEid: number; sender: Hex; nonce: bigint };
           const s = sentAt.get(`${o.srcEid}:${o.sender.toLowerCase()}:${spoke.eid}:${(e.args.receiver as Address).toLowerCase()}:${o.nonce}`);
           if (!s || s.dstEid !== spoke.eid) continue;
           const sentTime = hubClock.at(s.block) ?? (s.block === crash.block ? crash.minedAt : undefined);
           const deliveredTime = clock.at(e.blockNumber);
-          if (sentTime === undefined || deliveredTime === undefined) continue;
+          if (sentTime === undefined || deliveredTime === undefined) {
+            unstamped++;
+            continue;
+          }
           deliveryMs.push(deliveredTime - sentTime);
           deliveryBlocks.push(Number(e.blockNumber - clock.headAt(sentTime)));
+        }
+        // The relayer's part after the hub: each account's first Take (its hub block, as the spoke's head then) → its first Seized.
+        const takeToSeized: number[] = [];
+        for (const [account, block] of firstSeized) {
+          const take = firstTake.get(account);
+          const takeTime = take === undefined ? undefined : hubClock.at(take);
+          if (takeTime !== undefined) takeToSeized.push(Number(block - clock.headAt(takeTime)));
         }
         const gas = await gasOfTransactions(reader, spoke.contracts.endpoint, verifiedOrDelivered, from + 1n);
         const limit = gasLimits[spoke.name]!;
         const floor = Number(ceilDiv(gas.gas, limit));
         const spokeSetup = `${setup}; ${spoke.name} blocks counted from its head when the crash was mined`;
-        figures2.push({ bench: "2 recovery", metric: `crash → Seized p50 / p95 on ${spoke.name} (${firstSeized.size} accounts)`, value: pair(seizedBlocks), unit: `${spoke.name} blocks`, setup: spokeSetup });
-        figures2.push({ bench: "2 recovery", metric: `crash → Seized p50 / p95 on ${spoke.name}`, value: pair(seizedMs), unit: "ms", setup: `${spokeSetup}; ms to the poll (50 ms) that first saw the block` });
+        figures2.push({ bench: "2 recovery", metric: `crash → first Seized p50 / p95 on ${spoke.name} (${firstSeized.size} accounts first seized there)`, value: pair(seizedBlocks), unit: `${spoke.name} blocks`, setup: spokeSetup });
+        figures2.push({ bench: "2 recovery", metric: `crash → first Seized p50 / p95 on ${spoke.name}`, value: pair(seizedMs), unit: "ms", setup: `${spokeSetup}; ms to the poll (50 ms) that first saw the block` });
+        figures2.push({ bench: "2 recovery", metric: `first Take → Seized p50 / p95 on ${spoke.name}`, value: pair(takeToSeized), unit: `${spoke.name} blocks`, setup: `${spokeSetup}; per account, from ${spoke.name}'s head when its first Take's hub block was seen to its first Seized` });
         figures2.push({ bench: "2 recovery", metric: `delivery hub → ${spoke.name} p50 / p95 (${deliveryMs.length} packets)`, value: pair(deliveryMs), unit: "ms", setup: `${spokeSetup}; PacketSent on the hub endpoint → PacketDelivered on ${spoke.name}'s, both blocks stamped when first seen` });
         figures2.push({ bench: "2 recovery", metric: `delivery hub → ${spoke.name} p50 / p95`, value: pair(deliveryBlocks), unit: `${spoke.name} blocks`, setup: `${spokeSetup}; from ${spoke.name}'s head when the PacketSent block was seen` });
         figures2.push({ bench: "2 recovery", metric: `${spoke.name} gas floor: delivery gas / block gas limit`, value: floor, unit: `${spoke.name} blocks`, setup: `${spokeSetup}; ${gas.gas.toLocaleString("en-US")} gas in ${gas.transactions} transactions holding its endpoint's PacketVerified or PacketDelivered logs; block gas limit ${limit.toLocaleString("en-US")}` });
         const seizedP95 = stats(seizedBlocks).p95;
         const deliveryP95 = stats(deliveryBlocks).p95;
         const bound = deliveryP95 === undefined ? undefined : deliveryP95 + floor + 3;
-        figures2.push({ bench: "2 recovery", metric: `crash → Seized p95 on ${spoke.name} vs delivery p95 + gas floor + 3`, value: `${seizedP95 ?? "–"} vs ${bound ?? "–"}`, unit: `${spoke.name} blocks`, setup: spokeSetup });
-        perSpoke[spoke.name] = { seizedBlocks, seizedMs, deliveryMs, deliveryBlocks, deliveryGas: gas.gas, deliveryTransactions: gas.transactions, blockGasLimit: limit, gasFloorBlocks: floor, seizedP95Blocks: seizedP95, boundBlocks: bound };
+        figures2.push({ bench: "2 recovery", metric: `crash → first Seized p95 on ${spoke.name} vs delivery p95 + gas floor + 3`, value: `${seizedP95 ?? "–"} vs ${bound ?? "–"}`, unit: `${spoke.name} blocks`, setup: spokeSetup });
+        perSpoke[spoke.name] = { seizedBlocks, seizedMs, takeToSeized, deliveryMs, deliveryBlocks, deliveriesUnstamped: unstamped, deliveryGas: gas.gas, deliveryTransactions: gas.transactions, blockGasLimit: limit, gasFloorBlocks: floor, seizedP95Blocks: seizedP95, boundBlocks: bound };
       }
 
       const last = Math.max(...firstRecovery.values());

@@ -5,7 +5,7 @@
  * `indexerUrl` asks for detection from the indexer's feed (`--indexer-url`). A relayer build without that
  * flag refuses it ("Unknown option"): it is then started again without it, and `note` says so.
  */
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { stopProcessGroup } from "../../src/util/process-group.js";
@@ -69,14 +69,20 @@ export const feedRefused = (appRoot: string) => refused.has(appRoot);
 function spawnRelayer(o: RelayerOptions, indexerUrl: string | undefined) {
   const args = [join(o.appRoot, "bin/salvage.mjs"), "relay", "--devnet-keys", "--manifest", o.manifestPath, "--database-url", o.databaseUrl, "--schema", o.schema, "--min-profit-usd=-100", "--max-exposure-usd", RELAYER_MAX_EXPOSURE_USD, "--poll-ms", String(o.pollMs ?? 200)];
   if (indexerUrl) args.push("--indexer-url", indexerUrl);
-  const child = spawn(process.execPath, args, { cwd: o.appRoot, env: { ...process.env, PONDER_TELEMETRY_DISABLED: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // SALVAGE_BENCH_RELAYER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the relayer only (profiling it).
+  const nodeArgs = (process.env.SALVAGE_BENCH_RELAYER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: o.appRoot, env: { ...process.env, PONDER_TELEMETRY_DISABLED: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   started.add(child);
   child.once("exit", () => started.delete(child));
   const recovered: Recovered[] = [];
   let text = "";
   let partial = "";
   let up = false;
+  // SALVAGE_BENCH_RELAYER_LOG=path keeps the relayer's whole log (JSON lines; one "pass" line per pass with its phases' ms).
+  const keep = process.env.SALVAGE_BENCH_RELAYER_LOG;
+  if (keep) writeFileSync(keep, "");
   const collect = (chunk: Buffer) => {
+    if (keep) appendFileSync(keep, chunk);
     text = (text + chunk.toString()).slice(-100_000);
     partial += chunk.toString();
     const lines = partial.split("\n");
@@ -115,8 +121,6 @@ export async function startRelayer(o: RelayerOptions): Promise<RelayerProcess> {
           peak = memoryOf(r.child.pid!) ?? peak;
           await stopProcessGroup(r.child);
           started.delete(r.child);
-          // SALVAGE_BENCH_RELAYER_LOG=path keeps the relayer's log (JSON lines, one "pass" line per pass with its phases' ms).
-          if (process.env.SALVAGE_BENCH_RELAYER_LOG) writeFileSync(process.env.SALVAGE_BENCH_RELAYER_LOG, r.log());
         },
       };
     }

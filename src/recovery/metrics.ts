@@ -18,7 +18,9 @@ export function createRelayerMetrics(store: RecoveryStore, detection?: () => { s
     },
   });
   const transitions = new Counter({ name: "salvage_recovery_transitions_total", help: "Transitions made by this worker", labelNames: ["from", "to"], registers: [registry] });
-  const profit = new Counter({ name: "salvage_expected_profit_usd_total", help: "Expected profit of takes made by this worker (USD, display only)", registers: [registry] });
+  // A counter never decreases: takes planned at a loss (a negative --min-profit-usd allows them) count apart.
+  const profit = new Counter({ name: "salvage_expected_profit_usd_total", help: "Expected profit of the profitable takes made by this worker (USD, display only)", registers: [registry] });
+  const loss = new Counter({ name: "salvage_expected_loss_usd_total", help: "Expected loss of the takes made at a loss by this worker (USD, display only)", registers: [registry] });
   const latency = new Histogram({
     name: "salvage_recovery_seconds",
     help: "Seconds from detection to collateral seized on the spoke",
@@ -47,7 +49,9 @@ export function createRelayerMetrics(store: RecoveryStore, detection?: () => { s
     registry,
     onTransition(e: TransitionEvent) {
       transitions.inc({ from: e.from, to: e.to });
-      if (e.to === "taken" && e.recovery.expectedProfit !== undefined) profit.inc(Number(formatUnits(e.recovery.expectedProfit, 18)));
+      const expected = e.to === "taken" ? e.recovery.expectedProfit : undefined;
+      if (expected !== undefined && expected > 0n) profit.inc(Number(formatUnits(expected, 18)));
+      if (expected !== undefined && expected < 0n) loss.inc(Number(formatUnits(-expected, 18)));
       if (e.to === "stalled" && e.from !== "stalled") alerts.inc();
       if (e.to === "seized") latency.observe((Date.now() - e.recovery.createdAt.getTime()) / 1000);
     },
