@@ -69,6 +69,34 @@ describe("TxManager", () => {
     }
   });
 
+  it("bumps at once, not after bumpAfterMs, when the base fee has risen past what the pending attempt offers", async () => {
+    await rpc("evm_setAutomine", [false]);
+    try {
+      const manager = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator, { bumpAfterMs: 3_600_000, pollMs: 50, priorityFeeWei: 1n, rebroadcastMs: 3_600_000 });
+      const first = await manager.submit(null, "underpriced-test", mintCall(1n));
+      // Still priced above the head's base fee: a poll leaves it alone (bumpAfterMs is an hour away).
+      expect(await manager.poll(null, "underpriced-test")).toBeUndefined();
+      expect(await manager.attempts(null, "underpriced-test")).toHaveLength(1);
+      // A full block's worth of base-fee rise, past its max fee: mined empty blocks, the transaction sits in the pool.
+      const risen = first.maxFeePerGas * 2n;
+      await rpc("anvil_setNextBlockBaseFeePerGas", [`0x${risen.toString(16)}`]);
+      await rpc("evm_mine");
+      expect((await clients.public.getBlock()).baseFeePerGas).toBe(risen);
+      await new Promise((r) => setTimeout(r, 300)); // past the manager's base-fee read cache
+      expect(await manager.poll(null, "underpriced-test")).toBeUndefined();
+      const attempts = await manager.attempts(null, "underpriced-test");
+      expect(attempts).toHaveLength(2);
+      expect(attempts[1]!.nonce).toBe(first.nonce);
+      expect(attempts[1]!.maxFeePerGas >= risen).toBe(true);
+      await rpc("anvil_setNextBlockBaseFeePerGas", [`0x${risen.toString(16)}`]);
+      await rpc("evm_mine");
+      const mined = await manager.poll(null, "underpriced-test");
+      expect(mined?.row.hash).toBe(attempts[1]!.hash);
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+    }
+  });
+
   it("resends the stored bytes of a transaction the node dropped, after a restart", async () => {
     await rpc("evm_setAutomine", [false]);
     let hash: `0x${string}`;

@@ -81,6 +81,8 @@ export class TxManager {
   private readonly pollMs: number;
   private readonly rebroadcastMs: number;
   private readonly lastBroadcast = new Map<Hex, number>();
+  /** The head's base fee, read at most every 250 ms (poll runs for every batch in flight, every pass). */
+  private baseFeeRead: { at: number; value: Promise<bigint> } | undefined;
 
   constructor(
     private readonly db: Database,
@@ -226,8 +228,21 @@ export class TxManager {
       await this.broadcast(row).catch(() => {});
     }
     const last = rows[rows.length - 1]!;
-    if (Date.now() - last.createdAt.getTime() > this.bumpAfterMs) rows = [...rows, await this.bump(last)];
+    // Bumped when due, or at once when the base fee has risen past what it offers (full blocks in a crash raise it
+    // 12.5% a block): a node cannot mine it, and every later nonce of the key waits behind it.
+    const underpriced = last.maxFeePerGas < (await this.baseFee());
+    if (underpriced || Date.now() - last.createdAt.getTime() > this.bumpAfterMs) rows = [...rows, await this.bump(last)];
     return undefined;
+  }
+
+  private baseFee(): Promise<bigint> {
+    const now = Date.now();
+    if (!this.baseFeeRead || now - this.baseFeeRead.at > 250) {
+      const value = this.clients.public.getBlock().then((b) => b.baseFeePerGas ?? 0n);
+      this.baseFeeRead = { at: now, value };
+      value.catch(() => (this.baseFeeRead = undefined));
+    }
+    return this.baseFeeRead.value;
   }
 
   private async minedAttempt(recoveryId: number | null, step: string, rows: TxRow[]): Promise<{ receipt: TransactionReceipt; row: TxRow } | undefined> {
