@@ -139,3 +139,27 @@ describe("TxManager", () => {
     for (let i = 0; i < 10; i++) expect((await (i % 2 ? a : b).confirm(null, `nonce-${i}`, 10_000)).receipt.status).toBe("success");
   });
 });
+
+describe("RecoveryStore.transitionMany", () => {
+  it("moves a batch in one transaction with its fields, records each transition, and leaves out only a recovery whose lease is gone", async () => {
+    const store = new RecoveryStore(db);
+    const accounts = ["0x00000000000000000000000000000000000b0001", "0x00000000000000000000000000000000000b0002", "0x00000000000000000000000000000000000b0003"] as const;
+    expect(await store.detectMany(CHAIN_ID, [...accounts])).toEqual([...accounts]);
+    const claimed = (await store.claimMany("worker-m", 60_000, 10)).filter((r) => (accounts as readonly string[]).includes(r.account));
+    expect(claimed).toHaveLength(3);
+    // The third one's lease passes to another worker.
+    await db.query(`UPDATE recoveries SET locked_by = 'worker-other' WHERE id = $1`, [claimed[2]!.id]);
+    const moved = await store.transitionMany(
+      claimed.map((r, i) => ({ recovery: r, to: "taking", patch: { maxRepay: 10n ** 30n + BigInt(i), debtAsset: 2, bonus: undefined, reason: `nul\u0000${i}` }, detail: `order ${i}` })),
+      "worker-m",
+    );
+    expect(moved.map((r) => r.id)).toEqual([claimed[0]!.id, claimed[1]!.id]);
+    expect(moved.map((r) => [r.state, r.maxRepay, r.debtAsset, r.bonus])).toEqual([
+      ["taking", 10n ** 30n, 2, undefined],
+      ["taking", 10n ** 30n + 1n, 2, undefined],
+    ]);
+    expect((await store.get(claimed[2]!.id))?.state).toBe("detected");
+    expect(await store.transitions(claimed[0]!.id)).toEqual([{ from: "detected", to: "taking", worker: "worker-m", detail: "order 0" }]);
+    expect(await store.transitions(claimed[2]!.id)).toEqual([]);
+  });
+});

@@ -28,7 +28,7 @@ import { WAD } from "../health/wad.js";
 import { type PolicyConfig, type TakePlan, batchMaxFeePerGas, planTake } from "./policy.js";
 import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
-import { LeaseLostError, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
+import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import type { TxManager } from "./transactions.js";
 
 export interface Logger {
@@ -223,6 +223,28 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return next;
   }
 
+  /** Many transitions in one database transaction; the recoveries whose lease was lost are left out (and said so). */
+  private async moveMany(moves: Move[]): Promise<Recovery[]> {
+    const moved = await this.o.store.transitionMany(moves, this.o.worker);
+    const byId = new Map(moved.map((r) => [r.id, r] as const));
+    for (const m of moves) {
+      const next = byId.get(m.recovery.id);
+      const r = m.recovery;
+      if (!next) {
+        this.o.log.warn({ recovery: r.id, account: r.account }, `recovery ${r.id}: lease lost (or moved) before ${r.state} -> ${m.to}`);
+        continue;
+      }
+      this.o.log.info({ recovery: r.id, account: r.account, from: r.state, to: m.to, detail: m.detail }, "transition");
+      try {
+        this.emit("transition", { recovery: next, from: r.state, to: m.to, detail: m.detail });
+      } catch (error) {
+        this.o.log.error({ recovery: r.id, err: (error as Error).message }, "transition listener failed");
+      }
+    }
+    for (const to of new Set(moves.filter((m) => byId.has(m.recovery.id)).map((m) => m.to))) await this.o.checkpoint?.(to);
+    return moves.flatMap((m) => byId.get(m.recovery.id) ?? []);
+  }
+
   // ------------------------------------------------------------------ plan
 
   private async plan(list: Recovery[], due: Map<number, Due>): Promise<void> {
@@ -337,27 +359,24 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   }
 
   private async send(batch: Planned[], m: MarketView, due: Map<number, Due>): Promise<void> {
-    const items: Planned[] = [];
-    await Promise.all(
-      batch.map(async (p) => {
-        const { plan, order, bonus } = p;
-        const to: RecoveryState = order.take ? "taking" : "kicking";
-        const next = await this.move(
-          p.r,
-          to,
-          {
-            debtAsset: plan.debtAssetId, collateralEid: plan.collateralEid, collateralAsset: plan.collateralAssetId,
-            // Until the take is mined, seizeAmount holds the least seizure accepted (the take's minSeize).
-            maxRepay: plan.maxRepay, repayAmount: plan.repayAmount, seizeAmount: plan.minSeize, seizeValue: plan.seizeValue,
-            bonus: order.take ? bonus : undefined, expectedProfit: plan.profit,
-          },
-          order.take
-            ? `${order.kick ? "kick and take" : "take"}: repay ${plan.repayAmount} of asset ${plan.debtAssetId}, seize ${plan.seizeAmount} of asset ${plan.collateralAssetId} on eid ${plan.collateralEid} at bonus ${bonus}, profit ${plan.profit}`
-            : `kick: a take pays from the maximum bonus (profit ${plan.profit} there)`,
-        );
-        if (next) items.push({ ...p, r: next });
-      }),
+    // The batch's recoveries move to kicking/taking in one database transaction before its transaction is stored.
+    const moved = await this.moveMany(
+      batch.map(({ r, plan, order, bonus }) => ({
+        recovery: r,
+        to: order.take ? "taking" : "kicking",
+        patch: {
+          debtAsset: plan.debtAssetId, collateralEid: plan.collateralEid, collateralAsset: plan.collateralAssetId,
+          // Until the take is mined, seizeAmount holds the least seizure accepted (the take's minSeize).
+          maxRepay: plan.maxRepay, repayAmount: plan.repayAmount, seizeAmount: plan.minSeize, seizeValue: plan.seizeValue,
+          bonus: order.take ? bonus : undefined, expectedProfit: plan.profit,
+        },
+        detail: order.take
+          ? `${order.kick ? "kick and take" : "take"}: repay ${plan.repayAmount} of asset ${plan.debtAssetId}, seize ${plan.seizeAmount} of asset ${plan.collateralAssetId} on eid ${plan.collateralEid} at bonus ${bonus}, profit ${plan.profit}`
+          : `kick: a take pays from the maximum bonus (profit ${plan.profit} there)`,
+      })),
     );
+    const byId = new Map(moved.map((r) => [r.id, r] as const));
+    const items: Planned[] = batch.flatMap((p) => (byId.has(p.r.id) ? [{ ...p, r: byId.get(p.r.id)! }] : []));
     if (items.length === 0) return;
     items.sort((a, b) => a.r.id - b.r.id);
     const step = `batch:${randomUUID()}`;

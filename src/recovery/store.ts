@@ -97,6 +97,20 @@ function fromRow(row: Record<string, unknown>): Recovery {
   return r;
 }
 
+/** One transition of transitionMany. */
+export interface Move {
+  recovery: Recovery;
+  to: RecoveryState;
+  patch?: RecoveryPatch;
+  detail?: string;
+}
+
+/** A patch value as text for an array parameter (cast to its column's type in SQL). */
+function toText(value: unknown): string | null {
+  const param = toParam(value);
+  return param === null ? null : String(param);
+}
+
 function toParam(value: unknown): unknown {
   if (typeof value === "bigint") return value.toString();
   // A revert reason may hold a NUL byte, which PostgreSQL TEXT refuses.
@@ -180,6 +194,51 @@ export class RecoveryStore {
       return fromRow(rows[0]!);
     };
     return tx ? run(tx) : this.db.transaction(run);
+  }
+
+  /**
+   * Many transitions in one database transaction: one UPDATE per set of patched fields (all rows of a batch
+   * share one), one INSERT of their transitions. A recovery whose lease this worker lost (or whose state moved)
+   * is left out of the result instead of failing the others.
+   */
+  async transitionMany(moves: readonly Move[], worker: string): Promise<Recovery[]> {
+    for (const m of moves) if (!canTransition(m.recovery.state, m.to)) throw new Error(`recovery ${m.recovery.id}: no transition ${m.recovery.state} -> ${m.to}`);
+    const groups = new Map<string, Move[]>();
+    for (const m of moves) {
+      const key = Object.keys(m.patch ?? {}).sort().join(",");
+      groups.set(key, [...(groups.get(key) ?? []), m]);
+    }
+    if (moves.length === 0) return [];
+    return this.db.transaction(async (sql) => {
+      const moved: Recovery[] = [];
+      for (const [key, group] of groups) {
+        const fields = (key ? key.split(",") : []) as (keyof RecoveryPatch)[];
+        const params: unknown[] = [worker, group.map((m) => m.recovery.id), group.map((m) => m.recovery.state), group.map((m) => m.to)];
+        const sets = ["state = v.to_state", "updated_at = now()"];
+        const columns = ["id", "from_state", "to_state"];
+        const arrays = ["$2::int[]", "$3::text[]", "$4::text[]"];
+        fields.forEach((field, i) => {
+          const [column, kind] = COLUMNS[field];
+          params.push(group.map((m) => toText(m.patch![field])));
+          arrays.push(`$${params.length}::text[]`);
+          columns.push(`c${i}`);
+          sets.push(`${column} = v.c${i}::${kind === "text" ? "text" : kind === "date" ? "timestamptz" : "numeric"}`);
+        });
+        const rows = await sql.query(
+          `UPDATE recoveries r SET ${sets.join(", ")} FROM unnest(${arrays.join(", ")}) AS v(${columns.join(", ")})
+           WHERE r.id = v.id AND r.state = v.from_state AND r.locked_by = $1 AND r.lease_until > now() RETURNING r.*`,
+          params,
+        );
+        moved.push(...rows.map(fromRow));
+      }
+      const byId = new Map(moves.map((m) => [m.recovery.id, m]));
+      const done = moved.map((r) => byId.get(r.id)!);
+      await sql.query(
+        `INSERT INTO transitions (recovery_id, from_state, to_state, worker, detail) SELECT id, from_state, to_state, $1, detail FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS v(id, from_state, to_state, detail)`,
+        [worker, done.map((m) => m.recovery.id), done.map((m) => m.recovery.state), done.map((m) => m.to), done.map((m) => (m.detail === undefined ? null : storableText(m.detail, 4_000)))],
+      );
+      return moved;
+    });
   }
 
   async get(id: number): Promise<Recovery | undefined> {
