@@ -351,6 +351,8 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       details2.relayerPeakRssMiB = relayer.memory()?.peakRssMiB ?? null;
       details2.hubGas = { gas: hubGas.gas, transactions: hubGas.transactions, blocks: hubGas.blocks, blockGasLimit: hubLimit, floorBlocks: hubFloor };
       details2.hubBlocksToFirstTake = hubBlocks;
+      // When each hub block after the crash was first seen (ms after the crash block): a loaded node mines late.
+      details2.hubBlockSeenMs = Array.from({ length: 25 }, (_, i) => hubClock.at(crash.block + BigInt(i + 1))).map((t) => (t === undefined ? null : t - crash.minedAt));
       details2.spokes = perSpoke;
       details2.msSamples = ms;
     }
