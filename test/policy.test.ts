@@ -1,6 +1,7 @@
 /** The take policy in isolation: profit accounting, the choice of collateral, and its three refusals. */
 import { describe, expect, it } from "vitest";
-import { type PlanInput, type PolicyConfig, batchMaxFeePerGas, planTake } from "../src/recovery/policy.js";
+import { type PlanInput, type PolicyConfig, batchMaxFeePerGas, coverage, nearestUnderWaterFirst, planTake } from "../src/recovery/policy.js";
+import { DeliveryTimes } from "../src/recovery/delivery-times.js";
 import { WAD } from "../src/health/wad.js";
 
 const usd = (n: number) => BigInt(n) * WAD;
@@ -79,5 +80,51 @@ describe("a batch's fee cap follows its plans", () => {
     expect(batchMaxFeePerGas([plan(5, 1)], o)).toBe(o.gasPriceWei);
     // A protocol's keeper accepting a $100 loss may pay up to (-50 + 1 + 100) = $51 = 0.0255 ETH: 25.5 gwei.
     expect(batchMaxFeePerGas([plan(-50, 1)], { ...o, minProfitUsd: usd(-100) })).toBe(25_500_000_000n);
+  });
+});
+
+describe("delay-aware recovery", () => {
+  it("prices the risk in flight over the pathway's measured seconds where it has them, the configured guess elsewhere", () => {
+    const guessed = planTake(config, input());
+    const measured = planTake(config, input({ deliverySeconds: { 2: 600n } }));
+    if (guessed.action !== "take" || measured.action !== "take") throw new Error("expected takes");
+    // 13,440 USD in flight: 10 bps a minute over 60 s is 13.44 USD, over 600 s ten times that.
+    expect(guessed.costs.priceRisk).toBe((usd(13_440) * 10n * 60n) / (60n * 10_000n));
+    expect(measured.costs.priceRisk).toBe(guessed.costs.priceRisk * 10n);
+    expect(measured.profit).toBe(guessed.profit - guessed.costs.priceRisk * 9n);
+    // Another eid's measurement leaves this one on the guess.
+    const other = planTake(config, input({ deliverySeconds: { 3: 600n } }));
+    if (other.action !== "take") throw new Error("expected a take");
+    expect(other.costs.priceRisk).toBe(guessed.costs.priceRisk);
+  });
+
+  it("measures each pathway over a window: nearest-rank median and p99, the guess until enough deliveries", () => {
+    const times = new DeliveryTimes({ window: 100, minSamples: 5 });
+    expect(times.stats(2)).toBeUndefined();
+    for (let i = 0; i < 4; i++) times.record(2, 1_000n, 1_000n + BigInt(10 + i));
+    expect(times.expectedSeconds([2, 3], 30n)).toEqual({ 2: 30n, 3: 30n });
+    times.record(2, 1_000n, 1_014n);
+    expect(times.stats(2)).toEqual({ samples: 5, p50: 12n, p99: 14n });
+    expect(times.expectedSeconds([2], 30n)).toEqual({ 2: 12n });
+    // The window keeps the latest 100: 200 slow deliveries push the fast ones out.
+    for (let i = 0; i < 200; i++) times.record(2, 0n, 300n + BigInt(i % 100));
+    expect(times.stats(2)).toEqual({ samples: 100, p50: 349n, p99: 398n });
+    // A Seized block stamped before its take's block (clocks of two chains) counts as 0, not negative.
+    times.record(4, 100n, 90n);
+    expect(times.stats(4)?.p50).toBe(0n);
+  });
+
+  it("works first on the accounts nearest to going under water, then those under water closest to 1, then those without debt", () => {
+    const c = (collateral: number, debt: number) => coverage({ collateralValue: usd(collateral), debtValue: usd(debt) });
+    const accounts = [
+      { name: "far", cov: c(130, 100) },
+      { name: "no debt", cov: c(5, 0) },
+      { name: "deep under", cov: c(50, 100) },
+      { name: "at 1", cov: c(100, 100) },
+      { name: "just under", cov: c(99, 100) },
+      { name: "near", cov: c(101, 100) },
+    ];
+    expect(c(101, 100)).toBe((WAD * 101n) / 100n);
+    expect(accounts.sort((a, b) => nearestUnderWaterFirst(a.cov, b.cov)).map((a) => a.name)).toEqual(["at 1", "near", "far", "just under", "deep under", "no debt"]);
   });
 });

@@ -1,8 +1,12 @@
 /**
  * The relayer as a library (createRelayer, PGlite) against a crashed devnet: it recovers every account
- * the hub considers liquidatable, exactly once per take, and touches no healthy account.
+ * the hub considers liquidatable, exactly once per take, and touches no healthy account; it works first on
+ * the accounts nearest to going under water, and measures each pathway's delivery time from the chains.
  */
+import { type Address, type Hex } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { hubAbi } from "../abis/index.js";
+import { coverage, nearestUnderWaterFirst } from "../src/recovery/policy.js";
 import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
 import type { TransitionEvent } from "../src/recovery/coordinator.js";
@@ -20,6 +24,8 @@ beforeAll(async () => {
     keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
     policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
     pollIntervalMs: 200,
+    // One order a batch: the order of the batches' nonces is the order the relayer chose.
+    maxBatchOrders: 1,
   });
   relayer.on("transition", (e) => transitions.push(e));
 }, 300_000);
@@ -32,10 +38,52 @@ afterAll(async () => {
 it("recovers every liquidatable account after the crash and touches no healthy one", async () => {
   const liquidatable = new Set(s.crash.liquidatable.map((a) => a.toLowerCase()));
   expect(liquidatable.size).toBe(15);
+  // Every account open before the first pass, so that one pass plans them all.
+  const hub = s.net.deployment.hubClients.public;
+  await relayer.store.detectMany(s.net.deployment.hub.chainId, s.crash.liquidatable);
+  const liquidator = devnetAccounts.liquidator.address;
+  await relayer.tick();
+  const firstPassNonces = await hub.getTransactionCount({ address: liquidator, blockTag: "pending" });
   relayer.start();
   await waitUntilRecovered(s, () => relayer.store.list());
   await relayer.stop();
 
   await expectRecoveredExactlyOnce(s, await relayer.store.list(), devnetAccounts.liquidator.address);
   expect(new Set(transitions.map((t) => `${t.from}>${t.to}`))).toContain("taking>taken");
+
+  // The first pass's takes, in the order they were mined: nearest to going under water first.
+  const takes = await hub.getContractEvents({ address: s.net.deployment.hubAddress, abi: hubAbi, eventName: "Take", fromBlock: 0n });
+  const firstTakes: { account: Address; tx: Hex }[] = [];
+  for (const t of takes) {
+    const account = (t.args.account as Address).toLowerCase() as Address;
+    if (!firstTakes.some((f) => f.account === account)) firstTakes.push({ account, tx: t.transactionHash });
+  }
+  const nonces = await Promise.all(firstTakes.map(async (f) => (await hub.getTransaction({ hash: f.tx })).nonce));
+  const firstPass = firstTakes.filter((_, i) => nonces[i]! < firstPassNonces);
+  expect(firstPass.length).toBeGreaterThanOrEqual(5);
+  // Positions and prices as the first pass read them: nothing moves them between the crash and the first take.
+  const beforeTakes = takes[0]!.blockNumber - 1n;
+  const covers = await Promise.all(
+    firstPass.map(async (f) => {
+      const [collateralValue, , , debtValue] = await hub.readContract({ address: s.net.deployment.hubAddress, abi: hubAbi, functionName: "accountData", args: [f.account], blockNumber: beforeTakes });
+      return coverage({ collateralValue, debtValue });
+    }),
+  );
+  for (let i = 1; i < covers.length; i++) expect(nearestUnderWaterFirst(covers[i - 1], covers[i])).toBeLessThanOrEqual(0);
+  expect(new Set(covers.map(String)).size).toBeGreaterThan(1);
+
+  // The pathway delivery times the relayer measured are the chains' own: Seized block − take block, per spoke.
+  const byEid = new Map<number, bigint[]>();
+  for (const r of await relayer.store.list()) {
+    const spoke = s.net.deployment.spokes.find((c) => c.eid === r.collateralEid)!;
+    const paid = await s.net.deployment.clients(spoke).public.getTransactionReceipt({ hash: r.deliverTx! });
+    const [sent, seized] = await Promise.all([hub.getBlock({ blockNumber: r.takeBlock! }), s.net.deployment.clients(spoke).public.getBlock({ blockNumber: paid.blockNumber })]);
+    byEid.set(r.collateralEid!, [...(byEid.get(r.collateralEid!) ?? []), seized.timestamp - sent.timestamp]);
+  }
+  const text = await relayer.metrics.registry.metrics();
+  for (const [eid, seconds] of byEid) {
+    const sorted = seconds.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const median = sorted[Math.ceil(sorted.length / 2) - 1]!;
+    expect(text).toContain(`salvage_delivery_seconds{eid="${eid}",quantile="0.5"} ${median}`);
+  }
 }, 240_000);

@@ -57,8 +57,10 @@ export interface TakeCosts {
   lzFeeWei?: Readonly<Record<number, bigint>>;
   /** Expected adverse move of the collateral while the packet is in flight, in bps per minute… */
   priceRiskBpsPerMinute?: bigint;
-  /** …over the expected seconds from take to collateral delivered. */
+  /** …over the expected seconds from take to collateral delivered… */
   expectedDeliverySeconds?: bigint;
+  /** …or, for the eids listed, that pathway's own (measured) seconds. */
+  deliverySecondsByEid?: Readonly<Record<number, bigint>>;
 }
 
 export interface TakeInput<D extends DebtInput = DebtInput, C extends CollateralInput = CollateralInput> {
@@ -164,7 +166,7 @@ function costsOf(k: TakeCosts, eid: number, seizeValue: bigint): TakeCostBreakdo
   return {
     gas: nativeToUsd(k.gasWei ?? 0n, k.nativePriceWad),
     lzFee: nativeToUsd(k.lzFeeWei?.[eid] ?? 0n, k.nativePriceWad),
-    priceRisk: mulDiv(seizeValue, (k.priceRiskBpsPerMinute ?? 0n) * (k.expectedDeliverySeconds ?? 0n), 60n * 10_000n),
+    priceRisk: mulDiv(seizeValue, (k.priceRiskBpsPerMinute ?? 0n) * (k.deliverySecondsByEid?.[eid] ?? k.expectedDeliverySeconds ?? 0n), 60n * 10_000n),
   };
 }
 

@@ -23,9 +23,10 @@ import { type Address, BlockNotFoundError, type Hex, type TransactionReceipt, Tr
 import { describeError } from "../chains/errors.js";
 import { mapLimit } from "../util/concurrency.js";
 import type { ChainClients } from "../chains/clients.js";
-import { bonusAt } from "../health/health.js";
+import { bonusAt, valueOf } from "../health/health.js";
 import { WAD } from "../health/wad.js";
-import { type PolicyConfig, type TakePlan, batchMaxFeePerGas, planTake } from "./policy.js";
+import { type Coverage, type PolicyConfig, type TakePlan, batchMaxFeePerGas, coverage, nearestUnderWaterFirst, planTake } from "./policy.js";
+import { DeliveryTimes } from "./delivery-times.js";
 import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
@@ -55,6 +56,8 @@ export interface CoordinatorOptions {
   /** Debt tokens the executor pulls from the taker. */
   debtTokens: Address[];
   policy: PolicyConfig;
+  /** Measured delivery time per pathway: a take's price risk is counted over it (the policy's guess until it has enough). */
+  deliveryTimes?: DeliveryTimes;
   /** Receives seized collateral on every spoke. */
   receiver: Address;
   /** USD price (WAD) of the hub chain's native token, for gas and LayerZero fees. */
@@ -84,7 +87,7 @@ export interface CoordinatorOptions {
 const silent: Logger = { info() {}, warn() {}, error() {} };
 /** Batches signed or read back at once, and transitions written at once (the PostgreSQL pool holds 8). */
 const SEND_CONCURRENCY = 4;
-/** Accounts read and planned together, and chunks planned at once. */
+/** Accounts read in one Multicall3, and reads at once. */
 const PLAN_CHUNK = 128;
 const PLAN_CONCURRENCY = 4;
 const MOVE_CONCURRENCY = 4;
@@ -93,12 +96,6 @@ const IN_FLIGHT: readonly RecoveryState[] = ["taken", "verified", "delivered", "
 interface Due {
   at: number;
   reason?: string;
-}
-
-/** What the chunks of one plan phase share: the taker's inventory and the collateral in flight per spoke. */
-interface Ledger {
-  inventory?: Map<number, bigint>;
-  exposure?: Promise<Record<number, bigint>>;
 }
 
 interface Planned {
@@ -124,6 +121,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       batchGasShare: 1 / 6,
       maxBatchOrders: 64,
       log: silent,
+      deliveryTimes: new DeliveryTimes(),
       // An option passed as undefined keeps its default.
       ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as CoordinatorOptions),
     };
@@ -257,40 +255,50 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       } else ready.push(r);
     }
     if (ready.length === 0) return;
-    // Planned in chunks, side by side, each sent as soon as it is planned: in a crash the first batches leave
-    // after one chunk's read, not after the whole book's. Inventory and exposure are one ledger for all chunks.
-    const ledger: Ledger = {};
+    // Read in chunks side by side (one Multicall3 each), then planned in one order over all of them: those
+    // nearest to going under water first, so that when the takes need many blocks, the first ones go where a
+    // block of delay costs the most. The nonces follow that order, and so does the chain.
     const chunks: Recovery[][] = [];
     for (let i = 0; i < ready.length; i += PLAN_CHUNK) chunks.push(ready.slice(i, i + PLAN_CHUNK));
-    await mapLimit(chunks, PLAN_CONCURRENCY, (chunk) => this.planChunk(chunk, due, ledger));
-  }
-
-  private async planChunk(ready: Recovery[], due: Map<number, Due>, ledger: Ledger): Promise<void> {
-    const { market, accounts } = await this.o.protocol.read(ready.map((r) => r.account), this.o.hubTx.address);
-    const inventory = (ledger.inventory ??= new Map(market.inventory));
-    ledger.exposure ??= (async () => {
-      const out: Record<number, bigint> = {};
-      for (const eid of market.messageFeeWei.keys()) out[eid] = await this.o.store.exposure(eid);
-      return out;
-    })();
-    const exposure = await ledger.exposure;
-
-    const planned: Planned[] = [];
-    for (const r of ready) {
-      const v = accounts.get(r.account.toLowerCase());
-      if (!v) {
-        due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
+    const reads = await mapLimit(chunks, PLAN_CONCURRENCY, (chunk) =>
+      this.o.protocol.read(chunk.map((r) => r.account), this.o.hubTx.address).then(
+        (read) => ({ chunk, read }),
+        (error: unknown) => ({ chunk, error }),
+      ),
+    );
+    const views: { r: Recovery; v: AccountView; market: MarketView; priority: Coverage }[] = [];
+    let market: MarketView | undefined;
+    for (const x of reads) {
+      if (!("read" in x)) {
+        this.o.log.warn({ accounts: x.chunk.length, err: describeError(x.error) }, "account read failed");
+        for (const r of x.chunk) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
         continue;
       }
+      market ??= x.read.market;
+      for (const r of x.chunk) {
+        const v = x.read.accounts.get(r.account.toLowerCase());
+        if (!v) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
+        else views.push({ r, v, market: x.read.market, priority: coverage(this.values(v, x.read.market)) });
+      }
+    }
+    if (!market) return;
+    views.sort((x, y) => nearestUnderWaterFirst(x.priority, y.priority) || x.r.id - y.r.id);
+
+    const inventory = new Map(market.inventory);
+    const exposure: Record<number, bigint> = {};
+    for (const eid of market.messageFeeWei.keys()) exposure[eid] = await this.o.store.exposure(eid);
+    const deliverySeconds = this.o.deliveryTimes.expectedSeconds(market.messageFeeWei.keys(), this.o.policy.expectedDeliverySeconds);
+    const planned: Planned[] = [];
+    for (const { r, v, market: m } of views) {
       if (v.healthFactor >= WAD) {
         await this.move(r, "abandoned", { reason: `healthy: HF ${v.healthFactor}` });
         continue;
       }
-      const live = v.auction.active && market.block.timestamp <= v.auction.startedAt + market.auction.auctionTail;
+      const live = v.auction.active && m.block.timestamp <= v.auction.startedAt + m.auction.auctionTail;
       // A kick and take in one transaction take at the kick's bonus, minBonus; a running auction's bonus only grows.
-      const bonus = live ? bonusAt(market.auction, v.auction.startedAt, market.block.timestamp) : market.auction.minBonus;
+      const bonus = live ? bonusAt(m.auction, v.auction.startedAt, m.block.timestamp) : m.auction.minBonus;
       const gas = live ? this.o.protocol.gas.take : this.o.protocol.gas.kick + this.o.protocol.gas.take;
-      const plan = planTake({ ...this.o.policy, takeGas: gas }, this.planInput(v, market, bonus, inventory, exposure));
+      const plan = planTake({ ...this.o.policy, takeGas: gas }, this.planInput(v, m, bonus, inventory, exposure, deliverySeconds));
       if (plan.action === "skip") {
         await this.move(r, "skipped", { reason: plan.reason });
         continue;
@@ -298,15 +306,15 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       if (plan.action === "take") {
         inventory.set(plan.debtAssetId, (inventory.get(plan.debtAssetId) ?? 0n) - plan.maxRepay);
         exposure[plan.collateralEid] = (exposure[plan.collateralEid] ?? 0n) + plan.seizeValue;
-        planned.push({ r, plan, bonus, gas, order: this.order(r.account, !live, true, plan, market) });
+        planned.push({ r, plan, bonus, gas, order: this.order(r.account, !live, true, plan, m) });
         continue;
       }
       if (!live) {
         // Not worth a take at minBonus: kick only if a take pays by the time the bonus is at its maximum.
         // Dust that never pays is never kicked (no gas spent on it every auction).
-        const later = planTake({ ...this.o.policy, takeGas: this.o.protocol.gas.take }, this.planInput(v, market, market.auction.maxBonus, inventory, exposure));
+        const later = planTake({ ...this.o.policy, takeGas: this.o.protocol.gas.take }, this.planInput(v, m, m.auction.maxBonus, inventory, exposure, deliverySeconds));
         if (later.action === "take") {
-          planned.push({ r, plan: later, bonus: market.auction.maxBonus, gas: this.o.protocol.gas.kick, order: this.order(r.account, true, false, later, market) });
+          planned.push({ r, plan: later, bonus: m.auction.maxBonus, gas: this.o.protocol.gas.kick, order: this.order(r.account, true, false, later, m) });
           continue;
         }
         due.set(r.id, { at: Date.now() + this.backoff(Math.max(r.attempts, 4)), reason: `not kicked: ${plan.reason}` });
@@ -314,12 +322,28 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: plan.reason });
     }
-    // Batches are signed and stored a few at a time (nonces are handed out under a row lock, so they stay
-    // consecutive) and none waits for another's receipt.
-    await mapLimit(this.pack(planned, market), SEND_CONCURRENCY, (batch) => this.send(batch, market, due));
+    // Batches are moved a few at a time and none waits for another's receipt; each is stored and signed after the
+    // one before it (nonces are handed out under a row lock), so the nonces, and the chain, follow the order above.
+    const batches = this.pack(planned, market);
+    const turns = batches.map(() => {
+      let resolve!: () => void;
+      return { promise: new Promise<void>((r) => (resolve = r)), resolve };
+    });
+    await mapLimit(batches.map((_, i) => i), SEND_CONCURRENCY, (i) =>
+      this.send(batches[i]!, market!, due, turns[i - 1]?.promise).finally(() => turns[i]!.resolve()),
+    );
   }
 
-  private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>) {
+  /** The account's collateral and debt in USD (WAD) at the market's prices. */
+  private values(v: AccountView, m: MarketView): { collateralValue: bigint; debtValue: bigint } {
+    let collateralValue = 0n;
+    let debtValue = 0n;
+    for (const c of v.collaterals) collateralValue += valueOf(c.amount, m.pricesWad.get(c.assetId) ?? 0n, m.decimals.get(c.assetId) ?? 18);
+    for (const d of v.debts) debtValue += valueOf(d.amount, m.pricesWad.get(d.assetId) ?? 0n, m.decimals.get(d.assetId) ?? 18);
+    return { collateralValue, debtValue };
+  }
+
+  private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>, deliverySeconds?: Record<number, bigint>) {
     return {
       debts: v.debts.filter((p) => p.amount > 0n).map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)!, inventory: maxZero(inventory.get(p.assetId) ?? 0n) })),
       collaterals: v.collaterals.filter((p) => p.amount > 0n).map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)! })),
@@ -329,6 +353,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       hubNativePriceWad: this.o.hubNativePriceWad,
       lzFeeWei: Object.fromEntries(m.messageFeeWei),
       exposure,
+      deliverySeconds,
     };
   }
 
@@ -358,7 +383,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return batches;
   }
 
-  private async send(batch: Planned[], m: MarketView, due: Map<number, Due>): Promise<void> {
+  private async send(batch: Planned[], m: MarketView, due: Map<number, Due>, after?: Promise<void>): Promise<void> {
     // The batch's recoveries move to kicking/taking in one database transaction before its transaction is stored.
     const moved = await this.moveMany(
       batch.map(({ r, plan, order, bonus }) => ({
@@ -377,6 +402,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     );
     const byId = new Map(moved.map((r) => [r.id, r] as const));
     const items: Planned[] = batch.flatMap((p) => (byId.has(p.r.id) ? [{ ...p, r: byId.get(p.r.id)! }] : []));
+    await after;
     if (items.length === 0) return;
     items.sort((a, b) => a.r.id - b.r.id);
     const step = `batch:${randomUUID()}`;
@@ -446,7 +472,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private async settle(list: Recovery[], due: Map<number, Due>): Promise<void> {
     const live = await this.reorgCheck(list, due);
     const settlements = await this.o.protocol.settlements(
-      live.map((r) => ({ key: r.id, packet: r.packet!, takeId: r.takeId!, account: r.account, receiver: this.o.receiver, fromBlock: r.spokeFromBlock ?? 0n })),
+      live.map((r) => ({ key: r.id, packet: r.packet!, takeId: r.takeId!, account: r.account, receiver: this.o.receiver, fromBlock: r.spokeFromBlock ?? 0n, takeBlock: r.takeBlock })),
     );
     await mapLimit(live, MOVE_CONCURRENCY, async (r) => {
       const s = settlements.get(r.id);
@@ -458,7 +484,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       if (s.state === "seized") {
         // Through `delivered`, so every recovery's log reads the same whatever the pass saw first.
         const at = r.state === "delivered" ? r : await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
-        if (at) await this.move(at, "seized", { deliverTx: s.seizeTx }, `collateral paid to ${this.o.receiver} in ${s.seizeTx}`);
+        const seized = at && (await this.move(at, "seized", { deliverTx: s.seizeTx }, `collateral paid to ${this.o.receiver} in ${s.seizeTx}`));
+        if (seized && s.sentAt !== undefined && s.seizedAt !== undefined && r.collateralEid !== undefined) this.o.deliveryTimes.record(r.collateralEid, s.sentAt, s.seizedAt);
       } else if (s.state === "delivered") {
         if (r.state !== "delivered") await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
         else wait("delivered, Seized event not found yet");

@@ -2,10 +2,11 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { formatUnits } from "viem";
 import type { TransitionEvent } from "./coordinator.js";
+import type { DeliveryTimes } from "./delivery-times.js";
 import { RECOVERY_STATES } from "./states.js";
 import type { RecoveryStore } from "./store.js";
 
-export function createRelayerMetrics(store: RecoveryStore, detection?: () => { source: "feed" | "scanner" }) {
+export function createRelayerMetrics(store: RecoveryStore, detection?: () => { source: "feed" | "scanner" }, deliveryTimes?: DeliveryTimes) {
   const registry = new Registry();
   new Gauge({
     name: "salvage_recoveries",
@@ -41,6 +42,21 @@ export function createRelayerMetrics(store: RecoveryStore, detection?: () => { s
       collect() {
         const now = detection().source;
         for (const source of ["feed", "scanner"]) this.set({ source }, source === now ? 1 : 0);
+      },
+    });
+  }
+  if (deliveryTimes) {
+    new Gauge({
+      name: "salvage_delivery_seconds",
+      help: "Seconds from a take's SEIZE sent on the hub to the collateral paid on the spoke (block timestamps), over the latest deliveries per collateral chain; the relayer prices a take's risk in flight with the median",
+      labelNames: ["eid", "quantile"],
+      registers: [registry],
+      collect() {
+        for (const eid of deliveryTimes.eids()) {
+          const s = deliveryTimes.stats(eid)!;
+          this.set({ eid: String(eid), quantile: "0.5" }, Number(s.p50));
+          this.set({ eid: String(eid), quantile: "0.99" }, Number(s.p99));
+        }
       },
     });
   }

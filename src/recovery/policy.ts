@@ -35,6 +35,8 @@ export interface PlanInput {
   lzFeeWei: Record<number, bigint>;
   /** Collateral value already in flight per eid (WAD USD). */
   exposure: Record<number, bigint>;
+  /** Measured seconds from take to collateral delivered, per eid (the configured expectedDeliverySeconds elsewhere). */
+  deliverySeconds?: Record<number, bigint>;
 }
 
 export interface TakePlan {
@@ -70,6 +72,7 @@ export function planTake(config: PolicyConfig, input: PlanInput): Plan {
       lzFeeWei: input.lzFeeWei,
       priceRiskBpsPerMinute: config.priceRiskBpsPerMinute,
       expectedDeliverySeconds: config.expectedDeliverySeconds,
+      deliverySecondsByEid: input.deliverySeconds,
     },
   });
   if (!choice.take) {
@@ -102,4 +105,27 @@ export function batchMaxFeePerGas(
   if (budgetUsd <= 0n || o.gasLimit === 0n) return o.gasPriceWei;
   const cap = mulDiv(budgetUsd, WAD, o.hubNativePriceWad) / o.gasLimit;
   return cap > o.gasPriceWei ? cap : o.gasPriceWei;
+}
+
+/** An account's collateral value over its debt (WAD); undefined without debt. */
+export type Coverage = bigint | undefined;
+
+export function coverage(v: { collateralValue: bigint; debtValue: bigint }): Coverage {
+  return v.debtValue === 0n ? undefined : mulDiv(v.collateralValue, WAD, v.debtValue);
+}
+
+/**
+ * The order in which liquidatable accounts are worked when they do not all fit in the next block: those nearest
+ * to going under water first (collateral / debt lowest, from 1 up: a small further fall turns them into bad
+ * debt), then those already under water, closest to 1 first (a take there no longer reduces the shortfall, it
+ * only stops it from growing), then accounts without debt. A comparator: negative when `a` goes first.
+ */
+export function nearestUnderWaterFirst(a: Coverage, b: Coverage): number {
+  const rank = (c: Coverage) => (c === undefined ? 2 : c >= WAD ? 0 : 1);
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra !== rb) return ra - rb;
+  if (a === undefined || b === undefined || a === b) return 0;
+  // Above water: lower coverage first; under water: higher coverage (closer to 1) first.
+  return (ra === 0 ? a < b : a > b) ? -1 : 1;
 }

@@ -55,6 +55,9 @@ export interface Settlement {
   seizeTx?: Hex;
   /** The executor's alert when lzReceive reverted on the collateral chain (LayerZero's LzReceiveAlert). */
   alert?: string;
+  /** State "seized": the timestamps (unix seconds) of the take's hub block and of the block that paid the receiver. */
+  sentAt?: bigint;
+  seizedAt?: bigint;
 }
 
 export interface LendingProtocol {
@@ -67,7 +70,7 @@ export interface LendingProtocol {
   batchOutcomes(receipt: TransactionReceipt, executor: Address): Map<string, OrderOutcome>;
   classify(errorName: string | undefined): RevertClass;
   /** Where each take's collateral stands on its chain, in a few reads for all of them. */
-  settlements(takes: readonly { key: number; packet: Hex; takeId: bigint; account: Address; receiver: Address; fromBlock: bigint }[]): Promise<Map<number, Settlement>>;
+  settlements(takes: readonly { key: number; packet: Hex; takeId: bigint; account: Address; receiver: Address; fromBlock: bigint; takeBlock?: bigint }[]): Promise<Map<number, Settlement>>;
   /** The newest block of the chain that holds collateral `eid` (where a take's Seized event is searched from). */
   collateralChainHead(eid: number): Promise<bigint>;
   /** Creation code of the liquidator's executor for `owner`. */

@@ -16,6 +16,7 @@ import { sleep } from "../util/concurrency.js";
 import { type Logger, Coordinator, type TransitionEvent } from "./coordinator.js";
 import { type Database, RELAYER_MIGRATION, openDatabase } from "./db.js";
 import { type Detector, createDetector } from "./detection/index.js";
+import { DeliveryTimes } from "./delivery-times.js";
 import { createRelayerMetrics } from "./metrics.js";
 import { type RelayerConfigInput, parseRelayerConfig } from "./config.js";
 import type { LendingProtocol } from "./protocol.js";
@@ -70,8 +71,9 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     await db.close();
     throw error;
   }
+  const deliveryTimes = new DeliveryTimes();
   const coordinator = new Coordinator({
-    protocol, store, hubTx, executor, policy: config.policy,
+    protocol, store, hubTx, executor, policy: config.policy, deliveryTimes,
     hubClients: deployment.hubClients,
     debtTokens: deployment.debtAssets.map((a) => deployment.hub.tokens[String(a.id)]!),
     receiver: (config.receiver ?? taker.address) as Address,
@@ -90,7 +92,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     await db.close();
     throw error;
   }
-  const metrics = createRelayerMetrics(store, () => detector.status());
+  const metrics = createRelayerMetrics(store, () => detector.status(), deliveryTimes);
   const emitter = new EventEmitter<{ transition: [TransitionEvent]; packet: [DeliveryEvent]; error: [Error] }>();
   coordinator.on("transition", (e) => {
     metrics.onTransition(e);

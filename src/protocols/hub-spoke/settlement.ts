@@ -20,16 +20,18 @@ const MAX_RANGE = 5_000n;
 
 interface SpokeLog {
   next?: bigint;
-  seized: Map<string, Hex>;
+  seized: Map<string, { tx: Hex; block: bigint }>;
   alerts: Map<string, string>;
 }
 
 export class SettlementReader {
   private readonly logs = new Map<number, SpokeLog>();
+  /** Block timestamps by `chainId:block`, for the delivery times (a few thousand kept). */
+  private readonly timestamps = new Map<string, bigint>();
 
   constructor(private readonly d: Deployment) {}
 
-  async read(takes: readonly { key: number; packet: Hex; takeId: bigint; fromBlock: bigint }[]): Promise<Map<number, Settlement>> {
+  async read(takes: readonly { key: number; packet: Hex; takeId: bigint; fromBlock: bigint; takeBlock?: bigint }[]): Promise<Map<number, Settlement>> {
     const out = new Map<number, Settlement>();
     const byEid = new Map<number, typeof takes[number][]>();
     for (const t of takes) {
@@ -45,19 +47,38 @@ export class SettlementReader {
         const log = await this.scan(eid, reader, spoke.contracts.spoke!, endpoint, list.reduce((m, t) => (t.fromBlock < m ? t.fromBlock : m), list[0]!.fromBlock));
         const packets = list.map((t) => decodePacket(t.packet));
         const states = await inboundStates(reader, endpoint, packets);
-        list.forEach((t, k) => {
-          const p = packets[k]!;
-          const inbound = states[k];
-          // A failed read says nothing: leave this take out, it is read again next time.
-          if (inbound === undefined) return;
-          const seizeTx = log.seized.get(t.takeId.toString());
-          const alert = log.alerts.get(p.guid.toLowerCase());
-          const state = seizeTx ? "seized" : inbound;
-          out.set(t.key, { state, seizeTx, alert: state === "seized" || state === "delivered" ? undefined : alert });
-        });
+        await Promise.all(
+          list.map(async (t, k) => {
+            const p = packets[k]!;
+            const inbound = states[k];
+            // A failed read says nothing: leave this take out, it is read again next time.
+            if (inbound === undefined) return;
+            const seized = log.seized.get(t.takeId.toString());
+            const alert = log.alerts.get(p.guid.toLowerCase());
+            const state = seized ? "seized" : inbound;
+            const settlement: Settlement = { state, seizeTx: seized?.tx, alert: state === "seized" || state === "delivered" ? undefined : alert };
+            if (seized && t.takeBlock !== undefined) {
+              // When it was sent (the take's hub block) and paid (the Seized block): the pathway's delivery time.
+              const [sentAt, seizedAt] = await Promise.all([this.timestamp(this.d.hubClients.public, t.takeBlock), this.timestamp(reader, seized.block)]).catch(() => [undefined, undefined]);
+              settlement.sentAt = sentAt;
+              settlement.seizedAt = seizedAt;
+            }
+            out.set(t.key, settlement);
+          }),
+        );
       }),
     );
     return out;
+  }
+
+  private async timestamp(reader: PublicClient, block: bigint): Promise<bigint> {
+    const key = `${reader.chain?.id}:${block}`;
+    const known = this.timestamps.get(key);
+    if (known !== undefined) return known;
+    const { timestamp } = await reader.getBlock({ blockNumber: block });
+    this.timestamps.set(key, timestamp);
+    if (this.timestamps.size > 4_096) this.timestamps.delete(this.timestamps.keys().next().value!);
+    return timestamp;
   }
 
   private async scan(eid: number, reader: PublicClient, spoke: Address, endpoint: Address, fromBlock: bigint): Promise<SpokeLog> {
@@ -71,7 +92,7 @@ export class SettlementReader {
         reader.getLogs({ address: spoke, event: seizedEvent, fromBlock: next, toBlock: to }),
         reader.getLogs({ address: endpoint, event: alertEvent, fromBlock: next, toBlock: to }),
       ]);
-      for (const e of seized) log.seized.set(e.args.takeId!.toString(), e.transactionHash!);
+      for (const e of seized) log.seized.set(e.args.takeId!.toString(), { tx: e.transactionHash!, block: e.blockNumber! });
       for (const e of alerts) log.alerts.set(e.args.guid!.toLowerCase(), decodeRevertData(alertErrors as never, e.args.reason as Hex).message);
       next = to + 1n;
     }
