@@ -14,7 +14,7 @@ import { type BenchNetwork, startBenchNetwork } from "../bench/lib/network.js";
 import { REPO_ROOT } from "../bench/lib/ponder.js";
 import { reserves } from "../bench/lib/solvency/accounting.js";
 import { type SolvencyDevnet, runIdeal, runNone, runSalvage, snapshotDevnet } from "../bench/lib/solvency/runs.js";
-import { type RunResult, account } from "../bench/solvency.js";
+import { type RunResult, account, parseSolvencyOptions, percent, ratio } from "../bench/solvency.js";
 import { killStartedRelayers } from "../bench/lib/relayer.js";
 
 let net: BenchNetwork;
@@ -96,4 +96,21 @@ describe("solvency benchmark", () => {
     expect(ideal.accounting.final.badDebtUsd).toBeLessThanOrEqual(r.accounting.final.badDebtUsd);
     expect(ideal.accounting.final.badDebtWholeDebtUsd).toBeLessThanOrEqual(r.accounting.final.badDebtWholeDebtUsd);
   }, 240_000);
+});
+
+describe("solvency options and figures", () => {
+  const valid = { accounts: "1000", seed: "7", walkSteps: "10", blockTime: "1", confirmations: "0,5,15", crashShare: "0.1", declineBps: "200", blocks: "20", noiseBps: "50", tail: "60", chart: "bench/solvency.png", appRoot: ".", setup: "" };
+  it("parses the flags and names a bad one", () => {
+    expect(parseSolvencyOptions(valid).confirmations).toEqual([0, 5, 15]);
+    expect(() => parseSolvencyOptions({ ...valid, confirmations: "0,x" })).toThrow(/--solvency-confirmations: a comma-separated list/);
+    expect(() => parseSolvencyOptions({ ...valid, crashShare: "1.5" })).toThrow(/--solvency-crash-share: /);
+    expect(() => parseSolvencyOptions({ ...valid, declineBps: "9000", noiseBps: "1500" })).toThrow(/--solvency-noise-bps: decline 9000 \+ noise 1500/);
+    expect(() => parseSolvencyOptions({ ...valid, blockTime: "0" })).toThrow(/--block-time: /);
+  });
+  it("ratios and shares are computed in bigint", () => {
+    expect(ratio(3n * WAD, 2n * WAD)).toBe("1.500");
+    expect(ratio(0n, 0n)).toBe("1.000");
+    expect(ratio(1n, 0n)).toBe("∞");
+    expect(percent(1n, 3n)).toBe("33.3 %");
+  });
 });
