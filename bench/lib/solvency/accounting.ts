@@ -228,6 +228,7 @@ export async function checkAgainstHub(
       d.hubClients.public,
       accounts.map((a) => ({ address: d.hubAddress, abi: hubAbi as Abi, functionName: "accountData", args: [a] })),
       toBlock,
+      50,
     ) as Promise<[bigint, bigint, bigint, bigint, bigint][]>,
   ]);
   for (const [id, p] of prices) if (acc.prices.get(id) !== p) mismatches.push(`price of asset ${id}: replay ${acc.prices.get(id)}, hub ${p}`);
