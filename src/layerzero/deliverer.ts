@@ -141,7 +141,7 @@ interface ChainState {
   config: DeliveryChain;
   clients: ChainClients;
   nextBlock: bigint;
-  /** The chain's head at the last scan (-1 before any): what confirmations are counted against. */
+  /** The chain's head at the last scan (-1 before any; lower after a reorg): what confirmations are counted against. */
   head: bigint;
   lock: DeliveryLock;
   /** Packets with a transaction of a round whose receipts are not settled yet. */
@@ -379,7 +379,7 @@ export class PacketDeliverer {
       }
       chain.nextBlock = toBlock + 1n;
     }
-    if (head > chain.head) chain.head = head;
+    chain.head = head;
     return found;
   }
 
