@@ -76,8 +76,8 @@ export function parseSolvencyOptions(input: unknown): SolvencyOptions {
 export const usd = (v: bigint) => `$${(v / WAD).toLocaleString("en-US")}`;
 /** a / b as a decimal string with 3 digits, computed in bigint (display only); "∞" when b is 0 and a is not. */
 export const ratio = (a: bigint, b: bigint) => (b === 0n ? (a === 0n ? "1.000" : "∞") : formatWad((a * WAD) / b, 3));
-/** a / b as a percentage with one decimal, computed in bigint. */
-export const percent = (a: bigint, b: bigint) => (b === 0n ? "–" : `${formatWad((a * WAD * 100n) / b, 1)} %`);
+/** a / b as a percentage with `digits` decimals (one by default), computed in bigint. */
+export const percent = (a: bigint, b: bigint, digits = 1) => (b === 0n ? "–" : `${formatWad((a * WAD * 100n) / b, digits)} %`);
 
 export interface RunResult {
   record: RunRecord;
@@ -169,8 +169,11 @@ export async function benchSolvency(o: SolvencyOptions): Promise<BenchResult> {
       const whole = (r: RunResult) => r.accounting.final.badDebtWholeDebtUsd;
       figures.push(
         { bench: "7 solvency", metric: `${c}: at-risk debt (${none.accounting.atRisk.size} accounts went under HF 1)`, value: usd(atRisk), unit: "USD", setup: s },
+        { bench: "7 solvency", metric: `${c}: accounts under water at the horizon none / ideal / salvage`, value: `${none.accounting.final.underWaterAccounts} / ${ideal.accounting.final.underWaterAccounts} / ${salvage.accounting.final.underWaterAccounts}`, unit: "accounts", setup: s },
         { bench: "7 solvency", metric: `${c}: bad debt none / ideal / salvage`, value: `${usd(bad(none))} / ${usd(bad(ideal))} / ${usd(bad(salvage))}`, unit: "USD", setup: `${s}; written off (BadDebtWrittenOff at the hub's price) + shortfall (debt − collateral) of the accounts under water at the horizon` },
         { bench: "7 solvency", metric: `${c}: bad debt salvage / ideal`, value: ratio(bad(salvage), bad(ideal)), unit: "ratio", setup: s },
+        // The ratio is ill-conditioned when the ideal leaves almost nothing; the excess over the ideal, as a share of the debt at risk, is not.
+        { bench: "7 solvency", metric: `${c}: bad debt salvage − ideal, share of the at-risk debt`, value: percent(bad(salvage) - bad(ideal), atRisk, 2), unit: "share", setup: s },
         { bench: "7 solvency", metric: `${c}: at-risk debt recovered (repaid by takes), ideal / salvage`, value: `${percent(ideal.accounting.final.repaidUsd, atRisk)} / ${percent(salvage.accounting.final.repaidUsd, atRisk)}`, unit: "share", setup: s },
         { bench: "7 solvency", metric: `${c}: bad debt counting under-water accounts' whole debt, none / ideal / salvage; salvage / ideal`, value: `${usd(whole(none))} / ${usd(whole(ideal))} / ${usd(whole(salvage))}; ${ratio(whole(salvage), whole(ideal))}`, unit: "USD; ratio", setup: `${s}; written off + the whole debt of the accounts under water (the issue's wording)` },
       );

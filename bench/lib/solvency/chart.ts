@@ -77,12 +77,20 @@ function panelSvg(p: ChartPanel, x0: number, yMax: number): string {
 export function chartSvg(panels: ChartPanel[], caption: string): string {
   const yMax = niceMax(Math.max(...panels.flatMap((p) => p.series.flatMap((s) => s.values.map(millions))), 0) * 1.05);
   const width = WIDTH * panels.length;
-  const height = HEIGHT + 24;
+  // The caption wrapped to the width (about 6.2 px a character at 11 px).
+  const perLine = Math.floor((width - 24) / 6.2);
+  const lines: string[] = [];
+  for (const word of caption.split(" ")) {
+    if (lines.length && (lines[lines.length - 1]! + " " + word).length <= perLine) lines[lines.length - 1] += ` ${word}`;
+    else lines.push(word);
+  }
+  const height = HEIGHT + 8 + 15 * lines.length;
   const body = panels.map((p, i) => panelSvg(p, i * WIDTH, yMax)).join("\n");
+  const text = lines.map((l, i) => `<text x="12" y="${HEIGHT + 12 + 15 * i}" font-size="11" fill="#555">${esc(l)}</text>`).join("\n");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Arial, sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 ${body}
-<text x="12" y="${height - 6}" font-size="11" fill="#555">${esc(caption)}</text>
+${text}
 </svg>`;
 }
 
