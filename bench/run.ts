@@ -4,9 +4,10 @@
  *   npm run bench                                   everything, default sizes (~20 min on 2 cores)
  *   npm run bench -- --only query --sizes 10000     one benchmark, one size
  *   npm run bench -- --only throughput,memory --accounts 100
+ *   npm run bench -- --only solvency --out bench/results-solvency.json   bad debt under a cascade (bench/solvency.ts)
  *
  * Flags (env BENCH_<FLAG> with - as _, e.g. BENCH_ONLY=query):
- *   --only LIST          throughput,query,price,memory,recovery,detection (default: all)
+ *   --only LIST          throughput,query,price,memory,recovery,detection,solvency (default: all)
  *   --accounts N         borrowers seeded on the shared devnet (throughput, recovery, detection, memory; default 1000)
  *   --walk-steps N       random-walk price steps after seeding (default 10)
  *   --reps N             runs per app of the throughput benchmark (default 1)
@@ -23,6 +24,17 @@
  *   --idle-sizes LIST    book sizes of the relayer's idle-RPC measurement (default: a quarter of --accounts, and
  *                        --accounts); the smaller ones are measured while seeding, on the same devnet
  *   --idle-blocks N      hub blocks counted per idle measurement (default 20), after --idle-warmup N (default 10)
+ *   Solvency (--only solvency; its own seeded devnet of --accounts borrowers, --seed, --walk-steps, --hub-gas-limit,
+ *   one hub block every --block-time s for the salvage run):
+ *   --solvency-confirmations LIST   LayerZero confirmations of each setting; three runs (none, ideal, salvage) per
+ *                        setting (default 0,5,15)
+ *   --solvency-crash-share Q        share of the book the cascade's first block (the crash) puts under HF 1 (default 0.1)
+ *   --solvency-decline-bps B        drift down of every collateral price per block after the crash (default 200)
+ *   --solvency-blocks N             decline blocks after the crash (default 20)
+ *   --solvency-noise-bps B          seeded noise per asset per block, ± bps (default 50)
+ *   --solvency-tail N               blocks of unchanged prices after the cascade; the figures are read at the last
+ *                        (default 60)
+ *   --solvency-chart PATH           the PNG chart: bad debt over hub blocks, a panel per setting (default bench/solvency.png)
  *   --app-ref REF        run the salvage app (indexer, relayer) from a committed snapshot (git archive REF)
  *   --out PATH           results file (default bench/results.json)
  */
@@ -40,8 +52,9 @@ import { benchPrice } from "./price.js";
 import { benchCrash } from "./crash.js";
 import { type IdleRpc, measureIdleRpcAtStage } from "./idle.js";
 import { killStartedRelayers } from "./lib/relayer.js";
+import { benchSolvency, parseSolvencyOptions } from "./solvency.js";
 
-const ALL = ["throughput", "query", "price", "memory", "recovery", "detection"] as const;
+const ALL = ["throughput", "query", "price", "memory", "recovery", "detection", "solvency"] as const;
 type BenchName = (typeof ALL)[number];
 
 const FLAGS = {
@@ -64,6 +77,13 @@ const FLAGS = {
   "idle-blocks": "20",
   "idle-warmup": "10",
   seed: "7",
+  "solvency-confirmations": "0,5,15",
+  "solvency-crash-share": "0.1",
+  "solvency-decline-bps": "200",
+  "solvency-blocks": "20",
+  "solvency-noise-bps": "50",
+  "solvency-tail": "60",
+  "solvency-chart": "bench/solvency.png",
   "app-ref": "",
   out: "bench/results.json",
 } as const;
@@ -120,6 +140,25 @@ async function main(): Promise<void> {
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
   const m = machine();
   log(`machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, load ${m.loadAverage1mAtStart}; command: ${command}`);
+  // Checked before anything starts, each error naming its flag.
+  const solvency = want("solvency")
+    ? parseSolvencyOptions({
+        accounts: o.accounts,
+        seed: o.seed,
+        walkSteps: o["walk-steps"],
+        hubGasLimit: o["hub-gas-limit"] ? BigInt(o["hub-gas-limit"]) : undefined,
+        blockTime: o["block-time"],
+        confirmations: o["solvency-confirmations"],
+        crashShare: o["solvency-crash-share"],
+        declineBps: o["solvency-decline-bps"],
+        blocks: o["solvency-blocks"],
+        noiseBps: o["solvency-noise-bps"],
+        tail: o["solvency-tail"],
+        chart: resolve(o["solvency-chart"]),
+        appRoot: "(the app under test)",
+        setup: `devnet: hub + 2 spokes (anvil), ${o.accounts} seeded borrowers, seed ${o.seed}, ${o["walk-steps"]} walk steps`,
+      })
+    : undefined;
   const app = selectApp(o["app-ref"] || undefined);
   log(`salvage app: ${app.label}`);
   const results: BenchResult[] = [];
@@ -182,6 +221,7 @@ async function main(): Promise<void> {
     await net?.stop();
     net = undefined;
     if (want("query")) results.push(await benchQuery({ sizes: list(o.sizes), queries: Number(o.queries), appRoot: app.root }));
+    if (solvency) results.push(await benchSolvency({ ...solvency, appRoot: app.root }));
     if (want("price")) {
       results.push(
         await benchPrice({

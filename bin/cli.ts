@@ -14,7 +14,7 @@ const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--s
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
                      [--cascade-decline-bps BPS] [--cascade-blocks N] [--cascade-noise-bps BPS]
                      [--cascade-second-leg-after N [--cascade-second-leg-bps BPS] [--cascade-second-leg-blocks N]]
-                     [--duration SECONDS | --once] [--manifest PATH] [--hub-gas-limit GAS]
+                     [--duration SECONDS | --once] [--manifest PATH] [--hub-gas-limit GAS] [--lz-confirmations N]
        salvage demo   [the devnet flags] [--api-port 42069] [--metrics-port 9464]`;
 
 const DEVNET_FLAGS = {
@@ -29,6 +29,7 @@ const DEVNET_FLAGS = {
   once: { type: "boolean" },
   manifest: { type: "string" },
   "hub-gas-limit": { type: "string" },
+  "lz-confirmations": { type: "string" },
   "cascade-decline-bps": { type: "string" },
   "cascade-blocks": { type: "string" },
   "cascade-noise-bps": { type: "string" },
@@ -53,6 +54,7 @@ function devnetOptions(values: Record<string, string | boolean | undefined>, def
         once: values.once,
         manifest: values.manifest,
         hubGasLimit: values["hub-gas-limit"],
+        lzConfirmations: values["lz-confirmations"],
         cascadeDeclineBps: values["cascade-decline-bps"],
         cascadeBlocks: values["cascade-blocks"],
         cascadeNoiseBps: values["cascade-noise-bps"],

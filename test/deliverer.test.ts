@@ -1,7 +1,7 @@
 /**
  * The LayerZero packet deliverer on real anvil chains with LayerZero's real EndpointV2 and
  * SimpleMessageLib and the real hub and spokes: pipelined delivery, lzReceiveAlert and gas retries,
- * the bound on attempts, and one deliverer per (chain, verifier) on the machine.
+ * the bound on attempts, confirmations per source chain, and one deliverer per (chain, verifier) on the machine.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -188,6 +188,61 @@ describe("rounds in flight", () => {
     const most = receipts.slice(0, 20).reduce((m, r) => (r.gasUsed > m ? r.gasUsed : m), 0n);
     expect(txs.slice(20).every((t) => t.gas === (most * 3n) / 2n + 10_000n)).toBe(true);
     expect(receipts.slice(20).every((r) => r.status === "success" && r.gasUsed < (most * 3n) / 2n)).toBe(true);
+  });
+});
+
+describe("confirmations", () => {
+  it("verifies a packet only once its source block has 3 confirmations, then exactly once; another source chain's packets do not wait", async () => {
+    // spoke1 waits 3 blocks (its lzConfirmations); spoke2 none. Both spokes automine: only we mine spoke1's blocks.
+    const manifest = { ...net.network.manifest, chains: net.network.manifest.chains.map((c) => ({ ...c, lzConfirmations: c.name === spoke1.name ? 3 : 0 })) };
+    const spoke2 = net.deployment.spokes[1]!;
+    let mined = 0;
+    const verifiedAt = new Map<Hex, number>();
+    const events: DeliveryEvent[] = [];
+    const d = createDevnetDeliverer(manifest, {
+      pollIntervalMs: 50,
+      retryBaseMs: 20,
+      onEvent: (e) => {
+        events.push({ ...e, packet: { ...e.packet } });
+        if (e.type === "verified") verifiedAt.set(e.packet.guid, mined);
+      },
+    });
+    deliverers.push(d);
+    // Earlier tests' packets: confirmed once spoke1 has 3 more blocks, and found delivered on the endpoint.
+    await rpc("spoke1", "anvil_mine", ["0x3"]);
+    await d.drain();
+
+    const [a] = await depositors(1, weth("1"));
+    const b = await net.newAccount();
+    await mint(net.deployment, spoke2.name, spoke2.tokens[String(WETH)]!, b, weth("1"));
+    const sent = await deposit(net.deployment, spoke1.name, a!, WETH, weth("1"));
+    d.start();
+    try {
+      await deposit(net.deployment, spoke2.name, b, WETH, weth("1"));
+      const ofA = () => d.list().find((p) => p.srcEid === spoke1.eid && p.sentBlock === sent.blockNumber);
+      // The other path is delivered while spoke1's packet waits for its confirmations.
+      await until(async () => (await net.deployment.hubClients.public.readContract({ address: hub, abi: hubAbi, functionName: "collateral", args: [b, spoke2.eid, WETH] })) === weth("1"), "spoke2's deposit delivered");
+      expect(ofA()?.status).toBe("sent");
+      for (mined = 1; mined <= 2; mined++) {
+        await rpc("spoke1", "anvil_mine", ["0x1"]);
+        // Many polls (50 ms each) with the source head at sentBlock + 1, then + 2: never verified.
+        await new Promise((r) => setTimeout(r, 600));
+        expect(ofA()?.status, `after ${mined} confirmation(s)`).toBe("sent");
+        expect(await hubCollateral(a!)).toBe(0n);
+      }
+      mined = 3;
+      await rpc("spoke1", "anvil_mine", ["0x1"]);
+      await until(() => ofA()?.status === "delivered", "spoke1's deposit delivered after 3 confirmations");
+    } finally {
+      await d.stop();
+    }
+    const p = d.list().find((x) => x.srcEid === spoke1.eid && x.sentBlock === sent.blockNumber)!;
+    expect(verifiedAt.get(p.guid)).toBe(3);
+    expect(events.filter((e) => e.packet.guid === p.guid).map((e) => e.type)).toEqual(["sent", "verified", "delivered"]);
+    expect(await hubCollateral(a!)).toBe(weth("1"));
+    expect(await deliveredCount(p.guid)).toBe(1);
+    const verifiedLogs = await net.deployment.hubClients.public.getLogs({ address: net.deployment.hub.contracts.endpoint, event: getAbiItem({ abi: endpointV2Abi, name: "PacketVerified" }), fromBlock: 0n });
+    expect(verifiedLogs.filter((l) => l.args.origin!.srcEid === p.srcEid && l.args.origin!.sender === p.sender && l.args.origin!.nonce === p.nonce)).toHaveLength(1);
   });
 });
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { parseManifest, serializeManifest } from "../src/deployment/manifest.js";
 import { cascadeParams, parseDevnetOptions } from "../src/devnet/run.js";
+import { deliveryChains } from "../src/layerzero/deliverer.js";
 
 const addr = (n: number) => `0x${n.toString(16).padStart(40, "0")}`;
 const chain = (i: number, role: "hub" | "spoke") => ({
@@ -36,6 +37,17 @@ describe("manifest", () => {
     const sameEid = valid();
     sameEid.chains[1]!.eid = 40_400;
     expect(() => parseManifest(sameEid)).toThrow(/chains\.1\.eid: duplicate eid 40400/);
+  });
+
+  it("lzConfirmations: 0 when absent, read per chain into the deliverer's chains, a bad one named", () => {
+    const m = valid();
+    expect(parseManifest(m).chains.map((c) => c.lzConfirmations)).toEqual([0, 0]);
+    const withDelay = { ...m, chains: [m.chains[0]!, { ...m.chains[1]!, lzConfirmations: 15 }] };
+    expect(deliveryChains(parseManifest(withDelay)).map((c) => c.confirmations)).toEqual([0, 15]);
+    expect(() => parseManifest({ ...m, chains: [m.chains[0]!, { ...m.chains[1]!, lzConfirmations: -1 }] })).toThrow(/chains\.1\.lzConfirmations/);
+    expect(parseDevnetOptions({ lzConfirmations: "5" }).lzConfirmations).toBe(5);
+    expect(parseDevnetOptions({}).lzConfirmations).toBe(0);
+    expect(() => parseDevnetOptions({ lzConfirmations: "1.5" })).toThrow(/--lz-confirmations: /);
   });
 
   it("devnet options name the bad flag", () => {

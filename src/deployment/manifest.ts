@@ -36,6 +36,11 @@ export const chainSchema = z.object({
   rpcUrl: z.string().url(),
   eid: z.number().int().positive().max(4_294_967_295),
   startBlock: z.number().int().nonnegative(),
+  /**
+   * Source blocks a packet sent on this chain waits before it may be verified (LayerZero's DVNs wait for
+   * confirmations: 15 on Ethereum). Every PacketDeliverer built from the manifest obeys it; default 0.
+   */
+  lzConfirmations: z.number().int().min(0).max(10_000).default(0),
   contracts: z.object({
     endpoint: address,
     /** The SimpleMessageLib on local chains; absent where LayerZero's own libraries, DVNs and executor run. */

@@ -160,6 +160,7 @@ export async function deployProtocol(chains: ChainToDeploy[]): Promise<Pick<Mani
     rpcUrl: ctx.spec.rpcUrl,
     eid: ctx.spec.eid,
     startBlock: ctx.startBlock,
+    lzConfirmations: 0,
     contracts: {
       endpoint: ctx.endpoint,
       messageLib: ctx.messageLib,

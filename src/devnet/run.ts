@@ -48,6 +48,8 @@ const devnetFields = z.object({
   manifest: z.string().default(".devnet/manifest.json"),
   /** Block gas limit of the hub chain (anvil --gas-limit); anvil's default when absent. */
   hubGasLimit: z.coerce.bigint().positive().optional(),
+  /** Source blocks a LayerZero packet waits before it is verified, on every chain (the manifest's lzConfirmations). */
+  lzConfirmations: z.coerce.number().int().min(0).max(10_000).default(0),
   // The cascade (--scenario cascade only; defaults in CASCADE_DEFAULTS).
   /** Drift down of every collateral price per block after the crash, basis points. */
   cascadeDeclineBps: bps(BPS - 1).optional(),
@@ -119,13 +121,17 @@ function writeManifestFile(path: string, manifest: Manifest): void {
 export async function runDevnet(options: DevnetOptions, log: Log = console.log, signal?: AbortSignal): Promise<Manifest> {
   const started = Date.now();
   const network = await startNetwork({ spokes: options.spokes, gasLimits: { hub: options.hubGasLimit } });
-  const deliverer = createDevnetDeliverer(network.manifest, { pollIntervalMs: 200 });
+  // Seeding delivers its deposits at once; the running devnet's deliverer waits --lz-confirmations blocks.
+  const seeder = createDevnetDeliverer(network.manifest, { pollIntervalMs: 200 });
+  const chains = network.manifest.chains.map((c) => ({ ...c, lzConfirmations: options.lzConfirmations }));
+  const deliverer = createDevnetDeliverer({ ...network.manifest, chains }, { pollIntervalMs: 200 });
   try {
-    const manifest: Manifest = { ...network.manifest, devnet: { seed: options.seed, scenario: options.scenario, blockTime: options.blockTime } };
+    const manifest: Manifest = { ...network.manifest, chains, devnet: { seed: options.seed, scenario: options.scenario, blockTime: options.blockTime } };
     for (const c of manifest.chains) log(`chain ${c.name}: id ${c.chainId}, eid ${c.eid}, ${c.rpcUrl}`);
     const deployment = new Deployment(manifest);
     const rng = new Rng(options.seed);
-    manifest.accounts = await seedBorrowers(deployment, deliverer, { count: options.accounts, seed: options.seed, rng });
+    manifest.accounts = await seedBorrowers(deployment, seeder, { count: options.accounts, seed: options.seed, rng });
+    await seeder.stop();
     // Inventory for the liquidator role, so a relayer started with --devnet-keys can take.
     for (const asset of deployment.debtAssets) {
       await mint(deployment, deployment.hub.name, deployment.hub.tokens[String(asset.id)]!, devnetAccounts.liquidator.address, LIQUIDATOR_INVENTORY_TOKENS * 10n ** BigInt(asset.decimals));
@@ -199,9 +205,14 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     }
     await crashRecorded;
     await deliverer.stop();
+    // What is still in flight gets its confirmations (an automining chain mines nothing by itself).
+    if (options.lzConfirmations > 0) {
+      for (const c of manifest.chains) await deployment.clients(c).public.request({ method: "anvil_mine", params: [`0x${options.lzConfirmations.toString(16)}`, "0x0"] } as never);
+    }
     await deliverer.drain(60_000);
     return manifest;
   } finally {
+    await seeder.stop();
     await deliverer.stop();
     await network.stop();
     log("devnet stopped");

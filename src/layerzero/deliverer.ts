@@ -31,6 +31,11 @@
  * re-arms it). Packets of a path already broadcast in the same round as a failure may still be
  * executed: the endpoint executes any verified nonce once the ones before it are verified.
  *
+ * Confirmations: a packet is due only once its source chain's head (as last scanned) is at least its
+ * `sentBlock + confirmations` of the source chain (`DeliveryChain.confirmations`, the manifest's
+ * `lzConfirmations`), as LayerZero's DVNs wait for block confirmations before they verify. A packet not yet
+ * confirmed is simply not due: other paths go on, and the later nonces of its own path wait behind it.
+ *
  * A packet addressed to an unknown chain, to a contract that is not a configured receiver, or from a
  * sender that is not the receiver's peer is rejected and never delivered.
  *
@@ -62,6 +67,8 @@ export interface DeliveryChain {
   receivers: Address[];
   /** First block to scan for PacketSent. */
   startBlock: number;
+  /** Blocks of this chain a packet sent here waits before it is verified (default 0: verified at once). */
+  confirmations?: number;
 }
 
 export type PacketStatus = "sent" | "verified" | "delivered" | "failed" | "rejected";
@@ -134,6 +141,8 @@ interface ChainState {
   config: DeliveryChain;
   clients: ChainClients;
   nextBlock: bigint;
+  /** The chain's head at the last scan (-1 before any; lower after a reorg): what confirmations are counted against. */
+  head: bigint;
   lock: DeliveryLock;
   /** Packets with a transaction of a round whose receipts are not settled yet. */
   inFlight: Set<Hex>;
@@ -177,6 +186,7 @@ export class PacketDeliverer {
         config,
         clients: createChainClients(config),
         nextBlock: BigInt(config.startBlock),
+        head: -1n,
         lock: new DeliveryLock({ chainId: config.chainId, rpcUrl: config.rpcUrl, verifier: options.verifier.address }, options.lockDir),
         inFlight: new Set(),
         rounds: new Set(),
@@ -278,12 +288,13 @@ export class PacketDeliverer {
         const delivered = await this.deliverDue();
         const pending = this.pending();
         if (found === 0 && delivered === 0 && pending.length === 0) return;
-        const describe = (ps: PacketRecord[]) => ps.map((p) => `${p.guid} ${p.status} ${p.lastError ?? ""}`).join("; ");
+        const describe = (ps: PacketRecord[]) => ps.map((p) => `${p.guid} ${p.status} ${p.lastError ?? this.awaiting(p)}`).join("; ");
         if (found === 0 && delivered === 0 && pending.every((p) => this.stuck(p))) {
           throw new Error(`drain: ${pending.length} packets cannot be delivered (failed past ${this.maxAttempts} attempts, or behind one that did): ${describe(pending)}`);
         }
         if (Date.now() > deadline) throw new Error(`drain timed out with ${pending.length} packets pending: ${describe(pending)}`);
-        if (found === 0) await sleep(Math.min(50, Math.max(0, Math.min(...pending.map((p) => p.nextAttemptAt)) - Date.now())));
+        // A packet waiting for confirmations waits for blocks: look again in 50 ms.
+        if (found === 0) await sleep(Math.min(50, Math.max(0, Math.min(...pending.map((p) => (this.confirmed(p) ? p.nextAttemptAt : Date.now() + 50))) - Date.now())));
       }
     });
   }
@@ -368,6 +379,7 @@ export class PacketDeliverer {
       }
       chain.nextBlock = toBlock + 1n;
     }
+    chain.head = head;
     return found;
   }
 
@@ -401,11 +413,26 @@ export class PacketDeliverer {
 
   // ---------------------------------------------------------------- a round
 
+  /** Whether the packet's source chain has `confirmations` blocks on top of the one that sent it (as last scanned). */
+  private confirmed(p: PacketRecord): boolean {
+    const src = this.chains.get(p.srcEid);
+    const n = BigInt(src?.config.confirmations ?? 0);
+    return n === 0n || (src !== undefined && src.head >= p.sentBlock + n);
+  }
+
+  /** Why a pending packet is not sent yet, for error messages ("" when it is due). */
+  private awaiting(p: PacketRecord): string {
+    if (this.confirmed(p)) return "";
+    const src = this.chains.get(p.srcEid)!;
+    return `awaiting ${src.config.confirmations} confirmations of ${src.config.name} block ${p.sentBlock} (head ${src.head})`;
+  }
+
   /**
-   * The due packets to `dst` not in flight: per path, from its head, up to the first one in backoff or past
-   * the bound. Packets behind one in flight may go: their transactions follow its own in nonce order.
+   * The due packets to `dst` not in flight: per path, from its head, up to the first one in backoff, past
+   * the bound or not yet confirmed on its source chain (`confirmations`: false when only observing). Packets
+   * behind one in flight may go: their transactions follow its own in nonce order.
    */
-  private duePackets(dst: ChainState, now: number): PacketRecord[] {
+  private duePackets(dst: ChainState, now: number, confirmations = true): PacketRecord[] {
     const due: PacketRecord[] = [];
     const limit = (this.options.maxInFlight ?? 1_024) - dst.inFlight.size;
     for (const queue of this.paths.values()) {
@@ -414,7 +441,7 @@ export class PacketDeliverer {
       for (const p of queue) {
         if (due.length >= limit) return due;
         if (p.status === "delivered" || p.status === "rejected" || dst.inFlight.has(p.guid)) continue;
-        if (p.exhausted || p.nextAttemptAt > now) break;
+        if (p.exhausted || p.nextAttemptAt > now || (confirmations && !this.confirmed(p))) break;
         due.push(p);
       }
     }
@@ -451,7 +478,7 @@ export class PacketDeliverer {
 
   /** A chain this deliverer does not hold: read the endpoint only, and mark what someone else delivered. */
   private async observe(dst: ChainState): Promise<void> {
-    const due = this.duePackets(dst, Number.POSITIVE_INFINITY);
+    const due = this.duePackets(dst, Number.POSITIVE_INFINITY, false);
     if (due.length === 0) return;
     const states = await inboundStates(dst.clients.public, dst.config.endpoint, due);
     due.forEach((p, i) => {
@@ -709,6 +736,7 @@ export function deliveryChains(manifest: Manifest): DeliveryChain[] {
       messageLib: c.contracts.messageLib,
       receivers: [c.contracts.hub ?? c.contracts.spoke!],
       startBlock: c.startBlock,
+      confirmations: c.lzConfirmations,
     };
   });
 }
