@@ -13,7 +13,8 @@
  *   them in a few reads, and checked against hub reorgs.
  * Then every lease is given back in one statement, each recovery due again at its own time.
  *
- * Idempotency rests on: (1) at most one open recovery per account (a unique index); (2) a transaction is
+ * Idempotency rests on: (1) at most one working recovery per account, before its take is mined (a unique
+ * index and detection's guard; once the take is mined the account may be recovered again); (2) a transaction is
  * signed and stored before it is broadcast, under the leases of all its recoveries and only if none has
  * one in flight, and a retry resends the stored bytes (same nonce); (3) every decision re-reads the chain.
  */

@@ -137,8 +137,11 @@ export const RELAYER_MIGRATION: readonly string[] = [
      created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
      updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
    )`,
-  // At most one open recovery per account: detection by several workers inserts it once.
-  `CREATE UNIQUE INDEX IF NOT EXISTS recoveries_one_open ON recoveries (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_STATES_SQL}`,
+  // At most one detected recovery per account: detection by several workers inserts it once (detectMany also
+  // opens none while one is working). An account whose take is mined may be recovered again while its SEIZE
+  // crosses the bridge, so the index of earlier versions (one open recovery per account) goes.
+  `DROP INDEX IF EXISTS recoveries_one_open`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS recoveries_one_detected ON recoveries (hub_chain_id, account) WHERE state = 'detected'`,
   `CREATE INDEX IF NOT EXISTS recoveries_due ON recoveries (next_attempt_at) WHERE state NOT IN ${TERMINAL_STATES_SQL}`,
   `CREATE TABLE IF NOT EXISTS transitions (
      id SERIAL PRIMARY KEY,

@@ -35,6 +35,14 @@ export const TERMINAL_STATES: readonly RecoveryState[] = ["seized", "abandoned",
 /** The terminal states as an SQL list, for `state NOT IN …` in the schema and the store alike. */
 export const TERMINAL_STATES_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join(", ")})`;
 
+/**
+ * The states of a recovery before its take is mined. An account has at most one recovery in them; once its
+ * take is mined (taken and after: the SEIZE on its way), the hub's books have moved and the account, if still
+ * under HF 1, can be recovered again without waiting for the bridge.
+ */
+export const WORKING_STATES: readonly RecoveryState[] = ["detected", "kicking", "kicked", "taking"];
+export const WORKING_STATES_SQL = `(${WORKING_STATES.map((s) => `'${s}'`).join(", ")})`;
+
 const NEXT: Record<RecoveryState, readonly RecoveryState[]> = {
   detected: ["kicking", "kicked", "taking", "abandoned", "skipped"],
   kicking: ["kicked", "detected", "abandoned", "kicking"],

@@ -6,7 +6,7 @@
 import type { Address, Hex } from "viem";
 import { storableText } from "../chains/errors.js";
 import type { Database, Sql } from "./db.js";
-import { type RecoveryState, TERMINAL_STATES_SQL, canTransition } from "./states.js";
+import { type RecoveryState, TERMINAL_STATES_SQL, WORKING_STATES_SQL, canTransition } from "./states.js";
 
 export interface Recovery {
   id: number;
@@ -123,7 +123,9 @@ export class RecoveryStore {
   constructor(readonly db: Database) {}
 
   /**
-   * Opens a recovery for each account that has none open, in one statement. An account whose last
+   * Opens a recovery for each account that has none working (detected, kicking, kicked, taking), in one
+   * statement: an account whose take is mined and whose SEIZE is still crossing the bridge is opened again if
+   * it is still liquidatable, as the hub's books already moved. An account whose last
    * recovery ended `skipped` (no inventory) or `abandoned` as unprofitable less than `cooldownMs` ago is
    * not reopened: detection must not spin on what the policy just refused. Returns the accounts opened.
    */
@@ -133,9 +135,9 @@ export class RecoveryStore {
       `INSERT INTO recoveries (hub_chain_id, account, state)
        SELECT $1, a, 'detected' FROM unnest($2::text[]) AS a
        WHERE NOT EXISTS (
-         SELECT 1 FROM recoveries r WHERE r.hub_chain_id = $1 AND r.account = a AND r.state = 'skipped'
-           AND r.updated_at > now() - ($3 || ' milliseconds')::interval)
-       ON CONFLICT (hub_chain_id, account) WHERE state NOT IN ${TERMINAL_STATES_SQL} DO NOTHING RETURNING account`,
+         SELECT 1 FROM recoveries r WHERE r.hub_chain_id = $1 AND r.account = a
+           AND (r.state IN ${WORKING_STATES_SQL} OR (r.state = 'skipped' AND r.updated_at > now() - ($3 || ' milliseconds')::interval)))
+       ON CONFLICT (hub_chain_id, account) WHERE state = 'detected' DO NOTHING RETURNING account`,
       [hubChainId, [...new Set(accounts.map((a) => a.toLowerCase()))], String(cooldownMs)],
     );
     return rows.map((r) => r.account as Address);
