@@ -99,10 +99,13 @@ function spawnAnvil(options: AnvilOptions & { port: number }): Promise<AnvilInst
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.once("exit", () => running.delete(child));
 
+  // A chain that keeps its state (--state) writes it on SIGTERM: under load that can take seconds, and a SIGKILL
+  // meanwhile would restart it from nothing. It gets 30 s; a throwaway chain 3 s.
+  const graceMs = options.stateFile ? 30_000 : 3_000;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
       await exited;
       clearTimeout(timer);
     }
