@@ -24,7 +24,7 @@ import { type Address, BlockNotFoundError, type Hex, type TransactionReceipt, Tr
 import { describeError } from "../chains/errors.js";
 import { mapLimit } from "../util/concurrency.js";
 import type { ChainClients } from "../chains/clients.js";
-import { bonusAt, valueOf } from "../health/health.js";
+import { bonusAt } from "../health/health.js";
 import { WAD } from "../health/wad.js";
 import { type Coverage, type PolicyConfig, type TakePlan, batchMaxFeePerGas, coverage, nearestUnderWaterFirst, planTake } from "./policy.js";
 import { DeliveryTimes } from "./delivery-times.js";
@@ -211,6 +211,13 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       throw error;
     }
+    this.announce(r, next, to, detail);
+    await this.o.checkpoint?.(to);
+    return next;
+  }
+
+  /** Logs a durable transition and tells the listeners. */
+  private announce(r: Recovery, next: Recovery, to: RecoveryState, detail: string | undefined): void {
     this.o.log.info({ recovery: r.id, account: r.account, from: r.state, to, detail }, "transition");
     try {
       this.emit("transition", { recovery: next, from: r.state, to, detail });
@@ -218,8 +225,6 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       // A listener's failure must not stop a recovery whose transition is already durable.
       this.o.log.error({ recovery: r.id, err: (error as Error).message }, "transition listener failed");
     }
-    await this.o.checkpoint?.(to);
-    return next;
   }
 
   /** Many transitions in one database transaction; the recoveries whose lease was lost are left out (and said so). */
@@ -233,12 +238,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
         this.o.log.warn({ recovery: r.id, account: r.account }, `recovery ${r.id}: lease lost (or moved) before ${r.state} -> ${m.to}`);
         continue;
       }
-      this.o.log.info({ recovery: r.id, account: r.account, from: r.state, to: m.to, detail: m.detail }, "transition");
-      try {
-        this.emit("transition", { recovery: next, from: r.state, to: m.to, detail: m.detail });
-      } catch (error) {
-        this.o.log.error({ recovery: r.id, err: (error as Error).message }, "transition listener failed");
-      }
+      this.announce(r, next, m.to, m.detail);
     }
     for (const to of new Set(moves.filter((m) => byId.has(m.recovery.id)).map((m) => m.to))) await this.o.checkpoint?.(to);
     return moves.flatMap((m) => byId.get(m.recovery.id) ?? []);
@@ -279,7 +279,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       for (const r of x.chunk) {
         const v = x.read.accounts.get(r.account.toLowerCase());
         if (!v) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
-        else views.push({ r, v, market: x.read.market, priority: coverage(this.values(v, x.read.market)) });
+        else views.push({ r, v, market: x.read.market, priority: coverage(v) });
       }
     }
     if (!market) return;
@@ -333,15 +333,6 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     await mapLimit(batches.map((_, i) => i), SEND_CONCURRENCY, (i) =>
       this.send(batches[i]!, market!, due, turns[i - 1]?.promise).finally(() => turns[i]!.resolve()),
     );
-  }
-
-  /** The account's collateral and debt in USD (WAD) at the market's prices. */
-  private values(v: AccountView, m: MarketView): { collateralValue: bigint; debtValue: bigint } {
-    let collateralValue = 0n;
-    let debtValue = 0n;
-    for (const c of v.collaterals) collateralValue += valueOf(c.amount, m.pricesWad.get(c.assetId) ?? 0n, m.decimals.get(c.assetId) ?? 18);
-    for (const d of v.debts) debtValue += valueOf(d.amount, m.pricesWad.get(d.assetId) ?? 0n, m.decimals.get(d.assetId) ?? 18);
-    return { collateralValue, debtValue };
   }
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>, deliverySeconds?: Record<number, bigint>) {

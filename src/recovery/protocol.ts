@@ -9,6 +9,9 @@ import type { AuctionParams } from "../health/health.js";
 export interface AccountView {
   account: Address;
   healthFactor: bigint;
+  /** Collateral and debt in USD (WAD) at the read's prices, as the protocol values them. */
+  collateralValue: bigint;
+  debtValue: bigint;
   auction: { id: bigint; startedAt: bigint; active: boolean };
   debts: { assetId: number; amount: bigint }[];
   collaterals: { eid: number; assetId: number; amount: bigint }[];

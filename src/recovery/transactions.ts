@@ -266,7 +266,7 @@ export class TxManager {
 
   private async bump(last: TxRow): Promise<TxRow> {
     const stored = parseTransaction(last.raw);
-    const baseFee = (await this.clients.public.getBlock()).baseFeePerGas ?? 0n;
+    const baseFee = await this.baseFee();
     const raise = (v: bigint) => (v * (100n + this.bumpPercent)) / 100n + 1n;
     const maxPriorityFeePerGas = raise(last.maxPriorityFeePerGas);
     const cap = last.maxFeeCapWei ?? this.maxFeeCapWei;

@@ -94,7 +94,7 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
       collaterals.map((c) => ({ amount: c.amount, priceWad: pricesWad.get(c.assetId) ?? 0n, decimals: decimals.get(c.assetId)!, ...thresholds.get(c.assetId)! })),
       debts.map((p) => ({ amount: p.amount, priceWad: pricesWad.get(p.assetId) ?? 0n, decimals: decimals.get(p.assetId)! })),
     );
-    views.set(account.toLowerCase(), { account, healthFactor: health.healthFactor, auction: { id: auctionId, startedAt, active }, collaterals, debts });
+    views.set(account.toLowerCase(), { account, healthFactor: health.healthFactor, collateralValue: health.collateralValue, debtValue: health.debtValue, auction: { id: auctionId, startedAt, active }, collaterals, debts });
   }
   return {
     market: {
