@@ -1,13 +1,17 @@
 /**
  * Price feeds the hub reads. An answer moves the health of the accounts holding that asset only: they are
- * found through the (assetId, amount) indexes on collateral and debt, so the work is O(k) for k holders.
+ * found through the (assetId, amount) indexes on collateral and debt and recomputed in one statement inside
+ * PostgreSQL (health-sql.ts), so the work is O(k) for k holders with no per-holder round trip.
  */
-import { and, eq, gt, inArray, union } from "ponder";
+import { sql } from "ponder";
 import { ponder } from "ponder:registry";
-import { account, asset, collateral, debt, price } from "ponder:schema";
+import { accountHealth, asset, collateral, debt, price } from "ponder:schema";
 import { priceToWad } from "../health/health.js";
+import { type HealthTables, parseHealthChanges, updateHolderHealthSql } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { loadMarketInputs, recomputeHealth } from "./state.js";
+import { hubChainId, logHealthEvents, qualifiedName } from "./state.js";
+
+let tables: HealthTables | undefined;
 
 ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   const m = loadIndexerManifest();
@@ -30,12 +34,20 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   };
   await context.db.insert(price).values({ chainId: context.chain.id, assetId, ...values }).onConflictDoUpdate(values);
 
-  const holders = union(
-    context.db.sql.select({ address: collateral.account }).from(collateral).where(and(eq(collateral.assetId, assetId), gt(collateral.amount, 0n))),
-    context.db.sql.select({ address: debt.account }).from(debt).where(and(eq(debt.assetId, assetId), gt(debt.amount, 0n))),
-  );
-  const rows = await context.db.sql.select().from(account).where(inArray(account.address, holders));
-  // Every holder is recomputed at the same prices: read the market once, not once per holder.
-  const inputs = await loadMarketInputs(context, m.assetById.keys());
-  for (const row of rows) await recomputeHealth(context, row, event.block, event.log.logIndex, inputs);
+  // Every holder's health in one set-based statement (health-sql.ts); the feed's events from what it returns.
+  // (Ponder's indexing `sql` is drizzle's pg-proxy driver: `execute` resolves to the rows themselves.)
+  const rows = (await context.db.sql.execute(
+    sql.raw(updateHolderHealthSql({ tables: (tables ??= holderTables()), assetId, hubChainId: hubChainId(), blockNumber: event.block.number, blockTimestamp: event.block.timestamp })),
+  )) as unknown as Record<string, unknown>[];
+  await logHealthEvents(context, parseHealthChanges(rows), event.block, event.log.logIndex);
 });
+
+function holderTables(): HealthTables {
+  return {
+    collateral: qualifiedName(collateral),
+    debt: qualifiedName(debt),
+    asset: qualifiedName(asset),
+    price: qualifiedName(price),
+    accountHealth: qualifiedName(accountHealth),
+  };
+}

@@ -16,7 +16,7 @@ import {
 import { priceFeedAbi } from "../../abis/index.js";
 import { priceToWad, valueOf } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { chainIdOfEid, ensureAccount, logFeedEvent, recomputeHealth } from "./state.js";
+import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
 
@@ -109,7 +109,7 @@ ponder.on("Hub:AuctionKicked", async ({ event, context }) => {
     repaid: 0n,
   });
   // The best bid starts to grow: the feed says so (the hub's HF at the kick; nothing else moved).
-  await logFeedEvent(context, { kind: "kicked", account: address, healthFactor, previousHealthFactor: healthFactor, debtValue }, { number: event.block.number, timestamp: event.block.timestamp }, event.log.logIndex);
+  await logFeedEvents(context, [{ kind: "kicked", account: address, healthFactor, previousHealthFactor: healthFactor, debtValue }], { number: event.block.number, timestamp: event.block.timestamp }, event.log.logIndex);
 });
 
 ponder.on("Hub:Take", async ({ event, context }) => {

@@ -2,6 +2,7 @@
  * Shared steps of the indexing functions: inline position lists on the account row, and health
  * recomputation for one account from indexed positions, prices and asset configs.
  */
+import { sql } from "ponder";
 import type { Context } from "ponder:registry";
 import { account, accountHealth, asset, opportunityEvent, price } from "ponder:schema";
 import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
@@ -10,6 +11,15 @@ import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
 import { loadIndexerManifest } from "./manifest.js";
 
 export type AccountRow = typeof account.$inferSelect;
+
+/**
+ * A table's name as Ponder's queries use it: qualified with the schema `ponder start --schema` gave
+ * (Ponder's onchainTable carries it), for the few statements written as raw SQL (health-sql.ts).
+ */
+export function qualifiedName(table: Parameters<typeof sql>[1]): string {
+  const quote = (n: string) => `"${n.replace(/"/g, '""')}"`;
+  return sql`${table}`.toQuery({ escapeName: quote, escapeParam: () => "?", escapeString: (v) => `'${v}'`, casing: undefined as never }).sql;
+}
 
 export interface BlockRef {
   number: bigint;
@@ -58,13 +68,12 @@ export async function loadMarketInputs(context: Context, ids: Iterable<number>):
 }
 
 /**
- * Recomputes and stores one account's health from its inline positions. Inputs that are not indexed
- * yet (an asset listed later than a position, which the hub forbids) leave the previous health in place.
- * `inputs` lets a caller that recomputes many accounts at one price (a price update) read the market once;
- * without it, the account's own assets are read.
+ * Recomputes and stores one account's health from its inline positions (a position event). Inputs that are
+ * not indexed yet (an asset listed later than a position, which the hub forbids) leave the previous health in
+ * place. A price update recomputes all its holders at once instead (health-sql.ts).
  */
-export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number, inputs?: MarketInputs): Promise<void> {
-  const { prices, assets } = inputs ?? (await loadMarketInputs(context, new Set([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)])));
+export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number): Promise<void> {
+  const { prices, assets } = await loadMarketInputs(context, new Set([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)]));
   let health;
   try {
     health = computeHealth({
@@ -92,26 +101,42 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
   await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
-  const kind = healthEventKind(previousHf, health.healthFactor);
-  if (kind) await logFeedEvent(context, { kind, account: row.address, healthFactor: health.healthFactor, previousHealthFactor: previousHf ?? null, debtValue: health.debtValue }, block, logIndex);
+  await logHealthEvents(context, [{ account: row.address, previousHealthFactor: previousHf ?? null, healthFactor: health.healthFactor, debtValue: health.debtValue }], block, logIndex);
 }
 
 export type FeedEventKind = HealthEventKind | "kicked";
 
-/** Appends one event to the opportunity feed's log (`opportunity_event`), keyed by (block, log index, account). */
-export async function logFeedEvent(
+export interface FeedEventInput {
+  kind: FeedEventKind;
+  account: Hex;
+  healthFactor: bigint;
+  previousHealthFactor: bigint | null;
+  debtValue: bigint;
+}
+
+/** Logs the feed event each health change means, if any (src/opportunity/event.ts decides), in one insert. */
+export async function logHealthEvents(
   context: Context,
-  e: { kind: FeedEventKind; account: Hex; healthFactor: bigint; previousHealthFactor: bigint | null; debtValue: bigint },
+  changes: readonly { account: Hex; previousHealthFactor: bigint | null; healthFactor: bigint; debtValue: bigint }[],
   block: BlockRef,
   logIndex: number,
 ): Promise<void> {
-  await context.db.insert(opportunityEvent).values({
-    id: feedEventId(block.number, logIndex, e.account),
-    ...e,
-    blockNumber: block.number,
-    logIndex,
-    timestamp: block.timestamp,
-  }).onConflictDoUpdate({ kind: e.kind, healthFactor: e.healthFactor, debtValue: e.debtValue });
+  const events: FeedEventInput[] = [];
+  for (const c of changes) {
+    const kind = healthEventKind(c.previousHealthFactor ?? undefined, c.healthFactor);
+    if (kind) events.push({ kind, ...c });
+  }
+  await logFeedEvents(context, events, block, logIndex);
+}
+
+/** Appends events to the opportunity feed's log (`opportunity_event`), keyed by (block, log index, account). */
+export async function logFeedEvents(context: Context, events: readonly FeedEventInput[], block: BlockRef, logIndex: number): Promise<void> {
+  if (events.length === 0) return;
+  // Ids are unique per (block, log index, account) and one handler run logs at most one event per account: a
+  // plain insert (Ponder's store checks conflicts when it flushes, with no read per row).
+  await context.db.insert(opportunityEvent).values(
+    events.map((e) => ({ id: feedEventId(block.number, logIndex, e.account), ...e, blockNumber: block.number, logIndex, timestamp: block.timestamp })),
+  );
 }
 
 /** Sortable event id and resume cursor: (block, log index, account). */
