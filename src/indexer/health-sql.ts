@@ -75,29 +75,31 @@ market AS (
   FROM ${t.asset} a JOIN ${t.price} p ON p.chain_id = ${chainId} AND p.asset_id = a.asset_id
 ),
 col AS (
-  SELECT c.account, c.asset_id, c.amount, m.lt, m.ltv, m.unit, div(c.amount * m.price_wad, m.unit) AS v, m.asset_id IS NULL AS missing
-  FROM ${t.collateral} c JOIN holders h ON h.account = c.account LEFT JOIN market m ON m.asset_id = c.asset_id
-  WHERE c.amount > 0
-),
-dbt AS (
-  SELECT d.account, div(d.amount * m.price_wad, m.unit) AS v, m.asset_id IS NULL AS missing
-  FROM ${t.debt} d JOIN holders h ON h.account = d.account LEFT JOIN market m ON m.asset_id = d.asset_id
-  WHERE d.amount > 0
+  SELECT c.account, c.asset_id, sum(c.amount) AS amount, sum(c.v) AS v, sum(div(c.v * c.lt, ${WAD})) AS tv, sum(div(c.v * c.ltv, ${WAD})) AS bp,
+    min(c.lt) AS lt, min(c.unit) AS unit, bool_or(c.missing) AS missing
+  FROM (
+    SELECT c.account, c.asset_id, c.amount, m.lt, m.ltv, m.unit, div(c.amount * m.price_wad, m.unit) AS v, m.asset_id IS NULL AS missing
+    FROM ${t.collateral} c JOIN holders h ON h.account = c.account LEFT JOIN market m ON m.asset_id = c.asset_id
+    WHERE c.amount > 0
+  ) c
+  GROUP BY c.account, c.asset_id
 ),
 col_sum AS (
-  SELECT account, sum(v) AS cv, sum(div(v * lt, ${WAD})) AS tv, sum(div(v * ltv, ${WAD})) AS bp, bool_or(missing) AS missing
+  -- The dominant collateral: the largest value, the lowest asset id among equals (computeHealth's order).
+  SELECT account, sum(v) AS cv, sum(tv) AS tv, sum(bp) AS bp, bool_or(missing) AS missing,
+    array_agg(ARRAY[asset_id, amount, v, lt, unit] ORDER BY v DESC, asset_id ASC) AS dom
   FROM col GROUP BY account
 ),
-dbt_sum AS (SELECT account, sum(v) AS dv, bool_or(missing) AS missing FROM dbt GROUP BY account),
-dom AS (
-  SELECT DISTINCT ON (account) account, asset_id, amount, v, lt, unit
-  FROM (SELECT account, asset_id, sum(amount) AS amount, sum(v) AS v, min(lt) AS lt, min(unit) AS unit FROM col GROUP BY account, asset_id) per_asset
-  ORDER BY account, v DESC, asset_id ASC
+dbt_sum AS (
+  SELECT d.account, sum(div(d.amount * m.price_wad, m.unit)) AS dv, bool_or(m.asset_id IS NULL) AS missing
+  FROM ${t.debt} d JOIN holders h ON h.account = d.account LEFT JOIN market m ON m.asset_id = d.asset_id
+  WHERE d.amount > 0
+  GROUP BY d.account
 ),
 sums AS (
   SELECT h.account, coalesce(cs.cv, 0) AS cv, coalesce(cs.tv, 0) AS tv, coalesce(cs.bp, 0) AS bp, coalesce(ds.dv, 0) AS dv,
-    dom.asset_id AS dom_id, dom.amount AS dom_amount, dom.v AS dom_v, dom.lt AS dom_lt, dom.unit AS dom_unit
-  FROM holders h LEFT JOIN col_sum cs ON cs.account = h.account LEFT JOIN dbt_sum ds ON ds.account = h.account LEFT JOIN dom ON dom.account = h.account
+    cs.dom[1][1]::integer AS dom_id, cs.dom[1][2] AS dom_amount, cs.dom[1][3] AS dom_v, cs.dom[1][4] AS dom_lt, cs.dom[1][5] AS dom_unit
+  FROM holders h LEFT JOIN col_sum cs ON cs.account = h.account LEFT JOIN dbt_sum ds ON ds.account = h.account
   WHERE NOT coalesce(cs.missing, false) AND NOT coalesce(ds.missing, false)
 ),
 hf AS (
@@ -118,6 +120,9 @@ next AS (
 )`;
 }
 
+/** Transaction-local settings for the update (set_config(…, true) is SET LOCAL, in a SELECT). */
+export const HOLDER_UPDATE_SETTINGS = `SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`;
+
 const COLUMNS = [
   "health_factor", "collateral_value", "threshold_value", "borrow_power", "debt_value",
   "dominant_collateral_asset_id", "liquidation_price_wad", "shock_wad", "updated_block", "updated_at",
@@ -131,20 +136,26 @@ const COLUMNS = [
 export function updateHolderHealthSql(args: HolderHealthArgs): string {
   const block = int("blockNumber", args.blockNumber, 2n ** 255n);
   const timestamp = int("blockTimestamp", args.blockTimestamp, 2n ** 255n);
+  const t = args.tables.accountHealth;
+  const set = COLUMNS.map((c) => `${c} = n.${c}`).join(", ");
+  // Existing rows are updated in place (their old health read from the statement's snapshot through the
+  // self-join), missing ones inserted: cheaper than INSERT … ON CONFLICT's speculative insertion per row.
   return `WITH ${holderHealthCte(args)},
-prev AS (SELECT ah.account, ah.health_factor FROM ${args.tables.accountHealth} ah JOIN holders h ON h.account = ah.account),
-up AS (
-  INSERT INTO ${args.tables.accountHealth} AS ah (account, ${COLUMNS.join(", ")})
-  SELECT account, health_factor, collateral_value, threshold_value, borrow_power, debt_value,
-    dominant_collateral_asset_id, liquidation_price_wad, shock_wad, ${block}, ${timestamp}
-  FROM next
-  ON CONFLICT (account) DO UPDATE SET ${COLUMNS.map((c) => `${c} = excluded.${c}`).join(", ")}
-  RETURNING account, health_factor, debt_value
+fresh AS (SELECT *, ${block}::numeric AS updated_block, ${timestamp}::numeric AS updated_at FROM next),
+updated AS (
+  UPDATE ${t} AS ah SET ${set}
+  FROM fresh n JOIN ${t} AS old ON old.account = n.account
+  WHERE ah.account = n.account
+  RETURNING ah.account, old.health_factor AS previous_health_factor, ah.health_factor, ah.debt_value
+),
+inserted AS (
+  INSERT INTO ${t} (account, ${COLUMNS.join(", ")})
+  SELECT account, ${COLUMNS.join(", ")} FROM fresh n WHERE NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.account = n.account)
+  RETURNING account, NULL::numeric AS previous_health_factor, health_factor, debt_value
 )
-SELECT up.account, prev.health_factor AS previous_health_factor, up.health_factor, up.debt_value
-FROM up LEFT JOIN prev ON prev.account = up.account
-WHERE up.health_factor < ${WAD} OR prev.health_factor < ${WAD}
-ORDER BY up.account`;
+SELECT * FROM (SELECT * FROM updated UNION ALL SELECT * FROM inserted) changed
+WHERE health_factor < ${WAD} OR previous_health_factor < ${WAD}
+ORDER BY account`;
 }
 
 /** Rows of `updateHolderHealthSql`, as PostgreSQL returns them (numerics as decimal strings). */
