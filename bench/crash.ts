@@ -36,7 +36,7 @@ import { type BenchResult, type Figure, log, percentile, round, sleep } from "./
 import { type BenchNetwork, crashInOneBlock, heads, setMining } from "./lib/network.js";
 import { dropSchema, uniqueSchema } from "./lib/pg.js";
 import { type PonderProcess, startIndexer } from "./lib/ponder.js";
-import { RELAYER_MAX_EXPOSURE_USD, type RelayerProcess, startRelayer } from "./lib/relayer.js";
+import { RELAYER_MAX_EXPOSURE_USD, type RelayerProcess, startDelivererProcess, startRelayer } from "./lib/relayer.js";
 
 interface Subscriber {
   events: { id?: string; kind: string; account: string; blockNumber: string; at: number; head: bigint }[];
@@ -121,6 +121,12 @@ export interface CrashOptions {
   /** Idle-RPC measurements made at smaller sizes while seeding (reported with this one, and their ratio). */
   idleEarlier?: IdleRpc[];
   timeoutMs?: number;
+  /**
+   * Who delivers the LayerZero packets during the crash: "process", the devnet's deliverer in a process of its
+   * own, as LayerZero's DVNs and executor are other parties on a real network (the relayer runs --no-deliver);
+   * "relayer", the relayer itself, as `salvage relay` does on local chains by default.
+   */
+  delivery: "process" | "relayer";
 }
 
 export async function benchCrash(net: BenchNetwork, options: CrashOptions): Promise<BenchResult[]> {
@@ -135,6 +141,7 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
   const indexSchema = uniqueSchema("detect");
   let indexer: PonderProcess | undefined;
   let relayer: RelayerProcess | undefined;
+  let deliverer: Awaited<ReturnType<typeof startDelivererProcess>> | undefined;
   let sub: Subscriber | undefined;
   const hubClock = new BlockClock(d.hubClients.public, 25);
   const spokeClocks = new Map(d.spokes.map((s) => [s.name, new BlockClock(d.clients(s).public, 50)] as const));
@@ -184,7 +191,8 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       for (const p of points) if (p.note && !skipped2.includes(p.note)) skipped2.push(p.note);
     }
     if (options.recovery) {
-      relayer = await startRelayer({ appRoot: options.appRoot, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, schema: relaySchema, indexerUrl: feedUrl });
+      if (options.delivery === "process") deliverer = await startDelivererProcess(net.manifestPath);
+      relayer = await startRelayer({ appRoot: options.appRoot, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, schema: relaySchema, indexerUrl: feedUrl, noDeliver: options.delivery === "process" });
       if (relayer.note && !skipped2.includes(relayer.note)) skipped2.push(relayer.note);
     }
     const spokeHeads = await heads(d);
@@ -248,7 +256,7 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       const hubReader = d.hubClients.public;
       const firstRecovery = new Map<string, number>();
       for (const r of relayer.recovered) if (liquidatable.has(r.account) && !firstRecovery.has(r.account)) firstRecovery.set(r.account, r.at);
-      const setup = `${crashSetup}; relayer CLI (${relayer.detection} detection, poll 200 ms, PostgreSQL, --max-exposure-usd ${RELAYER_MAX_EXPOSURE_USD}, other settings default) delivering LayerZero packets itself`;
+      const setup = `${crashSetup}; relayer CLI (${relayer.detection} detection, poll 200 ms, PostgreSQL, --max-exposure-usd ${RELAYER_MAX_EXPOSURE_USD}, other settings default) ${options.delivery === "relayer" ? "delivering LayerZero packets itself" : "--no-deliver: the devnet's LayerZero deliverer (DVN and executor stand-in) in a process of its own"}`;
 
       // Hub: first Take per account, and the gas floor of the kicks and takes.
       const takes = await hubReader.getContractEvents({ address: d.hubAddress, abi: hubAbi, eventName: "Take", fromBlock: crash.block });
@@ -362,6 +370,7 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
     for (const c of spokeClocks.values()) await c.stop();
     sub?.close();
     await relayer?.stop();
+    await deliverer?.stop();
     await indexer?.stop();
     await dropSchema(net.databaseUrl, relaySchema);
     await dropSchema(net.databaseUrl, indexSchema);

@@ -21,6 +21,9 @@
  *   --hub-gas-limit N    the hub anvil's block gas limit (anvil --gas-limit; default anvil's 30,000,000)
  *   --relayer-detection feed|scanner   how the recovery relayer detects (default feed: --indexer-url, when the
  *                        detection benchmark's indexer runs and the relayer build has the flag)
+ *   --relayer-delivery process|relayer  who delivers LayerZero packets in the crash: the devnet's deliverer in a
+ *                        process of its own, the relayer --no-deliver (default: a real network's DVNs and executor
+ *                        are not the relayer's process), or the relayer itself (as `salvage relay` on a devnet)
  *   --idle-sizes LIST    book sizes of the relayer's idle-RPC measurement (default: a quarter of --accounts, and
  *                        --accounts); the smaller ones are measured while seeding, on the same devnet
  *   --idle-blocks N      hub blocks counted per idle measurement (default 20), after --idle-warmup N (default 10)
@@ -73,6 +76,7 @@ const FLAGS = {
   "block-time": "1",
   "hub-gas-limit": "",
   "relayer-detection": "feed",
+  "relayer-delivery": "process",
   "idle-sizes": "",
   "idle-blocks": "20",
   "idle-warmup": "10",
@@ -167,6 +171,8 @@ async function main(): Promise<void> {
   const spokes = 2;
   const hubGasLimit = o["hub-gas-limit"] ? BigInt(o["hub-gas-limit"]) : undefined;
   const relayerDetection = o["relayer-detection"];
+  const relayerDelivery = o["relayer-delivery"];
+  if (relayerDelivery !== "process" && relayerDelivery !== "relayer") throw new Error(`--relayer-delivery: process or relayer, not ${relayerDelivery}`);
   if (relayerDetection !== "feed" && relayerDetection !== "scanner") throw new Error(`--relayer-detection: feed or scanner, not ${relayerDetection}`);
   const idleSizes = o["idle-sizes"] ? list(o["idle-sizes"]) : [Math.round(accounts / 4), accounts];
   const idleOptions = { warmupBlocks: Number(o["idle-warmup"]), blocks: Number(o["idle-blocks"]) };
@@ -213,6 +219,7 @@ async function main(): Promise<void> {
           appRoot: app.root,
           setup: devnetSetup,
           relayerDetection,
+          delivery: relayerDelivery,
           idle: undefined,
           idleEarlier,
         })),

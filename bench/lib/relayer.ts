@@ -42,6 +42,8 @@ export interface RelayerOptions {
   schema: string;
   indexerUrl?: string;
   pollMs?: number;
+  /** `--no-deliver`: another process delivers the LayerZero packets (startDelivererProcess). */
+  noDeliver?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -69,6 +71,7 @@ export const feedRefused = (appRoot: string) => refused.has(appRoot);
 function spawnRelayer(o: RelayerOptions, indexerUrl: string | undefined) {
   const args = [join(o.appRoot, "bin/salvage.mjs"), "relay", "--devnet-keys", "--manifest", o.manifestPath, "--database-url", o.databaseUrl, "--schema", o.schema, "--min-profit-usd=-100", "--max-exposure-usd", RELAYER_MAX_EXPOSURE_USD, "--poll-ms", String(o.pollMs ?? 200)];
   if (indexerUrl) args.push("--indexer-url", indexerUrl);
+  if (o.noDeliver) args.push("--no-deliver");
   // SALVAGE_BENCH_RELAYER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the relayer only (profiling it).
   const nodeArgs = (process.env.SALVAGE_BENCH_RELAYER_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: o.appRoot, env: { ...process.env, PONDER_TELEMETRY_DISABLED: "true" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
@@ -133,4 +136,28 @@ export async function startRelayer(o: RelayerOptions): Promise<RelayerProcess> {
     }
     throw new Error(`relayer did not start:\n${r.log().slice(-2000)}`);
   }
+}
+
+/**
+ * The devnet's LayerZero deliverer in a process of its own (bench/lib/deliverer-process.ts, from this
+ * checkout): the DVN and executor of a real network are not the relayer's process. Resolves once it delivers.
+ */
+export async function startDelivererProcess(manifestPath: string, pollMs = 200): Promise<{ stop(): Promise<void>; memory(): ReturnType<typeof memoryOf> }> {
+  const root = join(import.meta.dirname, "../..");
+  const child = spawn(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "bench/lib/deliverer-process.ts"), manifestPath, String(pollMs)], {
+    cwd: root, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"], detached: true,
+  });
+  started.add(child);
+  child.once("exit", () => started.delete(child));
+  let text = "";
+  const collect = (chunk: Buffer) => (text = (text + chunk.toString()).slice(-20_000));
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const deadline = Date.now() + 60_000;
+  while (!text.includes('"deliverer started"')) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`deliverer process exited (${child.exitCode ?? child.signalCode}): ${text.slice(-2_000)}`);
+    if (Date.now() > deadline) throw new Error(`deliverer process did not start in 60 s: ${text.slice(-2_000)}`);
+    await sleep(50);
+  }
+  return { stop: () => stopProcessGroup(child), memory: () => memoryOf(child.pid!) };
 }

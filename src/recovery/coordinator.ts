@@ -169,7 +169,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     };
     await Promise.all([
       this.phase("confirm", confirm, due, timed("confirm", () => this.confirmBatches(confirm, due))),
-      this.phase("plan", plan, due, timed("plan", () => this.plan(plan, due))),
+      this.phase("plan", plan, due, timed("plan", () => this.plan(plan, due, ms))),
       this.phase("settle", settle, due, timed("settle", () => this.settle(settle, due))),
     ]);
     this.o.log.info({ claimed: claimed.length, confirm: confirm.length, plan: plan.length, settle: settle.length, ms, passMs: Date.now() - started }, "pass");
@@ -246,7 +246,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   // ------------------------------------------------------------------ plan
 
-  private async plan(list: Recovery[], due: Map<number, Due>): Promise<void> {
+  /** `ms` receives the plan's parts: `read` (the chain), `send` (batches stored, signed and broadcast). */
+  private async plan(list: Recovery[], due: Map<number, Due>, ms: Record<string, number> = {}): Promise<void> {
     // An intent whose transaction was never stored (the process died in between): plan it again.
     const ready: Recovery[] = [];
     for (const r of list) {
@@ -259,6 +260,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     // Read in chunks side by side (one Multicall3 each), then planned in one order over all of them: those
     // nearest to going under water first, so that when the takes need many blocks, the first ones go where a
     // block of delay costs the most. The nonces follow that order, and so does the chain.
+    const readStarted = Date.now();
     const chunks: Recovery[][] = [];
     for (let i = 0; i < ready.length; i += PLAN_CHUNK) chunks.push(ready.slice(i, i + PLAN_CHUNK));
     const reads = await mapLimit(chunks, PLAN_CONCURRENCY, (chunk) =>
@@ -267,6 +269,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
         (error: unknown) => ({ chunk, error }),
       ),
     );
+    ms.read = Date.now() - readStarted;
     const views: { r: Recovery; v: AccountView; market: MarketView; priority: Coverage }[] = [];
     let market: MarketView | undefined;
     for (const x of reads) {
@@ -326,6 +329,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     // Batches are moved a few at a time and none waits for another's receipt; each is stored and signed after the
     // one before it (nonces are handed out under a row lock), so the nonces, and the chain, follow the order above.
     const batches = this.pack(planned, market);
+    const sendStarted = Date.now();
     const turns = batches.map(() => {
       let resolve!: () => void;
       return { promise: new Promise<void>((r) => (resolve = r)), resolve };
@@ -333,6 +337,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     await mapLimit(batches.map((_, i) => i), SEND_CONCURRENCY, (i) =>
       this.send(batches[i]!, market!, due, turns[i - 1]?.promise).finally(() => turns[i]!.resolve()),
     );
+    ms.send = Date.now() - sendStarted;
   }
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>, deliverySeconds?: Record<number, bigint>) {
