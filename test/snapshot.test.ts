@@ -1,10 +1,11 @@
 /**
  * One block per answer (issue 12): while the hub keeps producing blocks that move health (every collateral price
  * walks, borrowers borrow), a client keeps reading answers — the typed client's atRiskAccounts (GraphQL), GraphQL
- * account(address) and REST /at-risk — from real Ponder over PostgreSQL (a database of its own) indexing a real
- * devnet. Afterwards every answer is checked against the hub at the block it names (anvil serves historical state):
- * each at-risk row equals Hub.accountData(account) at that block, the set is exactly the accounts below the bound
- * there, an account's health and positions equal the hub's there, and the named block's timestamp is the chain's.
+ * account(address), a GraphQL request of several root fields, and REST /at-risk — from real Ponder over PostgreSQL
+ * (a database of its own) indexing a real devnet. Afterwards every answer is checked against the hub at the block
+ * it names (anvil serves historical state): each at-risk row equals Hub.accountData(account) at that block, the set
+ * is exactly the accounts below the bound there, an account's health and positions equal the hub's there, the
+ * named block's timestamp is the chain's, and every field of one request names the same block.
  * A block named beside rows read at another block fails it: the answers must come from one database snapshot.
  * SALVAGE_SNAPSHOT_TEST_SECONDS sets how long blocks are produced (default 25); SALVAGE_TEST_POSTGRES=0 skips it.
  */
@@ -49,7 +50,15 @@ interface AccountOut {
   debt: { assetId: number; amount: string }[];
 }
 type Answer =
-  | { kind: "graphql atRiskAccounts" | "REST /at-risk"; block: BlockOut | null; chainBlocks: BlockOut[]; items: HealthOut[]; hasNextPage: boolean }
+  | {
+      kind: "graphql atRiskAccounts" | "REST /at-risk" | "graphql request of several fields";
+      block: BlockOut | null;
+      chainBlocks: BlockOut[];
+      items: HealthOut[];
+      hasNextPage: boolean;
+      /** Several fields in one request: the blocks the other fields name (one snapshot per request: all the same). */
+      others?: (BlockOut | null)[];
+    }
   | ({ kind: "graphql account"; address: Address } & AccountOut);
 
 let net: SeededNetwork | undefined;
@@ -100,7 +109,7 @@ async function read(until: number): Promise<void> {
   const client = createSalvageClient({ url: ponder!.url });
   const accounts = net!.accounts;
   for (let i = 0; Date.now() < until; i++) {
-    switch (i % 3) {
+    switch (i % 4) {
       case 0: {
         const page = await client.atRiskAccounts({ maxHealthFactor: BOUND, first: 500 });
         answers.push({
@@ -125,6 +134,31 @@ async function read(until: number): Promise<void> {
         );
         expect(r.errors).toBeUndefined();
         answers.push({ kind: "graphql account", address, ...r.data!.account });
+        break;
+      }
+      case 2: {
+        const r = await ponder!.gql<{
+          indexedBlock: BlockOut | null;
+          atRiskAccounts: { block: BlockOut | null; chainBlocks: BlockOut[]; items: HealthOut[]; pageInfo: { hasNextPage: boolean } };
+          opportunities: { block: BlockOut | null };
+          solvency: { block: BlockOut | null };
+          opportunityEvents: { block: BlockOut | null };
+        }>(`{ indexedBlock { chainId number timestamp }
+              atRiskAccounts(maxHealthFactor: "${BOUND}", first: 500) { block { chainId number timestamp } chainBlocks { chainId number timestamp }
+                items { address healthFactor collateralValue thresholdValue borrowPower debtValue } pageInfo { hasNextPage } }
+              opportunities(first: 500) { block { chainId number timestamp } }
+              solvency { block { chainId number timestamp } }
+              opportunityEvents(first: 1) { block { chainId number timestamp } } }`);
+        expect(r.errors).toBeUndefined();
+        const d = r.data!;
+        answers.push({
+          kind: "graphql request of several fields",
+          block: d.atRiskAccounts.block,
+          chainBlocks: d.atRiskAccounts.chainBlocks,
+          items: d.atRiskAccounts.items,
+          hasNextPage: d.atRiskAccounts.pageInfo.hasNextPage,
+          others: [d.indexedBlock, d.opportunities.block, d.solvency.block, d.opportunityEvents.block],
+        });
         break;
       }
       default: {
@@ -203,6 +237,7 @@ describe.skipIf(process.env.SALVAGE_TEST_POSTGRES === "0")("one block per answer
       }
 
       expect(answer.hasNextPage, where).toBe(false);
+      for (const other of answer.others ?? []) if (JSON.stringify(other) !== JSON.stringify(answer.block)) mismatches.push(`${where}: another field of the request names block ${other?.number}`);
       const chain = await accountDataAt(block, answer.items.map((i) => i.address));
       for (const i of answer.items) {
         const c = chain.get(i.address.toLowerCase())!;
@@ -224,6 +259,6 @@ describe.skipIf(process.env.SALVAGE_TEST_POSTGRES === "0")("one block per answer
     // The reads really raced the indexer: many answers, at many blocks, across kinds.
     expect(answers.length).toBeGreaterThanOrEqual(30);
     expect(blocks.size).toBeGreaterThanOrEqual(10);
-    for (const kind of ["graphql atRiskAccounts", "graphql account", "REST /at-risk"]) expect(answers.some((a) => a.kind === kind), kind).toBe(true);
+    for (const kind of ["graphql atRiskAccounts", "graphql account", "graphql request of several fields", "REST /at-risk"]) expect(answers.some((a) => a.kind === kind), kind).toBe(true);
   }, 300_000);
 });
