@@ -5,13 +5,13 @@
  *   account(address)                                                            health, positions on every chain, auctions
  *   opportunities(first, after, minProfitUsd, chainId)                           liquidatable now, with the best take
  *   indexedBlock                                                                the hub block the index is at
- *
- * One request, one block: a query request is executed in one read-only snapshot (`oneSnapshotPerRequest`,
- * src/api/snapshot.ts), and each answer says the block it is as of (`block`, hub; `chainBlocks`, every chain).
  *   opportunityEvents(since, first)                                             the feed's log, replayable
  *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
+ *
+ * One request, one block: a query request is executed in one read-only snapshot (`oneSnapshotPerRequest`,
+ * src/api/snapshot.ts), and each answer says the block it is as of (`block`, hub; `chainBlocks`, every chain).
  *
  * graphql-yoga (the server Ponder's own middleware runs on) with SDL type definitions. Yoga serves
  * subscriptions over SSE (with event ids, src/api/sse.ts); src/api/websocket.ts serves the same schema over
