@@ -32,12 +32,13 @@ interface AssetOut {
 }
 interface SolvencyOut {
   block: { chainId: number; number: string; timestamp: string };
+  chainBlocks: { chainId: number; number: string; timestamp: string }[];
   assets: AssetOut[];
   writtenOffUsd: string;
   reserveUsd: string;
   underWater: { accounts: number; debtUsd: string; collateralUsd: string; shortfallUsd: string };
 }
-const QUERY = `{ solvency { block { chainId number timestamp } writtenOffUsd reserveUsd
+const QUERY = `{ solvency { block { chainId number timestamp } chainBlocks { chainId number timestamp } writtenOffUsd reserveUsd
   assets { assetId symbol decimals writtenOff writtenOffUsd coveredByReserve uncovered writeOffs reserve reserveUsd underWaterDebt underWaterDebtUsd }
   underWater { accounts debtUsd collateralUsd shortfallUsd } } }`;
 

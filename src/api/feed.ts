@@ -11,7 +11,6 @@
  * - Bounded: each subscriber's queue holds at most `maxQueue` events; a subscriber that falls that far
  *   behind is ended with SlowSubscriberError (it can resume with `since` = the last id it got).
  */
-import { db } from "ponder:api";
 import { accountHealth, opportunityEvent } from "ponder:schema";
 import { asc, desc, gt, inArray } from "ponder";
 import { z } from "zod";
@@ -33,6 +32,7 @@ import { loadIndexerManifest } from "../indexer/manifest.js";
 import { feedEventIdFloor } from "../indexer/state.js";
 import { Channel } from "./channel.js";
 import { feedEventsEmitted } from "./metrics.js";
+import { atOneBlock, reader } from "./snapshot.js";
 
 export const EVENT_KINDS = ["liquidatable", "updated", "healthy", "kicked"] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -292,8 +292,10 @@ export class FeedHub {
       let cursor = since === FROM_START ? undefined : since;
       let afterMark = false;
       for (;;) {
-        const rows = await eventsAfter(cursor, PAGE);
-        const events = await enrich(rows);
+        const [rows, events] = await atOneBlock(async () => {
+          const page = await eventsAfter(cursor, PAGE);
+          return [page, await enrich(page)] as const;
+        });
         for (const e of events) if (matchesFilter(e, sub.filter)) this.push(sub, e);
         if (rows.length > 0) cursor = rows[rows.length - 1]!.id;
         if (sub.channel.closed) return;
@@ -315,7 +317,12 @@ export class FeedHub {
     if (sub.channel.push(e)) sub.lastId = e.id;
   }
 
+  /** One poll, in one snapshot: the events it sends and their takes are read at the hub block it reads. */
   private async tick(): Promise<void> {
+    return atOneBlock(() => this.tickAt());
+  }
+
+  private async tickAt(): Promise<void> {
     const head = await indexedHubBlock();
     if (!head) return;
     if (this.markBlock === null) {
@@ -363,10 +370,10 @@ export class FeedHub {
 
 /** The last REORG_WINDOW blocks of the log (what the first tick counts as already sent). */
 async function readTail(): Promise<{ id: string; blockNumber: bigint }[]> {
-  const newest = await db.select({ id: opportunityEvent.id, blockNumber: opportunityEvent.blockNumber }).from(opportunityEvent).orderBy(desc(opportunityEvent.id)).limit(1);
+  const newest = await reader().select({ id: opportunityEvent.id, blockNumber: opportunityEvent.blockNumber }).from(opportunityEvent).orderBy(desc(opportunityEvent.id)).limit(1);
   if (newest.length === 0) return [];
   const from = newest[0]!.blockNumber > REORG_WINDOW ? newest[0]!.blockNumber - REORG_WINDOW : 0n;
-  return db
+  return reader()
     .select({ id: opportunityEvent.id, blockNumber: opportunityEvent.blockNumber })
     .from(opportunityEvent)
     .where(gt(opportunityEvent.id, feedEventIdFloor(from)))
@@ -381,10 +388,14 @@ async function readTail(): Promise<{ id: string; blockNumber: bigint }[]> {
  */
 export async function enrich(rows: readonly OpportunityEventRow[], indexed?: IndexedBlock): Promise<FeedEvent[]> {
   if (rows.length === 0) return [];
+  return atOneBlock(() => enrichAt(rows, indexed));
+}
+
+async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBlock | undefined): Promise<FeedEvent[]> {
   const chainId = loadIndexerManifest().hub.chainId;
   const wanted = [...new Set(rows.filter((r) => r.kind !== "healthy").map((r) => r.account.toLowerCase() as Address))];
   const [mk, head] = await Promise.all([market(), indexed ?? indexedHubBlock()]);
-  const health = wanted.length > 0 && head ? await db.select().from(accountHealth).where(inArray(accountHealth.account, wanted)) : [];
+  const health = wanted.length > 0 && head ? await reader().select().from(accountHealth).where(inArray(accountHealth.account, wanted)) : [];
   const takes = head ? await takesOf(health, mk, head) : new Map<string, Opportunity>();
   return rows.map((r) => ({
     id: r.id,

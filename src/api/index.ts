@@ -17,6 +17,10 @@
  *   minDebtUsd        only accounts owing at least this many USD (decimal)
  *   first, after      page size (1..500, default 100) and the endCursor of the previous page
  * Accounts with health factor strictly below the bound, sorted by health factor then address, bigints as strings.
+ *
+ * One block per answer: /at-risk and /solvency read in one database snapshot (src/api/snapshot.ts) and say the
+ * block it is as of: `block` {chainId, number, timestamp} (the hub's indexed block: every row is the hub's state
+ * at it) and `chainBlocks` (every chain's indexed block in the same snapshot, hub first).
  */
 import { db } from "ponder:api";
 import schema from "ponder:schema";
@@ -24,6 +28,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
+import { asOf } from "./snapshot.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
 import { solvency, solvencyJson } from "./solvency.js";
@@ -83,6 +88,7 @@ app.get("/at-risk", async (c) => {
       count: page.items.length,
       accounts: replaceBigInts(page.items, (v) => String(v)),
       pageInfo: page.pageInfo,
+      ...asOf(page.snapshot),
     });
   } catch (error) {
     if (error instanceof QueryError) return c.json({ error: error.message }, 400);

@@ -1,11 +1,11 @@
 /**
  * The read side of the salvage API, shared by GET /at-risk, the salvage GraphQL endpoint, the feed and webhooks.
  *
- * Everything reads Ponder's readonly database (`db` from "ponder:api"). Money math comes from src/health/health.ts
+ * Everything reads through `reader()` (src/api/snapshot.ts): inside `atOneBlock` the answer's one snapshot
+ * transaction, else Ponder's readonly database (`db` from "ponder:api"). Money math comes from src/health/health.ts
  * and the take from the opportunity model (src/opportunity/take.ts, shared with the relayer); nothing here
  * re-derives them.
  */
-import { db } from "ponder:api";
 import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, opportunityEvent, price } from "ponder:schema";
 import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
 import { type Address, getAddress, isAddress, parseUnits } from "viem";
@@ -14,6 +14,9 @@ import { MAX_UINT256, WAD } from "../health/wad.js";
 import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/state.js";
+import { type IndexedBlock, type Snapshot, atOneBlock, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
+
+export { type IndexedBlock, type Snapshot, atOneBlock, checkpointBlock } from "./snapshot.js";
 
 /** A caller error (bad argument): 400 on REST, a GraphQL error naming the argument on GraphQL. */
 export class QueryError extends Error {
@@ -92,14 +95,22 @@ export interface Page<T> {
   totalCount?: number;
 }
 
-/** Accounts with HF strictly below `maxHealthFactor`, across all chains, by HF then address. */
-export async function atRiskAccounts(args: AtRiskArgs): Promise<Page<HealthRow>> {
+/**
+ * Accounts with HF strictly below `maxHealthFactor`, across all chains, by HF then address; read in one snapshot
+ * (`atOneBlock`: the caller's, or one of its own), which it returns with the page.
+ */
+export async function atRiskAccounts(args: AtRiskArgs): Promise<Page<HealthRow> & { snapshot: Snapshot }> {
+  const cursor = args.after === undefined ? [] : [afterCondition(decodeCursor(args.after))];
+  return atOneBlock(async (snapshot) => ({ ...(await readAtRisk(args, cursor)), snapshot }));
+}
+
+async function readAtRisk(args: AtRiskArgs, cursor: ReturnType<typeof afterCondition>[]): Promise<Page<HealthRow>> {
   const filters = [lt(accountHealth.healthFactor, args.maxHealthFactor)];
   if (args.minDebtUsd !== undefined) filters.push(gte(accountHealth.debtValue, args.minDebtUsd));
   if (args.chainId !== undefined) {
     filters.push(
       exists(
-        db.select({ one: sql`1` }).from(collateral)
+        reader().select({ one: sql`1` }).from(collateral)
           .where(and(eq(collateral.account, accountHealth.account), eq(collateral.chainId, args.chainId), gt(collateral.amount, 0n))),
       ),
     );
@@ -107,20 +118,19 @@ export async function atRiskAccounts(args: AtRiskArgs): Promise<Page<HealthRow>>
   if (args.assetId !== undefined) {
     filters.push(
       or(
-        exists(db.select({ one: sql`1` }).from(collateral)
+        exists(reader().select({ one: sql`1` }).from(collateral)
           .where(and(eq(collateral.account, accountHealth.account), eq(collateral.assetId, args.assetId), gt(collateral.amount, 0n)))),
-        exists(db.select({ one: sql`1` }).from(debt)
+        exists(reader().select({ one: sql`1` }).from(debt)
           .where(and(eq(debt.account, accountHealth.account), eq(debt.assetId, args.assetId), gt(debt.amount, 0n)))),
       )!,
     );
   }
-  const cursor = args.after === undefined ? [] : [afterCondition(decodeCursor(args.after))];
   const [rows, total] = await Promise.all([
-    db.select().from(accountHealth)
+    reader().select().from(accountHealth)
       .where(and(...filters, ...cursor))
       .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
       .limit(args.first + 1),
-    args.withTotalCount ? db.select({ n: count() }).from(accountHealth).where(and(...filters)) : Promise.resolve(undefined),
+    args.withTotalCount ? reader().select({ n: count() }).from(accountHealth).where(and(...filters)) : Promise.resolve(undefined),
   ]);
   const items = rows.slice(0, args.first);
   const last = items[items.length - 1];
@@ -151,9 +161,9 @@ export interface Market {
 export async function market(): Promise<Market> {
   const hubChainId = loadIndexerManifest().hub.chainId;
   const [assets, prices, params] = await Promise.all([
-    db.select().from(asset),
-    db.select().from(price).where(eq(price.chainId, hubChainId)),
-    db.select().from(auctionParams).where(eq(auctionParams.id, 0)),
+    reader().select().from(asset),
+    reader().select().from(price).where(eq(price.chainId, hubChainId)),
+    reader().select().from(auctionParams).where(eq(auctionParams.id, 0)),
   ]);
   return {
     assets: new Map(assets.map((a) => [a.assetId, a])),
@@ -162,26 +172,15 @@ export async function market(): Promise<Market> {
   };
 }
 
-/** A block of the hub chain the index has processed. */
-export interface IndexedBlock {
-  chainId: number;
-  number: bigint;
-  timestamp: bigint;
-}
-
-/** The hub chain's latest indexed block (Ponder's checkpoint), or undefined before the first. */
+/**
+ * The hub chain's latest indexed block (Ponder's checkpoint), or undefined before the first: the open snapshot's
+ * when there is one (what its rows are as of), else a read of its own.
+ */
 export async function indexedHubBlock(): Promise<IndexedBlock | undefined> {
-  const hub = loadIndexerManifest().hub;
-  const result = (await db.execute(sql`SELECT chain_id, latest_checkpoint FROM _ponder_checkpoint WHERE chain_id = ${hub.chainId}`)) as unknown as {
-    rows: { chain_id: number | string; latest_checkpoint: string }[];
-  };
-  const row = result.rows[0];
-  return row ? { chainId: hub.chainId, ...checkpointBlock(row.latest_checkpoint) } : undefined;
-}
-
-/** The block of a Ponder checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ... */
-export function checkpointBlock(checkpoint: string): { number: bigint; timestamp: bigint } {
-  return { timestamp: BigInt(checkpoint.slice(0, 10)), number: BigInt(checkpoint.slice(26, 42)) };
+  const open = openSnapshot();
+  if (open) return open.hub;
+  const hubChainId = loadIndexerManifest().hub.chainId;
+  return (await readCheckpoints()).find((c) => c.chainId === hubChainId);
 }
 
 const chainOfEid = (eid: number) => loadIndexerManifest().manifest.chains.find((c) => c.eid === eid);
@@ -218,18 +217,22 @@ export interface AccountView {
   liquidations: (typeof liquidation.$inferSelect)[];
 }
 
-/** Accounts by address (lower-case hex keys); unknown addresses are absent from the map. */
+/** Accounts by address (lower-case hex keys), read in one snapshot; unknown addresses are absent from the map. */
 export async function accountsByAddress(addresses: readonly Address[], m?: Market): Promise<Map<string, AccountView>> {
   const keys = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
   if (keys.length === 0) return new Map();
+  return atOneBlock(() => readAccounts(keys, m));
+}
+
+async function readAccounts(keys: Address[], m: Market | undefined): Promise<Map<string, AccountView>> {
   const [mk, known, healths, cols, debts, auctions, liquidations] = await Promise.all([
     m ?? market(),
-    db.select({ address: account.address }).from(account).where(inArray(account.address, keys)),
-    db.select().from(accountHealth).where(inArray(accountHealth.account, keys)),
-    db.select().from(collateral).where(and(inArray(collateral.account, keys), gt(collateral.amount, 0n))).orderBy(asc(collateral.chainId), asc(collateral.assetId)),
-    db.select().from(debt).where(and(inArray(debt.account, keys), gt(debt.amount, 0n))).orderBy(asc(debt.assetId)),
-    db.select().from(auction).where(inArray(auction.account, keys)).orderBy(desc(auction.auctionId)),
-    db.select().from(liquidation).where(inArray(liquidation.account, keys)).orderBy(desc(liquidation.takeId)),
+    reader().select({ address: account.address }).from(account).where(inArray(account.address, keys)),
+    reader().select().from(accountHealth).where(inArray(accountHealth.account, keys)),
+    reader().select().from(collateral).where(and(inArray(collateral.account, keys), gt(collateral.amount, 0n))).orderBy(asc(collateral.chainId), asc(collateral.assetId)),
+    reader().select().from(debt).where(and(inArray(debt.account, keys), gt(debt.amount, 0n))).orderBy(asc(debt.assetId)),
+    reader().select().from(auction).where(inArray(auction.account, keys)).orderBy(desc(auction.auctionId)),
+    reader().select().from(liquidation).where(inArray(liquidation.account, keys)).orderBy(desc(liquidation.takeId)),
   ]);
   const out = new Map<string, AccountView>();
   for (const { address } of known) {
@@ -307,17 +310,11 @@ export interface OpportunityArgs {
 }
 
 /**
- * Accounts liquidatable now (indexed HF < 1), by HF then address, each with its best take. The computation
- * is read at one indexed hub block: the checkpoint is read before and after the rows, and the read is retried
- * when the indexer committed in between, so `blockNumber` is the block the numbers are true at.
+ * Accounts liquidatable now (indexed HF < 1), by HF then address, each with its best take. Read in one snapshot
+ * (`atOneBlock`) with the hub's checkpoint, so `block` (and each `blockNumber`) is the block the numbers are true at.
  */
-export async function opportunities(args: OpportunityArgs): Promise<Page<Opportunity> & { block: IndexedBlock | null }> {
-  for (let attempt = 0; ; attempt++) {
-    const before = await indexedHubBlock();
-    const result = await readOpportunities(args, before);
-    const after = await indexedHubBlock();
-    if (before?.number === after?.number || attempt >= 4) return { ...result, block: before ?? null };
-  }
+export async function opportunities(args: OpportunityArgs): Promise<Page<Opportunity> & { block: IndexedBlock | null; snapshot: Snapshot }> {
+  return atOneBlock(async (snapshot) => ({ ...(await readOpportunities(args, snapshot.hub)), block: snapshot.hub ?? null, snapshot }));
 }
 
 async function readOpportunities(args: OpportunityArgs, head: IndexedBlock | undefined): Promise<Page<Opportunity>> {
@@ -328,7 +325,7 @@ async function readOpportunities(args: OpportunityArgs, head: IndexedBlock | und
   let lastSeen: HealthRow | undefined;
   // Batches of liquidatable accounts in HF order, until `first` pass the filters (+1 to know about a next page).
   for (;;) {
-    const batch = await db.select().from(accountHealth)
+    const batch = await reader().select().from(accountHealth)
       .where(and(lt(accountHealth.healthFactor, WAD) /* isLiquidatable, in SQL */, ...(cursor ? [afterCondition(cursor)] : [])))
       .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
       .limit(MAX_PAGE);
@@ -358,8 +355,8 @@ export async function takesOf(health: readonly HealthRow[], mk: Market, head: In
   if (!mk.params || liquidatable.length === 0) return takes;
   const addresses = liquidatable.map((h) => h.account);
   const [positions, active] = await Promise.all([
-    db.select().from(account).where(inArray(account.address, addresses)),
-    db.select().from(auction).where(and(inArray(auction.account, addresses), eq(auction.active, true))),
+    reader().select().from(account).where(inArray(account.address, addresses)),
+    reader().select().from(auction).where(and(inArray(auction.account, addresses), eq(auction.active, true))),
   ]);
   const rowOf = new Map(positions.map((p) => [p.address.toLowerCase(), p]));
   const auctionOf = new Map(active.map((a) => [a.account.toLowerCase(), a]));
@@ -452,14 +449,14 @@ export function parseSince(raw: string | null | undefined, name = "since"): stri
 export async function opportunityEvents(args: { since?: string | null; first: number }): Promise<Page<OpportunityEventRow>> {
   const since = parseSince(args.since);
   const after = since === FROM_START ? undefined : since;
-  const rows = await eventsAfter(after, args.first + 1);
+  const rows = await atOneBlock(() => eventsAfter(after, args.first + 1));
   const items = rows.slice(0, args.first);
   return { items, pageInfo: { hasNextPage: rows.length > args.first, endCursor: items[items.length - 1]?.id ?? after ?? null } };
 }
 
 /** Up to `limit` log rows with an id above `after` (any string: an id, or a block's `feedEventIdFloor`), in id order. */
 export async function eventsAfter(after: string | undefined, limit: number): Promise<OpportunityEventRow[]> {
-  return db
+  return reader()
     .select()
     .from(opportunityEvent)
     .where(after === undefined ? undefined : gt(opportunityEvent.id, after))
@@ -469,6 +466,6 @@ export async function eventsAfter(after: string | undefined, limit: number): Pro
 
 /** The newest event id of the log (where a live subscriber starts), or null while it is empty. */
 export async function latestEventId(): Promise<string | null> {
-  const [row] = await db.select({ id: opportunityEvent.id }).from(opportunityEvent).orderBy(desc(opportunityEvent.id)).limit(1);
+  const [row] = await reader().select({ id: opportunityEvent.id }).from(opportunityEvent).orderBy(desc(opportunityEvent.id)).limit(1);
   return row?.id ?? null;
 }

@@ -10,6 +10,9 @@
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
  *
+ * One request, one block: a query request is executed in one read-only snapshot (`oneSnapshotPerRequest`,
+ * src/api/snapshot.ts), and each answer says the block it is as of (`block`, hub; `chainBlocks`, every chain).
+ *
  * graphql-yoga (the server Ponder's own middleware runs on) with SDL type definitions. Yoga serves
  * subscriptions over SSE (with event ids, src/api/sse.ts); src/api/websocket.ts serves the same schema over
  * WebSocket (graphql-ws) through `yoga.getEnveloped`, so limits and errors are the same on both.
@@ -32,7 +35,6 @@ import {
   accountsByAddress,
   atRiskAccounts,
   checkInt,
-  indexedHubBlock,
   latestEventId,
   market,
   opportunities,
@@ -41,6 +43,7 @@ import {
   parseDecimalWad,
   parseSince,
 } from "./queries.js";
+import { type Snapshot, asOf, atOneBlock, blockJson } from "./snapshot.js";
 import { Gauge } from "prom-client";
 import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
@@ -51,7 +54,12 @@ import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportu
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
 export const typeDefs = /* GraphQL */ `
-  "Bigints (amounts in base units, WAD ratios and USD values) are decimal strings."
+  """
+  Bigints (amounts in base units, WAD ratios and USD values) are decimal strings.
+  One request, one block: every field of a query request is read in one database snapshot, and each answer names
+  the block it is as of (\`block\`: the hub's indexed block; \`chainBlocks\`: every chain's, the spokes too). Its
+  rows are exactly the index's state at that block: compare them with the chain at \`block.number\`.
+  """
   type Query {
     "Accounts with health factor strictly below maxHealthFactor, across all chains, by HF then address."
     atRiskAccounts(
@@ -71,7 +79,7 @@ export const typeDefs = /* GraphQL */ `
     account(address: String!): Account
     "Accounts liquidatable now (HF < 1), by HF then address, with the best take at the indexed hub block."
     opportunities(first: Int = 50, after: String, "Decimal USD." minProfitUsd: String, "Only takes whose collateral is on this chain." chainId: Int): OpportunityPage!
-    "The hub chain block the index has processed."
+    "The hub chain block the index has processed (in the request's snapshot: the block the other fields are as of)."
     indexedBlock: Block
     "The opportunity feed's log after event id \`since\` (from the start without it or with 0), in indexing order; endCursor resumes."
     opportunityEvents(since: String, first: Int = 100): OpportunityEventPage!
@@ -84,6 +92,8 @@ export const typeDefs = /* GraphQL */ `
   type Solvency {
     "The hub block every figure is true at (null before the first is indexed)."
     block: Block
+    "Every chain's indexed block in the same snapshot, hub first."
+    chainBlocks: [Block!]!
     "Every debt asset of the deployment, by asset id."
     assets: [DebtAssetSolvency!]!
     "Sum of assets.writtenOffUsd (WAD USD)."
@@ -151,7 +161,14 @@ export const typeDefs = /* GraphQL */ `
     minDebtUsd: String
   }
 
-  type OpportunityEventPage { items: [OpportunityEvent!]!, pageInfo: PageInfo! }
+  type OpportunityEventPage {
+    items: [OpportunityEvent!]!
+    pageInfo: PageInfo!
+    "The hub block the page (and each event's opportunity) was read at; null before the first is indexed."
+    block: Block
+    "Every chain's indexed block in the same snapshot, hub first."
+    chainBlocks: [Block!]!
+  }
 
   "An account's health crossed below 1 (liquidatable), moved below 1 (updated) or recovered (healthy), or its auction started (kicked: the bonus starts to grow)."
   type OpportunityEvent {
@@ -171,10 +188,19 @@ export const typeDefs = /* GraphQL */ `
     opportunity: Opportunity
   }
 
+  "A block the index has processed: the state an answer is as of."
   type Block { chainId: Int!, number: String!, timestamp: String! }
   type PageInfo { endCursor: String, hasNextPage: Boolean! }
 
-  type AtRiskPage { items: [AccountHealth!]!, pageInfo: PageInfo!, totalCount: Int! }
+  type AtRiskPage {
+    items: [AccountHealth!]!
+    pageInfo: PageInfo!
+    totalCount: Int!
+    "The hub block the page is as of: every item's health is the hub's at this block. Null before the first is indexed."
+    block: Block
+    "Every chain's indexed block in the same snapshot, hub first."
+    chainBlocks: [Block!]!
+  }
 
   type AccountHealth {
     address: String!
@@ -204,6 +230,10 @@ export const typeDefs = /* GraphQL */ `
     debt: [DebtPosition!]!
     auctions: [Auction!]!
     liquidations: [Liquidation!]!
+    "The hub block the account is as of (health, positions, auctions). Null before the first is indexed."
+    block: Block
+    "Every chain's indexed block in the same snapshot, hub first (a liquidation's seizedBlock is a spoke's)."
+    chainBlocks: [Block!]!
   }
 
   type CollateralPosition {
@@ -253,7 +283,14 @@ export const typeDefs = /* GraphQL */ `
     transactionHash: String!
   }
 
-  type OpportunityPage { items: [Opportunity!]!, pageInfo: PageInfo!, block: Block }
+  type OpportunityPage {
+    items: [Opportunity!]!
+    pageInfo: PageInfo!
+    "The hub block every take is computed at (each item's blockNumber); null before the first is indexed."
+    block: Block
+    "Every chain's indexed block in the same snapshot, hub first."
+    chainBlocks: [Block!]!
+  }
 
   type Opportunity {
     account: String!
@@ -297,8 +334,8 @@ export const typeDefs = /* GraphQL */ `
 
 /** Per request (or WebSocket operation). */
 export interface Context {
-  /** Batches `AccountHealth.account` lookups of one page into one set of queries. */
-  loadAccount(address: Address): Promise<AccountView | null>;
+  /** Batches `AccountHealth.account` lookups of one page into one set of queries (in the request's snapshot). */
+  loadAccount(address: Address): Promise<{ view: AccountView; snapshot: Snapshot } | null>;
   /** The HTTP request (yoga; absent over WebSocket). */
   request?: Request;
   /** How subscription events leave: yoga's SSE unless the WebSocket server says otherwise. */
@@ -306,20 +343,20 @@ export interface Context {
 }
 
 function accountLoader(): Context["loadAccount"] {
-  let pending: { address: Address; resolve: (v: AccountView | null) => void; reject: (e: unknown) => void }[] = [];
+  let pending: { address: Address; resolve: (v: AccountView | null, snapshot: Snapshot) => void; reject: (e: unknown) => void }[] = [];
   return (address) =>
     new Promise((resolve, reject) => {
       if (pending.length === 0) {
         setImmediate(() => {
           const batch = pending;
           pending = [];
-          accountsByAddress(batch.map((b) => b.address)).then(
-            (found) => batch.forEach((b) => b.resolve(found.get(b.address.toLowerCase()) ?? null)),
+          atOneBlock(async (snapshot) => ({ snapshot, found: await accountsByAddress(batch.map((b) => b.address)) })).then(
+            ({ snapshot, found }) => batch.forEach((b) => b.resolve(found.get(b.address.toLowerCase()) ?? null, snapshot)),
             (error) => batch.forEach((b) => b.reject(error)),
           );
         });
       }
-      pending.push({ address, resolve, reject });
+      pending.push({ address, resolve: (v, snapshot) => resolve(v && { view: v, snapshot }), reject });
     });
 }
 
@@ -357,10 +394,11 @@ const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; d
   updatedAt: h.updatedAt.toString(),
 });
 
-const accountOut = (v: AccountView) => {
+const accountOut = (v: AccountView, snapshot: Snapshot) => {
   const assets = new Map<number, { symbol: string | null; decimals: number }>();
   for (const p of [...v.collateral, ...v.debt]) assets.set(p.assetId, p);
   return {
+    ...asOf(snapshot),
     address: v.address,
     health: v.health ? healthOut(v.health, assets) : null,
     collateral: v.collateral.map((c: CollateralView) => ({ ...c, amount: c.amount.toString(), valueUsd: str(c.valueUsd), updatedBlock: c.updatedBlock.toString() })),
@@ -388,7 +426,7 @@ interface AtRiskArgsIn {
 export const resolvers = {
   Query: {
     atRiskAccounts: (_: unknown, args: AtRiskArgsIn) =>
-      field("atRiskAccounts", async () => {
+      field("atRiskAccounts", () => atOneBlock(async (snapshot) => {
         const [page, mk] = await Promise.all([atRiskAccounts({
           maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
@@ -398,14 +436,15 @@ export const resolvers = {
           after: args.after ?? undefined,
           withTotalCount: true,
         }), market()]);
-        return { items: page.items.map((h) => healthOut(h, mk.assets)), pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0 };
-      }),
+        return { items: page.items.map((h) => healthOut(h, mk.assets)), pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0, ...asOf(snapshot) };
+      })),
     account: (_: unknown, args: { address: string }) =>
       field("account", async () => {
         const address = parseAddress("address", args.address);
-        const found = await accountsByAddress([address]);
-        const v = found.get(address.toLowerCase());
-        return v ? accountOut(v) : null;
+        return atOneBlock(async (snapshot) => {
+          const v = (await accountsByAddress([address])).get(address.toLowerCase());
+          return v ? accountOut(v, snapshot) : null;
+        });
       }),
     opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null }) =>
       field("opportunities", async () => {
@@ -415,19 +454,19 @@ export const resolvers = {
           minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
         });
-        return {
-          items: page.items.map(opportunityJson),
-          pageInfo: page.pageInfo,
-          block: page.block ? { chainId: page.block.chainId, number: page.block.number.toString(), timestamp: page.block.timestamp.toString() } : null,
-        };
+        return { items: page.items.map(opportunityJson), pageInfo: page.pageInfo, ...asOf(page.snapshot) };
       }),
-    indexedBlock: () => field("indexedBlock", blockOut),
+    indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
     solvency: () => field("solvency", async () => solvencyJson(await solvency())),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
-        const page = await opportunityEvents({ since: args.since, first: pageSize(args.first) });
-        return { pageInfo: page.pageInfo, items: (await enrich(page.items)).map(feedEventJson) };
+        const since = parseSince(args.since);
+        const first = pageSize(args.first);
+        return atOneBlock(async (snapshot) => {
+          const page = await opportunityEvents({ since, first });
+          return { pageInfo: page.pageInfo, items: (await enrich(page.items, snapshot.hub)).map(feedEventJson), ...asOf(snapshot) };
+        });
       }),
   },
   Subscription: {
@@ -448,7 +487,8 @@ export const resolvers = {
     },
   },
   AccountHealth: {
-    account: (parent: { address: string }, _: unknown, context: Context) => context.loadAccount(parent.address as Address).then((v) => (v ? accountOut(v) : null)),
+    account: (parent: { address: string }, _: unknown, context: Context) =>
+      context.loadAccount(parent.address as Address).then((found) => (found ? accountOut(found.view, found.snapshot) : null)),
   },
 };
 
@@ -474,11 +514,6 @@ new Gauge({
     for (const [transport, n] of Object.entries(watcher?.subscribers ?? {})) this.set({ transport, stream: "accountHealth" }, n);
   },
 });
-
-async function blockOut() {
-  const b = await indexedHubBlock();
-  return b ? { chainId: b.chainId, number: b.number.toString(), timestamp: b.timestamp.toString() } : null;
-}
 
 /**
  * graphql-armor's packages carry their own copy of graphql (16.15) beside the app's (16.8), so their
@@ -522,6 +557,18 @@ const sameRealmErrors: Plugin = {
   },
 };
 
+/**
+ * One snapshot per request: a query's execution runs inside `atOneBlock`, so all its root fields (and nested
+ * `AccountHealth.account` loads) read the same database snapshot and name the same block. Subscriptions do not
+ * come through here (yoga calls `subscribe`): each of their events is read in a snapshot of its own (src/api/feed.ts).
+ * (Incremental delivery, @defer/@stream, is not enabled; a result that streamed would outlive its snapshot.)
+ */
+const oneSnapshotPerRequest: Plugin = {
+  onExecute: ({ executeFn, setExecuteFn }) => {
+    setExecuteFn((args) => atOneBlock(async () => executeFn(args)));
+  },
+};
+
 /** The yoga server for `/salvage/graphql`. */
 export function createSalvageYoga(graphqlEndpoint = "/salvage/graphql") {
   return createYoga<object, Context>({
@@ -538,6 +585,7 @@ export function createSalvageYoga(graphqlEndpoint = "/salvage/graphql") {
       maxDepthPlugin({ n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, propagateOnRejection: false, onReject: [reportInRealm] }),
       maxAliasesPlugin({ n: LIMITS.maxAliases, allowList: [], propagateOnRejection: false, onReject: [reportInRealm] }),
       sameRealmErrors,
+      oneSnapshotPerRequest,
       sseWithEventIds,
     ],
   });

@@ -12,13 +12,13 @@
  * (collateral < debt implies HF < 1, as every liquidation threshold is below 1), so it grows with the
  * liquidatable accounts, not the book.
  */
-import { db } from "ponder:api";
 import { accountHealth, debt, reserve } from "ponder:schema";
 import { and, count, eq, gt, lt, sum } from "ponder";
 import { valueOf } from "../health/health.js";
 import { WAD } from "../health/wad.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { type IndexedBlock, indexedHubBlock, market } from "./queries.js";
+import { type IndexedBlock, market } from "./queries.js";
+import { type Snapshot, atOneBlock, blockJson, reader } from "./snapshot.js";
 
 export interface DebtAssetSolvency {
   assetId: number;
@@ -46,6 +46,8 @@ export interface DebtAssetSolvency {
 export interface Solvency {
   /** The hub block every figure is true at; null before the first is indexed. */
   block: IndexedBlock | null;
+  /** Every chain's indexed block in the same snapshot, hub first. */
+  chainBlocks: Snapshot["chains"];
   assets: DebtAssetSolvency[];
   /** Σ writtenOffUsd over the debt assets. */
   writtenOffUsd: bigint;
@@ -65,29 +67,21 @@ export interface Solvency {
 
 const big = (v: string | number | bigint | null | undefined): bigint => (v === null || v === undefined ? 0n : BigInt(v));
 
-/**
- * The totals at one indexed hub block: the checkpoint is read before and after, and the read retried if the
- * indexer committed in between (as `opportunities` does).
- */
+/** The totals at one indexed hub block: read in one snapshot (`atOneBlock`) with every chain's checkpoint. */
 export async function solvency(): Promise<Solvency> {
-  for (let attempt = 0; ; attempt++) {
-    const before = await indexedHubBlock();
-    const result = await readSolvency();
-    const after = await indexedHubBlock();
-    if (before?.number === after?.number || attempt >= 4) return { ...result, block: before ?? null };
-  }
+  return atOneBlock(async (snapshot) => ({ ...(await readSolvency()), block: snapshot.hub ?? null, chainBlocks: snapshot.chains }));
 }
 
-async function readSolvency(): Promise<Omit<Solvency, "block">> {
+async function readSolvency(): Promise<Omit<Solvency, "block" | "chainBlocks">> {
   const underWater = and(lt(accountHealth.healthFactor, WAD), lt(accountHealth.collateralValue, accountHealth.debtValue));
   const [mk, reserves, totals, debts] = await Promise.all([
     market(),
-    db.select().from(reserve),
-    db
+    reader().select().from(reserve),
+    reader()
       .select({ accounts: count(), debtUsd: sum(accountHealth.debtValue), collateralUsd: sum(accountHealth.collateralValue) })
       .from(accountHealth)
       .where(underWater),
-    db
+    reader()
       .select({ assetId: debt.assetId, amount: sum(debt.amount) })
       .from(debt)
       .innerJoin(accountHealth, eq(accountHealth.account, debt.account))
@@ -137,7 +131,8 @@ async function readSolvency(): Promise<Omit<Solvency, "block">> {
 export function solvencyJson(s: Solvency) {
   const str = (v: bigint | null) => (v === null ? null : v.toString());
   return {
-    block: s.block ? { chainId: s.block.chainId, number: s.block.number.toString(), timestamp: s.block.timestamp.toString() } : null,
+    block: blockJson(s.block),
+    chainBlocks: s.chainBlocks.map((b) => blockJson(b)),
     assets: s.assets.map((a) => ({
       ...a,
       writtenOff: a.writtenOff.toString(),

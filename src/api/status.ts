@@ -7,14 +7,12 @@
  *                         its head, else 503 with the status. (Ponder's /ready only says the backfill is done.)
  *   GET /salvage/metrics  salvage's Prometheus metrics (lag per chain, feed events, subscribers, webhooks).
  */
-import { db } from "ponder:api";
-import { sql } from "ponder";
 import { Hono } from "hono";
 import { Gauge } from "prom-client";
 import { http, createPublicClient } from "viem";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { salvageRegistry } from "./metrics.js";
-import { checkpointBlock } from "./queries.js";
+import { readCheckpoints } from "./snapshot.js";
 
 export interface ChainStatus {
   name: string;
@@ -35,10 +33,7 @@ const clientOf = (rpcUrl: string) => {
 
 /** The block Ponder has indexed, per chain id. */
 async function indexedBlocks(): Promise<Map<number, bigint>> {
-  const result = (await db.execute(sql`SELECT chain_id, latest_checkpoint FROM _ponder_checkpoint`)) as unknown as {
-    rows: { chain_id: number | string; latest_checkpoint: string }[];
-  };
-  return new Map(result.rows.map((r) => [Number(r.chain_id), checkpointBlock(r.latest_checkpoint).number]));
+  return new Map((await readCheckpoints()).map((b) => [b.chainId, b.number]));
 }
 
 export async function chainStatuses(): Promise<ChainStatus[]> {

@@ -77,6 +77,35 @@ export const accountHealthSchema = z.object({
 });
 export type AccountHealth = z.output<typeof accountHealthSchema>;
 
+/** A block the index has processed: what an answer is as of. */
+export const blockSchema = z.object({ chainId: z.number().int(), number: big, timestamp: big });
+export type IndexedBlock = z.output<typeof blockSchema>;
+
+/**
+ * One page of `atRiskAccounts`, read in one database snapshot: every item is the hub's state at `block` (null only
+ * before the index has a block); `chainBlocks` is every chain's indexed block in the same snapshot, hub first.
+ */
+export const atRiskPageSchema = z.object({
+  items: z.array(accountHealthSchema),
+  pageInfo: z.object({ endCursor: z.string().nullable(), hasNextPage: z.boolean() }),
+  totalCount: z.number().int(),
+  block: blockSchema.nullable(),
+  chainBlocks: z.array(blockSchema),
+});
+export type AtRiskPage = z.output<typeof atRiskPageSchema>;
+
+export interface AtRiskArgs {
+  /** Decimal HF bound, exclusive (default "1"). */
+  maxHealthFactor?: string;
+  chainId?: number;
+  asset?: number;
+  /** Decimal USD. */
+  minDebtUsd?: string;
+  first?: number;
+  after?: string;
+  signal?: AbortSignal;
+}
+
 /** The filter of the `opportunities` subscription (decimals as strings, as on the wire). */
 export interface OpportunityFilter {
   kinds?: ("liquidatable" | "updated" | "healthy" | "kicked")[];
@@ -93,6 +122,7 @@ const OPPORTUNITY_FIELDS = `account healthFactor collateralValue debtValue
   bonus minBonus maxBonus auctionDuration maxBonusAt expiresAt blockNumber timestamp chainId`;
 export const OPPORTUNITY_EVENT_FIELDS = `id account kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }`;
 const ACCOUNT_HEALTH_FIELDS = "address healthFactor collateralValue thresholdValue borrowPower debtValue liquidationPriceWad shockWad updatedBlock updatedAt";
+const BLOCK_FIELDS = "chainId number timestamp";
 
 /** The server answered with GraphQL errors (bad argument, limit): not retried. */
 export class SalvageGraphQLError extends Error {
@@ -216,6 +246,16 @@ export function createSalvageClient(options: SalvageClientOptions) {
 
     /** The id of the newest event in the feed's log (null when it is empty). */
     latestEventId,
+
+    /** Accounts with HF below `maxHealthFactor`, by HF then address: one page at one block (`block`), typed. */
+    async atRiskAccounts(args: AtRiskArgs = {}): Promise<AtRiskPage> {
+      const { signal, ...vars } = args;
+      const document = `query($maxHealthFactor: String, $chainId: Int, $asset: Int, $minDebtUsd: String, $first: Int, $after: String) {
+        atRiskAccounts(maxHealthFactor: $maxHealthFactor, chainId: $chainId, asset: $asset, minDebtUsd: $minDebtUsd, first: $first, after: $after) {
+          items { ${ACCOUNT_HEALTH_FIELDS} } pageInfo { endCursor hasNextPage } totalCount block { ${BLOCK_FIELDS} } chainBlocks { ${BLOCK_FIELDS} } } }`;
+      const data = await query<{ atRiskAccounts: unknown }>(document, vars, signal);
+      return atRiskPageSchema.parse(data.atRiskAccounts);
+    },
 
     /** The opportunity feed, typed, gapless across reconnects; ends when `signal` aborts. */
     async *opportunities(args: SubscribeArgs = {}): AsyncGenerator<OpportunityEvent> {

@@ -1,0 +1,122 @@
+/**
+ * One block per answer: every read of an API answer runs in one read-only REPEATABLE READ transaction that also
+ * reads Ponder's checkpoint of every chain, so the rows of the answer are exactly the state of the blocks it names.
+ *
+ * Why that is enough: in realtime Ponder (0.16, PostgreSQL) indexes a block's events, flushes their row writes and
+ * moves `_ponder_checkpoint` in ONE transaction of the indexer's pool (node_modules/ponder/src/runtime/multichain.ts,
+ * `case "block"`; omnichain.ts the same); the backfill also moves the checkpoint in the transaction of its flush.
+ * A REPEATABLE READ transaction sees one snapshot from its first statement on: either all of a block's writes and
+ * its checkpoint, or none of them. (PGlite has no such guarantee: Ponder runs PGlite "transactions" as plain
+ * statements, so there a reader can see a block's rows before its checkpoint. Use PostgreSQL for the API.)
+ *
+ * `atOneBlock(fn)` opens the snapshot (or joins the one already open in this async context) and runs `fn` with
+ * `reader()` bound to it: the query code reads through `reader()` and so takes part without knowing. Reads outside
+ * any snapshot (the feed's poller, the account watch) go to Ponder's readonly pool as before.
+ *
+ * The transaction goes through Ponder's wrapper of `db.transaction`, which retries a failed transaction (up to 9
+ * times, backing off); errors of the reads and of `fn` (a bad argument, say) are carried out of the transaction and
+ * thrown after it, so only a failing BEGIN or COMMIT is retried.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { db } from "ponder:api";
+import { sql } from "ponder";
+import { loadIndexerManifest } from "../indexer/manifest.js";
+
+/** What the query code reads through: Ponder's readonly database or the open snapshot transaction. */
+export type Reader = Pick<typeof db, "select" | "execute">;
+
+/** A block of a chain the index has processed. */
+export interface IndexedBlock {
+  chainId: number;
+  number: bigint;
+  timestamp: bigint;
+}
+
+export interface Snapshot {
+  /** The hub chain's indexed block: what the answer is as of (undefined before the first is indexed). */
+  hub: IndexedBlock | undefined;
+  /** Every chain's indexed block in the same snapshot, hub first, then by chain id. */
+  chains: IndexedBlock[];
+}
+
+interface Open extends Snapshot {
+  tx: Reader;
+}
+
+const current = new AsyncLocalStorage<Open>();
+
+/**
+ * Ponder types `db` without `transaction` (ReadonlyDrizzle omits it), but the object is its readonly query builder,
+ * which has it: Ponder's own SQL-over-HTTP middleware reads through `readonlyQB.raw.transaction(fn, { accessMode:
+ * "read only" })` (node_modules/ponder/src/client/index.ts). The config goes to drizzle's BEGIN.
+ */
+interface Transactional {
+  transaction<T>(fn: (tx: Reader) => Promise<T>, config: { isolationLevel: "repeatable read"; accessMode: "read only" }): Promise<T>;
+}
+const transactional = (): Transactional => {
+  const t = db as unknown as Partial<Transactional>;
+  if (typeof t.transaction !== "function") throw new Error("Ponder's readonly database has no transaction(): one-block answers need it");
+  return t as Transactional;
+};
+
+/** The open snapshot's transaction, or Ponder's readonly database outside one. */
+export function reader(): Reader {
+  return current.getStore()?.tx ?? db;
+}
+
+/** The snapshot open in this async context, if any. */
+export function openSnapshot(): Snapshot | undefined {
+  return current.getStore();
+}
+
+/** The block of a Ponder checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ... */
+export function checkpointBlock(checkpoint: string): { number: bigint; timestamp: bigint } {
+  return { timestamp: BigInt(checkpoint.slice(0, 10)), number: BigInt(checkpoint.slice(26, 42)) };
+}
+
+/** Every chain's latest indexed block (Ponder's `_ponder_checkpoint`), hub first, then by chain id. */
+export async function readCheckpoints(from: Reader = reader()): Promise<IndexedBlock[]> {
+  const hubChainId = loadIndexerManifest().hub.chainId;
+  const result = (await from.execute(sql`SELECT chain_id, latest_checkpoint FROM _ponder_checkpoint`)) as unknown as {
+    rows: { chain_id: number | string; latest_checkpoint: string }[];
+  };
+  return result.rows
+    .map((r) => ({ chainId: Number(r.chain_id), ...checkpointBlock(r.latest_checkpoint) }))
+    .sort((a, b) => (a.chainId === hubChainId ? -1 : b.chainId === hubChainId ? 1 : a.chainId - b.chainId));
+}
+
+/**
+ * Runs `fn` inside one read-only REPEATABLE READ snapshot whose first read is every chain's checkpoint; joins the
+ * snapshot already open in this async context (a GraphQL request's, say) instead of opening another.
+ */
+export async function atOneBlock<T>(fn: (snapshot: Snapshot) => Promise<T>): Promise<T> {
+  const open = current.getStore();
+  if (open) return fn(open);
+  const hubChainId = loadIndexerManifest().hub.chainId;
+  const outcome = await transactional().transaction(
+    async (tx): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> => {
+      try {
+        const chains = await readCheckpoints(tx);
+        const snapshot: Open = { tx, chains, hub: chains.find((c) => c.chainId === hubChainId) };
+        return { ok: true, value: await current.run(snapshot, () => fn(snapshot)) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    },
+    { isolationLevel: "repeatable read", accessMode: "read only" },
+  );
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
+
+/** A block as the API writes it: bigints as decimal strings. */
+export function blockJson(b: IndexedBlock): { chainId: number; number: string; timestamp: string };
+export function blockJson(b: IndexedBlock | undefined | null): { chainId: number; number: string; timestamp: string } | null;
+export function blockJson(b: IndexedBlock | undefined | null) {
+  return b ? { chainId: b.chainId, number: b.number.toString(), timestamp: b.timestamp.toString() } : null;
+}
+
+/** The `block` (hub) and `chainBlocks` (every chain) fields of an answer read in `snapshot`. */
+export function asOf(snapshot: Snapshot) {
+  return { block: blockJson(snapshot.hub), chainBlocks: snapshot.chains.map((c) => blockJson(c)) };
+}
