@@ -19,6 +19,8 @@ export interface ThroughputRun {
   app: "salvage" | "plain";
   events: number;
   eventsByName: Record<string, number>;
+  /** Time in each indexing function (ponder_indexing_function_duration_sum), by event name. */
+  handlerMsByName: Record<string, number>;
   backfillMs: number;
   transformMs: number;
   handlerMs: number;
@@ -43,11 +45,14 @@ async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: stri
     const m = await p.metrics();
     const eventsByName: Record<string, number> = {};
     for (const s of m.get("ponder_indexing_completed_events") ?? []) eventsByName[s.labels.event!] = (eventsByName[s.labels.event!] ?? 0) + s.value;
+    const handlerMsByName: Record<string, number> = {};
+    for (const s of m.get("ponder_indexing_function_duration_sum") ?? []) handlerMsByName[s.labels.event!] = round((handlerMsByName[s.labels.event!] ?? 0) + s.value, 1);
     const done = p.logLines("Completed backfill indexing across all chains")[0];
     const run: ThroughputRun = {
       app,
       events: sumMetric(m, "ponder_indexing_completed_events"),
       eventsByName,
+      handlerMsByName,
       backfillMs: Number(done?.duration ?? NaN),
       transformMs: sumMetric(m, "ponder_historical_transform_duration"),
       handlerMs: sumMetric(m, "ponder_indexing_function_duration_sum"),
