@@ -196,14 +196,18 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       if (relayer.note && !skipped2.includes(relayer.note)) skipped2.push(relayer.note);
     }
     const spokeHeads = await heads(d);
+    // Detection is about the accounts the crash *made* liquidatable: those under 1 already (from the walk) get an
+    // `updated` event in the crash block instead. Their health is read before the crash, not in the window measured.
+    const preCrash = await d.hubClients.public.getBlockNumber();
+    const healthBefore = new Map(await mapLimit(net.borrowers, 16, async (a) => [a.toLowerCase(), await d.onchainHealthFactor(a, preCrash)] as const));
     const crash = await crashInOneBlock(d, net.borrowers, options.share, true);
+    // When the indexer has the crash block (its /status), apart from when its events reach a subscriber.
+    const indexedAt = indexer ? watchIndexedBlock(indexer.url, crash.block, crash.minedAt) : undefined;
     if (options.blockTime > 0) await setMining(d, { intervalSeconds: options.blockTime });
     else await setMining(d, { automine: true });
     const liquidatable = new Set(crash.liquidatable.map((a) => a.toLowerCase()));
-    // Detection is about the accounts the crash *made* liquidatable: those under 1 already (from the walk)
-    // get an `updated` event in the crash block instead.
-    const before = await mapLimit(crash.liquidatable, 16, async (a) => [a.toLowerCase(), await d.onchainHealthFactor(a, crash.block - 1n)] as const);
-    const madeLiquidatable = new Set(before.filter(([, hf]) => hf >= WAD).map(([a]) => a));
+    if (crash.block - 1n !== preCrash) throw new Error(`the crash was mined at hub block ${crash.block}, not right after the health read at ${preCrash}`);
+    const madeLiquidatable = new Set(crash.liquidatable.map((a) => a.toLowerCase()).filter((a) => (healthBefore.get(a) ?? 0n) >= WAD));
     log(`crash at hub block ${crash.block}: ${liquidatable.size}/${net.borrowers.length} accounts under HF 1, ${madeLiquidatable.size} of them made so by the crash`);
     const crashSetup = `${options.setup}; ${gasSetup}; crash in one hub block puts ${liquidatable.size} of ${net.borrowers.length} under HF 1; blocks every ${options.blockTime} s after the crash`;
 
@@ -245,6 +249,11 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
         figures1.push({ bench: "1 detection", metric: `crash block → subscription event ${p}`, value: round(s[p] ?? NaN, 0), unit: "ms", setup });
         figures1.push({ bench: "1 detection", metric: `crash block → subscription event ${p}`, value: b[p] ?? NaN, unit: "hub blocks", setup });
       }
+      const indexedMs = indexedAt ? await indexedAt : undefined;
+      if (indexedMs !== undefined) {
+        figures1.push({ bench: "1 detection", metric: "crash block → indexed (the indexer's /status at the crash block)", value: indexedMs, unit: "ms", setup: `${crashSetup}; /status polled every 20 ms from the crash; the rest of the event's latency is the feed (poll, best take of each event, SSE)` });
+      }
+      details1.indexedMs = indexedMs ?? null;
       details1.events = sub.events.length;
       details1.duplicates = dup;
       details1.madeLiquidatable = madeLiquidatable.size;
@@ -379,4 +388,17 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
   if (options.recovery) out.push({ name: "recovery", figures: figures2, details: details2, skipped: skipped2 });
   if (options.detection) out.push({ name: "detection", figures: figures1, details: details1, skipped: skipped1 });
   return out;
+}
+
+/** Ms from `since` until the indexer's /status reports `block` on the hub (polled every 20 ms, for at most 120 s). */
+async function watchIndexedBlock(url: string, block: bigint, since: number): Promise<number | undefined> {
+  const started = since;
+  while (Date.now() - started < 120_000) {
+    try {
+      const status = (await (await fetch(`${url}/status`)).json()) as Record<string, { block?: { number: number } }>;
+      if (BigInt(status.hub?.block?.number ?? 0) >= block) return Date.now() - started;
+    } catch {}
+    await sleep(20);
+  }
+  return undefined;
 }

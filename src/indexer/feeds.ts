@@ -35,8 +35,8 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   await context.db.insert(price).values({ chainId: context.chain.id, assetId, ...values }).onConflictDoUpdate(values);
 
   // Every holder's health in one set-based statement (health-sql.ts); the feed's events from what it returns.
-  // For this block's transaction: no JIT (compiling the plan cost ~1.2 s of a 100,000-holder update) and room
-  // for its hash aggregates in memory. A read-only statement: Ponder flushes no table for it.
+  // Settings for this block's transaction (see HOLDER_UPDATE_SETTINGS). A read-only statement: Ponder flushes
+  // no table for it.
   await context.db.sql.execute(sql.raw(HOLDER_UPDATE_SETTINGS));
   // (Ponder's indexing `sql` is drizzle's pg-proxy driver: `execute` resolves to the rows themselves.)
   const rows = (await context.db.sql.execute(

@@ -120,8 +120,13 @@ next AS (
 )`;
 }
 
-/** Transaction-local settings for the update (set_config(…, true) is SET LOCAL, in a SELECT). */
-export const HOLDER_UPDATE_SETTINGS = `SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`;
+/**
+ * Transaction-local settings for the update (set_config(…, true) is SET LOCAL, in a SELECT): no JIT (compiling
+ * the plan of a 100,000-holder update took ~1.2 s), room for its hash aggregates, and index lookups priced as
+ * what they are for the indexer's hot tables, in memory (with the default random_page_cost of 4, 1,000 holders
+ * among 100,000 accounts were joined by scanning every table: 181 ms instead of 45).
+ */
+export const HOLDER_UPDATE_SETTINGS = `SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true), set_config('random_page_cost', '1.1', true)`;
 
 const COLUMNS = [
   "health_factor", "collateral_value", "threshold_value", "borrow_power", "debt_value",
