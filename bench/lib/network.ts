@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Address, Hex } from "viem";
-import { priceFeedAbi } from "../../abis/index.js";
+import { hubAbi, priceFeedAbi } from "../../abis/index.js";
+import { MULTICALL3_ADDRESS } from "../../src/chains/multicall.js";
 import { writeManifest, type Manifest } from "../../src/deployment/manifest.js";
 import { devnetAccounts } from "../../src/devnet/accounts.js";
 import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
@@ -176,7 +177,8 @@ export async function priceUpdatesInOneBlock(deployment: Deployment, answers: Ma
  * k-th and (k+1)-th smallest HF, so `share` of the borrowers fall under 1; here all in one hub block.
  */
 export async function crashInOneBlock(deployment: Deployment, borrowers: readonly Address[], share: number, keepAutomineOff = false) {
-  const hfs = (await mapLimit(borrowers, 32, (a) => deployment.onchainHealthFactor(a))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const before = await healthFactors(deployment, borrowers);
+  const hfs = [...before.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const target = Math.max(1, Math.round(share * borrowers.length));
   if (hfs.length <= target) throw new Error(`cannot push ${target} of ${hfs.length} accounts under HF 1`);
   const midpoint = (2n * WAD * WAD) / (hfs[target - 1]! + hfs[target]!);
@@ -184,7 +186,26 @@ export async function crashInOneBlock(deployment: Deployment, borrowers: readonl
   const current = await deployment.answers();
   const answers = new Map(deployment.collateralAssets.map((a) => [a.id, (current.get(a.id)! * factorWad) / WAD] as const));
   const update = await priceUpdatesInOneBlock(deployment, answers, keepAutomineOff);
-  const after = await mapLimit(borrowers, 32, async (a) => [a, await deployment.onchainHealthFactor(a, update.block)] as const);
-  const liquidatable = after.filter(([, hf]) => hf < WAD).map(([a]) => a);
-  return { ...update, factorWad, target, liquidatable };
+  const after = await healthFactors(deployment, borrowers, update.block);
+  const liquidatable = borrowers.filter((a) => after.get(a)! < WAD);
+  // Only price updates and an account's own positions move its health, and neither happened between the read
+  // before and the crash but for takes of accounts already under 1: `healthBefore` tells which the crash made so.
+  return { ...update, factorWad, target, liquidatable, healthBefore: before };
+}
+
+/**
+ * Hub.healthFactor of many accounts in a few Multicall3 calls (500 a call), at `blockNumber` or the latest
+ * block: light on the hub while a benchmark measures what happens on it.
+ */
+export async function healthFactors(deployment: Deployment, accounts: readonly Address[], blockNumber?: bigint): Promise<Map<Address, bigint>> {
+  const out = new Map<Address, bigint>();
+  for (let i = 0; i < accounts.length; i += 500) {
+    const chunk = accounts.slice(i, i + 500);
+    const results = await deployment.hubClients.public.multicall({
+      contracts: chunk.map((account) => ({ address: deployment.hubAddress, abi: hubAbi, functionName: "healthFactor", args: [account] }) as const),
+      allowFailure: false, multicallAddress: MULTICALL3_ADDRESS, batchSize: 0, blockNumber,
+    });
+    chunk.forEach((a, k) => out.set(a, results[k] as bigint));
+  }
+  return out;
 }
