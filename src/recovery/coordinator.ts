@@ -382,6 +382,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   private async send(batch: Planned[], m: MarketView, due: Map<number, Due>, after?: Promise<void>): Promise<void> {
     // The batch's recoveries move to kicking/taking in one database transaction before its transaction is stored.
+    const t0 = Date.now();
     const moved = await this.moveMany(
       batch.map(({ r, plan, order, bonus }) => ({
         recovery: r,
@@ -399,14 +400,17 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     );
     const byId = new Map(moved.map((r) => [r.id, r] as const));
     const items: Planned[] = batch.flatMap((p) => (byId.has(p.r.id) ? [{ ...p, r: byId.get(p.r.id)! }] : []));
+    const t1 = Date.now();
     await after;
+    const t2 = Date.now();
     if (items.length === 0) return;
     items.sort((a, b) => a.r.id - b.r.id);
     const step = `batch:${randomUUID()}`;
     const call = this.o.protocol.batchCall(this.o.executor, items.map((i) => i.order), this.o.receiver);
     const gas = items.reduce((sum, i) => sum + i.gas, this.o.protocol.gas.batchOverhead);
     const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, maxFeeCapWei: batchMaxFeePerGas(items.map((i) => i.plan), { gasLimit: gas, gasPriceWei: m.gasPriceWei, hubNativePriceWad: this.o.hubNativePriceWad, minProfitUsd: this.o.policy.minProfitUsd }) }, this.o.worker);
-    this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), tx: row.hash }, "batch broadcast");
+    // ms: moving the recoveries, waiting for the batch before it, storing, signing and broadcasting.
+    this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), tx: row.hash, ms: { move: t1 - t0, turn: t2 - t1, submit: Date.now() - t2 } }, "batch broadcast");
     await this.o.checkpoint?.("batch:broadcast");
     for (const i of items) due.set(i.r.id, { at: Date.now() + this.o.recheckMs, reason: `in batch ${row.hash}` });
   }
