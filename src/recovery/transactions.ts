@@ -81,8 +81,11 @@ export class TxManager {
   private readonly pollMs: number;
   private readonly rebroadcastMs: number;
   private readonly lastBroadcast = new Map<Hex, number>();
-  /** The head's base fee, read at most every 250 ms (poll runs for every batch in flight, every pass). */
-  private baseFeeRead: { at: number; value: Promise<bigint> } | undefined;
+  /**
+   * The head's base fee and the key's pending nonce, each read at most every 250 ms: poll runs for every batch in
+   * flight every pass, and a crash stores a dozen batches in a second, while the node may be busy mining a block.
+   */
+  private readonly reads = new Map<"baseFee" | "pendingNonce", { at: number; value: Promise<bigint> }>();
 
   constructor(
     private readonly db: Database,
@@ -149,8 +152,8 @@ export class TxManager {
   private async store(request: TxRequest, step: string, recoveryId: number | null, guard: (tx: Sql) => Promise<void>): Promise<TxRow> {
     const reader = this.clients.public;
     const gas = request.gas ?? ((await reader.estimateGas({ account: this.account, to: request.to, data: request.data, value: request.value })) * 125n) / 100n;
-    const block = await reader.getBlock();
-    const baseFee = block.baseFeePerGas ?? 0n;
+    const onChainNonce = this.pendingNonce();
+    const baseFee = await this.baseFee();
     const cap = request.maxFeeCapWei !== undefined ? minFee(request.maxFeeCapWei, this.maxFeeCapWei) : this.maxFeeCapWei;
     const maxPriorityFeePerGas = minFee(this.priorityFeeWei, cap);
     // A burst of full blocks (a crash) raises the base fee 12.5% a block: a batch offers four times today's base
@@ -162,7 +165,7 @@ export class TxManager {
       await guard(tx);
       await tx.query(`INSERT INTO nonces (chain_id, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [this.chainId, this.address]);
       const [locked] = await tx.query<{ next_nonce: string }>(`SELECT next_nonce FROM nonces WHERE chain_id = $1 AND address = $2 FOR UPDATE`, [this.chainId, this.address]);
-      const onChain = BigInt(await reader.getTransactionCount({ address: this.address, blockTag: "pending" }));
+      const onChain = await onChainNonce;
       const stored = BigInt(locked!.next_nonce);
       const nonce = stored > onChain ? stored : onChain;
       const signed = await this.sign({ ...request, gas }, nonce, maxFeePerGas, maxPriorityFeePerGas);
@@ -236,13 +239,26 @@ export class TxManager {
   }
 
   private baseFee(): Promise<bigint> {
+    return this.recent("baseFee", () => this.clients.public.getBlock().then((b) => b.baseFeePerGas ?? 0n));
+  }
+
+  /**
+   * The key's pending transaction count on the node. Our own transactions are counted by the stored nonce,
+   * which a transaction takes under a row lock; this read only catches the key used elsewhere (or a database
+   * that lost its rows), which a read 250 ms old catches as well as one taken under the lock.
+   */
+  private pendingNonce(): Promise<bigint> {
+    return this.recent("pendingNonce", () => this.clients.public.getTransactionCount({ address: this.address, blockTag: "pending" }).then(BigInt));
+  }
+
+  private recent(key: "baseFee" | "pendingNonce", read: () => Promise<bigint>): Promise<bigint> {
     const now = Date.now();
-    if (!this.baseFeeRead || now - this.baseFeeRead.at > 250) {
-      const value = this.clients.public.getBlock().then((b) => b.baseFeePerGas ?? 0n);
-      this.baseFeeRead = { at: now, value };
-      value.catch(() => (this.baseFeeRead = undefined));
-    }
-    return this.baseFeeRead.value;
+    const last = this.reads.get(key);
+    if (last && now - last.at <= 250) return last.value;
+    const value = read();
+    this.reads.set(key, { at: now, value });
+    value.catch(() => this.reads.delete(key));
+    return value;
   }
 
   private async minedAttempt(recoveryId: number | null, step: string, rows: TxRow[]): Promise<{ receipt: TransactionReceipt; row: TxRow } | undefined> {
