@@ -1,13 +1,13 @@
 /**
  * The indexer end to end: a hub and two spokes on anvil, seeded borrowers, Ponder (`ponder start`) as child
  * processes: one on its own PGlite directory, and one on a throwaway PostgreSQL database when a server is
- * reachable (SALVAGE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; SALVAGE_TEST_POSTGRES=0
+ * reachable (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; SALVAGE_TEST_POSTGRES=0
  * skips it). Every account's indexed health factor must equal the hub's `healthFactor(account)` to the wei
  * after the backfill, through live price moves, a crash and a hub reorg, and in a fresh re-index; /at-risk
  * must return exactly the accounts the hub considers liquidatable, in HF order.
  * SALVAGE_INDEXER_TEST_ACCOUNTS sets the number of seeded borrowers (default 60).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/health/wad.js";
 import { Deployment } from "../src/protocol/deployment.js";
 import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
+import { type TestDatabase, createTestDatabase } from "./helpers/database.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_INDEXER_TEST_ACCOUNTS ?? 60);
 const SEED = 11;
@@ -52,7 +53,7 @@ interface Indexer {
   listening: boolean;
 }
 const indexers: Indexer[] = [];
-let pgDatabase: { admin: string; name: string } | undefined;
+let pgDatabase: TestDatabase | undefined;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -134,26 +135,6 @@ async function graphql<T = unknown>(ix: Indexer, query: string): Promise<{ data?
   return (await res.json()) as { data?: T; errors?: { message: string }[] };
 }
 
-function psql(url: string, sql: string): void {
-  execFileSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], { stdio: "pipe", timeout: 20_000 });
-}
-
-/** A fresh database on the PostgreSQL server, or undefined when none is reachable (or SALVAGE_TEST_POSTGRES=0). */
-function createPostgresDatabase(): { admin: string; name: string; url: string } | undefined {
-  if (process.env.SALVAGE_TEST_POSTGRES === "0") return undefined;
-  const admin = process.env.SALVAGE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-  const name = `salvage_indexer_${process.pid}_${Date.now()}`;
-  try {
-    // Devnet chain ids repeat across runs and Ponder's RPC cache (ponder_sync) is per database: a new database per run.
-    psql(admin, `CREATE DATABASE ${name}`);
-  } catch (error) {
-    console.warn(`indexer test: PostgreSQL not used (${(error as Error).message.split("\n")[0]})`);
-    return undefined;
-  }
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return { admin, name, url: url.toString() };
-}
 
 function startPonder(backend: Indexer["backend"], port: number, extraEnv: NodeJS.ProcessEnv): Indexer {
   const env: NodeJS.ProcessEnv = { ...process.env, SALVAGE_MANIFEST: manifestPath, PONDER_TELEMETRY_DISABLED: "true", NODE_ENV: "production" };
@@ -200,11 +181,8 @@ beforeAll(async () => {
   writeManifest(manifestPath, network.manifest);
 
   indexers.push(startPonder("pglite", await freePort(), { SALVAGE_PGLITE_DIR: join(dir, "pglite") }));
-  const pg = createPostgresDatabase();
-  if (pg) {
-    pgDatabase = { admin: pg.admin, name: pg.name };
-    indexers.push(startPonder("postgres", await freePort(), { DATABASE_URL: pg.url }));
-  }
+  pgDatabase = createTestDatabase("indexer");
+  if (pgDatabase) indexers.push(startPonder("postgres", await freePort(), { DATABASE_URL: pgDatabase.url }));
   for (const ix of indexers) await waitFor(ix, "/ready", async () => (ix.listening && (await api(ix, "/ready")).status === 200 ? true : undefined), 180_000);
 }, 480_000);
 
@@ -212,13 +190,7 @@ afterAll(async () => {
   await Promise.all(indexers.map(stopPonder));
   await deliverer?.stop();
   await network?.stop();
-  if (pgDatabase) {
-    try {
-      psql(pgDatabase.admin, `DROP DATABASE IF EXISTS ${pgDatabase.name} WITH (FORCE)`);
-    } catch (error) {
-      console.warn(`indexer test: could not drop ${pgDatabase.name}: ${(error as Error).message}`);
-    }
-  }
+  pgDatabase?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

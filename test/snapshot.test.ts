@@ -9,7 +9,6 @@
  * A block named beside rows read at another block fails it: the answers must come from one database snapshot.
  * SALVAGE_SNAPSHOT_TEST_SECONDS sets how long blocks are produced (default 25); SALVAGE_TEST_POSTGRES=0 skips it.
  */
-import { execFileSync } from "node:child_process";
 import { type Address, getAddress, parseUnits } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
@@ -20,25 +19,13 @@ import { borrow } from "../src/protocol/actions.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, startPonder } from "./helpers/ponder.js";
-import { TEST_DATABASE_URL } from "./helpers/scenario.js";
+import { type TestDatabase, createTestDatabase } from "./helpers/database.js";
 
 const SECONDS = Number(process.env.SALVAGE_SNAPSHOT_TEST_SECONDS ?? 25);
 const BOUND = "1.3";
 const BOUND_WAD = parseUnits(BOUND, 18);
 const USDC = 1;
 
-const psql = (url: string, sql: string) => execFileSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], { stdio: "pipe", timeout: 20_000 });
-
-/** A fresh database (devnet chain ids repeat across runs and Ponder's RPC cache is per database). */
-function createDatabase(): { name: string; url: string } | undefined {
-  if (process.env.SALVAGE_TEST_POSTGRES === "0") return undefined;
-  const name = `salvage_snapshot_${process.pid}_${Date.now()}`;
-  // No PGlite fallback: Ponder runs PGlite "transactions" as plain statements, so there is no snapshot to test.
-  psql(TEST_DATABASE_URL, `CREATE DATABASE ${name}`);
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return { name, url: url.toString() };
-}
 
 interface BlockOut { chainId: number; number: string; timestamp: string }
 interface HealthOut { address: string; healthFactor: string; collateralValue: string; thresholdValue: string; borrowPower: string; debtValue: string }
@@ -63,12 +50,13 @@ type Answer =
 
 let net: SeededNetwork | undefined;
 let ponder: PonderApp | undefined;
-let database: { name: string; url: string } | undefined;
+let database: TestDatabase | undefined;
 let producedBlocks = 0;
 const answers: Answer[] = [];
 
 beforeAll(async () => {
-  database = createDatabase();
+  // No PGlite fallback: Ponder runs PGlite "transactions" as plain statements, so there is no snapshot to test.
+  database = createTestDatabase("snapshot", { required: true });
   if (!database) return;
   net = await startSeededNetwork({ accounts: 40, seed: 37 });
   ponder = await startPonder({ manifest: net.network.manifest, databaseUrl: database.url });
@@ -79,13 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await ponder?.stop();
   await net?.stop();
-  if (database) {
-    try {
-      psql(TEST_DATABASE_URL, `DROP DATABASE IF EXISTS ${database.name} WITH (FORCE)`);
-    } catch (error) {
-      console.warn(`could not drop ${database.name}: ${(error as Error).message}`);
-    }
-  }
+  database?.drop();
 }, 60_000);
 
 /** Blocks that move health: every collateral price walks a step (a block each), and a borrower borrows 1 USDC. */
