@@ -202,6 +202,8 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       if (relayer.note && !skipped2.includes(relayer.note)) skipped2.push(relayer.note);
     }
     const spokeHeads = await heads(d);
+    // The indexer's handler time before the crash, to split the crash block's indexing into its handlers and the rest.
+    const handlersBefore = indexer ? await indexerHandlerMs(indexer) : undefined;
     const crash = await crashInOneBlock(d, net.borrowers, options.share, true);
     // When the indexer has the crash block (its /status), apart from when its events reach a subscriber.
     const indexedAt = indexer ? watchIndexedBlock(indexer.url, crash.block, crash.minedAt) : undefined;
@@ -257,6 +259,11 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
         figures1.push({ bench: "1 detection", metric: "crash block → indexed (the indexer's /status at the crash block)", value: indexedMs, unit: "ms", setup: `${crashSetup}; /status polled every 20 ms from the crash; the rest of the event's latency is the feed (poll, best take of each event, SSE)` });
       }
       details1.indexedMs = indexedMs ?? null;
+      if (indexer && handlersBefore !== undefined && indexedMs !== undefined) {
+        // Read once the crash block is indexed; later blocks' handlers (few events) may be counted too.
+        const after = await indexerHandlerMs(indexer);
+        details1.crashBlockHandlerMs = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, round(v - (handlersBefore[k] ?? 0), 1)]).filter(([, v]) => (v as number) > 0));
+      }
       details1.events = sub.events.length;
       details1.duplicates = dup;
       details1.madeLiquidatable = madeLiquidatable.size;
@@ -416,4 +423,12 @@ async function watchIndexedBlock(url: string, block: bigint, since: number): Pro
     await sleep(20);
   }
   return undefined;
+}
+
+/** The indexer's time in each indexing function so far (ponder_indexing_function_duration_sum), ms by event. */
+async function indexerHandlerMs(p: PonderProcess): Promise<Record<string, number>> {
+  const m = await p.metrics();
+  const out: Record<string, number> = {};
+  for (const s of m.get("ponder_indexing_function_duration_sum") ?? []) out[s.labels.event!] = (out[s.labels.event!] ?? 0) + s.value;
+  return out;
 }
