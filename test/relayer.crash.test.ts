@@ -13,13 +13,13 @@ import { simpleMessageLibAbi } from "../abis/index.js";
 import { freePort } from "../src/chains/anvil.js";
 import { inboundState } from "../src/layerzero/endpoint.js";
 import { write } from "../src/chains/tx.js";
-import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
 import { openDatabase } from "../src/recovery/db.js";
 import { createRelayer } from "../src/recovery/relayer.js";
 import { RecoveryStore } from "../src/recovery/store.js";
 import { relayProcess as startRelayProcess } from "./helpers/relay-process.js";
-import { type CrashScenario, TEST_DATABASE_URL, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, PROTOCOL_KEEPER_MIN_PROFIT } from "./helpers/scenario.js";
+import { type CrashScenario, TEST_DATABASE_URL, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, scenarioRelayerConfig } from "./helpers/scenario.js";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -130,14 +130,8 @@ describe("salvage relay processes", () => {
 
   it("wait out a hub RPC outage mid-recovery without losing or duplicating a recovery", async () => {
     const s = await scenario(23, mkdtempSync(join(tmpdir(), "salvage-state-")));
-    const relayer = await createRelayer({
-      manifest: s.net.deployment.manifest,
-      // The PGlite directory keeps the relayer's state across the outage, as an operator's default does.
-      database: { pgliteDir: mkdtempSync(join(tmpdir(), "salvage-pglite-")) },
-      keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
-      policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
-      pollIntervalMs: 100,
-    });
+    // The PGlite directory keeps the relayer's state across the outage, as an operator's default does.
+    const relayer = await createRelayer(scenarioRelayerConfig(s, { database: { pgliteDir: mkdtempSync(join(tmpdir(), "salvage-pglite-")) } }));
     cleanup.push(() => relayer.close());
     relayer.start();
     const deadline = Date.now() + 60_000;

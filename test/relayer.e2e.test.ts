@@ -7,10 +7,10 @@ import { type Address, type Hex } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
 import { coverage, nearestUnderWaterFirst } from "../src/recovery/policy.js";
-import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
 import type { TransitionEvent } from "../src/recovery/coordinator.js";
-import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, PROTOCOL_KEEPER_MIN_PROFIT } from "./helpers/scenario.js";
+import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, scenarioRelayerConfig } from "./helpers/scenario.js";
 
 let s: CrashScenario;
 let relayer: Relayer;
@@ -18,15 +18,8 @@ const transitions: TransitionEvent[] = [];
 
 beforeAll(async () => {
   s = await crashScenario({ accounts: 60, seed: 11 });
-  relayer = await createRelayer({
-    manifest: s.net.deployment.manifest,
-    database: { memory: true },
-    keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
-    policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
-    pollIntervalMs: 200,
-    // One order a batch: the order of the batches' nonces is the order the relayer chose.
-    maxBatchOrders: 1,
-  });
+  // One order a batch: the order of the batches' nonces is the order the relayer chose.
+  relayer = await createRelayer(scenarioRelayerConfig(s, { pollIntervalMs: 200, maxBatchOrders: 1 }));
   relayer.on("transition", (e) => transitions.push(e));
 }, 300_000);
 

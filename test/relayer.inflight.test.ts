@@ -7,9 +7,8 @@
 import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
-import { DEVNET_KEYS } from "../src/devnet/accounts.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
-import { type CrashScenario, PROTOCOL_KEEPER_MIN_PROFIT, crashScenario } from "./helpers/scenario.js";
+import { type CrashScenario, crashScenario, scenarioRelayerConfig } from "./helpers/scenario.js";
 
 let s: CrashScenario;
 let relayer: Relayer;
@@ -17,14 +16,7 @@ let relayer: Relayer;
 beforeAll(async () => {
   // A deep crash: three quarters of the book under HF 1, many of them still under 1 after one take at the close factor.
   s = await crashScenario({ accounts: 16, seed: 5, share: 0.75 });
-  relayer = await createRelayer({
-    manifest: s.net.deployment.manifest,
-    database: { memory: true },
-    keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
-    policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
-    pollIntervalMs: 100,
-    deliver: false,
-  });
+  relayer = await createRelayer(scenarioRelayerConfig(s, { deliver: false }));
 }, 300_000);
 
 afterAll(async () => {

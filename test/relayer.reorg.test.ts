@@ -3,10 +3,10 @@
  * same signed transaction (same nonce), never a second take.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { DEVNET_KEYS, devnetAccounts } from "../src/devnet/accounts.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
 import type { TransitionEvent } from "../src/recovery/coordinator.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
-import { type CrashScenario, PROTOCOL_KEEPER_MIN_PROFIT, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered } from "./helpers/scenario.js";
+import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, scenarioRelayerConfig } from "./helpers/scenario.js";
 
 let s: CrashScenario;
 let relayer: Relayer;
@@ -18,15 +18,8 @@ beforeAll(async () => {
   s = await crashScenario({ accounts: 20, seed: 31 });
   const hub = s.net.deployment.hubClients.public;
   relayer = await createRelayer(
-    {
-      manifest: s.net.deployment.manifest,
-      keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
-      policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
-      database: { memory: true },
-      // No delivery yet: the first batch of takes is the hub's newest block when it is reorged out.
-      deliver: false,
-      pollIntervalMs: 100,
-    },
+    // No delivery yet: the first batch of takes is the hub's newest block when it is reorged out.
+    scenarioRelayerConfig(s, { deliver: false }),
     {
       async checkpoint(point) {
         // Recoveries of one batch move to taken side by side: only the first checkpoint rolls the block back.

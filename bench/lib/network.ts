@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Address, Hex } from "viem";
+import type { Abi, Address, Hex } from "viem";
 import { hubAbi, priceFeedAbi } from "../../abis/index.js";
-import { MULTICALL3_ADDRESS } from "../../src/chains/multicall.js";
+import { readMany } from "./multicall.js";
 import { writeManifest, type Manifest } from "../../src/deployment/manifest.js";
 import { devnetAccounts } from "../../src/devnet/accounts.js";
 import { createDevnetDeliverer, type Network, startNetwork } from "../../src/devnet/network.js";
@@ -177,7 +177,7 @@ export async function priceUpdatesInOneBlock(deployment: Deployment, answers: Ma
  * k-th and (k+1)-th smallest HF, so `share` of the borrowers fall under 1; here all in one hub block.
  */
 export async function crashInOneBlock(deployment: Deployment, borrowers: readonly Address[], share: number, keepAutomineOff = false) {
-  const before = await healthFactors(deployment, borrowers);
+  const before = await healthFactors(deployment, borrowers, await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 }));
   const hfs = [...before.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const target = Math.max(1, Math.round(share * borrowers.length));
   if (hfs.length <= target) throw new Error(`cannot push ${target} of ${hfs.length} accounts under HF 1`);
@@ -193,19 +193,9 @@ export async function crashInOneBlock(deployment: Deployment, borrowers: readonl
   return { ...update, factorWad, target, liquidatable, healthBefore: before };
 }
 
-/**
- * Hub.healthFactor of many accounts in a few Multicall3 calls (500 a call), at `blockNumber` or the latest
- * block: light on the hub while a benchmark measures what happens on it.
- */
-export async function healthFactors(deployment: Deployment, accounts: readonly Address[], blockNumber?: bigint): Promise<Map<Address, bigint>> {
-  const out = new Map<Address, bigint>();
-  for (let i = 0; i < accounts.length; i += 500) {
-    const chunk = accounts.slice(i, i + 500);
-    const results = await deployment.hubClients.public.multicall({
-      contracts: chunk.map((account) => ({ address: deployment.hubAddress, abi: hubAbi, functionName: "healthFactor", args: [account] }) as const),
-      allowFailure: false, multicallAddress: MULTICALL3_ADDRESS, batchSize: 0, blockNumber,
-    });
-    chunk.forEach((a, k) => out.set(a, results[k] as bigint));
-  }
-  return out;
+/** Hub.healthFactor of many accounts at `blockNumber`, in a few Multicall3 calls. */
+export async function healthFactors(deployment: Deployment, accounts: readonly Address[], blockNumber: bigint): Promise<Map<Address, bigint>> {
+  const calls = accounts.map((account) => ({ address: deployment.hubAddress, abi: hubAbi as Abi, functionName: "healthFactor", args: [account] }));
+  const values = (await readMany(deployment.hubClients.public, calls, blockNumber)) as bigint[];
+  return new Map(accounts.map((a, i) => [a, values[i]!] as const));
 }

@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { stopProcessGroup } from "../../src/util/process-group.js";
 import { memoryOf, sleep } from "./common.js";
+import { REPO_ROOT } from "./ponder.js";
 
 /**
  * The relayer's per-spoke cap on collateral in flight, raised for the benchmark: the default ($10M a spoke)
@@ -143,7 +144,7 @@ export async function startRelayer(o: RelayerOptions): Promise<RelayerProcess> {
  * checkout): the DVN and executor of a real network are not the relayer's process. Resolves once it delivers.
  */
 export async function startDelivererProcess(manifestPath: string, pollMs = 200): Promise<{ stop(): Promise<void>; memory(): ReturnType<typeof memoryOf> }> {
-  const root = join(import.meta.dirname, "../..");
+  const root = REPO_ROOT;
   const child = spawn(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "bench/lib/deliverer-process.ts"), manifestPath, String(pollMs)], {
     cwd: root, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"], detached: true,
   });

@@ -17,7 +17,6 @@ import { z } from "zod";
 import type { Address } from "viem";
 import {
   FROM_START,
-  type IndexedBlock,
   type Opportunity,
   type OpportunityEventRow,
   QueryError,
@@ -32,7 +31,7 @@ import { loadIndexerManifest } from "../indexer/manifest.js";
 import { feedEventIdFloor } from "../indexer/state.js";
 import { Channel } from "./channel.js";
 import { feedEventsEmitted } from "./metrics.js";
-import { atOneBlock, reader } from "./snapshot.js";
+import { type IndexedBlock, atOneBlock, reader } from "./snapshot.js";
 
 export const EVENT_KINDS = ["liquidatable", "updated", "healthy", "kicked"] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];

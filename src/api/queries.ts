@@ -16,8 +16,6 @@ import { loadIndexerManifest } from "../indexer/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/state.js";
 import { type IndexedBlock, type Snapshot, atOneBlock, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
 
-export { type IndexedBlock, type Snapshot, atOneBlock, checkpointBlock } from "./snapshot.js";
-
 /** A caller error (bad argument): 400 on REST, a GraphQL error naming the argument on GraphQL. */
 export class QueryError extends Error {
   constructor(

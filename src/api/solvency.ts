@@ -17,8 +17,8 @@ import { and, count, eq, gt, lt, sum } from "ponder";
 import { valueOf } from "../health/health.js";
 import { WAD } from "../health/wad.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { type IndexedBlock, market } from "./queries.js";
-import { type Snapshot, atOneBlock, blockJson, reader } from "./snapshot.js";
+import { market } from "./queries.js";
+import { type IndexedBlock, type Snapshot, atOneBlock, blockJson, reader } from "./snapshot.js";
 
 export interface DebtAssetSolvency {
   assetId: number;

@@ -8,6 +8,7 @@ import { account, accountHealth, asset, opportunityEvent, price } from "ponder:s
 import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
 import type { Hex } from "viem";
 import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
+import type { HealthChange } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
 
 export type AccountRow = typeof account.$inferSelect;
@@ -50,13 +51,13 @@ export async function ensureAccount(context: Context, address: Hex, block: Block
 }
 
 /** The prices and asset configs a health computation reads (hub chain), by asset id. */
-export interface MarketInputs {
+interface MarketInputs {
   prices: Map<number, bigint>;
   assets: Map<number, AssetInfo>;
 }
 
 /** Reads the indexed price and config of each asset in `ids` (those not indexed yet are left out). */
-export async function loadMarketInputs(context: Context, ids: Iterable<number>): Promise<MarketInputs> {
+async function loadMarketInputs(context: Context, ids: Iterable<number>): Promise<MarketInputs> {
   const inputs: MarketInputs = { prices: new Map(), assets: new Map() };
   const chainId = hubChainId();
   for (const id of ids) {
@@ -117,7 +118,7 @@ export interface FeedEventInput {
 /** Logs the feed event each health change means, if any (src/opportunity/event.ts decides), in one insert. */
 export async function logHealthEvents(
   context: Context,
-  changes: readonly { account: Hex; previousHealthFactor: bigint | null; healthFactor: bigint; debtValue: bigint }[],
+  changes: readonly HealthChange[],
   block: BlockRef,
   logIndex: number,
 ): Promise<void> {

@@ -6,12 +6,13 @@ import type { Address } from "viem";
 import { expect } from "vitest";
 import { hubAbi, spokeAbi, testTokenAbi } from "../../abis/index.js";
 import { serializeManifest } from "../../src/deployment/manifest.js";
-import { devnetAccounts } from "../../src/devnet/accounts.js";
+import { DEVNET_KEYS, devnetAccounts } from "../../src/devnet/accounts.js";
 import { Rng } from "../../src/devnet/rng.js";
 import { seedBorrowers } from "../../src/devnet/seed.js";
 import { type CrashReport, MarketSimulator } from "../../src/devnet/simulate.js";
 import { mint } from "../../src/protocol/actions.js";
 import { WAD } from "../../src/health/wad.js";
+import type { RelayerConfigInput } from "../../src/recovery/config.js";
 import { isTerminal } from "../../src/recovery/states.js";
 import type { Recovery } from "../../src/recovery/store.js";
 import { mapLimit } from "../../src/util/concurrency.js";
@@ -31,6 +32,21 @@ export interface CrashScenario {
   borrowers: Address[];
   crash: CrashReport;
   manifestPath: string;
+}
+
+/**
+ * An in-process relayer's config for a scenario: its manifest, the devnet's liquidator and verifier keys, the
+ * protocol keeper's minimum profit, state in memory and 100 ms polls; `overrides` on top.
+ */
+export function scenarioRelayerConfig(s: CrashScenario, overrides: Partial<RelayerConfigInput> = {}): RelayerConfigInput {
+  return {
+    manifest: s.net.deployment.manifest,
+    keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },
+    policy: { minProfitUsd: PROTOCOL_KEEPER_MIN_PROFIT },
+    database: { memory: true },
+    pollIntervalMs: 100,
+    ...overrides,
+  };
 }
 
 export async function crashScenario(options: { accounts: number; seed: number; share?: number; stateDir?: string }): Promise<CrashScenario> {

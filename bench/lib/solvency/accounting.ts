@@ -25,7 +25,8 @@ import { hubAbi, priceFeedAbi } from "../../../abis/index.js";
 import { priceToWad, valueOf } from "../../../src/health/health.js";
 import { WAD } from "../../../src/health/wad.js";
 import type { Deployment } from "../../../src/protocol/deployment.js";
-import { type Book, type Position, cloneBook, clonePosition, hasDebt, marketKey, readBook, readMany, valuePosition } from "./book.js";
+import { type Book, type Position, cloneBook, clonePosition, hasDebt, marketKey, readBook, valuePosition } from "./book.js";
+import { readMany } from "../multicall.js";
 
 export interface BlockPoint {
   block: bigint;

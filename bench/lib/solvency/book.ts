@@ -3,12 +3,11 @@
  * read at one block in a few Multicall3 reads, and valued with the hub's own math (src/health/health.ts, equal to
  * Hub.accountData to the wei). Amounts are bigints in base units, prices WAD.
  */
-import type { Abi, Address, PublicClient } from "viem";
+import type { Abi, Address } from "viem";
 import { hubAbi } from "../../../abis/index.js";
-import { MULTICALL3_ADDRESS } from "../../../src/chains/multicall.js";
 import type { AccountData } from "../../../src/health/health.js";
 import type { Deployment } from "../../../src/protocol/deployment.js";
-import { mapLimit } from "../../../src/util/concurrency.js";
+import { type Call, readMany } from "../multicall.js";
 
 export interface Position {
   /** By `${eid}:${assetId}`. */
@@ -37,26 +36,6 @@ export function clonePosition(p: Position): Position {
 
 export function cloneBook(book: Book): Book {
   return new Map([...book].map(([a, p]) => [a, clonePosition(p)]));
-}
-
-interface Call {
-  address: Address;
-  abi: Abi;
-  functionName: string;
-  args: readonly unknown[];
-}
-
-/**
- * Many view calls at one block through Multicall3, `perRequest` per eth_call (its gas is capped by the block's
- * gas limit: heavy calls such as Hub.accountData go fewer at a time); a failed call throws.
- */
-export async function readMany(reader: PublicClient, calls: Call[], blockNumber: bigint, perRequest = 500): Promise<unknown[]> {
-  const chunks: Call[][] = [];
-  for (let i = 0; i < calls.length; i += perRequest) chunks.push(calls.slice(i, i + perRequest));
-  const results = await mapLimit(chunks, 4, (chunk) =>
-    reader.multicall({ contracts: chunk as never, allowFailure: false, blockNumber, multicallAddress: MULTICALL3_ADDRESS, batchSize: 0 }) as Promise<unknown[]>,
-  );
-  return results.flat();
 }
 
 /** Every account's hub positions at `blockNumber`. */
