@@ -393,6 +393,11 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       // When each hub block after the crash was first seen (ms after the crash block): a loaded node mines late.
       details2.hubBlockSeenMs = Array.from({ length: 25 }, (_, i) => hubClock.at(crash.block + BigInt(i + 1))).map((t) => (t === undefined ? null : t - crash.minedAt));
       details2.spokes = perSpoke;
+      // Each hub block from the crash to the last first take: gas used and base fee (a crash's full blocks raise it).
+      details2.hubBlocks = await mapLimit(Array.from({ length: Math.max(0, ...hubBlocks) + 1 }, (_, i) => crash.block + BigInt(i)), 8, async (n) => {
+        const b = await hubReader.getBlock({ blockNumber: n });
+        return { block: Number(n - crash.block), gasUsed: Number(b.gasUsed), transactions: b.transactions.length, baseFeeGwei: Number(b.baseFeePerGas ?? 0n) / 1e9 };
+      });
       details2.msSamples = ms;
     }
     if (indexer) details1.indexerPeakRssMiB = indexer.memory()?.peakRssMiB ?? null;

@@ -115,6 +115,28 @@ describe("TxManager", () => {
     expect(await after.attempts(null, "drop-test")).toHaveLength(1);
   });
 
+  it("resends at once, not after rebroadcastMs, an attempt the node no longer holds (every later nonce waits behind it)", async () => {
+    await rpc("evm_setAutomine", [false]);
+    try {
+      const manager = new TxManager(db, CHAIN_ID, clients, devnetAccounts.liquidator, { rebroadcastMs: 3_600_000, bumpAfterMs: 3_600_000 });
+      const first = await manager.submit(null, "missing-test", mintCall(5n));
+      const second = await manager.submit(null, "behind-test", mintCall(6n));
+      expect(second.nonce).toBe(first.nonce + 1n);
+      await rpc("anvil_dropTransaction", [first.hash]);
+      await new Promise((r) => setTimeout(r, 300)); // past the manager's pending-nonce read cache
+      // The node still holds the later nonce, so polling it resends nothing; the dropped one is resent now.
+      expect(await manager.poll(null, "behind-test")).toBeUndefined();
+      expect(await clients.public.getTransaction({ hash: first.hash }).catch(() => undefined)).toBeUndefined();
+      expect(await manager.poll(null, "missing-test")).toBeUndefined();
+      expect((await clients.public.getTransaction({ hash: first.hash })).nonce).toBe(Number(first.nonce));
+      await rpc("evm_mine");
+      expect((await manager.poll(null, "missing-test"))?.row.hash).toBe(first.hash);
+      expect((await manager.poll(null, "behind-test"))?.row.hash).toBe(second.hash);
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+    }
+  });
+
   it("signs a recovery's step only for the lease holder, and only once", async () => {
     const store = new RecoveryStore(db);
     const account = "0x00000000000000000000000000000000000a11ce";

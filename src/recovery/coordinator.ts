@@ -410,7 +410,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const gas = items.reduce((sum, i) => sum + i.gas, this.o.protocol.gas.batchOverhead);
     const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, maxFeeCapWei: batchMaxFeePerGas(items.map((i) => i.plan), { gasLimit: gas, gasPriceWei: m.gasPriceWei, hubNativePriceWad: this.o.hubNativePriceWad, minProfitUsd: this.o.policy.minProfitUsd }) }, this.o.worker);
     // ms: moving the recoveries, waiting for the batch before it, storing, signing and broadcasting.
-    this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), tx: row.hash, ms: { move: t1 - t0, turn: t2 - t1, submit: Date.now() - t2 } }, "batch broadcast");
+    this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), maxFeePerGas: String(row.maxFeePerGas), maxFeeCap: String(row.maxFeeCapWei), tx: row.hash, ms: { move: t1 - t0, turn: t2 - t1, submit: Date.now() - t2 } }, "batch broadcast");
     await this.o.checkpoint?.("batch:broadcast");
     for (const i of items) due.set(i.r.id, { at: Date.now() + this.o.recheckMs, reason: `in batch ${row.hash}` });
   }

@@ -62,6 +62,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
   const hubTx = new TxManager(db, deployment.hub.chainId, deployment.hubClients, taker, {
     bumpAfterMs: config.bumpAfterMs,
     maxFeeCapWei: parseUnits(config.maxFeePerGasGwei.toString(), 9),
+    log: options.log,
   });
   const protocol = (options.protocol ?? hubSpokeProtocol)(deployment);
   let executor: Address;

@@ -8,6 +8,7 @@
  */
 import { type Address, type Hex, type LocalAccount, type TransactionReceipt, keccak256, parseTransaction } from "viem";
 import type { ChainClients } from "../chains/clients.js";
+import { describeError } from "../chains/errors.js";
 import type { Database, Sql } from "./db.js";
 import { LeaseLostError } from "./store.js";
 
@@ -48,6 +49,8 @@ export interface TxManagerOptions {
   pollMs?: number;
   /** poll() resends a pending attempt at most this often. */
   rebroadcastMs?: number;
+  /** Told when the node refuses a stored attempt (the attempt stays stored and is resent). */
+  log?: { warn(obj: object, msg?: string): void };
 }
 
 export class StuckTransactionError extends Error {}
@@ -81,6 +84,7 @@ export class TxManager {
   private readonly pollMs: number;
   private readonly rebroadcastMs: number;
   private readonly lastBroadcast = new Map<Hex, number>();
+  private readonly log?: { warn(obj: object, msg?: string): void };
   /**
    * The head's base fee and the key's pending nonce, each read at most every 250 ms: poll runs for every batch in
    * flight every pass, and a crash stores a dozen batches in a second, while the node may be busy mining a block.
@@ -100,6 +104,7 @@ export class TxManager {
     this.maxFeeCapWei = options.maxFeeCapWei ?? 500_000_000_000n;
     this.pollMs = options.pollMs ?? 100;
     this.rebroadcastMs = options.rebroadcastMs ?? 3_000;
+    this.log = options.log;
   }
 
   get address(): Address {
@@ -179,8 +184,13 @@ export class TxManager {
     });
     // Stored means owned: if the node refuses it now (underpriced, unreachable), poll()/confirm() resend and
     // bump it. Throwing here would let a caller sign a new transaction behind a nonce nobody sends.
-    await this.broadcast(row).catch(() => {});
+    this.lastBroadcast.set(row.hash, Date.now());
+    await this.broadcast(row).catch((error) => this.refused(row, error));
     return row;
+  }
+
+  private refused(row: TxRow, error: unknown): void {
+    this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), tx: row.hash, step: row.step, error: describeError(error) }, "node refused a stored transaction; it stays stored and is resent");
   }
 
   /** Sends stored bytes again (after a restart, an RPC outage or a reorg). Harmless if the node has them. */
@@ -223,12 +233,16 @@ export class TxManager {
     if (rows.length === 0) throw new Error(`no transaction stored for recovery ${recoveryId} step ${step}`);
     const mined = await this.minedAttempt(recoveryId, step, rows);
     if (mined) return mined;
-    // The node has them (they were broadcast when stored): resend only now and then, for a node that restarted or dropped them.
+    // The node has them (they were broadcast when stored): resend only now and then, for a node that restarted or
+    // dropped them; at once when the node's pending nonce says it holds nothing at this nonce (every later nonce of
+    // the key waits behind it: seen in a crash, a batch missing from anvil's pool for two blocks, then resent).
     const now = Date.now();
+    const pending = await this.pendingNonce().catch(() => undefined);
     for (const row of rows) {
-      if (now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
+      const missing = pending !== undefined && row.nonce >= pending;
+      if (!missing && now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
       this.lastBroadcast.set(row.hash, now);
-      await this.broadcast(row).catch(() => {});
+      await this.broadcast(row).catch((error) => this.refused(row, error));
     }
     const last = rows[rows.length - 1]!;
     // Bumped when due, or at once when the base fee has risen past what it offers (full blocks in a crash raise it
@@ -301,7 +315,7 @@ export class TxManager {
       [last.recoveryId, last.step, this.chainId, this.address, last.nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString(), cap.toString(), String(stored.gas!)],
     );
     const row = rowOf(inserted!);
-    await this.broadcast(row).catch(() => {});
+    await this.broadcast(row).catch((error) => this.refused(row, error));
     return row;
   }
 
