@@ -242,6 +242,7 @@ export class TxManager {
       const missing = pending !== undefined && row.nonce >= pending;
       if (!missing && now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
       this.lastBroadcast.set(row.hash, now);
+      if (missing) this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), pendingNonce: String(pending), tx: row.hash, step: row.step }, "node holds nothing at a stored attempt's nonce; resending it");
       await this.broadcast(row).catch((error) => this.refused(row, error));
     }
     const last = rows[rows.length - 1]!;
