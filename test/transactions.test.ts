@@ -4,7 +4,9 @@
  * key (two relayer processes) never hand out the same nonce.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeFunctionData, parseGwei } from "viem";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type Hex, encodeFunctionData, keccak256, parseGwei } from "viem";
 import { testTokenAbi, testTokenBytecode } from "../abis/index.js";
 import { type AnvilInstance, startAnvil } from "../src/chains/anvil.js";
 import { type ChainClients, createChainClients } from "../src/chains/clients.js";
@@ -134,6 +136,51 @@ describe("TxManager", () => {
       expect((await manager.poll(null, "behind-test"))?.row.hash).toBe(second.hash);
     } finally {
       await rpc("evm_setAutomine", [true]);
+    }
+  });
+
+  it("re-signs an attempt the node takes but never makes ready (its pending nonce stays at the attempt's)", async () => {
+    // A node that answers eth_sendRawTransaction for one transaction's bytes and keeps nothing: a JSON-RPC proxy in
+    // front of anvil (anvil did this to a batch in the crash benchmark, but not on demand).
+    const swallowed = new Set<string>();
+    const proxy = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", async () => {
+        const call = JSON.parse(body) as { id: number; method: string; params: unknown[] };
+        if (call.method === "eth_sendRawTransaction" && swallowed.has(String(call.params[0]))) {
+          res.setHeader("content-type", "application/json").end(JSON.stringify({ jsonrpc: "2.0", id: call.id, result: keccak256(call.params[0] as Hex) }));
+          return;
+        }
+        const upstream = await fetch(anvil.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body });
+        res.setHeader("content-type", "application/json").end(await upstream.text());
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const viaProxy = createChainClients({ chainId: CHAIN_ID, rpcUrl: url });
+      const manager = new TxManager(db, CHAIN_ID, viaProxy, devnetAccounts.liquidator, { stuckAtNonceMs: 1_000, rebroadcastMs: 3_600_000, bumpAfterMs: 3_600_000 });
+      await rpc("evm_setAutomine", [false]);
+      const nonce = BigInt(await clients.public.getTransactionCount({ address: devnetAccounts.liquidator.address, blockTag: "pending" }));
+      // Stored and sent, then lost by the node, whose proxy swallows these bytes from now on.
+      const first = await manager.submit(null, "swallowed-test", mintCall(7n));
+      expect(first.nonce).toBe(nonce);
+      await rpc("anvil_dropTransaction", [first.hash]);
+      swallowed.add(first.raw);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await manager.poll(null, "swallowed-test")).toBeUndefined();
+      expect(await manager.attempts(null, "swallowed-test")).toHaveLength(1); // resent (swallowed), not re-signed yet
+      await new Promise((r) => setTimeout(r, 800));
+      expect(await manager.poll(null, "swallowed-test")).toBeUndefined();
+      const attempts = await manager.attempts(null, "swallowed-test");
+      expect(attempts).toHaveLength(2);
+      expect(attempts[1]!.nonce).toBe(first.nonce);
+      await rpc("evm_mine");
+      expect((await manager.poll(null, "swallowed-test"))?.row.hash).toBe(attempts[1]!.hash);
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+      await new Promise((r) => proxy.close(r));
     }
   });
 

@@ -49,6 +49,8 @@ export interface TxManagerOptions {
   pollMs?: number;
   /** poll() resends a pending attempt at most this often. */
   rebroadcastMs?: number;
+  /** poll() re-signs an attempt at higher fees when the node still holds nothing ready at its nonce this long after it was signed. */
+  stuckAtNonceMs?: number;
   /** Told when the node refuses a stored attempt (the attempt stays stored and is resent). */
   log?: { warn(obj: object, msg?: string): void };
 }
@@ -83,6 +85,7 @@ export class TxManager {
   private readonly maxFeeCapWei: bigint;
   private readonly pollMs: number;
   private readonly rebroadcastMs: number;
+  private readonly stuckAtNonceMs: number;
   private readonly lastBroadcast = new Map<Hex, number>();
   private readonly log?: { warn(obj: object, msg?: string): void };
   /**
@@ -104,6 +107,7 @@ export class TxManager {
     this.maxFeeCapWei = options.maxFeeCapWei ?? 500_000_000_000n;
     this.pollMs = options.pollMs ?? 100;
     this.rebroadcastMs = options.rebroadcastMs ?? 3_000;
+    this.stuckAtNonceMs = options.stuckAtNonceMs ?? 2_000;
     this.log = options.log;
   }
 
@@ -234,23 +238,40 @@ export class TxManager {
     const mined = await this.minedAttempt(recoveryId, step, rows);
     if (mined) return mined;
     // The node has them (they were broadcast when stored): resend only now and then, for a node that restarted or
-    // dropped them; at once when the node's pending nonce says it holds nothing at this nonce (every later nonce of
-    // the key waits behind it: seen in a crash, a batch missing from anvil's pool for two blocks, then resent).
+    // dropped them; at once when the node's pending nonce is this attempt's, i.e. it holds nothing ready there and
+    // every later nonce of the key waits behind it.
     const now = Date.now();
     const pending = await this.pendingNonce().catch(() => undefined);
+    let missing = false;
     for (const row of rows) {
-      const missing = pending !== undefined && row.nonce >= pending;
-      if (!missing && now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
+      missing ||= row.nonce === pending;
+      if (row.nonce !== pending && now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
       this.lastBroadcast.set(row.hash, now);
-      if (missing) this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), pendingNonce: String(pending), tx: row.hash, step: row.step }, "node holds nothing at a stored attempt's nonce; resending it");
+      if (row.nonce === pending) this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), tx: row.hash, step: row.step }, "node holds nothing ready at a stored attempt's nonce; resending it");
       await this.broadcast(row).catch((error) => this.refused(row, error));
     }
+    // And the key's later attempts after it, in nonce order: anvil was seen to leave a later nonce it held out of
+    // blocks once the missing one came back, until it was sent again.
+    if (missing) for (const row of await this.pendingAfter(pending!)) await this.broadcast(row).catch((error) => this.refused(row, error));
     const last = rows[rows.length - 1]!;
     // Bumped when due, or at once when the base fee has risen past what it offers (full blocks in a crash raise it
-    // 12.5% a block): a node cannot mine it, and every later nonce of the key waits behind it.
+    // 12.5% a block): a node cannot mine it, and every later nonce of the key waits behind it. Likewise when the node
+    // still holds nothing ready at its nonce a while after it was sent and resent: a replacement is validated anew.
+    // (Seen in the crash benchmark: anvil took the resent bytes of a batch without an error, yet its pending nonce
+    // stayed at the batch's and two blocks with room for it were mined without it.)
     const underpriced = last.maxFeePerGas < (await this.baseFee());
-    if (underpriced || Date.now() - last.createdAt.getTime() > this.bumpAfterMs) rows = [...rows, await this.bump(last)];
+    const stuckAtNonce = last.nonce === pending && now - last.createdAt.getTime() > this.stuckAtNonceMs;
+    if (underpriced || stuckAtNonce || now - last.createdAt.getTime() > this.bumpAfterMs) rows = [...rows, await this.bump(last)];
     return undefined;
+  }
+
+  /** The key's stored attempts not known mined above `nonce`, in nonce order. */
+  private async pendingAfter(nonce: bigint): Promise<TxRow[]> {
+    const rows = await this.db.query(
+      `SELECT * FROM transactions WHERE chain_id = $1 AND sender = $2 AND status = 'pending' AND nonce > $3 ORDER BY nonce, id`,
+      [this.chainId, this.address, nonce.toString()],
+    );
+    return rows.map(rowOf);
   }
 
   private baseFee(): Promise<bigint> {
