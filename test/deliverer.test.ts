@@ -246,6 +246,51 @@ describe("confirmations", () => {
   });
 });
 
+describe("a reorg on the source chain", () => {
+  it("never verifies a packet whose block left the chain before its confirmations; the packet mined in its place is delivered once", async () => {
+    const manifest = { ...net.network.manifest, chains: net.network.manifest.chains.map((c) => ({ ...c, lzConfirmations: c.name === spoke1.name ? 3 : 0 })) };
+    const events: DeliveryEvent[] = [];
+    const d = createDevnetDeliverer(manifest, { pollIntervalMs: 50, retryBaseMs: 20, onEvent: (e) => events.push({ ...e, packet: { ...e.packet } }) });
+    deliverers.push(d);
+    await rpc("spoke1", "anvil_mine", ["0x3"]);
+    await d.drain();
+
+    const [a] = await depositors(1, weth("3"));
+    const snapshot = await rpc("spoke1", "evm_snapshot");
+    const reorged = await deposit(net.deployment, spoke1.name, a!, WETH, weth("1"));
+    d.start();
+    try {
+      const find = () => d.list().find((p) => p.srcEid === spoke1.eid && p.sentBlock === reorged.blockNumber);
+      await until(() => find() !== undefined, "the first deposit's packet tracked");
+      const tracked = { ...find()! };
+      expect(tracked.status).toBe("sent");
+      // The deposit's block leaves spoke1: back to before it, then empty blocks past its confirmations.
+      await rpc("spoke1", "evm_revert", [snapshot]);
+      await rpc("spoke1", "anvil_mine", ["0x6"]);
+      expect(await net.deployment.clients(spoke1.name).public.getBlockNumber()).toBeGreaterThanOrEqual(tracked.sentBlock + 3n);
+      // Confirmed by depth now: the deliverer decides, verify or forget.
+      await until(() => events.some((e) => e.packet.guid === tracked.guid && e.type !== "sent"), "the deliverer deciding on the packet");
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await hubCollateral(a!)).toBe(0n);
+      expect(events.filter((e) => e.packet.guid === tracked.guid && e.packet.sentBlockHash === tracked.sentBlockHash).map((e) => e.type)).toEqual(["sent", "reorged"]);
+
+      // The spoke's next packet on the path reuses the nonce (and so the guid): it is tracked from its own block and delivered.
+      const replaced = await deposit(net.deployment, spoke1.name, a!, WETH, weth("2"));
+      await rpc("spoke1", "anvil_mine", ["0x3"]);
+      const ofReplaced = () => d.list().find((p) => p.srcEid === spoke1.eid && p.sentBlock === replaced.blockNumber);
+      await until(() => ofReplaced()?.status === "delivered", "the canonical deposit delivered");
+      expect(await hubCollateral(a!)).toBe(weth("2"));
+      const delivered = ofReplaced()!;
+      expect(delivered.nonce).toBe(tracked.nonce);
+      expect(delivered.sentBlockHash).not.toBe(tracked.sentBlockHash);
+      const verified = await net.deployment.hubClients.public.getLogs({ address: net.deployment.hub.contracts.endpoint, event: getAbiItem({ abi: endpointV2Abi, name: "PacketVerified" }), fromBlock: 0n });
+      expect(verified.filter((l) => l.args.origin!.srcEid === spoke1.eid && l.args.origin!.nonce === tracked.nonce && l.args.origin!.sender === tracked.sender)).toHaveLength(1);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe("a reverting lzReceive", () => {
   it("out of gas: alerts the endpoint with the reason, then succeeds with more gas, exactly once", async () => {
     const [account] = await depositors(1, weth("2"));

@@ -16,7 +16,7 @@ if (!manifestPath) throw new Error("usage: deliverer-process.ts <manifest.json> 
 const deliverer = createDevnetDeliverer(readManifest(manifestPath), {
   pollIntervalMs: Number(pollMs ?? 200),
   onEvent: (e) => {
-    if (e.type === "failed" || e.type === "rejected") console.log(JSON.stringify({ msg: `packet ${e.type}`, guid: e.packet.guid, error: e.packet.lastError }));
+    if (e.type === "failed" || e.type === "rejected" || e.type === "reorged") console.log(JSON.stringify({ msg: `packet ${e.type}`, guid: e.packet.guid, error: e.packet.lastError }));
   },
 });
 deliverer.start();

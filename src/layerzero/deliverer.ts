@@ -36,6 +36,10 @@
  * `lzConfirmations`), as LayerZero's DVNs wait for block confirmations before they verify. A packet not yet
  * confirmed is simply not due: other paths go on, and the later nonces of its own path wait behind it.
  *
+ * Reorgs: a packet is verified only while the block that sent it is still in its source chain (read just before
+ * the round that would verify it). One whose block has left the chain is forgotten (event `reorged`) and the
+ * chain rescanned from there: its debt may never have been repaid, so its collateral must never be paid.
+ *
  * A packet addressed to an unknown chain, to a contract that is not a configured receiver, or from a
  * sender that is not the receiver's peer is rejected and never delivered.
  *
@@ -44,7 +48,7 @@
  * (scans nothing) and takes over when the holder goes away. deliverDue() and drain() called on a
  * deliverer that is not started take the free locks for the call only.
  */
-import { type Account, type Address, type Hex, encodeFunctionData, getAbiItem, zeroHash } from "viem";
+import { type Account, type Address, BlockNotFoundError, type Hex, encodeFunctionData, getAbiItem, zeroHash } from "viem";
 import { endpointV2Abi, simpleMessageLibAbi } from "../../abis/index.js";
 import { type ChainClients, createChainClients } from "../chains/clients.js";
 import { decodeRevertData, describeError } from "../chains/errors.js";
@@ -78,6 +82,8 @@ export interface PacketRecord extends Packet {
   srcChain: string;
   dstChain?: string;
   sentBlock: bigint;
+  /** Hash of the block that sent it: a packet whose block left its chain (a reorg) is never verified. */
+  sentBlockHash: Hex;
   sentTx: Hex;
   verifyTx?: Hex;
   /** Our lzReceive; undefined when the endpoint showed the packet delivered by an earlier run or someone else. */
@@ -94,7 +100,8 @@ export interface PacketRecord extends Packet {
   exhausted: boolean;
 }
 
-export type DeliveryEvent = { type: PacketStatus; packet: PacketRecord };
+/** `reorged`: the block that sent the packet left its chain before the packet was verified; it is forgotten. */
+export type DeliveryEvent = { type: PacketStatus | "reorged"; packet: PacketRecord };
 
 export interface DelivererOptions {
   chains: DeliveryChain[];
@@ -374,7 +381,7 @@ export class PacketDeliverer {
       for (const log of logs) {
         const packet = decodePacket(log.args.encodedPayload!);
         if (this.packets.has(packet.guid)) continue;
-        this.track(packet, chain, log.blockNumber!, log.transactionHash!);
+        this.track(packet, chain, log.blockNumber!, log.blockHash!, log.transactionHash!);
         found++;
       }
       chain.nextBlock = toBlock + 1n;
@@ -383,7 +390,7 @@ export class PacketDeliverer {
     return found;
   }
 
-  private track(packet: Packet, src: ChainState, sentBlock: bigint, sentTx: Hex): void {
+  private track(packet: Packet, src: ChainState, sentBlock: bigint, sentBlockHash: Hex, sentTx: Hex): void {
     const dst = this.chains.get(packet.dstEid);
     const record: PacketRecord = {
       ...packet,
@@ -391,6 +398,7 @@ export class PacketDeliverer {
       srcChain: src.config.name,
       dstChain: dst?.config.name,
       sentBlock,
+      sentBlockHash,
       sentTx,
       attempts: 0,
       nextAttemptAt: 0,
@@ -476,6 +484,53 @@ export class PacketDeliverer {
     return { peers: new Map(peerKeys.map((k, i) => [k, peerValues[i]!])), states };
   }
 
+  /**
+   * The packets of `due` still sent from a block of their source chain, as DVNs check before they verify: one
+   * block read per source block of a packet not yet verified. A packet whose block has left the chain is
+   * forgotten (`reorged`) and its chain scanned again from that block, so the packet is tracked anew if the
+   * reorg mined it elsewhere; one whose block cannot be read now waits for the next round.
+   */
+  private async canonical(due: PacketRecord[]): Promise<PacketRecord[]> {
+    const hashes = new Map<string, Promise<Hex | null | undefined>>();
+    const key = (p: PacketRecord) => `${p.srcEid}:${p.sentBlock}`;
+    // Not verified yet: sent, or failed before its verification was mined.
+    const unverified = (p: PacketRecord) => p.status === "sent" || (p.status === "failed" && p.verifyTx === undefined);
+    for (const p of due) {
+      const src = this.chains.get(p.srcEid);
+      if (!unverified(p) || !src || hashes.has(key(p))) continue;
+      hashes.set(
+        key(p),
+        src.clients.public.getBlock({ blockNumber: p.sentBlock }).then(
+          (b) => b.hash,
+          (error) => (error instanceof BlockNotFoundError ? null : undefined),
+        ),
+      );
+    }
+    const kept: PacketRecord[] = [];
+    for (const p of due) {
+      if (!hashes.has(key(p))) {
+        kept.push(p);
+        continue;
+      }
+      const hash = await hashes.get(key(p))!;
+      if (hash === undefined) continue;
+      if (hash === p.sentBlockHash) kept.push(p);
+      else this.forgetReorged(p, hash);
+    }
+    return kept;
+  }
+
+  private forgetReorged(p: PacketRecord, hash: Hex | null): void {
+    this.packets.delete(p.guid);
+    const queue = this.paths.get(pathKey(p));
+    const at = queue?.indexOf(p) ?? -1;
+    if (at >= 0) queue!.splice(at, 1);
+    const src = this.chains.get(p.srcEid)!;
+    if (src.nextBlock > p.sentBlock) src.nextBlock = p.sentBlock;
+    p.lastError = `block ${p.sentBlock} of ${p.srcChain} is ${hash ?? "gone"} now, not ${p.sentBlockHash}: the packet left the chain before it was verified`;
+    this.options.onEvent?.({ type: "reorged", packet: p });
+  }
+
   /** A chain this deliverer does not hold: read the endpoint only, and mark what someone else delivered. */
   private async observe(dst: ChainState): Promise<void> {
     const due = this.duePackets(dst, Number.POSITIVE_INFINITY, false);
@@ -495,7 +550,7 @@ export class PacketDeliverer {
    * (`dst.rounds`), its packets counted in flight until then.
    */
   private async startRound(dst: ChainState): Promise<void> {
-    const due = this.duePackets(dst, Date.now());
+    const due = await this.canonical(this.duePackets(dst, Date.now()));
     if (due.length === 0) return;
     const { peers, states } = await this.readRound(dst, due);
 
@@ -720,8 +775,6 @@ export class PacketDeliverer {
     this.options.onEvent?.({ type, packet });
   }
 }
-
-/** Kept for callers that imported it from the deliverer; the one definition is in src/chains/errors.ts. */
 
 /** The deliverer's view of a manifest: every chain with a local message library. */
 export function deliveryChains(manifest: Manifest): DeliveryChain[] {

@@ -106,7 +106,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
     if (e.to === "seized") log.info({ recovery: e.recovery.id, account: e.recovery.account, takeId: String(e.recovery.takeId), seizeTx: e.recovery.deliverTx }, "recovered");
   });
   relayer.on("packet", (e) => {
-    if (e.type === "failed" || e.type === "rejected") log.warn({ guid: e.packet.guid, status: e.type, attempts: e.packet.attempts, error: e.packet.lastError }, "packet");
+    if (e.type === "failed" || e.type === "rejected" || e.type === "reorged") log.warn({ guid: e.packet.guid, status: e.type, attempts: e.packet.attempts, error: e.packet.lastError }, "packet");
   });
 
   let server: ReturnType<typeof createServer> | undefined;
