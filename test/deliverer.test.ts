@@ -321,7 +321,7 @@ describe("a reverting lzReceive", () => {
     await d.stop();
   });
 
-  it("a permanent revert ends failed after the bound with the decoded reason; retry() delivers it once it can", async () => {
+  it("a permanent revert ends failed after the bound with the decoded reason, without holding back its path; retry() delivers it once it can", async () => {
     const [account] = await depositors(1, weth("2"));
     await deposit(net.deployment, spoke1.name, account!, WETH, weth("2"));
     await net.deliverer.drain();
@@ -348,6 +348,14 @@ describe("a reverting lzReceive", () => {
     // Past the bound nothing is sent: another round leaves it as it is.
     await d.deliverDue();
     expect(p.attempts).toBe(3);
+    // It is verified, so it does not hold back its path: a later deposit on the same path is delivered meanwhile.
+    const [other] = await depositors(1, weth("1"));
+    await deposit(net.deployment, spoke1.name, other!, WETH, weth("1"));
+    await expect(d.drain()).rejects.toThrow(/cannot be delivered/);
+    const later = d.list().find((x) => x.srcEid === p.srcEid && x.sender === p.sender && x.dstEid === p.dstEid && x.nonce === p.nonce + 1n)!;
+    expect(later.status).toBe("delivered");
+    expect(await hubCollateral(other!)).toBe(weth("1"));
+    expect(p).toMatchObject({ status: "failed", exhausted: true, attempts: 3 });
 
     await hubReader.request({ method: "anvil_setBalance", params: [hub, `0x${fund.toString(16)}`] } as never);
     expect(d.retry(p.guid)).toBe(true);

@@ -27,9 +27,10 @@
  * A packet whose lzReceive reverts is handled as LayerZero's executor does: `EndpointV2.lzReceiveAlert`
  * with the decoded revert reason (alerts.ts), then retries with twice the gas each attempt, bounded by
  * `maxLzReceiveGas` and `maxAttempts`, with backoff. Past the bound it stays `failed` with its reason
- * (`exhausted`), and later nonces of its path wait behind it, as ordered delivery requires (`retry(guid)`
- * re-arms it). Packets of a path already broadcast in the same round as a failure may still be
- * executed: the endpoint executes any verified nonce once the ones before it are verified.
+ * (`exhausted`; `retry(guid)` re-arms it). A failing packet that is verified does not hold back its path:
+ * EndpointV2 executes a nonce once every earlier one is verified, so the later packets are verified and
+ * executed meanwhile. Only a packet that cannot be verified (or waits for its confirmations) holds back the
+ * later nonces of its path.
  *
  * Confirmations: a packet is due only once its source chain's head (as last scanned) is at least its
  * `sentBlock + confirmations` of the source chain (`DeliveryChain.confirmations`, the manifest's
@@ -96,8 +97,10 @@ export interface PacketRecord extends Packet {
   gas: bigint;
   /** lzReceiveAlert transactions sent for this packet, one per reverted lzReceive. */
   alertTxs: Hex[];
-  /** Past maxAttempts: stays failed (and its path waits) until retry(guid). */
+  /** Past maxAttempts: stays failed until retry(guid) (its path goes on if it is verified, waits if not). */
   exhausted: boolean;
+  /** The destination endpoint holds its payload hash (verified by us or anyone): later nonces of its path can execute. */
+  verified: boolean;
 }
 
 /** `reorged`: the block that sent the packet left its chain before the packet was verified; it is forgotten. */
@@ -405,6 +408,7 @@ export class PacketDeliverer {
       gas: this.lzReceiveGas,
       alertTxs: [],
       exhausted: false,
+      verified: false,
     };
     this.packets.set(packet.guid, record);
     this.emit("sent", record);
@@ -449,18 +453,23 @@ export class PacketDeliverer {
       for (const p of queue) {
         if (due.length >= limit) return due;
         if (p.status === "delivered" || p.status === "rejected" || dst.inFlight.has(p.guid)) continue;
-        if (p.exhausted || p.nextAttemptAt > now || (confirmations && !this.confirmed(p))) break;
+        if (p.exhausted || p.nextAttemptAt > now) {
+          // Verified and failing: the later nonces go on (the endpoint only needs this one verified).
+          if (p.verified) continue;
+          break;
+        }
+        if (confirmations && !this.confirmed(p)) break;
         due.push(p);
       }
     }
     return due;
   }
 
-  /** A pending packet nothing will move without outside help: past the bound, or behind such a packet. */
+  /** A pending packet nothing will move without outside help: past the bound, or behind such a packet not verified. */
   private stuck(p: PacketRecord): boolean {
     if (p.exhausted) return true;
     const queue = this.paths.get(pathKey(p));
-    return queue?.some((q) => q.exhausted && q.nonce < p.nonce) ?? false;
+    return queue?.some((q) => q.exhausted && !q.verified && q.nonce < p.nonce) ?? false;
   }
 
   /** The round's reads, up front: the peer of every (receiver, srcEid) and the inbound state of every packet. */
@@ -493,8 +502,7 @@ export class PacketDeliverer {
   private async canonical(due: PacketRecord[]): Promise<PacketRecord[]> {
     const hashes = new Map<string, Promise<Hex | null | undefined>>();
     const key = (p: PacketRecord) => `${p.srcEid}:${p.sentBlock}`;
-    // Not verified yet: sent, or failed before its verification was mined.
-    const unverified = (p: PacketRecord) => p.status === "sent" || (p.status === "failed" && p.verifyTx === undefined);
+    const unverified = (p: PacketRecord) => !p.verified;
     for (const p of due) {
       const src = this.chains.get(p.srcEid);
       if (!unverified(p) || !src || hashes.has(key(p))) continue;
@@ -538,9 +546,12 @@ export class PacketDeliverer {
     const states = await inboundStates(dst.clients.public, dst.config.endpoint, due);
     due.forEach((p, i) => {
       if (states[i] === "delivered") this.markDelivered(p, undefined);
-      else if (states[i] === "verified" && p.status === "sent") {
-        p.status = "verified";
-        this.emit("verified", p);
+      else if (states[i] === "verified") {
+        p.verified = true;
+        if (p.status === "sent") {
+          p.status = "verified";
+          this.emit("verified", p);
+        }
       }
     });
   }
@@ -569,6 +580,7 @@ export class PacketDeliverer {
         // Cleared by an earlier run of ours (or by anyone): delivered, and never again.
         return this.markDelivered(p, undefined);
       }
+      if (state === "verified") p.verified = true;
       if (state === "pending") {
         validates.push({
           packet: p,
@@ -678,6 +690,7 @@ export class PacketDeliverer {
       if (outcome.receipt.status === "success") {
         if (s.kind === "validate") {
           p.verifyTx = outcome.receipt.transactionHash;
+          p.verified = true;
           if (p.status === "sent") {
             p.status = "verified";
             this.emit("verified", p);
@@ -714,6 +727,7 @@ export class PacketDeliverer {
       }
       // Not verified: its verify did not land this round (not this lzReceive's fault); the next round verifies it.
       if (state !== "verified") return;
+      p.verified = true;
       const replayed = await replayLzReceive(reader, {
         endpoint: dst.config.endpoint,
         executor: s.intent.account.address,
