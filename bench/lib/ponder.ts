@@ -86,7 +86,9 @@ export async function startPonderProcess(options: PonderOptions): Promise<Ponder
     ...options.env,
   };
   delete env.DATABASE_PRIVATE_URL;
-  const args = [PONDER_BIN, "--log-format", "json", "--root", options.root ?? REPO_ROOT, options.command, "--schema", options.schema, "--port", String(port)];
+  // SALVAGE_BENCH_PONDER_LOG_LEVEL=debug|trace: Ponder's own timings in its log (see SALVAGE_BENCH_INDEXER_LOG in crash.ts).
+  const level = process.env.SALVAGE_BENCH_PONDER_LOG_LEVEL;
+  const args = [PONDER_BIN, "--log-format", "json", ...(level ? ["--log-level", level] : []), "--root", options.root ?? REPO_ROOT, options.command, "--schema", options.schema, "--port", String(port)];
   const startedAt = Date.now();
   const child: ChildProcess = spawn(process.execPath, args, { cwd: options.root ?? REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   child.once("exit", () => started.delete(child.pid!));
