@@ -186,6 +186,11 @@ export const packet = onchainTable(
     latencyBlocks: t.bigint(),
     /** Seconds from send to delivery. */
     latencySeconds: t.bigint(),
+    /** LzReceiveAlerts on the destination endpoint: lzReceive attempts that reverted. */
+    failures: t.integer().notNull().default(0),
+    /** The last alert's revert data and destination block timestamp. */
+    lastFailureReason: t.hex(),
+    lastFailureAt: t.bigint(),
   }),
   (table) => ({ guidIdx: index("packet_guid_idx").on(table.guid), statusIdx: index("packet_status_idx").on(table.status) }),
 );

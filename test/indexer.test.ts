@@ -11,7 +11,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Address } from "viem";
+import { type Address, type Hex, pad } from "viem";
+import { endpointV2Abi } from "../abis/index.js";
+import { decodePacket } from "../src/layerzero/packet.js";
+import { deposit, mint } from "../src/protocol/actions.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../src/chains/anvil.js";
 import { writeManifest } from "../src/deployment/manifest.js";
@@ -129,6 +132,76 @@ async function indexedTables(ix: Indexer): Promise<Record<string, string[]>> {
   }
   return out;
 }
+
+interface PathwayOut {
+  srcEid: number; dstEid: number; asOf: { number: string; timestamp: string } | null; inFlight: number; oldestAgeSeconds: string | null;
+  p50Seconds: string | null; p99Seconds: string | null; samples: number; failures: number; stallBoundSeconds: string; stalled: boolean;
+}
+
+async function indexedPathways(ix: Indexer): Promise<PathwayOut[]> {
+  const res = await api(ix, "/salvage/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: "{ pathways { srcEid dstEid asOf { number timestamp } inFlight oldestAgeSeconds p50Seconds p99Seconds samples failures stallBoundSeconds stalled } }" }),
+  });
+  const body = (await res.json()) as { data?: { pathways: PathwayOut[] }; errors?: unknown };
+  expect(body.errors, ix.backend).toBeUndefined();
+  return body.data!.pathways;
+}
+
+const clamp = (v: bigint, lo: bigint, hi: bigint) => (v < lo ? lo : v > hi ? hi : v);
+
+interface EndpointEvents {
+  sent: Map<string, { srcEid: number; dstEid: number; at: bigint }>;
+  delivered: Map<string, bigint>;
+  alerts: Map<string, number>;
+}
+
+/** Every PacketSent, PacketDelivered and LzReceiveAlert of every endpoint, by packet (path and nonce), with block timestamps. */
+async function endpointEvents(): Promise<EndpointEvents> {
+  const out: EndpointEvents = { sent: new Map(), delivered: new Map(), alerts: new Map() };
+  const key = (srcEid: number, sender: string, dstEid: number, receiver: string, nonce: bigint) =>
+    `${srcEid}:${pad(sender as Hex, { size: 32 }).toLowerCase()}:${dstEid}:${pad(receiver as Hex, { size: 32 }).toLowerCase()}:${nonce}`;
+  for (const chain of deployment.manifest.chains) {
+    const reader = deployment.clients(chain).public;
+    const times = new Map<bigint, bigint>();
+    const at = async (n: bigint) => times.get(n) ?? times.set(n, (await reader.getBlock({ blockNumber: n })).timestamp).get(n)!;
+    const address = chain.contracts.endpoint;
+    for (const l of await reader.getContractEvents({ address, abi: endpointV2Abi, eventName: "PacketSent", fromBlock: 0n })) {
+      const p = decodePacket(l.args.encodedPayload!);
+      out.sent.set(key(p.srcEid, p.sender, p.dstEid, p.receiver, p.nonce), { srcEid: p.srcEid, dstEid: p.dstEid, at: await at(l.blockNumber) });
+    }
+    for (const l of await reader.getContractEvents({ address, abi: endpointV2Abi, eventName: "PacketDelivered", fromBlock: 0n })) {
+      out.delivered.set(key(l.args.origin!.srcEid, l.args.origin!.sender, chain.eid, l.args.receiver!, l.args.origin!.nonce), await at(l.blockNumber));
+    }
+    for (const l of await reader.getContractEvents({ address, abi: endpointV2Abi, eventName: "LzReceiveAlert", fromBlock: 0n })) {
+      const k = key(l.args.origin!.srcEid, l.args.origin!.sender, chain.eid, l.args.receiver!, l.args.origin!.nonce);
+      out.alerts.set(k, (out.alerts.get(k) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** Per pathway from the events: packets in flight, send → delivery nearest-rank p50/p99 (all deliveries: fewer than 1,000), alerts. */
+function expectedPathways(e: EndpointEvents) {
+  const by = new Map<string, { srcEid: number; dstEid: number; inFlight: number; latencies: bigint[]; failures: number }>();
+  for (const [k, s] of e.sent) {
+    const id = `${s.srcEid}:${s.dstEid}`;
+    const p = by.get(id) ?? by.set(id, { srcEid: s.srcEid, dstEid: s.dstEid, inFlight: 0, latencies: [], failures: 0 }).get(id)!;
+    const delivered = e.delivered.get(k);
+    if (delivered === undefined) p.inFlight++;
+    else p.latencies.push(delivered - s.at);
+    p.failures += e.alerts.get(k) ?? 0;
+  }
+  const rank = (sorted: bigint[], q: number) => (sorted.length === 0 ? null : String(sorted[Math.ceil(q * sorted.length) - 1]));
+  return [...by.values()].map((p) => {
+    const sorted = p.latencies.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return { srcEid: p.srcEid, dstEid: p.dstEid, inFlight: p.inFlight, p50Seconds: rank(sorted, 0.5), p99Seconds: rank(sorted, 0.99), samples: sorted.length, failures: p.failures };
+  });
+}
+
+const comparable = (list: readonly { srcEid: number; dstEid: number; inFlight: number; p50Seconds: string | null; p99Seconds: string | null; samples: number; failures: number }[]) =>
+  list.map(({ srcEid, dstEid, inFlight, p50Seconds, p99Seconds, samples, failures }) => ({ srcEid, dstEid, inFlight, p50Seconds, p99Seconds, samples, failures })).sort((a, b) => a.srcEid - b.srcEid || a.dstEid - b.dstEid);
 
 async function graphql<T = unknown>(ix: Indexer, query: string): Promise<{ data?: T; errors?: { message: string }[] }> {
   const res = await api(ix, "/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
@@ -302,6 +375,42 @@ describe("indexer", () => {
     // the opportunity feed's log included.
     const expected = await indexedTables(fresh);
     for (const ix of indexers.filter((i) => i !== fresh)) expect(await indexedTables(ix), ix.backend).toEqual(expected);
+  });
+
+  it("pathways equal what the endpoints' events say; one whose packet waits past its bound is stalled, and clears once delivered", async () => {
+    await deliverer!.drain();
+    await caughtUp();
+    const events = await endpointEvents();
+    for (const ix of indexers) expect(comparable(await indexedPathways(ix)), ix.backend).toEqual(comparable(expectedPathways(events)));
+
+    // spoke1 → hub stalls: a deposit nobody delivers, and the hub's clock past the pathway's bound.
+    const spoke1 = deployment.spokes.find((c) => c.name === "spoke1")!;
+    const before = (await indexedPathways(indexers[0]!)).find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
+    expect(before).toMatchObject({ inFlight: 0, stalled: false });
+    expect(before.samples).toBeGreaterThanOrEqual(20);
+    const bound = BigInt(before.stallBoundSeconds);
+    expect(bound).toBe(clamp((BigInt(before.p99Seconds!) * 3n), 60n, 1_800n));
+    await mint(deployment, spoke1.name, spoke1.tokens["10"]!, accounts[0]!, 10n ** 18n);
+    const sent = await deposit(deployment, spoke1.name, accounts[0]!, 10, 10n ** 18n);
+    const sentAt = (await deployment.clients(spoke1).public.getBlock({ blockNumber: sent.blockNumber })).timestamp;
+    await deployment.hubClients.public.request({ method: "evm_increaseTime", params: [Number(bound) + 60] } as never);
+    await deployment.hubClients.public.request({ method: "evm_mine", params: [] } as never);
+    await caughtUp();
+    for (const ix of indexers) {
+      const stalled = (await indexedPathways(ix)).find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
+      expect(stalled, ix.backend).toMatchObject({ inFlight: 1, stalled: true, stallBoundSeconds: String(bound) });
+      const hubNow = (await deployment.hubClients.public.getBlock({ blockNumber: BigInt(stalled.asOf!.number) })).timestamp;
+      expect(BigInt(stalled.oldestAgeSeconds!)).toBe(hubNow - sentAt);
+      expect((await api(ix, "/salvage/metrics").then((r) => r.text())).split("\n")).toContain(`salvage_pathway_stalled{src_eid="${spoke1.eid}",dst_eid="${deployment.hub.eid}"} 1`);
+    }
+    await deliverer!.drain();
+    await caughtUp();
+    for (const ix of indexers) {
+      const cleared = (await indexedPathways(ix)).find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
+      expect(cleared, ix.backend).toMatchObject({ inFlight: 0, stalled: false, oldestAgeSeconds: null });
+    }
+    const after = await endpointEvents();
+    for (const ix of indexers) expect(comparable(await indexedPathways(ix)), ix.backend).toEqual(comparable(expectedPathways(after)));
   });
 
   it("rejects malformed requests with errors and keeps serving", async () => {

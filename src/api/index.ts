@@ -6,6 +6,7 @@
  *   POST /salvage/graphql     salvage's GraphQL: atRiskAccounts, account, opportunities (src/api/salvage-graphql.ts)
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
  *   GET  /solvency            bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
+ *   GET  /pathways            LayerZero pathways: in flight, delivery times, failures, stalled (the GraphQL `pathways`)
  *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
  *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
  *   *    /salvage/webhooks     webhook registrations and deliveries (admin token; src/api/webhooks/)
@@ -33,6 +34,8 @@ import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
 import { solvency, solvencyJson } from "./solvency.js";
 import "./solvency-metrics.js";
+import "./pathway-metrics.js";
+import { pathwayJson, pathways } from "./pathways.js";
 import { statusRoutes } from "./status.js";
 import { acceptWebSocketsOnPonderServer } from "./websocket.js";
 import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
@@ -97,5 +100,6 @@ app.get("/at-risk", async (c) => {
 });
 
 app.get("/solvency", async (c) => c.json(solvencyJson(await solvency())));
+app.get("/pathways", async (c) => c.json({ pathways: (await pathways()).map(pathwayJson) }));
 
 export default app;

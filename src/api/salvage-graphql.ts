@@ -7,6 +7,7 @@
  *   indexedBlock                                                                the hub block the index is at
  *   opportunityEvents(since, first)                                             the feed's log, replayable
  *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
+ *   pathways                                                                    LayerZero pathways: in flight, delivery times, failures, stalled (src/api/pathways.ts)
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
  *
@@ -48,6 +49,7 @@ import { Gauge } from "prom-client";
 import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
 import { solvency, solvencyJson } from "./solvency.js";
+import { pathwayJson, pathways } from "./pathways.js";
 import { AccountWatch } from "./account-watch.js";
 import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter } from "./feed.js";
 
@@ -87,6 +89,31 @@ export const typeDefs = /* GraphQL */ `
     latestEventId: String
     "Protocol solvency at one indexed hub block: debt written off and the reserve per debt asset, and the accounts under water now."
     solvency: Solvency!
+    "Every LayerZero pathway (source eid → destination eid) the protocol's packets use, by srcEid then dstEid."
+    pathways: [Pathway!]!
+  }
+
+  "A LayerZero pathway's packets as indexed from both endpoints' events (PacketSent, PacketVerified, PacketDelivered, LzReceiveAlert)."
+  type Pathway {
+    srcEid: Int!
+    dstEid: Int!
+    "The destination chain's indexed block: ages are counted on its clock."
+    asOf: Block
+    "Packets sent and not yet delivered."
+    inFlight: Int!
+    "Seconds since the oldest packet in flight was sent (null with none in flight)."
+    oldestAgeSeconds: String
+    "Send to delivery, seconds, over the last 1,000 delivered packets (nearest rank; null before any)."
+    p50Seconds: String
+    p99Seconds: String
+    "Deliveries the percentiles are over."
+    samples: Int!
+    "LzReceiveAlerts (lzReceive reverted) of the packets in flight and of those deliveries."
+    failures: Int!
+    "Age past which a packet in flight stalls the pathway: 3 x p99 within [60 s, 1,800 s] by default, 1,800 s before 20 deliveries."
+    stallBoundSeconds: String!
+    "The oldest packet in flight is older than stallBoundSeconds."
+    stalled: Boolean!
   }
 
   type Solvency {
@@ -459,6 +486,7 @@ export const resolvers = {
     indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
     solvency: () => field("solvency", async () => solvencyJson(await solvency())),
+    pathways: () => field("pathways", async () => (await pathways()).map(pathwayJson)),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
         const since = parseSince(args.since);

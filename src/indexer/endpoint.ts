@@ -1,7 +1,8 @@
 /**
  * LayerZero EndpointV2 on every chain: a packet is sent on its source chain, verified and delivered on its
- * destination. Packets are keyed by path and nonce (all that PacketVerified/PacketDelivered carry); each
- * event upserts, so the lifecycle is right whatever order the chains are indexed in.
+ * destination, and each lzReceive that reverted there is an LzReceiveAlert (an executor's report: counted as a
+ * failure). Packets are keyed by path and nonce (all that PacketVerified/PacketDelivered carry); each event
+ * upserts, so the lifecycle is right whatever order the chains are indexed in.
  */
 import { ponder } from "ponder:registry";
 import { packet } from "ponder:schema";
@@ -70,4 +71,20 @@ ponder.on("EndpointV2:PacketVerified", async ({ event, context }) => {
 
 ponder.on("EndpointV2:PacketDelivered", async ({ event, context }) => {
   await arrived(context, context.chain.name, event.args.origin, event.args.receiver, "delivered", event.block, event.transaction.hash);
+});
+
+ponder.on("EndpointV2:LzReceiveAlert", async ({ event, context }) => {
+  const { origin, receiver, reason } = event.args;
+  const dstEid = eidOfChain(context.chain.name);
+  const id = packetId(origin.srcEid, origin.sender, dstEid, receiver, origin.nonce);
+  const failure = { lastFailureReason: reason, lastFailureAt: event.block.timestamp };
+  const existing = await context.db.find(packet, { id });
+  if (!existing) {
+    // An alert is sent for a verified packet only.
+    await context.db.insert(packet).values({
+      id, srcEid: origin.srcEid, sender: bytes32(origin.sender), dstEid, receiver: bytes32(receiver), nonce: origin.nonce, status: "verified", failures: 1, ...failure,
+    });
+    return;
+  }
+  await context.db.update(packet, { id }).set({ failures: existing.failures + 1, ...failure });
 });
