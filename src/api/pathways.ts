@@ -6,9 +6,9 @@
  *
  * Ages are counted on the destination chain's clock: its indexed block's timestamp (the latest moment the index
  * knows the packet was not delivered there) minus the source block's timestamp. A pathway is stalled when its
- * oldest packet in flight is older than a bound drawn from its own history: STALL_FACTOR × its p99 delivery time,
- * within [STALL_MIN_SECONDS, STALL_MAX_SECONDS], or STALL_MAX_SECONDS before MIN_SAMPLES deliveries (environment:
- * SALVAGE_PATHWAY_STALL_FACTOR, SALVAGE_PATHWAY_STALL_MIN_SECONDS, SALVAGE_PATHWAY_STALL_MAX_SECONDS).
+ * oldest packet in flight is older than a bound drawn from its own history (src/layerzero/stall.ts: 3 × its p99
+ * delivery time within [60 s, 1,800 s], 1,800 s before 20 deliveries; SALVAGE_PATHWAY_STALL_FACTOR,
+ * SALVAGE_PATHWAY_STALL_MIN_SECONDS and SALVAGE_PATHWAY_STALL_MAX_SECONDS set them).
  *
  * Read in one snapshot (`atOneBlock`) with every chain's checkpoint; the rows come from the packet table, whose
  * status column has an index, and at most WINDOW latencies per pathway.
@@ -17,35 +17,27 @@ import { packet } from "ponder:schema";
 import { and, count, desc, eq, min, ne, sql, sum } from "ponder";
 import { z } from "zod";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { DEFAULT_STALL_RULE, type StallRule, nearestRank, stallBound } from "../layerzero/stall.js";
 import { type IndexedBlock, atOneBlock, blockJson, reader } from "./snapshot.js";
 
 /** Delivered packets per pathway the percentiles are taken over (the newest). */
 export const WINDOW = 1_000;
-/** Deliveries a pathway needs before its own p99 sets its stall bound. */
-export const MIN_SAMPLES = 20;
 
 const stallEnv = z.object({
-  SALVAGE_PATHWAY_STALL_FACTOR: z.coerce.number().positive().max(1_000).default(3),
-  SALVAGE_PATHWAY_STALL_MIN_SECONDS: z.coerce.number().int().positive().default(60),
-  SALVAGE_PATHWAY_STALL_MAX_SECONDS: z.coerce.number().int().positive().default(1_800),
+  SALVAGE_PATHWAY_STALL_FACTOR: z.coerce.number().positive().max(1_000).default(DEFAULT_STALL_RULE.factor),
+  SALVAGE_PATHWAY_STALL_MIN_SECONDS: z.coerce.number().int().positive().default(DEFAULT_STALL_RULE.minSeconds),
+  SALVAGE_PATHWAY_STALL_MAX_SECONDS: z.coerce.number().int().positive().default(DEFAULT_STALL_RULE.maxSeconds),
 });
 
-export interface StallRule {
-  factor: number;
-  minSeconds: number;
-  maxSeconds: number;
-}
-
 let rule: StallRule | undefined;
-/** The stall bound's settings, from the environment (validated once; a bad value names its variable). */
-export function stallRule(env: NodeJS.ProcessEnv = process.env): StallRule {
-  if (rule && env === process.env) return rule;
-  const parsed = stallEnv.safeParse(env);
+/** The stall rule (src/layerzero/stall.ts) with the environment's settings (validated once; a bad value names its variable). */
+export function stallRule(): StallRule {
+  if (rule) return rule;
+  const parsed = stallEnv.safeParse(process.env);
   if (!parsed.success) throw new Error(`pathway stall settings: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  const r = { factor: parsed.data.SALVAGE_PATHWAY_STALL_FACTOR, minSeconds: parsed.data.SALVAGE_PATHWAY_STALL_MIN_SECONDS, maxSeconds: parsed.data.SALVAGE_PATHWAY_STALL_MAX_SECONDS };
+  const r = { ...DEFAULT_STALL_RULE, factor: parsed.data.SALVAGE_PATHWAY_STALL_FACTOR, minSeconds: parsed.data.SALVAGE_PATHWAY_STALL_MIN_SECONDS, maxSeconds: parsed.data.SALVAGE_PATHWAY_STALL_MAX_SECONDS };
   if (r.minSeconds > r.maxSeconds) throw new Error(`pathway stall settings: SALVAGE_PATHWAY_STALL_MIN_SECONDS (${r.minSeconds}) exceeds SALVAGE_PATHWAY_STALL_MAX_SECONDS (${r.maxSeconds})`);
-  if (env === process.env) rule = r;
-  return r;
+  return (rule = r);
 }
 
 export interface Pathway {
@@ -67,22 +59,6 @@ export interface Pathway {
   /** Age beyond which a packet in flight stalls the pathway. */
   stallBoundSeconds: bigint;
   stalled: boolean;
-}
-
-/** Nearest-rank percentile of ascending `sorted` (q in (0, 1]). */
-export function nearestRank(sorted: readonly bigint[], q: number): bigint | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-/** The bound on the oldest packet's age: factor × p99 within [min, max], or max before MIN_SAMPLES deliveries. */
-export function stallBound(p99: bigint | null, samples: number, r: StallRule): bigint {
-  const max = BigInt(r.maxSeconds);
-  if (p99 === null || samples < MIN_SAMPLES) return max;
-  // factor in thousandths, so the bound stays an integer number of seconds (rounded up).
-  const scaled = (p99 * BigInt(Math.round(r.factor * 1_000)) + 999n) / 1_000n;
-  const min = BigInt(r.minSeconds);
-  return scaled < min ? min : scaled > max ? max : scaled;
 }
 
 export async function pathways(): Promise<Pathway[]> {

@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { type Hex, parseUnits } from "viem";
 import { z } from "zod";
 import { formatIssues, type Manifest, manifestSchema, readManifest } from "../deployment/manifest.js";
+import { DEFAULT_STALL_RULE } from "../layerzero/stall.js";
 import type { PolicyConfig } from "./policy.js";
 
 const usd = z
@@ -47,6 +48,20 @@ export const relayerConfigSchema = z.object({
   indexerUrl: z.string().url().optional(),
   /** The feed is not trusted when the indexer is more than this many hub blocks behind the hub. */
   maxFeedLagBlocks: z.number().int().min(0).default(3),
+  /**
+   * When a pathway to a collateral chain is stalled (src/layerzero/stall.ts): its oldest SEIZE in flight is older
+   * than factor × its p99 delivery time within [minSeconds, maxSeconds] (maxSeconds before minSamples deliveries).
+   * The relayer takes nothing more whose collateral must cross a stalled pathway until it clears.
+   */
+  pathwayStall: z
+    .object({
+      factor: z.number().positive().max(1_000).default(DEFAULT_STALL_RULE.factor),
+      minSeconds: z.number().int().positive().default(DEFAULT_STALL_RULE.minSeconds),
+      maxSeconds: z.number().int().positive().default(DEFAULT_STALL_RULE.maxSeconds),
+      minSamples: z.number().int().min(1).default(DEFAULT_STALL_RULE.minSamples),
+    })
+    .refine((r) => r.minSeconds <= r.maxSeconds, { message: "minSeconds exceeds maxSeconds", path: ["minSeconds"] })
+    .default({}),
   workerId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   policy: z
     .object({

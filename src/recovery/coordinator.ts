@@ -32,6 +32,7 @@ import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } fr
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import type { TxManager } from "./transactions.js";
+import { DEFAULT_STALL_RULE, type StallRule, stallBound } from "../layerzero/stall.js";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -76,6 +77,8 @@ export interface CoordinatorOptions {
   batchGasShare?: number;
   /** Most orders in one batch. */
   maxBatchOrders?: number;
+  /** When a pathway to a collateral chain is stalled (src/layerzero/stall.ts): no take crosses it until it clears. */
+  pathwayStall?: StallRule;
   log?: Logger;
   /**
    * Called after each persisted transition (with the state's name), after each batch broadcast
@@ -110,6 +113,8 @@ interface Planned {
 
 export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }> {
   private readonly o: Required<Omit<CoordinatorOptions, "checkpoint">> & Pick<CoordinatorOptions, "checkpoint">;
+  /** Stalled collateral chains (eid → the bound they passed). */
+  private readonly stalled = new Map<number, bigint>();
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -121,6 +126,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       claimLimit: 5_000,
       batchGasShare: 1 / 6,
       maxBatchOrders: 64,
+      pathwayStall: DEFAULT_STALL_RULE,
       log: silent,
       deliveryTimes: new DeliveryTimes(),
       // An option passed as undefined keeps its default.
@@ -130,6 +136,32 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   private get reader() {
     return this.o.hubClients.public;
+  }
+
+  /** Collateral chains (eids) whose pathway is stalled as of the last plan: no take crosses them. */
+  stalledPathways(): number[] {
+    return [...this.stalled.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Reads the age of each collateral chain's oldest SEIZE in flight and marks the pathway stalled past its bound
+   * (its own delivery history, src/layerzero/stall.ts), cleared once under it; says so when either changes.
+   */
+  private async refreshStalled(): Promise<void> {
+    const ages = await this.o.store.oldestInFlightSeconds();
+    for (const eid of new Set([...ages.keys(), ...this.stalled.keys()])) {
+      const age = ages.get(eid);
+      const s = this.o.deliveryTimes.stats(eid);
+      const bound = stallBound(s?.p99 ?? null, s?.samples ?? 0, this.o.pathwayStall);
+      const stalled = age !== undefined && age > Number(bound);
+      if (stalled && !this.stalled.has(eid)) {
+        this.o.log.warn({ eid, oldestInFlightSeconds: Math.round(age), boundSeconds: Number(bound), deliveries: s?.samples ?? 0 }, "pathway stalled: no take crosses it until its SEIZEs in flight are delivered");
+        this.stalled.set(eid, bound);
+      } else if (!stalled && this.stalled.has(eid)) {
+        this.o.log.info({ eid, oldestInFlightSeconds: age === undefined ? null : Math.round(age), boundSeconds: Number(bound) }, "pathway cleared: takes cross it again");
+        this.stalled.delete(eid);
+      }
+    }
   }
 
   /** Lets the executor pull every debt token from the taker, once. */
@@ -161,6 +193,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const settle = claimed.filter((r) => IN_FLIGHT.includes(r.state));
     const plan = claimed.filter((r) => !confirm.includes(r) && !settle.includes(r));
     const started = Date.now();
+    // Pathways first: a pass with only SEIZEs in flight is the one that sees a pathway stall or clear.
+    await this.refreshStalled().catch((error) => this.o.log.warn({ err: describeError(error) }, "pathway ages not read; stalled pathways as before"));
     const ms: Record<string, number> = {};
     const timed = (name: string, run: () => Promise<void>) => async () => {
       const t = Date.now();
@@ -292,10 +326,17 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const exposure: Record<number, bigint> = {};
     for (const eid of market.messageFeeWei.keys()) exposure[eid] = await this.o.store.exposure(eid);
     const deliverySeconds = this.o.deliveryTimes.expectedSeconds(market.messageFeeWei.keys(), this.o.policy.expectedDeliverySeconds);
+    const stalled = new Set(this.stalled.keys());
     const planned: Planned[] = [];
-    for (const { r, v, market: m } of views) {
-      if (v.healthFactor >= WAD) {
-        await this.move(r, "abandoned", { reason: `healthy: HF ${v.healthFactor}` });
+    for (const { r, v: read, market: m } of views) {
+      if (read.healthFactor >= WAD) {
+        await this.move(r, "abandoned", { reason: `healthy: HF ${read.healthFactor}` });
+        continue;
+      }
+      // Collateral across a stalled pathway is left out of the plan; an account with nothing else waits for it.
+      const v = stalled.size === 0 ? read : { ...read, collaterals: read.collaterals.filter((c) => !stalled.has(c.eid)) };
+      if (v.collaterals.every((c) => c.amount === 0n) && read.collaterals.some((c) => c.amount > 0n)) {
+        due.set(r.id, { at: Date.now() + this.o.recheckMs * 4, reason: `collateral only across stalled pathway(s) to eid ${[...new Set(read.collaterals.filter((c) => c.amount > 0n).map((c) => c.eid))].join(", ")}` });
         continue;
       }
       const live = v.auction.active && m.block.timestamp <= v.auction.startedAt + m.auction.auctionTail;

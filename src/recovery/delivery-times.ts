@@ -4,6 +4,8 @@
  * timestamp), over a window of the latest deliveries. The relayer prices a take's risk in flight with the
  * window's median instead of a fixed guess, once the window holds enough of them.
  */
+import { nearestRank } from "../layerzero/stall.js";
+
 export interface DeliveryStats {
   samples: number;
   p50: bigint;
@@ -17,11 +19,6 @@ export interface DeliveryTimesOptions {
   minSamples?: number;
 }
 
-/** Nearest-rank percentile of sorted seconds. */
-function percentile(sorted: readonly bigint[], p: number): bigint {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1]!;
-}
 
 export class DeliveryTimes {
   private readonly byEid = new Map<number, bigint[]>();
@@ -45,7 +42,7 @@ export class DeliveryTimes {
     const list = this.byEid.get(eid);
     if (!list?.length) return undefined;
     const sorted = [...list].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return { samples: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    return { samples: sorted.length, p50: nearestRank(sorted, 0.5)!, p99: nearestRank(sorted, 0.99)! };
   }
 
   /** Every eid with a delivery in the window. */

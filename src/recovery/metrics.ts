@@ -6,7 +6,7 @@ import type { DeliveryTimes } from "./delivery-times.js";
 import { RECOVERY_STATES } from "./states.js";
 import type { RecoveryStore } from "./store.js";
 
-export function createRelayerMetrics(store: RecoveryStore, detection?: () => { source: "feed" | "scanner" }, deliveryTimes?: DeliveryTimes) {
+export function createRelayerMetrics(store: RecoveryStore, detection?: () => { source: "feed" | "scanner" }, deliveryTimes?: DeliveryTimes, stalledPathways?: () => number[]) {
   const registry = new Registry();
   new Gauge({
     name: "salvage_recoveries",
@@ -57,6 +57,18 @@ export function createRelayerMetrics(store: RecoveryStore, detection?: () => { s
           this.set({ eid: String(eid), quantile: "0.5" }, Number(s.p50));
           this.set({ eid: String(eid), quantile: "0.99" }, Number(s.p99));
         }
+      },
+    });
+  }
+  if (stalledPathways) {
+    new Gauge({
+      name: "salvage_relayer_pathway_stalled",
+      help: "1 for a collateral chain whose pathway is stalled (its oldest SEIZE in flight past the bound): the relayer takes nothing across it",
+      labelNames: ["eid"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const eid of stalledPathways()) this.set({ eid: String(eid) }, 1);
       },
     });
   }

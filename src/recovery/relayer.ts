@@ -32,6 +32,8 @@ export interface Relayer extends EventEmitter<{ transition: [TransitionEvent]; p
   readonly executor: Address;
   /** Which detection source answers now, and why. */
   detection(): ReturnType<Detector["status"]>;
+  /** Collateral chains (eids) whose pathway is stalled: no take crosses them until their SEIZEs in flight are delivered. */
+  stalledPathways(): number[];
   /** One pass: detect, and beside it drive every due recovery one phase. Returns how many recoveries were opened or driven. */
   tick(): Promise<number>;
   start(): void;
@@ -84,6 +86,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     recheckMs: Math.min(config.pollIntervalMs, 250),
     batchGasShare: config.batchGasShare,
     maxBatchOrders: config.maxBatchOrders,
+    pathwayStall: config.pathwayStall,
     log: options.log, checkpoint: options.checkpoint,
   });
   let detector: Detector;
@@ -93,7 +96,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     await db.close();
     throw error;
   }
-  const metrics = createRelayerMetrics(store, () => detector.status(), deliveryTimes);
+  const metrics = createRelayerMetrics(store, () => detector.status(), deliveryTimes, () => coordinator.stalledPathways());
   const emitter = new EventEmitter<{ transition: [TransitionEvent]; packet: [DeliveryEvent]; error: [Error] }>();
   coordinator.on("transition", (e) => {
     metrics.onTransition(e);
@@ -152,6 +155,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     workerId: config.workerId,
     detection: () => detector.status(),
     tick: () => tick(),
+    stalledPathways: () => coordinator.stalledPathways(),
     start() {
       if (controller) return;
       controller = new AbortController();

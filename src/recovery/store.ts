@@ -263,6 +263,20 @@ export class RecoveryStore {
   }
 
   /** USD value (WAD) of collateral bought but not yet delivered on a spoke: the relayer's exposure there. */
+  /**
+   * Per collateral chain, the seconds (this database's clock) since the oldest take whose SEIZE is still in flight
+   * was recorded as mined (its transition to `taken`).
+   */
+  async oldestInFlightSeconds(): Promise<Map<number, number>> {
+    const rows = await this.db.query<{ eid: string; age: string }>(
+      `SELECT r.collateral_eid::text AS eid, extract(epoch FROM now() - min(t.at))::text AS age
+       FROM recoveries r JOIN transitions t ON t.recovery_id = r.id AND t.to_state = 'taken'
+       WHERE r.state IN ('taken', 'verified', 'stalled') AND r.collateral_eid IS NOT NULL
+       GROUP BY r.collateral_eid`,
+    );
+    return new Map(rows.map((r) => [Number(r.eid), Number(r.age)]));
+  }
+
   async exposure(collateralEid: number): Promise<bigint> {
     const rows = await this.db.query<{ total: string | null }>(
       `SELECT sum(seize_value)::text AS total FROM recoveries WHERE collateral_eid = $1 AND state IN ('taking', 'taken', 'verified', 'delivered', 'stalled')`,
