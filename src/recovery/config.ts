@@ -82,7 +82,7 @@ export const relayerConfigSchema = z.object({
   /** Largest share of the hub's block gas limit one batch of kicks and takes may use. */
   batchGasShare: z.number().gt(0).max(1).default(1 / 6),
   /** Most orders (accounts) in one batch transaction. */
-  maxBatchOrders: z.number().int().min(1).max(500).default(64),
+  maxBatchOrders: z.number().int().min(1).max(500).default(128),
   /** The most any fee bump offers per gas (gwei); each batch's own cap follows its plan's profit below this. */
   maxFeePerGasGwei: z.coerce.bigint().positive().default(500n),
   /** A worker's hold on a recovery; it must exceed confirmTimeoutMs. */

@@ -125,7 +125,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       recheckMs: 250,
       claimLimit: 5_000,
       batchGasShare: 1 / 6,
-      maxBatchOrders: 64,
+      maxBatchOrders: 128,
       pathwayStall: DEFAULT_STALL_RULE,
       log: silent,
       deliveryTimes: new DeliveryTimes(),
