@@ -5,7 +5,7 @@
  * lists exactly the accounts atRiskAccounts(maxHealthFactor: "1.1") returns, in order, with their health factors
  * formatted to 4 decimals, and the live feed (the SSE subscription) shows a `liquidatable` row from the crash's
  * blocks for every account the crash made liquidatable, each event once. No console errors, and no request
- * leaves the API's origin. The solvency panel shows, per debt asset, exactly what the `solvency` query returns
+ * leaves the API's origin. The pathways panel shows exactly what the `pathways` query returns. The solvency panel shows, per debt asset, exactly what the `solvency` query returns
  * (written off, uncovered, reserve, under-water debt) and the accounts under water, before and after an account
  * is taken until the hub writes its debt off. The screenshot goes to test-results/page.png
  * (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere; docs/page.png is one such run).
@@ -276,6 +276,29 @@ describe("the page at /", () => {
     await page.waitForTimeout(1_600); // let the new-row highlight fade
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`[page] screenshot with the solvency panel ${SCREENSHOT} at ${elapsed()}`);
+  });
+
+  it("the pathways panel shows exactly what the pathways query returns", async () => {
+    type Pathway = { srcEid: number; dstEid: number; inFlight: number; oldestAgeSeconds: string | null; p50Seconds: string | null; p99Seconds: string | null; samples: number; failures: number; stallBoundSeconds: string; stalled: boolean };
+    const secs = (v: string | null) => (v === null ? "–" : `${BigInt(v).toLocaleString("en-US")} s`);
+    for (const c of network.manifest.chains) await ponder!.indexed(c.name, await deployment.clients(c).public.getBlockNumber({ cacheTime: 0 }));
+    const r = await ponder!.gql<{ pathways: Pathway[] }>("{ pathways { srcEid dstEid inFlight oldestAgeSeconds p50Seconds p99Seconds samples failures stallBoundSeconds stalled } }");
+    expect(r.errors).toBeUndefined();
+    const list = r.data!.pathways;
+    // The seeding's deposits crossed every spoke → hub pathway, and the takes hub → spoke.
+    expect(list.length).toBeGreaterThanOrEqual(network.manifest.chains.length - 1);
+    const expected = list.map((p) => ({
+      data: { pathway: `${p.srcEid}-${p.dstEid}`, inFlight: String(p.inFlight), stalled: String(p.stalled) },
+      cells: [`${p.srcEid} → ${p.dstEid}`, p.inFlight.toLocaleString("en-US"), secs(p.oldestAgeSeconds), secs(p.p50Seconds), secs(p.p99Seconds), p.samples.toLocaleString("en-US"),
+        p.failures.toLocaleString("en-US"), secs(p.stallBoundSeconds), p.stalled ? "stalled" : p.inFlight > 0 ? "in flight" : "idle"],
+    }));
+    await until("the pathways panel equal to the query", async () => (JSON.stringify(await rows("pathways")) === JSON.stringify(expected) ? true : undefined), 30_000).catch(async (error) => {
+      expect(await rows("pathways")).toEqual(expected);
+      throw error;
+    });
+    expect(await page.textContent("#pathways-updated")).toBe(`${list.length} pathways`);
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    console.log(`[page] screenshot with the pathways panel ${SCREENSHOT} at ${elapsed()}`);
   });
 
   it("logged no console errors and loaded nothing from another origin", () => {
