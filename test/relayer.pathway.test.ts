@@ -10,7 +10,8 @@ import { hubAbi } from "../abis/index.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
-import { PacketDeliverer, deliveryChains } from "../src/layerzero/deliverer.js";
+import { createDevnetDeliverer } from "../src/devnet/network.js";
+import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
 import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, scenarioRelayerConfig } from "./helpers/scenario.js";
 
@@ -36,14 +37,10 @@ afterAll(async () => {
   await s?.net.stop();
 });
 
+/** The devnet's deliverer (DVN and executor stand-in) over every chain but `exceptChain`: nothing is delivered there. */
 function deliverer(exceptChain?: string): PacketDeliverer {
-  const d = new PacketDeliverer({
-    chains: deliveryChains(s.net.deployment.manifest).filter((c) => c.name !== exceptChain),
-    verifier: devnetAccounts.relayer,
-    executor: devnetAccounts.relayer,
-    pollIntervalMs: 50,
-    retryBaseMs: 50,
-  });
+  const manifest = s.net.deployment.manifest;
+  const d = createDevnetDeliverer({ ...manifest, chains: manifest.chains.filter((c) => c.name !== exceptChain) }, { pollIntervalMs: 50, retryBaseMs: 50 });
   deliverers.push(d);
   return d;
 }

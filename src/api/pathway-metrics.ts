@@ -9,17 +9,10 @@
  *   salvage_pathway_stalled{src_eid,dst_eid}                     1 when the oldest packet is past the stall bound
  */
 import { Gauge } from "prom-client";
-import { salvageRegistry } from "./metrics.js";
+import { onePerScrape, salvageRegistry } from "./metrics.js";
 import { type Pathway, pathways } from "./pathways.js";
 
-let cached: { at: number; value: Promise<Pathway[]> } | undefined;
-function current(): Promise<Pathway[]> {
-  if (!cached || Date.now() - cached.at > 1_000) {
-    cached = { at: Date.now(), value: pathways() };
-    cached.value.catch(() => (cached = undefined));
-  }
-  return cached.value;
-}
+const current = onePerScrape(pathways);
 
 const labels = (p: Pathway) => ({ src_eid: String(p.srcEid), dst_eid: String(p.dstEid) });
 

@@ -16,18 +16,10 @@
  */
 import { Counter, Gauge } from "prom-client";
 import { formatUnits } from "viem";
-import { salvageRegistry } from "./metrics.js";
+import { onePerScrape, salvageRegistry } from "./metrics.js";
 import { type Solvency, solvency } from "./solvency.js";
 
-let cached: { at: number; value: Promise<Solvency> } | undefined;
-/** One read per scrape: every metric's collect() of a scrape shares it (1 s). */
-function current(): Promise<Solvency> {
-  if (!cached || Date.now() - cached.at > 1_000) {
-    cached = { at: Date.now(), value: solvency() };
-    cached.value.catch(() => (cached = undefined));
-  }
-  return cached.value;
-}
+const current = onePerScrape(solvency);
 
 /** Base units as a float sample (exact up to 2^53, the nearest double beyond). */
 const units = (v: bigint) => Number(v);

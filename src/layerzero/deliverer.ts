@@ -502,10 +502,9 @@ export class PacketDeliverer {
   private async canonical(due: PacketRecord[]): Promise<PacketRecord[]> {
     const hashes = new Map<string, Promise<Hex | null | undefined>>();
     const key = (p: PacketRecord) => `${p.srcEid}:${p.sentBlock}`;
-    const unverified = (p: PacketRecord) => !p.verified;
     for (const p of due) {
       const src = this.chains.get(p.srcEid);
-      if (!unverified(p) || !src || hashes.has(key(p))) continue;
+      if (p.verified || !src || hashes.has(key(p))) continue;
       hashes.set(
         key(p),
         src.clients.public.getBlock({ blockNumber: p.sentBlock }).then(
@@ -516,7 +515,7 @@ export class PacketDeliverer {
     }
     const kept: PacketRecord[] = [];
     for (const p of due) {
-      if (!hashes.has(key(p))) {
+      if (p.verified || !hashes.has(key(p))) {
         kept.push(p);
         continue;
       }
@@ -536,7 +535,7 @@ export class PacketDeliverer {
     const src = this.chains.get(p.srcEid)!;
     if (src.nextBlock > p.sentBlock) src.nextBlock = p.sentBlock;
     p.lastError = `block ${p.sentBlock} of ${p.srcChain} is ${hash ?? "gone"} now, not ${p.sentBlockHash}: the packet left the chain before it was verified`;
-    this.options.onEvent?.({ type: "reorged", packet: p });
+    this.emit("reorged", p);
   }
 
   /** A chain this deliverer does not hold: read the endpoint only, and mark what someone else delivered. */
@@ -785,7 +784,7 @@ export class PacketDeliverer {
     this.emit("delivered", p);
   }
 
-  private emit(type: PacketStatus, packet: PacketRecord): void {
+  private emit(type: DeliveryEvent["type"], packet: PacketRecord): void {
     this.options.onEvent?.({ type, packet });
   }
 }

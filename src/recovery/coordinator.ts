@@ -113,8 +113,8 @@ interface Planned {
 
 export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }> {
   private readonly o: Required<Omit<CoordinatorOptions, "checkpoint">> & Pick<CoordinatorOptions, "checkpoint">;
-  /** Stalled collateral chains (eid → the bound they passed). */
-  private readonly stalled = new Map<number, bigint>();
+  /** Collateral chains (eids) whose pathway is stalled: no take crosses them. */
+  private readonly stalled = new Set<number>();
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -138,9 +138,9 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return this.o.hubClients.public;
   }
 
-  /** Collateral chains (eids) whose pathway is stalled as of the last plan: no take crosses them. */
+  /** Collateral chains (eids) whose pathway is stalled as of the last pass: no take crosses them. */
   stalledPathways(): number[] {
-    return [...this.stalled.keys()].sort((a, b) => a - b);
+    return [...this.stalled].sort((a, b) => a - b);
   }
 
   /**
@@ -149,14 +149,14 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
    */
   private async refreshStalled(): Promise<void> {
     const ages = await this.o.store.oldestInFlightSeconds();
-    for (const eid of new Set([...ages.keys(), ...this.stalled.keys()])) {
+    for (const eid of new Set([...ages.keys(), ...this.stalled])) {
       const age = ages.get(eid);
       const s = this.o.deliveryTimes.stats(eid);
       const bound = stallBound(s?.p99 ?? null, s?.samples ?? 0, this.o.pathwayStall);
       const stalled = age !== undefined && age > Number(bound);
       if (stalled && !this.stalled.has(eid)) {
         this.o.log.warn({ eid, oldestInFlightSeconds: Math.round(age), boundSeconds: Number(bound), deliveries: s?.samples ?? 0 }, "pathway stalled: no take crosses it until its SEIZEs in flight are delivered");
-        this.stalled.set(eid, bound);
+        this.stalled.add(eid);
       } else if (!stalled && this.stalled.has(eid)) {
         this.o.log.info({ eid, oldestInFlightSeconds: age === undefined ? null : Math.round(age), boundSeconds: Number(bound) }, "pathway cleared: takes cross it again");
         this.stalled.delete(eid);
@@ -326,7 +326,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const exposure: Record<number, bigint> = {};
     for (const eid of market.messageFeeWei.keys()) exposure[eid] = await this.o.store.exposure(eid);
     const deliverySeconds = this.o.deliveryTimes.expectedSeconds(market.messageFeeWei.keys(), this.o.policy.expectedDeliverySeconds);
-    const stalled = new Set(this.stalled.keys());
+    const stalled = this.stalled;
     const planned: Planned[] = [];
     for (const { r, v: read, market: m } of views) {
       if (read.healthFactor >= WAD) {

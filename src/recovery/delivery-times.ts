@@ -19,7 +19,6 @@ export interface DeliveryTimesOptions {
   minSamples?: number;
 }
 
-
 export class DeliveryTimes {
   private readonly byEid = new Map<number, bigint[]>();
   private readonly window: number;

@@ -262,7 +262,6 @@ export class RecoveryStore {
     return rows.map((r) => ({ from: r.from_state as RecoveryState, to: r.to_state as RecoveryState, worker: r.worker as string, detail: (r.detail as string | null) ?? undefined }));
   }
 
-  /** USD value (WAD) of collateral bought but not yet delivered on a spoke: the relayer's exposure there. */
   /**
    * Per collateral chain, the seconds (this database's clock) since the oldest take whose SEIZE is still in flight
    * was recorded as mined (its transition to `taken`).
@@ -277,6 +276,7 @@ export class RecoveryStore {
     return new Map(rows.map((r) => [Number(r.eid), Number(r.age)]));
   }
 
+  /** USD value (WAD) of collateral bought but not yet delivered on a spoke: the relayer's exposure there. */
   async exposure(collateralEid: number): Promise<bigint> {
     const rows = await this.db.query<{ total: string | null }>(
       `SELECT sum(seize_value)::text AS total FROM recoveries WHERE collateral_eid = $1 AND state IN ('taking', 'taken', 'verified', 'delivered', 'stalled')`,

@@ -189,12 +189,15 @@ export class TxManager {
     // Stored means owned: if the node refuses it now (underpriced, unreachable), poll()/confirm() resend and
     // bump it. Throwing here would let a caller sign a new transaction behind a nonce nobody sends.
     this.lastBroadcast.set(row.hash, Date.now());
-    await this.broadcast(row).catch((error) => this.refused(row, error));
+    await this.resend(row);
     return row;
   }
 
-  private refused(row: TxRow, error: unknown): void {
-    this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), tx: row.hash, step: row.step, error: describeError(error) }, "node refused a stored transaction; it stays stored and is resent");
+  /** Broadcasts a stored attempt; a refusal is logged, not thrown: the attempt stays stored and is resent. */
+  private async resend(row: TxRow): Promise<void> {
+    await this.broadcast(row).catch((error) =>
+      this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), tx: row.hash, step: row.step, error: describeError(error) }, "node refused a stored transaction; it stays stored and is resent"),
+    );
   }
 
   /** Sends stored bytes again (after a restart, an RPC outage or a reorg). Harmless if the node has them. */
@@ -215,7 +218,7 @@ export class TxManager {
     const deadline = Date.now() + timeoutMs;
     let rows = await this.attempts(recoveryId, step);
     if (rows.length === 0) throw new Error(`no transaction stored for recovery ${recoveryId} step ${step}`);
-    for (const row of rows) await this.broadcast(row).catch(() => {});
+    for (const row of rows) await this.resend(row);
     for (;;) {
       const mined = await this.minedAttempt(recoveryId, step, rows);
       if (mined) return mined;
@@ -248,11 +251,11 @@ export class TxManager {
       if (row.nonce !== pending && now - (this.lastBroadcast.get(row.hash) ?? 0) < this.rebroadcastMs) continue;
       this.lastBroadcast.set(row.hash, now);
       if (row.nonce === pending) this.log?.warn({ chainId: this.chainId, nonce: String(row.nonce), tx: row.hash, step: row.step }, "node holds nothing ready at a stored attempt's nonce; resending it");
-      await this.broadcast(row).catch((error) => this.refused(row, error));
+      await this.resend(row);
     }
     // And the key's later attempts after it, in nonce order: anvil was seen to leave a later nonce it held out of
     // blocks once the missing one came back, until it was sent again.
-    if (missing) for (const row of await this.pendingAfter(pending!)) await this.broadcast(row).catch((error) => this.refused(row, error));
+    if (missing) for (const row of await this.pendingAfter(pending!)) await this.resend(row);
     const last = rows[rows.length - 1]!;
     // Bumped when due, or at once when the base fee has risen past what it offers (full blocks in a crash raise it
     // 12.5% a block): a node cannot mine it, and every later nonce of the key waits behind it. Likewise when the node
@@ -337,7 +340,7 @@ export class TxManager {
       [last.recoveryId, last.step, this.chainId, this.address, last.nonce.toString(), signed.hash, signed.raw, maxFeePerGas.toString(), maxPriorityFeePerGas.toString(), cap.toString(), String(stored.gas!)],
     );
     const row = rowOf(inserted!);
-    await this.broadcast(row).catch((error) => this.refused(row, error));
+    await this.resend(row);
     return row;
   }
 
