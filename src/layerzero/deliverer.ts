@@ -89,6 +89,8 @@ export interface PacketRecord extends Packet {
   verifyTx?: Hex;
   /** Our lzReceive; undefined when the endpoint showed the packet delivered by an earlier run or someone else. */
   deliverTx?: Hex;
+  /** Our lzReceives broadcast whose receipt no round settled (a wait that failed or timed out, a drop): asked by hash once the endpoint shows the packet delivered. */
+  unsettledTxs: Hex[];
   /** Failed attempts (a nonce taken by someone else, or a packet someone else delivered, is not one). */
   attempts: number;
   lastError?: string;
@@ -407,6 +409,7 @@ export class PacketDeliverer {
       nextAttemptAt: 0,
       gas: this.lzReceiveGas,
       alertTxs: [],
+      unsettledTxs: [],
       exhausted: false,
       verified: false,
     };
@@ -543,9 +546,9 @@ export class PacketDeliverer {
     const due = this.duePackets(dst, Number.POSITIVE_INFINITY, false);
     if (due.length === 0) return;
     const states = await inboundStates(dst.clients.public, dst.config.endpoint, due);
+    await this.markDeliveredSeen(dst, due.filter((_, i) => states[i] === "delivered"));
     due.forEach((p, i) => {
-      if (states[i] === "delivered") this.markDelivered(p, undefined);
-      else if (states[i] === "verified") {
+      if (states[i] === "verified") {
         p.verified = true;
         if (p.status === "sent") {
           p.status = "verified";
@@ -567,6 +570,7 @@ export class PacketDeliverer {
     const { verifier, executor } = this.options;
     const validates: Step[] = [];
     const receives: Step[] = [];
+    const seenDelivered: PacketRecord[] = [];
     due.forEach((p, i) => {
       const peer = peers.get(`${p.receiverAddress}:${p.srcEid}`)!;
       if (peer.toLowerCase() !== p.sender.toLowerCase()) {
@@ -577,7 +581,8 @@ export class PacketDeliverer {
       if (state === undefined) return;
       if (state === "delivered") {
         // Cleared by an earlier run of ours (or by anyone): delivered, and never again.
-        return this.markDelivered(p, undefined);
+        seenDelivered.push(p);
+        return;
       }
       if (state === "verified") p.verified = true;
       if (state === "pending") {
@@ -589,6 +594,7 @@ export class PacketDeliverer {
       }
       receives.push({ packet: p, kind: "lzReceive", intent: { account: executor, to: dst.config.endpoint, gas: this.lzReceiveGasOf(dst, p), data: lzReceiveCalldata(p) } });
     });
+    await this.markDeliveredSeen(dst, seenDelivered);
     if (receives.length === 0) return;
     for (const s of receives) dst.inFlight.add(s.packet.guid);
 
@@ -630,8 +636,10 @@ export class PacketDeliverer {
       const head = await dst.clients.public.getBlockNumber({ cacheTime: 0 });
       const broadcasts = await broadcastAll(dst.clients, this.nonces, steps.map((s) => s.intent));
       steps.forEach((s, i) => {
-        s.broadcast = broadcasts[i];
+        const b = broadcasts[i]!;
+        s.broadcast = b;
         s.sentAfter = head;
+        if (s.kind === "lzReceive" && b.kind === "sent") s.packet.unsettledTxs.push(b.hash);
       });
       return steps;
     });
@@ -686,6 +694,7 @@ export class PacketDeliverer {
       }
       const outcome = s.outcome;
       if (outcome?.kind !== "mined") continue; // deferred, dropped or not yet mined: the next round reads the endpoint again
+      if (s.kind === "lzReceive") p.unsettledTxs = p.unsettledTxs.filter((h) => h !== outcome.receipt.transactionHash);
       if (outcome.receipt.status === "success") {
         if (s.kind === "validate") {
           p.verifyTx = outcome.receipt.transactionHash;
@@ -712,8 +721,8 @@ export class PacketDeliverer {
       const state = states[i];
       if (p.status === "delivered" || state === undefined) return;
       if (state === "delivered") {
-        // Someone else executed it (or our own lzReceive of this round did, after a duplicate): not a failure.
-        this.markDelivered(p, undefined);
+        // Someone else executed it (or our own lzReceive of an earlier round did): not a failure.
+        await this.markDeliveredSeen(dst, [p]);
         return;
       }
       const receipt = (s.outcome as Extract<Outcome, { kind: "mined" }>).receipt;
@@ -775,10 +784,27 @@ export class PacketDeliverer {
     this.emit("rejected", record);
   }
 
+  /**
+   * Packets the endpoint shows delivered though no round of ours saw its lzReceive succeed: credited to one of
+   * our own lzReceives whose receipt was never settled when it succeeded (one receipt read each), else to
+   * someone else (an earlier run, another deliverer).
+   */
+  private async markDeliveredSeen(dst: ChainState, packets: PacketRecord[]): Promise<void> {
+    await mapLimit(packets, 16, async (p) => {
+      let ours: Hex | undefined;
+      for (const hash of p.unsettledTxs) {
+        const receipt = await dst.clients.public.getTransactionReceipt({ hash }).catch(() => undefined);
+        if (receipt?.status === "success") ours = hash;
+      }
+      if (p.status !== "delivered") this.markDelivered(p, ours);
+    });
+  }
+
   private markDelivered(p: PacketRecord, tx: Hex | undefined): void {
     if (p.status !== "delivered") this.deliveredCount++;
     p.status = "delivered";
     p.deliverTx = tx;
+    p.unsettledTxs = [];
     p.lastError = undefined;
     p.exhausted = false;
     this.emit("delivered", p);

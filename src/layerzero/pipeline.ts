@@ -174,21 +174,28 @@ export async function awaitAll(
     const numbers: bigint[] = [];
     for (let n = next; n <= head; n++) numbers.push(n);
     const blocks = await mapLimit(numbers, 4, (n) => clients.public.request({ method: "eth_getBlockReceipts", params: [numberToHex(n)] } as never) as Promise<RpcTransactionReceipt[] | null>);
-    for (const receipts of blocks) {
-      for (const raw of receipts ?? []) {
+    // A block the node numbers but does not serve yet (null) is read again next poll, with every block after it.
+    const unread = blocks.findIndex((receipts) => receipts === null);
+    const read = unread === -1 ? blocks : blocks.slice(0, unread);
+    for (const receipts of read) {
+      for (const raw of receipts!) {
         const s = outstanding.get(raw.transactionHash.toLowerCase() as Hex);
         if (!s) continue;
         outcomes.set(s.hash, { kind: "mined", receipt: formatTransactionReceipt(raw) });
         outstanding.delete(raw.transactionHash.toLowerCase() as Hex);
       }
     }
-    next = head + 1n;
-    if (outstanding.size > 0 && numbers.length > 0) {
+    const through = next + BigInt(read.length) - 1n;
+    next = through + 1n;
+    if (outstanding.size > 0 && read.length > 0) {
       const signers = [...new Set([...outstanding.values()].map((s) => s.from))];
-      const mined = new Map(await Promise.all(signers.map(async (address) => [address, await clients.public.getTransactionCount({ address, blockNumber: head })] as const)));
+      const mined = new Map(await Promise.all(signers.map(async (address) => [address, await clients.public.getTransactionCount({ address, blockNumber: through })] as const)));
       for (const [key, s] of outstanding) {
         if (s.nonce >= mined.get(s.from)!) continue;
-        outcomes.set(s.hash, { kind: "dropped" });
+        // Its nonce is used and its receipt was in no block read: asked by hash before it is called dropped,
+        // so that a block whose receipts the node served short cannot turn a mined transaction into a drop.
+        const receipt = await clients.public.getTransactionReceipt({ hash: s.hash }).catch(() => undefined);
+        outcomes.set(s.hash, receipt ? { kind: "mined", receipt } : { kind: "dropped" });
         outstanding.delete(key);
       }
     }
