@@ -17,12 +17,13 @@ import { createRelayer } from "./relayer.js";
 export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR | --memory] [--schema NAME]
                     [--indexer-url URL] [--max-feed-lag BLOCKS] [--executor ADDRESS]
                     [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--max-exposure-usd USD] [--max-batch-orders N]
-                    [--poll-ms MS] [--devnet-keys] [--no-deliver]
+                    [--poll-ms MS] [--devnet-keys] [--no-deliver] [--no-backrun]
   keys: SALVAGE_TAKER_KEY (takes on the hub), SALVAGE_VERIFIER_KEY (delivers on local chains)
   database: --database-url, else DATABASE_URL, else a PGlite directory (--pglite-dir, default
             .salvage/relayer/<hub chain id>-<deployment>), or --memory for state that dies with the process
   detection: the indexer's opportunity feed at --indexer-url (SALVAGE_INDEXER_URL), the hub scanner when
-             it is absent, unreachable or more than --max-feed-lag hub blocks behind`;
+             it is absent, unreachable or more than --max-feed-lag hub blocks behind; feed updates still in
+             the hub's pool are backrun (taken in their own block) unless --no-backrun`;
 
 /** The default PGlite directory: one per deployment, so two devnets that reuse chain ids never share nonces. */
 export function defaultPgliteDir(manifest: Manifest, cwd = process.cwd()): string {
@@ -52,6 +53,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
       "poll-ms": { type: "string" },
       "devnet-keys": { type: "boolean" },
       "no-deliver": { type: "boolean" },
+      "no-backrun": { type: "boolean" },
     },
   });
   const log = pino({ base: { service: "salvage-relay" } });
@@ -88,6 +90,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
       },
       pollIntervalMs: values["poll-ms"] ? Number(values["poll-ms"]) : undefined,
       deliver: values["no-deliver"] ? false : undefined,
+      backrun: values["no-backrun"] ? false : undefined,
     },
     {
       log,

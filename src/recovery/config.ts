@@ -49,6 +49,12 @@ export const relayerConfigSchema = z.object({
   /** The feed is not trusted when the indexer is more than this many hub blocks behind the hub. */
   maxFeedLagBlocks: z.number().int().min(0).default(3),
   /**
+   * Backrun feed updates: accounts that a price update still in the hub's pool puts under HF 1 are read at the
+   * pending state and taken in the update's own block, by batches that offer no higher fees than the update
+   * (src/recovery/detection/pending.ts). Needs a hub node that shows its pool (eth_newPendingTransactionFilter).
+   */
+  backrun: z.boolean().default(true),
+  /**
    * When a pathway to a collateral chain is stalled (src/layerzero/stall.ts): its oldest SEIZE in flight is older
    * than factor × its p99 delivery time within [minSeconds, maxSeconds] (maxSeconds before minSamples deliveries).
    * The relayer takes nothing more whose collateral must cross a stalled pathway until it clears.

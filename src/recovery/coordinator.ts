@@ -32,6 +32,7 @@ import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } fr
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import type { TxManager } from "./transactions.js";
+import type { PendingUpdates } from "./detection/types.js";
 import { DEFAULT_STALL_RULE, type StallRule, stallBound } from "../layerzero/stall.js";
 
 export interface Logger {
@@ -115,6 +116,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private readonly o: Required<Omit<CoordinatorOptions, "checkpoint">> & Pick<CoordinatorOptions, "checkpoint">;
   /** Collateral chains (eids) whose pathway is stalled: no take crosses them. */
   private readonly stalled = new Set<number>();
+  /** Feed updates in the hub's pool, as detection last saw them: plans read the pending state and batches follow them. */
+  private pending: PendingUpdates | null = null;
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -175,6 +178,16 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       await this.o.hubTx.confirm(null, step, confirmTimeoutMs);
     }
+  }
+
+  /**
+   * Detection's latest view of the feed updates in the hub's pool (null: none). While there are some, a pass reads
+   * the accounts at the pending state (the updates counted) and signs its batches with fees no higher than the
+   * updates' own, so that they are mined after them, in their block: a backrun of the oracle.
+   */
+  backrun(pending: PendingUpdates | null): void {
+    if (pending && !this.pending) this.o.log.info({ txs: pending.txs, maxFeePerGas: String(pending.fees.maxFeePerGas), maxPriorityFeePerGas: String(pending.fees.maxPriorityFeePerGas) }, "feed updates pending: planning at the pending state, batches follow them");
+    this.pending = pending;
   }
 
   /** Opens a recovery for each account that has none open; returns how many were new. */
@@ -295,10 +308,11 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     // nearest to going under water first, so that when the takes need many blocks, the first ones go where a
     // block of delay costs the most. The nonces follow that order, and so does the chain.
     const readStarted = Date.now();
+    const pending = this.pending;
     const chunks: Recovery[][] = [];
     for (let i = 0; i < ready.length; i += PLAN_CHUNK) chunks.push(ready.slice(i, i + PLAN_CHUNK));
     const reads = await mapLimit(chunks, PLAN_CONCURRENCY, (chunk) =>
-      this.o.protocol.read(chunk.map((r) => r.account), this.o.hubTx.address).then(
+      this.o.protocol.read(chunk.map((r) => r.account), this.o.hubTx.address, pending ? "pending" : "latest").then(
         (read) => ({ chunk, read }),
         (error: unknown) => ({ chunk, error }),
       ),
@@ -376,7 +390,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       return { promise: new Promise<void>((r) => (resolve = r)), resolve };
     });
     await mapLimit(batches.map((_, i) => i), SEND_CONCURRENCY, (i) =>
-      this.send(batches[i]!, market!, due, turns[i - 1]?.promise).finally(() => turns[i]!.resolve()),
+      this.send(batches[i]!, market!, due, turns[i - 1]?.promise, pending?.fees).finally(() => turns[i]!.resolve()),
     );
     ms.send = Date.now() - sendStarted;
   }
@@ -421,7 +435,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return batches;
   }
 
-  private async send(batch: Planned[], m: MarketView, due: Map<number, Due>, after?: Promise<void>): Promise<void> {
+  /** `follow`: the fees of pending feed updates the batch must be mined after (see backrun()). */
+  private async send(batch: Planned[], m: MarketView, due: Map<number, Due>, after?: Promise<void>, follow?: PendingUpdates["fees"]): Promise<void> {
     // The batch's recoveries move to kicking/taking in one database transaction before its transaction is stored.
     const t0 = Date.now();
     const moved = await this.moveMany(
@@ -449,9 +464,9 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const step = `batch:${randomUUID()}`;
     const call = this.o.protocol.batchCall(this.o.executor, items.map((i) => i.order), this.o.receiver);
     const gas = items.reduce((sum, i) => sum + i.gas, this.o.protocol.gas.batchOverhead);
-    const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, maxFeeCapWei: batchMaxFeePerGas(items.map((i) => i.plan), { gasLimit: gas, gasPriceWei: m.gasPriceWei, hubNativePriceWad: this.o.hubNativePriceWad, minProfitUsd: this.o.policy.minProfitUsd }) }, this.o.worker);
+    const row = await this.o.hubTx.submitBatch(step, items.map((i) => i.r.id), { ...call, gas, follow, maxFeeCapWei: batchMaxFeePerGas(items.map((i) => i.plan), { gasLimit: gas, gasPriceWei: m.gasPriceWei, hubNativePriceWad: this.o.hubNativePriceWad, minProfitUsd: this.o.policy.minProfitUsd }) }, this.o.worker);
     // ms: moving the recoveries, waiting for the batch before it, storing, signing and broadcasting.
-    this.o.log.info({ step, orders: items.length, gas: String(gas), nonce: String(row.nonce), maxFeePerGas: String(row.maxFeePerGas), maxFeeCap: String(row.maxFeeCapWei), tx: row.hash, ms: { move: t1 - t0, turn: t2 - t1, submit: Date.now() - t2 } }, "batch broadcast");
+    this.o.log.info({ step, orders: items.length, backrun: follow !== undefined, gas: String(gas), nonce: String(row.nonce), maxFeePerGas: String(row.maxFeePerGas), maxFeeCap: String(row.maxFeeCapWei), tx: row.hash, ms: { move: t1 - t0, turn: t2 - t1, submit: Date.now() - t2 } }, "batch broadcast");
     await this.o.checkpoint?.("batch:broadcast");
     for (const i of items) due.set(i.r.id, { at: Date.now() + this.o.recheckMs, reason: `in batch ${row.hash}` });
   }

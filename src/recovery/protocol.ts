@@ -18,7 +18,10 @@ export interface AccountView {
 }
 
 export interface MarketView {
-  /** The block every figure was read at. */
+  /**
+   * The block every figure was read at; for a read at the pending state, the latest block (the figures include
+   * the node's pool; auction time is counted from the latest block's timestamp, which never overstates a bonus).
+   */
   block: { number: bigint; timestamp: bigint };
   /** Auction parameters as the chain has them now (not as a manifest said). */
   auction: AuctionParams;
@@ -65,8 +68,11 @@ export interface Settlement {
 
 export interface LendingProtocol {
   readonly hubChainId: number;
-  /** One batched read (Multicall3) of the market and the accounts at the latest block. */
-  read(accounts: readonly Address[], liquidator: Address): Promise<{ market: MarketView; accounts: Map<string, AccountView> }>;
+  /**
+   * One batched read (Multicall3) of the market and the accounts at the latest block, or at the node's pending
+   * state (the latest block plus the transactions in its pool: a feed update not mined yet is counted).
+   */
+  read(accounts: readonly Address[], liquidator: Address, at?: "latest" | "pending"): Promise<{ market: MarketView; accounts: Map<string, AccountView> }>;
   /** The executor's batch call for `orders`; collateral is paid to `receiver`. */
   batchCall(executor: Address, orders: readonly Order[], receiver: Address): { to: Address; data: Hex; value: bigint };
   /** What each order of a mined batch did, by lower-case account. */

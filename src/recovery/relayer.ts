@@ -91,7 +91,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
   });
   let detector: Detector;
   try {
-    detector = await createDetector({ deployment, db, indexerUrl: config.indexerUrl, maxFeedLagBlocks: config.maxFeedLagBlocks, log: options.log });
+    detector = await createDetector({ deployment, db, indexerUrl: config.indexerUrl, maxFeedLagBlocks: config.maxFeedLagBlocks, backrun: config.backrun, log: options.log });
   } catch (error) {
     await db.close();
     throw error;
@@ -133,6 +133,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     const detect = async () => {
       try {
         const found = await detector.poll();
+        coordinator.backrun(found.pending);
         const opened = await coordinator.detect(found.candidates);
         await found.commit();
         return opened;

@@ -21,6 +21,11 @@ export interface TxRequest {
   gas?: bigint;
   /** The most a fee bump may offer per gas for this transaction (what its plan can pay); the manager's cap when absent. */
   maxFeeCapWei?: bigint;
+  /**
+   * Fees the first signing offers at most: those of the transactions this one must follow in their block (a
+   * node orders by fee, then arrival). A later fee bump may pass them: by then the block has been mined.
+   */
+  follow?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint };
 }
 
 export interface TxRow {
@@ -164,12 +169,12 @@ export class TxManager {
     const onChainNonce = this.pendingNonce();
     const baseFee = await this.baseFee();
     const cap = request.maxFeeCapWei !== undefined ? minFee(request.maxFeeCapWei, this.maxFeeCapWei) : this.maxFeeCapWei;
-    const maxPriorityFeePerGas = minFee(this.priorityFeeWei, cap);
+    const maxPriorityFeePerGas = minFee(minFee(this.priorityFeeWei, cap), request.follow?.maxPriorityFeePerGas ?? cap);
     // A burst of full blocks (a crash) raises the base fee 12.5% a block: a batch offers four times today's base
     // fee (twelve full blocks of headroom; EIP-1559 charges the base fee plus the tip, never the cap), so batches
     // signed together are not stranded behind fee bumps. Bumps then raise it up to the plan's cap.
     const headroom = request.maxFeeCapWei !== undefined ? 4n : 2n;
-    const maxFeePerGas = minFee(baseFee * headroom + maxPriorityFeePerGas, cap);
+    const maxFeePerGas = minFee(minFee(baseFee * headroom + maxPriorityFeePerGas, cap), request.follow?.maxFeePerGas ?? cap);
     const row = await this.db.transaction(async (tx) => {
       await guard(tx);
       await tx.query(`INSERT INTO nonces (chain_id, address, next_nonce) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [this.chainId, this.address]);

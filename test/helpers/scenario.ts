@@ -38,7 +38,7 @@ export interface CrashScenario {
  * An in-process relayer's config for a scenario: its manifest, the devnet's liquidator and verifier keys, the
  * protocol keeper's minimum profit, state in memory and 100 ms polls; `overrides` on top.
  */
-export function scenarioRelayerConfig(s: CrashScenario, overrides: Partial<RelayerConfigInput> = {}): RelayerConfigInput {
+export function scenarioRelayerConfig(s: Pick<CrashScenario, "net">, overrides: Partial<RelayerConfigInput> = {}): RelayerConfigInput {
   return {
     manifest: s.net.deployment.manifest,
     keys: { taker: DEVNET_KEYS.liquidator, verifier: DEVNET_KEYS.relayer },

@@ -21,7 +21,7 @@ export function hubSpokeProtocol(d: Deployment): LendingProtocol {
   const settlement = new SettlementReader(d);
   return {
     hubChainId: d.hub.chainId,
-    read: (accounts, liquidator) => readHub(d, accounts, liquidator),
+    read: (accounts, liquidator, at) => readHub(d, accounts, liquidator, at),
     batchCall: encodeBatch,
     batchOutcomes: (receipt, executor) => decodeBatch(receipt, executor, d.hubAddress, d.hub.contracts.endpoint),
     classify: (errorName) => (errorName ? CLASSES[errorName] : undefined) ?? "retry",

@@ -15,17 +15,17 @@ const CALLS_PER_CHUNK = 400;
 
 type Call = ContractFunctionParameters;
 
-async function multicall(d: Deployment, calls: Call[], blockNumber?: bigint): Promise<{ status: "success" | "failure"; result?: unknown; error?: Error }[]> {
+async function multicall(d: Deployment, calls: Call[], blockTag: "latest" | "pending"): Promise<{ status: "success" | "failure"; result?: unknown; error?: Error }[]> {
   const reader = d.hubClients.public;
   const chunks: Call[][] = [];
   for (let i = 0; i < calls.length; i += CALLS_PER_CHUNK) chunks.push(calls.slice(i, i + CALLS_PER_CHUNK));
   const results = await Promise.all(
-    chunks.map((chunk) => reader.multicall({ contracts: chunk, allowFailure: true, multicallAddress: MULTICALL3_ADDRESS, batchSize: 0, blockNumber })),
+    chunks.map((chunk) => reader.multicall({ contracts: chunk, allowFailure: true, multicallAddress: MULTICALL3_ADDRESS, batchSize: 0, blockTag })),
   );
   return results.flat() as never;
 }
 
-export async function readHub(d: Deployment, accounts: readonly Address[], liquidator: Address): Promise<{ market: MarketView; accounts: Map<string, AccountView> }> {
+export async function readHub(d: Deployment, accounts: readonly Address[], liquidator: Address, at: "latest" | "pending" = "latest"): Promise<{ market: MarketView; accounts: Map<string, AccountView> }> {
   const hub = d.hubAddress;
   const assets = d.manifest.assets;
   const markets = d.spokes.flatMap((s) => d.collateralAssets.map((a) => ({ eid: s.eid, assetId: a.id })));
@@ -49,7 +49,7 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
     ...debtAssets.map((a): Call => ({ address: hub, abi: hubAbi, functionName: "debt", args: [account, a.id] })),
   ]);
   const reader = d.hubClients.public;
-  const [results, gasPriceWei, block] = await Promise.all([multicall(d, [...marketCalls, ...accountCalls]), reader.getGasPrice(), reader.getBlock()]);
+  const [results, gasPriceWei, block] = await Promise.all([multicall(d, [...marketCalls, ...accountCalls], at), reader.getGasPrice(), reader.getBlock()]);
 
   const need = <T>(i: number, what: string): T => {
     const r = results[i]!;
@@ -57,8 +57,10 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
     return r.result as T;
   };
   let i = 0;
-  const number = need<bigint>(i++, "block number");
-  const timestamp = need<bigint>(i++, "block timestamp");
+  let number = need<bigint>(i++, "block number");
+  let timestamp = need<bigint>(i++, "block timestamp");
+  // The pending block's number and time are the node's guess; the latest block's are facts (see MarketView.block).
+  if (at === "pending") ({ number, timestamp } = block);
   const [closeFactor, minBonus, maxBonus, auctionDuration, auctionTail] = need<readonly [bigint, bigint, bigint, number, number]>(i++, "auctionParams");
   // A feed that reverts leaves its asset without a price: the accounts that hold it cannot be valued (the
   // hub's own healthFactor reverts for them too) and wait; everyone else goes on.

@@ -181,29 +181,54 @@ export class HubBook {
     });
   }
 
-  /** Hub.accountData's health factor; null when a counted asset has no price (the hub would revert). */
-  private computeHealthFactor(account: Address): bigint | null {
+  /**
+   * The accounts that would be below HF 1 once `answers` (new feed answers, by lower-case feed address) are
+   * mined: the holders of the assets those feeds price, with the hub's math at the new prices, lowest first.
+   * Pure: the book's own prices and health are left as they are.
+   */
+  liquidatableAt(answers: ReadonlyMap<Address, bigint>): Address[] {
+    const prices = new Map<number, bigint | null>();
+    for (const a of this.assets.values()) {
+      const answer = answers.get(a.feed.toLowerCase() as Address);
+      if (answer !== undefined) prices.set(a.id, answer > 0n ? answer * a.priceScale : null);
+    }
+    const found = new Map<Address, bigint>();
+    for (const assetId of prices.keys()) {
+      for (const account of this.holders.get(assetId) ?? []) {
+        if (found.has(account)) continue;
+        const hf = this.computeHealthFactor(account, prices);
+        if (hf !== null && hf < WAD) found.set(account, hf);
+      }
+    }
+    return [...found].sort(([a, x], [b, y]) => (x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0)).map(([a]) => a);
+  }
+
+  /** Hub.accountData's health factor (at `prices` where given); null when a counted asset has no price (the hub would revert). */
+  private computeHealthFactor(account: Address, prices?: ReadonlyMap<number, bigint | null>): bigint | null {
     const p = this.positions.get(account);
     if (!p) return null;
+    const priceOf = (a: BookAsset) => (prices?.has(a.id) ? prices.get(a.id)! : a.priceWad);
     const collateral: CollateralPosition[] = [];
     for (const [key, amount] of p.collateral) {
       if (amount === 0n || !this.markets.has(key)) continue;
       const a = this.assets.get(assetOfMarket(key));
-      if (!a?.listed || a.priceWad === null) {
-        this.unpriced.set(account, `collateral asset ${assetOfMarket(key)} has no config or price`);
+      const priceWad = a ? priceOf(a) : null;
+      if (!a?.listed || priceWad === null) {
+        if (!prices) this.unpriced.set(account, `collateral asset ${assetOfMarket(key)} has no config or price`);
         return null;
       }
-      collateral.push({ amount, priceWad: a.priceWad, decimals: a.decimals, ltv: a.ltv, liquidationThreshold: a.liquidationThreshold });
+      collateral.push({ amount, priceWad, decimals: a.decimals, ltv: a.ltv, liquidationThreshold: a.liquidationThreshold });
     }
     const debt: DebtPosition[] = [];
     for (const [assetId, amount] of p.debt) {
       if (amount === 0n || !this.debtAssets.has(assetId)) continue;
       const a = this.assets.get(assetId);
-      if (!a?.listed || a.priceWad === null) {
-        this.unpriced.set(account, `debt asset ${assetId} has no config or price`);
+      const priceWad = a ? priceOf(a) : null;
+      if (!a?.listed || priceWad === null) {
+        if (!prices) this.unpriced.set(account, `debt asset ${assetId} has no config or price`);
         return null;
       }
-      debt.push({ amount, priceWad: a.priceWad, decimals: a.decimals });
+      debt.push({ amount, priceWad, decimals: a.decimals });
     }
     return accountData(collateral, debt).healthFactor;
   }

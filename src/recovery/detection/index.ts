@@ -19,11 +19,12 @@ import { CursorStore } from "./cursor-store.js";
 import { FeedSource } from "./feed.js";
 import { type FeedVerdict, IndexerStatusReader, judgeFeed } from "./feed-health.js";
 import { IncrementalHubScanner, type ScanResult } from "./scanner.js";
-import { type DetectionBatch, type DetectionLogger, type DetectionSource, type DetectionStatus, type Detector, silentLogger } from "./types.js";
+import { type DetectionBatch, type DetectionLogger, type DetectionSource, type DetectionStatus, type Detector, type PendingUpdates, silentLogger } from "./types.js";
 
-export type { DetectionBatch, DetectionLogger, DetectionSource, DetectionStatus, Detector } from "./types.js";
+export type { DetectionBatch, DetectionLogger, DetectionSource, DetectionStatus, Detector, PendingUpdates } from "./types.js";
 export { IncrementalHubScanner, type HubScannerOptions, type ScanResult } from "./scanner.js";
 export { HubBook, type BookAsset } from "./book.js";
+export { PendingOracleWatch, type PendingOracle } from "./pending.js";
 export { FeedSource, type FeedSourceOptions } from "./feed.js";
 export { CursorStore } from "./cursor-store.js";
 export { IndexerStatusReader, judgeFeed, type FeedVerdict, type IndexerStatus, type StatusReading } from "./feed-health.js";
@@ -39,6 +40,8 @@ export const detectorSettingsSchema = z
     statusIntervalMs: z.number().int().min(100).default(1_000),
     /** …and each read is given up after this long. */
     statusTimeoutMs: z.number().int().positive().default(2_500),
+    /** Backrun feed updates seen in the hub's pool (pending.ts): their accounts are candidates before the block. */
+    backrun: z.boolean().default(true),
     /** Most blocks per eth_getLogs request of the scanner. */
     maxBlockRange: z.number().int().positive().default(5_000),
     /** The feed client's reconnect delays. */
@@ -80,7 +83,7 @@ class HubDetector implements Detector {
     private readonly settings: Settings,
     private readonly log: DetectionLogger,
   ) {
-    this.scanner = new IncrementalHubScanner({ deployment, log, maxBlockRange: settings.maxBlockRange });
+    this.scanner = new IncrementalHubScanner({ deployment, log, maxBlockRange: settings.maxBlockRange, backrun: settings.backrun });
     if (settings.indexerUrl) {
       const key = settings.cursorKey ?? `feed:${deployment.hub.chainId}:${deployment.hubAddress.toLowerCase()}`;
       this.feed = new FeedSource({ indexerUrl: settings.indexerUrl, store: new CursorStore(db, key), log, retry: settings.retry });
@@ -126,8 +129,8 @@ class HubDetector implements Detector {
     // indexer needs seconds to index the crash block (every holder's health) while the scanner has it one poll
     // after the block. Each candidate is confirmed on chain before anything is sent.
     const all = new Map<string, Address>();
-    for (const a of [...candidates, ...(scan.ok ? scan.candidates : [])]) all.set(a.toLowerCase(), a);
-    return { source: "feed", candidates: [...all.values()], fromFeed: candidates, commit };
+    for (const a of [...candidates, ...(scan.ok ? scan.candidates : []), ...(scan.pending?.candidates ?? [])]) all.set(a.toLowerCase(), a);
+    return { source: "feed", candidates: [...all.values()], fromFeed: candidates, commit, pending: pendingOf(scan) };
   }
 
   status(): DetectionStatus {
@@ -153,5 +156,11 @@ class HubDetector implements Detector {
 }
 
 function scannerBatch(scan: ScanResult): DetectionBatch {
-  return { source: "scanner", candidates: scan.candidates, fromFeed: [], commit: async () => {} };
+  const candidates = new Map<string, Address>();
+  for (const a of [...scan.candidates, ...(scan.pending?.candidates ?? [])]) candidates.set(a.toLowerCase(), a);
+  return { source: "scanner", candidates: [...candidates.values()], fromFeed: [], commit: async () => {}, pending: pendingOf(scan) };
+}
+
+function pendingOf(scan: ScanResult): PendingUpdates | null {
+  return scan.pending && { fees: scan.pending.fees, txs: scan.pending.txs };
 }

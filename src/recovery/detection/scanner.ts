@@ -20,6 +20,7 @@ import { hubAbi, priceFeedAbi } from "../../../abis/index.js";
 import type { Deployment } from "../../protocol/deployment.js";
 import { mapLimit } from "../../util/concurrency.js";
 import { type BookAsset, HubBook } from "./book.js";
+import { type PendingOracle, PendingOracleWatch } from "./pending.js";
 import { type DetectionLogger, errorMessage, silentLogger } from "./types.js";
 
 const collateralUpdated = getAbiItem({ abi: hubAbi, name: "CollateralUpdated" });
@@ -40,6 +41,8 @@ export interface HubScannerOptions {
   maxBlockRange?: number;
   /** eth_getLogs requests in flight while building the book (default 4). */
   buildConcurrency?: number;
+  /** Watch the hub's pending feed updates and report the accounts they will put under HF 1 (pending.ts; default true). */
+  backrun?: boolean;
 }
 
 export interface ScanResult {
@@ -51,6 +54,8 @@ export interface ScanResult {
   scannedBlock: bigint | null;
   /** Accounts whose local health factor is below 1, lowest first. */
   candidates: Address[];
+  /** Feed updates in the hub's pool and the accounts they put under HF 1 (null: none, or not watched). */
+  pending: PendingOracle | null;
   error?: string;
 }
 
@@ -71,12 +76,15 @@ export class IncrementalHubScanner {
   private head: bigint | null = null;
   private failing = false;
   private running: Promise<ScanResult> | null = null;
+  private readonly pendingWatch: PendingOracleWatch | null;
+  private pendingFailing = false;
 
   constructor(options: HubScannerOptions) {
     this.deployment = options.deployment;
     this.log = options.log ?? silentLogger;
     this.maxBlockRange = BigInt(options.maxBlockRange ?? 5_000);
     this.buildConcurrency = options.buildConcurrency ?? 4;
+    this.pendingWatch = options.backrun === false ? null : new PendingOracleWatch(this.deployment.hubClients, this.log);
     if (this.maxBlockRange < 1n) throw new RangeError(`maxBlockRange must be at least 1, got ${options.maxBlockRange}`);
   }
 
@@ -127,16 +135,30 @@ export class IncrementalHubScanner {
       }
       if (this.failing) this.log.info({ block: this.last?.number.toString() }, "hub scanner reads the chain again");
       this.failing = false;
-      return this.result(true);
+      return this.result(true, await this.pollPending());
     } catch (error) {
       if (!this.failing) this.log.warn({ err: errorMessage(error), block: this.last?.number.toString() ?? null }, "hub scanner could not read the chain; keeping its last candidates");
       this.failing = true;
-      return { ...this.result(false), error: errorMessage(error) };
+      return { ...this.result(false, null), error: errorMessage(error) };
     }
   }
 
-  private result(ok: boolean): ScanResult {
-    return { ok, head: this.head, scannedBlock: this.last?.number ?? null, candidates: this.candidates() };
+  /** The pending feed updates over the book just brought to the head; a failed read is no update (said once). */
+  private async pollPending(): Promise<PendingOracle | null> {
+    if (!this.pendingWatch || !this.book) return null;
+    try {
+      const pending = await this.pendingWatch.poll(this.book);
+      this.pendingFailing = false;
+      return pending;
+    } catch (error) {
+      if (!this.pendingFailing) this.log.warn({ err: errorMessage(error) }, "pending feed updates not read; detection waits for their blocks");
+      this.pendingFailing = true;
+      return null;
+    }
+  }
+
+  private result(ok: boolean, pending: PendingOracle | null): ScanResult {
+    return { ok, head: this.head, scannedBlock: this.last?.number ?? null, candidates: this.candidates(), pending };
   }
 
   private async rebuild(head: BlockRef, why: string): Promise<void> {

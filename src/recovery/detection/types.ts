@@ -2,7 +2,7 @@
  * The detection interface the relayer's engine calls once per tick, and the small shapes its sources share.
  * Nothing here acts on import (Ponder loads every module under src/ except src/api/).
  */
-import type { Address } from "viem";
+import type { Address, Hex } from "viem";
 
 export type DetectionSource = "feed" | "scanner";
 
@@ -14,6 +14,15 @@ export interface DetectionBatch {
   fromFeed: Address[];
   /** Persists the feed cursor past these candidates; the engine calls it after it has stored them. No-op for the scanner. */
   commit(): Promise<void>;
+  /** Feed updates in the hub's pool (their accounts are among `candidates`): the engine backruns them. */
+  pending: PendingUpdates | null;
+}
+
+/** Feed updates pending in the hub's pool (pending.ts). */
+export interface PendingUpdates {
+  /** The lowest fees among them: a transaction that offers no more is ordered after them in their block. */
+  fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint };
+  txs: Hex[];
 }
 
 export interface DetectionStatus {
