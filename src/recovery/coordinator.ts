@@ -118,6 +118,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private readonly stalled = new Set<number>();
   /** Feed updates in the hub's pool, as detection last saw them: plans read the pending state and batches follow them. */
   private pending: PendingUpdates | null = null;
+  /** Accounts (lower case) whose take the last pass saw mined: each may have a new recovery now. */
+  private taken = new Set<string>();
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -199,6 +201,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   /** One pass over every due recovery; returns how many were leased. */
   async work(): Promise<number> {
+    this.taken = new Set();
     const claimed = await this.o.store.claimMany(this.o.worker, this.o.leaseMs, this.o.claimLimit);
     if (claimed.length === 0) return 0;
     const due = new Map<number, Due>(claimed.map((r) => [r.id, { at: Date.now() }]));
@@ -485,11 +488,14 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       await this.o.checkpoint?.("batch:mined");
       const outcomes = this.o.protocol.batchOutcomes(mined.receipt, this.o.executor);
-      await mapLimit(rs, MOVE_CONCURRENCY, (r) => this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due));
+      // The takes of a batch (most of its orders in a crash) move to taken in one database transaction.
+      const takes = (await mapLimit(rs, MOVE_CONCURRENCY, (r) => this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due))).filter((m) => m !== undefined);
+      for (const r of await this.moveMany(takes)) this.taken.add(r.account.toLowerCase());
     });
   }
 
-  private async apply(r: Recovery, receipt: TransactionReceipt, outcome: OrderOutcome | undefined, spokeHeads: Map<number, Promise<bigint>>, due: Map<number, Due>): Promise<void> {
+  /** Applies one order's outcome; a take is returned as the move to `taken`, for the batch's one transaction. */
+  private async apply(r: Recovery, receipt: TransactionReceipt, outcome: OrderOutcome | undefined, spokeHeads: Map<number, Promise<bigint>>, due: Map<number, Due>): Promise<Move | undefined> {
     const retry = (reason: string) =>
       this.move(r, "detected", { txStep: undefined, attempts: r.attempts + 1, reason }, reason).then((next) => {
         if (next) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason });
@@ -512,16 +518,21 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const eid = r.collateralEid!;
     if (!spokeHeads.has(eid)) spokeHeads.set(eid, this.o.protocol.collateralChainHead(eid));
     const head = await spokeHeads.get(eid)!;
-    await this.move(
-      r,
-      "taken",
-      {
+    return {
+      recovery: r,
+      to: "taken",
+      patch: {
         auctionId: outcome.auctionId, takeId: t.takeId, guid: t.guid, packet: t.packet, takeTx: receipt.transactionHash,
         takeBlock: receipt.blockNumber, takeBlockHash: receipt.blockHash, repayAmount: t.repayAmount, seizeAmount: t.seizeAmount,
         bonus: t.bonus, spokeFromBlock: head > 10n ? head - 10n : 0n,
       },
-      `take ${t.takeId} in ${receipt.transactionHash}, packet ${t.guid}`,
-    );
+      detail: `take ${t.takeId} in ${receipt.transactionHash}, packet ${t.guid}`,
+    };
+  }
+
+  /** Accounts (lower case) whose take the last pass saw mined: no working recovery holds them any more. */
+  takenLastPass(): ReadonlySet<string> {
+    return this.taken;
   }
 
   // ------------------------------------------------------------------ settle

@@ -130,20 +130,26 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     // Detection runs beside the pass, never in front of it: an indexer busy indexing a crash block (its status
     // read may take seconds) or unreachable must not hold back the recoveries already open. What it finds is
     // driven by the next pass, a moment later.
-    const detect = async () => {
+    const detect = async (): Promise<{ opened: number; candidates: readonly Address[] }> => {
       try {
         const found = await detector.poll();
         coordinator.backrun(found.pending);
         const opened = await coordinator.detect(found.candidates);
         await found.commit();
-        return opened;
+        return { opened, candidates: found.candidates };
       } catch (error) {
         options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
-        return 0;
+        return { opened: 0, candidates: [] };
       }
     };
-    const [opened, driven] = await Promise.all([detect(), coordinator.work()]);
-    return opened + driven;
+    const [found, driven] = await Promise.all([detect(), coordinator.work()]);
+    // A take this pass saw mined frees its account for another recovery (one working recovery per account): the
+    // candidates found beside the pass are offered again now, so an account still under HF 1 is planned by the
+    // next pass rather than after one more detection (in a cascade, that is the difference of a block).
+    const taken = coordinator.takenLastPass();
+    const again = taken.size > 0 ? found.candidates.filter((a) => taken.has(a.toLowerCase())) : [];
+    const reopened = again.length > 0 ? await coordinator.detect(again).catch((error) => (options.log?.warn({ err: describeError(error) }, "reopening just-taken accounts failed; detection offers them again"), 0)) : 0;
+    return found.opened + reopened + driven;
   };
 
   let controller: AbortController | undefined;

@@ -37,6 +37,8 @@ export class PendingOracleWatch {
   private filter: Hex | null = null;
   private off = false;
   private readonly tracked = new Map<Hex, Tracked>();
+  /** The pending answers, read again only when the set of pending updates changes (see poll). */
+  private answers: { key: string; answers: Map<Address, bigint> } | null = null;
 
   constructor(
     private readonly clients: ChainClients,
@@ -63,15 +65,7 @@ export class PendingOracleWatch {
     if (this.tracked.size === 0) return null;
 
     const updates = [...this.tracked.values()];
-    const touched = [...new Set(updates.map((u) => u.feed))];
-    const rounds = await reader.multicall({
-      contracts: touched.map((address) => ({ address, abi: priceFeedAbi, functionName: "latestRoundData" }) as const),
-      allowFailure: true,
-      multicallAddress: MULTICALL3_ADDRESS,
-      blockTag: "pending",
-    });
-    const answers = new Map<Address, bigint>();
-    rounds.forEach((r, i) => r.status === "success" && answers.set(touched[i]!, r.result[1]));
+    const answers = await this.pendingAnswers();
     const min = (a: bigint, b: bigint) => (a < b ? a : b);
     return {
       candidates: book.liquidatableAt(answers),
@@ -81,6 +75,27 @@ export class PendingOracleWatch {
       },
       txs: [...this.tracked.keys()],
     };
+  }
+
+  /**
+   * The tracked feeds' answers at the pending state. A node executes its whole pool for a call at "pending"
+   * (anvil does, our own batches included), so they are read once per set of pending updates, not every poll:
+   * the answers change only with a new update.
+   */
+  private async pendingAnswers(): Promise<Map<Address, bigint>> {
+    const key = [...this.tracked.keys()].sort().join(",");
+    if (this.answers?.key === key) return this.answers.answers;
+    const touched = [...new Set([...this.tracked.values()].map((u) => u.feed))];
+    const rounds = await this.clients.public.multicall({
+      contracts: touched.map((address) => ({ address, abi: priceFeedAbi, functionName: "latestRoundData" }) as const),
+      allowFailure: true,
+      multicallAddress: MULTICALL3_ADDRESS,
+      blockTag: "pending",
+    });
+    const answers = new Map<Address, bigint>();
+    rounds.forEach((r, i) => r.status === "success" && answers.set(touched[i]!, r.result[1]));
+    this.answers = { key, answers };
+    return answers;
   }
 
   /** Hashes the node added to its pool since the last call; the filter is made again when the node forgot it. */
