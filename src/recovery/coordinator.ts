@@ -28,7 +28,7 @@ import { bonusAt } from "../health/health.js";
 import { WAD } from "../health/wad.js";
 import { type Coverage, type PolicyConfig, type TakePlan, batchMaxFeePerGas, coverage, nearestUnderWaterFirst, planTake } from "./policy.js";
 import { DeliveryTimes } from "./delivery-times.js";
-import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome } from "./protocol.js";
+import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome, Settlement } from "./protocol.js";
 import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import type { TxManager } from "./transactions.js";
@@ -542,30 +542,41 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const settlements = await this.o.protocol.settlements(
       live.map((r) => ({ key: r.id, packet: r.packet!, takeId: r.takeId!, account: r.account, receiver: this.o.receiver, fromBlock: r.spokeFromBlock ?? 0n, takeBlock: r.takeBlock })),
     );
-    await mapLimit(live, MOVE_CONCURRENCY, async (r) => {
+    // Every move of the phase in two database transactions (a crash settles hundreds of takes at once): first to
+    // delivered, verified or stalled, then delivered to seized (through `delivered`, so every recovery's log reads
+    // the same whatever the pass saw first).
+    const first: Move[] = [];
+    const seizing: { r: Recovery; s: Settlement }[] = [];
+    for (const r of live) {
       const s = settlements.get(r.id);
       const wait = (reason: string, ms = this.o.recheckMs) => due.set(r.id, { at: Date.now() + ms, reason });
+      const delivered: Move = { recovery: r, to: "delivered", detail: `packet ${r.guid} delivered` };
       if (!s) {
         wait("spoke read failed", this.backoff(r.attempts));
-        return;
-      }
-      if (s.state === "seized") {
-        // Through `delivered`, so every recovery's log reads the same whatever the pass saw first.
-        const at = r.state === "delivered" ? r : await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
-        const seized = at && (await this.move(at, "seized", { deliverTx: s.seizeTx }, `collateral paid to ${this.o.receiver} in ${s.seizeTx}`));
-        if (seized && s.sentAt !== undefined && s.seizedAt !== undefined && r.collateralEid !== undefined) this.o.deliveryTimes.record(r.collateralEid, s.sentAt, s.seizedAt);
+      } else if (s.state === "seized") {
+        if (r.state !== "delivered") first.push(delivered);
+        seizing.push({ r, s });
       } else if (s.state === "delivered") {
-        if (r.state !== "delivered") await this.move(r, "delivered", {}, `packet ${r.guid} delivered`);
+        if (r.state !== "delivered") first.push(delivered);
         else wait("delivered, Seized event not found yet");
       } else if (s.alert) {
         if (r.state !== "stalled") {
           this.o.log.warn({ recovery: r.id, account: r.account, guid: r.guid, reason: s.alert }, "SEIZE delivery reverted on the spoke; the executor retries it");
-          await this.move(r, "stalled", { reason: `lzReceive reverted: ${s.alert}` }, `LzReceiveAlert for packet ${r.guid}: ${s.alert}`);
+          first.push({ recovery: r, to: "stalled", patch: { reason: `lzReceive reverted: ${s.alert}` }, detail: `LzReceiveAlert for packet ${r.guid}: ${s.alert}` });
         } else wait(`lzReceive reverted: ${s.alert}`, this.o.recheckMs * 4);
       } else if (s.state === "verified" && r.state === "taken") {
-        await this.move(r, "verified", {}, `packet ${r.guid} verified`);
+        first.push({ recovery: r, to: "verified", detail: `packet ${r.guid} verified` });
       } else wait("packet in flight");
+    }
+    const moved = new Map((await this.moveMany(first)).map((r) => [r.id, r] as const));
+    const second = seizing.flatMap(({ r, s }) => {
+      const at = r.state === "delivered" ? r : moved.get(r.id);
+      return at ? [{ recovery: at, to: "seized" as const, patch: { deliverTx: s.seizeTx }, detail: `collateral paid to ${this.o.receiver} in ${s.seizeTx}`, s }] : [];
     });
+    const seized = new Set((await this.moveMany(second)).map((r) => r.id));
+    for (const { recovery: r, s } of second) {
+      if (seized.has(r.id) && s.sentAt !== undefined && s.seizedAt !== undefined && r.collateralEid !== undefined) this.o.deliveryTimes.record(r.collateralEid, s.sentAt, s.seizedAt);
+    }
   }
 
   /**

@@ -17,9 +17,11 @@
  *   is below 1. The hub's block gas limit is lifted for it (evm_setBlockGasLimit) so every kick and take fits in
  *   its block: the ideal is not limited by gas. Blocks are mined as fast as the bench can send. Its SEIZE packets
  *   go through a devnet deliverer with the run's confirmations (spokes automine).
- * - salvage: one relayer process as shipped (bench/lib/relayer.ts, hub scanner detection), started on a manifest
- *   with the run's lzConfirmations and let build its book; then a hub block every `blockTime` seconds of wall time
- *   (the relayer sees a chain with `blockTime` blocks), spokes interval-mined at `blockTime`.
+ * - salvage: one relayer process as shipped (bench/lib/relayer.ts, hub scanner detection, oracle backrun), started
+ *   on a manifest with the run's lzConfirmations and let build its book; the devnet's deliverer in a process of its
+ *   own (the relayer runs with --no-deliver: on a real network LayerZero's DVN and executor deliver); then a hub
+ *   block every `blockTime` seconds of wall time (the relayer sees a chain with `blockTime` blocks), spokes
+ *   interval-mined at `blockTime`.
  */
 import { type Address, type Hex, encodeFunctionData, maxUint256, numberToHex } from "viem";
 import { hubAbi, priceFeedAbi, testTokenAbi } from "../../../abis/index.js";
@@ -34,7 +36,7 @@ import { mapLimit } from "../../../src/util/concurrency.js";
 import { log, sleep } from "../common.js";
 import type { BenchNetwork } from "../network.js";
 import { dropSchema, uniqueSchema } from "../pg.js";
-import { startRelayer } from "../relayer.js";
+import { startDelivererProcess, startRelayer } from "../relayer.js";
 import { type AuctionState, type Book, cloneBook, hasDebt, marketKey, readAuctions, readBook, valuePosition } from "./book.js";
 
 export type RunKind = "none" | "ideal" | "salvage";
@@ -353,7 +355,13 @@ export async function runSalvage(
   const fromBlock = dev.heads.get(d.hub.name)!.number + 1n;
   writeManifest(o.manifestPath, withConfirmations(net.manifest, o.confirmations));
   const schema = uniqueSchema("solvency");
-  const relayer = await startRelayer({ appRoot: o.appRoot, manifestPath: o.manifestPath, databaseUrl: net.databaseUrl, schema });
+  // LayerZero's DVN and executor are not the relayer's process on a real network: the devnet's deliverer runs in a
+  // process of its own (as in the crash benchmark), with the run's confirmations, and the relayer does not deliver.
+  const deliverer = await startDelivererProcess(o.manifestPath, 100);
+  const relayer = await startRelayer({ appRoot: o.appRoot, manifestPath: o.manifestPath, databaseUrl: net.databaseUrl, schema, noDeliver: true }).catch(async (error: unknown) => {
+    await deliverer.stop();
+    throw error;
+  });
   let crashBlock = 0n;
   let block = 0n;
   try {
@@ -380,6 +388,7 @@ export async function runSalvage(
     }
   } finally {
     await relayer.stop();
+    await deliverer.stop();
     await dropSchema(net.databaseUrl, schema).catch(() => {});
     for (const c of d.manifest.chains) {
       await rpc(d, c.name, "evm_setIntervalMining", [0]);
