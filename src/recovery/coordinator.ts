@@ -3,7 +3,8 @@
  * the chain read in batches and kicks and takes sent in batches through the liquidator's executor.
  *
  * One pass (`work`): lease every due recovery (one statement), then three phases side by side:
- * - plan: one batched read (Multicall3) of the market and every account to plan; the policy decides per
+ * - plan: one batched read (Multicall3) of the market and every account to plan (at the pending state while feed
+ *   updates wait in the hub's pool: their batches then follow those updates into their block, see backrun()); the policy decides per
  *   account (take now, kick and wait for the bonus, wait, skip); orders are packed into batches that fit a
  *   share of the hub's block gas, the intents are stored, each batch is signed, stored and broadcast, and
  *   the pass goes on without waiting for a receipt: many batches are in flight per key at once;

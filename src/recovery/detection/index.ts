@@ -7,6 +7,9 @@
  *   // … store batch.candidates …
  *   await batch.commit();                       // the feed cursor moves past them (no-op for the scanner)
  *
+ * Either way the scanner also watches the hub's pool for feed updates not mined yet (pending.ts): the accounts
+ * they will put under HF 1 are candidates before their block, and `batch.pending` tells the engine to backrun them.
+ *
  * The scanner is polled every tick even while the feed is in use (one getBlock and, per new range, one getLogs:
  * constant in the number of borrowers), so switching to it loses nothing and needs no warm-up. Each switch
  * between sources is logged once, with its reason.
