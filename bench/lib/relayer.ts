@@ -49,6 +49,7 @@ export interface RelayerOptions {
 }
 
 const started = new Set<ChildProcess>();
+let relayerStarts = 0;
 
 process.on("exit", () => {
   for (const child of started) {
@@ -82,8 +83,9 @@ function spawnRelayer(o: RelayerOptions, indexerUrl: string | undefined) {
   let text = "";
   let partial = "";
   let up = false;
-  // SALVAGE_BENCH_RELAYER_LOG=path keeps the relayer's whole log (JSON lines; one "pass" line per pass with its phases' ms).
-  const keep = process.env.SALVAGE_BENCH_RELAYER_LOG;
+  // SALVAGE_BENCH_RELAYER_LOG=path keeps the relayer's whole log (JSON lines; one "pass" line per pass with its phases' ms);
+  // "%n" in the path is the relayer's start number in this bench (one file per run), else each start overwrites it.
+  const keep = process.env.SALVAGE_BENCH_RELAYER_LOG?.replace("%n", String(++relayerStarts));
   if (keep) writeFileSync(keep, "");
   const collect = (chunk: Buffer) => {
     if (keep) appendFileSync(keep, chunk);
