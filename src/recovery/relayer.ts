@@ -122,38 +122,46 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
   }
 
   let allowancesReady = false;
-  const tick = async () => {
-    if (!allowancesReady) {
-      await coordinator.ensureAllowances(config.confirmTimeoutMs);
-      allowancesReady = true;
+  const ensureAllowances = async () => {
+    if (allowancesReady) return;
+    await coordinator.ensureAllowances(config.confirmTimeoutMs);
+    allowancesReady = true;
+  };
+  /** Detection's latest candidates: a pass offers again those whose take it saw mined. */
+  let candidates: readonly Address[] = [];
+  /** Opens recoveries for what detection finds; returns how many were new and whether feed updates are pending. */
+  const detect = async (): Promise<{ opened: number; pending: boolean }> => {
+    try {
+      const found = await detector.poll();
+      coordinator.backrun(found.pending);
+      const opened = await coordinator.detect(found.candidates);
+      await found.commit();
+      candidates = found.candidates;
+      return { opened, pending: found.pending !== null };
+    } catch (error) {
+      options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
+      return { opened: 0, pending: false };
     }
-    // Detection runs beside the pass, never in front of it: an indexer busy indexing a crash block (its status
-    // read may take seconds) or unreachable must not hold back the recoveries already open. What it finds is
-    // driven by the next pass, a moment later.
-    const detect = async (): Promise<{ opened: number; candidates: readonly Address[] }> => {
-      try {
-        const found = await detector.poll();
-        coordinator.backrun(found.pending);
-        const opened = await coordinator.detect(found.candidates);
-        await found.commit();
-        return { opened, candidates: found.candidates };
-      } catch (error) {
-        options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
-        return { opened: 0, candidates: [] };
-      }
-    };
-    const [found, driven] = await Promise.all([detect(), coordinator.work()]);
-    // A take this pass saw mined frees its account for another recovery (one working recovery per account): the
-    // candidates found beside the pass are offered again now, so an account still under HF 1 is planned by the
-    // next pass rather than after one more detection (in a cascade, that is the difference of a block).
+  };
+  /** One pass; returns how many recoveries it drove or reopened. */
+  const work = async (): Promise<number> => {
+    await ensureAllowances();
+    const driven = await coordinator.work();
+    // A take this pass saw mined frees its account for another recovery (one working recovery per account): if
+    // detection still has it, it is opened now and planned by the next pass rather than after one more detection
+    // (in a cascade, that is the difference of a block).
     const taken = coordinator.takenLastPass();
-    const again = taken.size > 0 ? found.candidates.filter((a) => taken.has(a.toLowerCase())) : [];
+    const again = taken.size > 0 ? candidates.filter((a) => taken.has(a.toLowerCase())) : [];
     const reopened = again.length > 0 ? await coordinator.detect(again).catch((error) => (options.log?.warn({ err: describeError(error) }, "reopening just-taken accounts failed; detection offers them again"), 0)) : 0;
-    return found.opened + reopened + driven;
+    return driven + reopened;
+  };
+  const tick = async () => {
+    const [found, driven] = await Promise.all([detect(), work()]);
+    return found.opened + driven;
   };
 
   let controller: AbortController | undefined;
-  let loop: Promise<void> | undefined;
+  let loops: Promise<void> | undefined;
   const relayer = Object.assign(emitter, {
     store,
     deployment,
@@ -168,24 +176,41 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
       controller = new AbortController();
       const signal = controller.signal;
       deliverer?.start();
-      loop = (async () => {
+      // Two loops. Detection never holds a pass back (an indexer busy with a crash block may take seconds to answer
+      // its status read), and a pass never holds detection back; detection wakes an idle pass when it opens
+      // recoveries or sees feed updates pending.
+      let wake = () => {};
+      const nap = (ms: number) =>
+        new Promise<void>((resolve) => {
+          wake = resolve;
+          void sleep(ms, signal).then(resolve);
+        });
+      const detecting = (async () => {
+        while (!signal.aborted) {
+          const found = await detect();
+          if (found.opened > 0 || found.pending) wake();
+          await sleep(config.pollIntervalMs, signal);
+        }
+      })();
+      const working = (async () => {
         while (!signal.aborted) {
           let driven = 0;
           try {
-            driven = await tick();
+            driven = await work();
           } catch (error) {
             // The hub RPC or the database is unreachable: nothing is lost, the next pass resumes from the database.
             options.log?.warn({ err: describeError(error) }, "relayer pass failed; retrying");
             if (emitter.listenerCount("error") > 0) emitter.emit("error", error as Error);
           }
-          // Work in hand: go again at once (the phases themselves wait on nothing); idle: poll.
-          await sleep(driven > 0 ? Math.min(50, config.pollIntervalMs) : config.pollIntervalMs, signal);
+          // Work in hand: go again at once (the phases themselves wait on nothing); idle: until detection wakes it.
+          await nap(driven > 0 ? Math.min(50, config.pollIntervalMs) : config.pollIntervalMs);
         }
       })();
+      loops = Promise.all([detecting, working]).then(() => {});
     },
     async stop() {
       controller?.abort();
-      await loop;
+      await loops;
       controller = undefined;
       await deliverer?.stop();
     },
