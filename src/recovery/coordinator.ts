@@ -346,9 +346,11 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const deliverySeconds = this.o.deliveryTimes.expectedSeconds(market.messageFeeWei.keys(), this.o.policy.expectedDeliverySeconds);
     const stalled = this.stalled;
     const planned: Planned[] = [];
+    // Recoveries that end here (healthy, not worth a take) end in one database transaction, beside the batches.
+    const ended: Move[] = [];
     for (const { r, v: read, market: m } of views) {
       if (read.healthFactor >= WAD) {
-        await this.move(r, "abandoned", { reason: `healthy: HF ${read.healthFactor}` });
+        ended.push({ recovery: r, to: "abandoned", patch: { reason: `healthy: HF ${read.healthFactor}` } });
         continue;
       }
       // Collateral across a stalled pathway is left out of the plan; an account with nothing else waits for it.
@@ -363,7 +365,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       const gas = live ? this.o.protocol.gas.take : this.o.protocol.gas.kick + this.o.protocol.gas.take;
       const plan = planTake({ ...this.o.policy, takeGas: gas }, this.planInput(v, m, bonus, inventory, exposure, deliverySeconds));
       if (plan.action === "skip") {
-        await this.move(r, "skipped", { reason: plan.reason });
+        ended.push({ recovery: r, to: "skipped", patch: { reason: plan.reason } });
         continue;
       }
       if (plan.action === "take") {
@@ -385,6 +387,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       }
       due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: plan.reason });
     }
+    const ending = this.moveMany(ended);
     // Batches are moved a few at a time and none waits for another's receipt; each is stored and signed after the
     // one before it (nonces are handed out under a row lock), so the nonces, and the chain, follow the order above.
     const batches = this.pack(planned, market);
@@ -397,6 +400,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       this.send(batches[i]!, market!, due, turns[i - 1]?.promise, pending?.fees).finally(() => turns[i]!.resolve()),
     );
     ms.send = Date.now() - sendStarted;
+    await ending;
   }
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>, deliverySeconds?: Record<number, bigint>) {
