@@ -246,6 +246,16 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     }
   }
 
+  /**
+   * When a batch in flight is looked at again: the next instant of a grid of `recheckMs` shared by every batch, at
+   * least `recheckMs` away. Batches sent a few passes apart (a crash's first pass sends many) are then due in the
+   * same pass, which sees every one the new block mined, instead of one group per pass.
+   */
+  private batchRecheck(): number {
+    const step = this.o.recheckMs;
+    return (Math.floor(Date.now() / step) + 2) * step;
+  }
+
   private backoff(attempts: number): number {
     return Math.min(this.o.retryBaseMs * 2 ** attempts, this.o.retryMaxMs);
   }
@@ -476,7 +486,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     // ms: moving the recoveries, waiting for the batch before it, storing, signing and broadcasting.
     this.o.log.info({ step, orders: items.length, backrun: follow !== undefined, gas: String(gas), nonce: String(row.nonce), maxFeePerGas: String(row.maxFeePerGas), maxFeeCap: String(row.maxFeeCapWei), tx: row.hash, ms: { move: t1 - t0, turn: t2 - t1, submit: Date.now() - t2 } }, "batch broadcast");
     await this.o.checkpoint?.("batch:broadcast");
-    for (const i of items) due.set(i.r.id, { at: Date.now() + this.o.recheckMs, reason: `in batch ${row.hash}` });
+    for (const i of items) due.set(i.r.id, { at: this.batchRecheck(), reason: `in batch ${row.hash}` });
   }
 
   // ------------------------------------------------------------------ confirm
@@ -488,7 +498,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     await mapLimit([...bySteps], SEND_CONCURRENCY, async ([step, rs]) => {
       const mined = await this.o.hubTx.poll(null, step);
       if (!mined) {
-        for (const r of rs) due.set(r.id, { at: Date.now() + this.o.recheckMs, reason: "batch in flight" });
+        for (const r of rs) due.set(r.id, { at: this.batchRecheck(), reason: "batch in flight" });
         return;
       }
       await this.o.checkpoint?.("batch:mined");
