@@ -119,8 +119,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private readonly stalled = new Set<number>();
   /** Feed updates in the hub's pool, as detection last saw them: plans read the pending state and batches follow them. */
   private pending: PendingUpdates | null = null;
-  /** Accounts (lower case) whose take the last pass saw mined: each may have a new recovery now. */
-  private taken = new Set<string>();
+  /** Accounts (lower case) whose take the last pass saw mined, with the take's block: each may have a new recovery now. */
+  private taken = new Map<string, bigint>();
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -202,7 +202,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
 
   /** One pass over every due recovery; returns how many were leased. */
   async work(): Promise<number> {
-    this.taken = new Set();
+    this.taken = new Map();
     const claimed = await this.o.store.claimMany(this.o.worker, this.o.leaseMs, this.o.claimLimit);
     if (claimed.length === 0) return 0;
     const due = new Map<number, Due>(claimed.map((r) => [r.id, { at: Date.now() }]));
@@ -505,7 +505,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       const outcomes = this.o.protocol.batchOutcomes(mined.receipt, this.o.executor);
       // The takes of a batch (most of its orders in a crash) move to taken in one database transaction.
       const takes = (await mapLimit(rs, MOVE_CONCURRENCY, (r) => this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due))).filter((m) => m !== undefined);
-      for (const r of await this.moveMany(takes)) this.taken.add(r.account.toLowerCase());
+      for (const r of await this.moveMany(takes)) this.taken.set(r.account.toLowerCase(), r.takeBlock!);
     });
   }
 
@@ -545,8 +545,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     };
   }
 
-  /** Accounts (lower case) whose take the last pass saw mined: no working recovery holds them any more. */
-  takenLastPass(): ReadonlySet<string> {
+  /** Accounts (lower case) whose take the last pass saw mined, with its block: no working recovery holds them any more. */
+  takenLastPass(): ReadonlyMap<string, bigint> {
     return this.taken;
   }
 

@@ -127,16 +127,24 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     await coordinator.ensureAllowances(config.confirmTimeoutMs);
     allowancesReady = true;
   };
-  /** Detection's latest candidates: a pass offers again those whose take it saw mined. */
-  let candidates: readonly Address[] = [];
-  /** Opens recoveries for what detection finds; returns how many were new and whether feed updates are pending. */
+  /** Detection's latest candidates and the hub head they were read at: a pass offers again those whose take it saw mined. */
+  let candidates: { accounts: readonly Address[]; head: bigint | null } = { accounts: [], head: null };
+  let head: bigint | null = null;
+  /**
+   * Opens recoveries for what detection finds; on a new hub head, makes every batch in flight due. Returns how many
+   * recoveries were opened or made due, and whether feed updates are pending.
+   */
   const detect = async (): Promise<{ opened: number; pending: boolean }> => {
     try {
       const found = await detector.poll();
       coordinator.backrun(found.pending);
-      const opened = await coordinator.detect(found.candidates);
+      let opened = await coordinator.detect(found.candidates);
       await found.commit();
-      candidates = found.candidates;
+      candidates = { accounts: found.candidates, head: found.head };
+      if (found.head !== null && (head === null || found.head > head)) {
+        if (head !== null) opened += await store.batchesDue();
+        head = found.head;
+      }
       return { opened, pending: found.pending !== null };
     } catch (error) {
       options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");
@@ -148,10 +156,11 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     await ensureAllowances();
     const driven = await coordinator.work();
     // A take this pass saw mined frees its account for another recovery (one working recovery per account): if
-    // detection still has it, it is opened now and planned by the next pass rather than after one more detection
-    // (in a cascade, that is the difference of a block).
+    // detection, reading a head that has the take, still has it, it is opened now and planned by the next pass
+    // rather than after one more detection (in a cascade, that is the difference of a block).
     const taken = coordinator.takenLastPass();
-    const again = taken.size > 0 ? candidates.filter((a) => taken.has(a.toLowerCase())) : [];
+    const { accounts, head: seen } = candidates;
+    const again = taken.size > 0 && seen !== null ? accounts.filter((a) => (taken.get(a.toLowerCase()) ?? seen + 1n) <= seen) : [];
     const reopened = again.length > 0 ? await coordinator.detect(again).catch((error) => (options.log?.warn({ err: describeError(error) }, "reopening just-taken accounts failed; detection offers them again"), 0)) : 0;
     return driven + reopened;
   };
@@ -186,6 +195,8 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
           void sleep(ms, signal).then(resolve);
         });
       const detecting = (async () => {
+        // Nothing is opened before the executor may pull the debt tokens: the first pass sets the allowances up.
+        while (!allowancesReady && !signal.aborted) await sleep(Math.min(50, config.pollIntervalMs), signal);
         while (!signal.aborted) {
           const found = await detect();
           if (found.opened > 0 || found.pending) wake();

@@ -144,6 +144,14 @@ export class RecoveryStore {
   }
 
   /** Leases up to `limit` due open recoveries to `worker` in one statement, skipping rows others hold. */
+  /** A new hub block: every recovery whose batch is in flight is due now (the block may have mined it). Returns how many. */
+  async batchesDue(): Promise<number> {
+    const rows = await this.db.query(
+      `UPDATE recoveries SET next_attempt_at = now() WHERE state IN ('kicking', 'taking') AND tx_step IS NOT NULL AND next_attempt_at > now() RETURNING id`,
+    );
+    return rows.length;
+  }
+
   async claimMany(worker: string, leaseMs: number, limit: number): Promise<Recovery[]> {
     const rows = await this.db.query(
       `UPDATE recoveries SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval

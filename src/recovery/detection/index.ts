@@ -133,7 +133,7 @@ class HubDetector implements Detector {
     // after the block. Each candidate is confirmed on chain before anything is sent.
     const all = new Map<string, Address>();
     for (const a of [...candidates, ...(scan.ok ? scan.candidates : []), ...(scan.pending?.candidates ?? [])]) all.set(a.toLowerCase(), a);
-    return { source: "feed", candidates: [...all.values()], fromFeed: candidates, commit, pending: pendingOf(scan) };
+    return { source: "feed", candidates: [...all.values()], fromFeed: candidates, commit, pending: pendingOf(scan), head: scan.scannedBlock };
   }
 
   status(): DetectionStatus {
@@ -161,7 +161,7 @@ class HubDetector implements Detector {
 function scannerBatch(scan: ScanResult): DetectionBatch {
   const candidates = new Map<string, Address>();
   for (const a of [...scan.candidates, ...(scan.pending?.candidates ?? [])]) candidates.set(a.toLowerCase(), a);
-  return { source: "scanner", candidates: [...candidates.values()], fromFeed: [], commit: async () => {}, pending: pendingOf(scan) };
+  return { source: "scanner", candidates: [...candidates.values()], fromFeed: [], commit: async () => {}, pending: pendingOf(scan), head: scan.scannedBlock };
 }
 
 function pendingOf(scan: ScanResult): PendingUpdates | null {

@@ -16,6 +16,8 @@ export interface DetectionBatch {
   commit(): Promise<void>;
   /** Feed updates in the hub's pool (their accounts are among `candidates`): the engine backruns them. */
   pending: PendingUpdates | null;
+  /** The hub block the scanner's book (and so its candidates) was last brought to; null before its first read. A new one may have mined batches in flight. */
+  head: bigint | null;
 }
 
 /** Feed updates pending in the hub's pool (pending.ts). */
