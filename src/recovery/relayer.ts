@@ -129,7 +129,6 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
   };
   /** Detection's latest candidates and the hub head they were read at: a pass offers again those whose take it saw mined. */
   let candidates: { accounts: readonly Address[]; head: bigint | null } = { accounts: [], head: null };
-  let head: bigint | null = null;
   /**
    * Opens recoveries for what detection finds; on a new hub head, makes every batch in flight due. Returns how many
    * recoveries were opened or made due, and whether feed updates are pending.
@@ -140,11 +139,9 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
       coordinator.backrun(found.pending);
       let opened = await coordinator.detect(found.candidates);
       await found.commit();
+      const previous = candidates.head;
       candidates = { accounts: found.candidates, head: found.head };
-      if (found.head !== null && (head === null || found.head > head)) {
-        if (head !== null) opened += await store.batchesDue();
-        head = found.head;
-      }
+      if (previous !== null && found.head !== null && found.head > previous) opened += await store.batchesDue();
       return { opened, pending: found.pending !== null };
     } catch (error) {
       options.log?.warn({ err: describeError(error) }, "detection failed; driving open recoveries");

@@ -143,7 +143,6 @@ export class RecoveryStore {
     return rows.map((r) => r.account as Address);
   }
 
-  /** Leases up to `limit` due open recoveries to `worker` in one statement, skipping rows others hold. */
   /** A new hub block: every recovery whose batch is in flight is due now (the block may have mined it). Returns how many. */
   async batchesDue(): Promise<number> {
     const rows = await this.db.query(
@@ -152,6 +151,7 @@ export class RecoveryStore {
     return rows.length;
   }
 
+  /** Leases up to `limit` due open recoveries to `worker` in one statement, skipping rows others hold. */
   async claimMany(worker: string, leaseMs: number, limit: number): Promise<Recovery[]> {
     const rows = await this.db.query(
       `UPDATE recoveries SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval

@@ -131,9 +131,8 @@ class HubDetector implements Detector {
     // The scanner's own candidates ride along: it has read them anyway (no extra RPC), and in a crash the
     // indexer needs seconds to index the crash block (every holder's health) while the scanner has it one poll
     // after the block. Each candidate is confirmed on chain before anything is sent.
-    const all = new Map<string, Address>();
-    for (const a of [...candidates, ...(scan.ok ? scan.candidates : []), ...(scan.pending?.candidates ?? [])]) all.set(a.toLowerCase(), a);
-    return { source: "feed", candidates: [...all.values()], fromFeed: candidates, commit, pending: pendingOf(scan), head: scan.scannedBlock };
+    const all = distinct(candidates, scan.ok ? scan.candidates : [], scan.pending?.candidates ?? []);
+    return { source: "feed", candidates: all, fromFeed: candidates, commit, pending: pendingOf(scan), head: scan.scannedBlock };
   }
 
   status(): DetectionStatus {
@@ -159,9 +158,15 @@ class HubDetector implements Detector {
 }
 
 function scannerBatch(scan: ScanResult): DetectionBatch {
-  const candidates = new Map<string, Address>();
-  for (const a of [...scan.candidates, ...(scan.pending?.candidates ?? [])]) candidates.set(a.toLowerCase(), a);
-  return { source: "scanner", candidates: [...candidates.values()], fromFeed: [], commit: async () => {}, pending: pendingOf(scan), head: scan.scannedBlock };
+  const candidates = distinct(scan.candidates, scan.pending?.candidates ?? []);
+  return { source: "scanner", candidates, fromFeed: [], commit: async () => {}, pending: pendingOf(scan), head: scan.scannedBlock };
+}
+
+/** The accounts of every list once (whatever their case), in first-seen order. */
+function distinct(...lists: readonly Address[][]): Address[] {
+  const all = new Map<string, Address>();
+  for (const list of lists) for (const a of list) all.set(a.toLowerCase(), a);
+  return [...all.values()];
 }
 
 function pendingOf(scan: ScanResult): PendingUpdates | null {

@@ -58,10 +58,12 @@ export class PendingOracleWatch {
       const maxFeePerGas = tx.maxFeePerGas ?? tx.gasPrice ?? 0n;
       this.tracked.set(tx.hash, { feed: tx.to.toLowerCase() as Address, maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? maxFeePerGas });
     }
-    if (this.tracked.size === 0) return null;
-    // Mined (the scanner's logs have it now) or gone from the pool: no longer pending.
-    const still = await mapLimit([...this.tracked.keys()], 8, (hash) => reader.getTransaction({ hash }).then((tx) => tx.blockNumber === null, () => false));
-    [...this.tracked.keys()].forEach((hash, i) => still[i] || this.tracked.delete(hash));
+    // Those tracked from an earlier poll, mined since (the scanner's logs have them now) or gone from the pool,
+    // are no longer pending; those read just above are known to be.
+    const seen = new Set(fresh.map((hash) => hash.toLowerCase()));
+    const earlier = [...this.tracked.keys()].filter((hash) => !seen.has(hash.toLowerCase()));
+    const still = await mapLimit(earlier, 8, (hash) => reader.getTransaction({ hash }).then((tx) => tx.blockNumber === null, () => false));
+    earlier.forEach((hash, i) => still[i] || this.tracked.delete(hash));
     if (this.tracked.size === 0) return null;
 
     const updates = [...this.tracked.values()];
