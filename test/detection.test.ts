@@ -21,7 +21,7 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { deposit, mint } from "../src/protocol/actions.js";
 import { Deployment } from "../src/protocol/deployment.js";
 import { type Database, openDatabase } from "../src/recovery/db.js";
-import { type Detector, IncrementalHubScanner, createDetector } from "../src/recovery/detection/index.js";
+import { type Detector, IncrementalHubScanner, IndexerStatusReader, createDetector } from "../src/recovery/detection/index.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
 import { type CrashScenario, TEST_DATABASE_URL, crashScenario, liquidatableNow } from "./helpers/scenario.js";
@@ -215,6 +215,43 @@ describe("detection cost", () => {
     expect(a.byMethod).toEqual({ eth_getBlockByNumber: polls, eth_getLogs: polls, eth_getFilterChanges: polls });
     expect(lower(a.candidates)).toEqual(lower(await liquidatableNow(small)));
     expect(lower(b.candidates)).toEqual(lower(await liquidatableNow(large)));
+  });
+});
+
+describe("indexer status", () => {
+  it("an indexer slow to answer its status holds no poll back: after the first reading, the last one is used while the next is read", async () => {
+    // A real HTTP server standing in for the indexer's /salvage/status; it answers only when the test lets it.
+    const held: (() => void)[] = [];
+    let indexed = 100;
+    const server: Server = createServer((_req, res) => {
+      const body = JSON.stringify({ chains: [{ role: "hub", chainId: 31337, indexedBlock: String(indexed), headBlock: String(indexed) }] });
+      held.push(() => res.writeHead(200, { "content-type": "application/json" }).end(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const reader = new IndexerStatusReader({ indexerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hubChainId: 31337, minIntervalMs: 100, timeoutMs: 10_000 });
+      // The first reading is waited for: there is nothing to judge the feed by before it.
+      const first = reader.read();
+      while (held.length < 1) await sleep(10);
+      held.shift()!();
+      expect(await first).toMatchObject({ ok: true, status: { hubIndexedBlock: 100n } });
+      // Once the interval has passed, a read starts the next request and answers at once with the last reading…
+      await sleep(150);
+      indexed = 101;
+      expect(await reader.read()).toMatchObject({ ok: true, status: { hubIndexedBlock: 100n } });
+      while (held.length < 1) await sleep(10);
+      expect(await reader.read()).toMatchObject({ status: { hubIndexedBlock: 100n } });
+      expect(held).toHaveLength(1); // one request in flight, however many reads
+      // …and the answer, when it comes, is the next reading.
+      held.shift()!();
+      let next = await reader.read();
+      for (; next.ok && next.status.hubIndexedBlock === 100n; next = await reader.read()) await sleep(10);
+      expect(next).toMatchObject({ ok: true, status: { hubIndexedBlock: 101n } });
+    } finally {
+      for (const answer of held) answer();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

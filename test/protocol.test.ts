@@ -6,7 +6,7 @@ import { PacketV1Codec } from "@layerzerolabs/lz-v2-utilities";
 import { type Address, type Hex, decodeEventLog, encodeAbiParameters, pad, parseUnits, zeroAddress } from "viem";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { endpointV2Abi, hubAbi, priceFeedAbi, simpleMessageLibAbi, spokeAbi, spokeBytecode, testTokenAbi } from "../abis/index.js";
-import { deployContract, write } from "../src/chains/tx.js";
+import { confirm, deployContract, write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { ASSETS, AUCTION_PARAMS } from "../src/devnet/market.js";
 import { bonusAt, quoteTake, priceToWad } from "../src/health/health.js";
@@ -153,6 +153,10 @@ describe("liquidation", () => {
     account = await openPosition(weth("10"), usdc("24000")); // HF = 25,500 / 24,000
     expect(await hubRead("healthFactor", [account])).toBe((25_500n * WAD) / 24_000n);
     await expect(kick(account)).rejects.toThrow(/AccountHealthy/);
+    // Sent past simulation (its own gas limit), the kick reverts on chain: confirm replays it and names the reason.
+    const { public: reader, wallet } = net.deployment.hubClients;
+    const sent = await wallet(devnetAccounts.liquidator).writeContract({ address: hub, abi: hubAbi, functionName: "kick", args: [account], gas: 300_000n });
+    await expect(confirm(reader, sent, "kick", undefined, hubAbi)).rejects.toThrow(/^kick reverted \(tx 0x[0-9a-f]{64}\): AccountHealthy\(\d+\); gas \d+ of 300000, block \d+$/);
 
     await setPrice(WETH, usd8("2800")); // threshold value 23,800 < debt 24,000
     const receipt = await kick(account);

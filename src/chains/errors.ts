@@ -3,7 +3,8 @@
  * (ContractFunctionRevertedError.data), never a regex over a message. Raw revert data (a batch item's
  * `reason` bytes) is decoded against the ABIs that can produce it.
  */
-import { type Abi, type Hex, BaseError, ContractFunctionRevertedError, decodeErrorResult } from "viem";
+import { type Abi, type Address, type Hex, BaseError, ContractFunctionRevertedError, RawContractError, decodeErrorResult, isHex } from "viem";
+import type { Reader } from "./tx.js";
 
 export interface DecodedRevert {
   /** The custom error's name (`AccountHealthy`), `Error` for a require string, `Panic` for a panic; undefined when undecodable. */
@@ -52,4 +53,31 @@ export function decodeRevertData(abi: Abi, data: Hex): DecodedRevert {
 /** The revert's error name and arguments when the ABI knows it, else viem's short message. */
 export function describeError(error: unknown): string {
   return revertOf(error).message;
+}
+
+/** The raw revert bytes inside a viem error, when it carries any. */
+function revertData(error: unknown): Hex | undefined {
+  if (!(error instanceof BaseError)) return undefined;
+  const raw = error.walk((e) => e instanceof RawContractError) ?? error.walk();
+  const data = (raw as { data?: unknown } | null)?.data;
+  const hex = typeof data === "object" && data !== null ? (data as { data?: unknown }).data : data;
+  return typeof hex === "string" && isHex(hex) ? hex : undefined;
+}
+
+/**
+ * The revert bytes of a call replayed with eth_call on the state at the end of `blockNumber` (the
+ * failing transaction's block: its other transactions included, the reverted one changed nothing).
+ * "passed" when the replay does not revert; undefined when it fails without revert bytes (out of gas).
+ */
+export async function replayRevert(
+  reader: Reader,
+  call: { from: Address; to: Address; data: Hex; value?: bigint; gas: bigint; blockNumber: bigint },
+): Promise<Hex | "passed" | undefined> {
+  try {
+    await reader.call({ account: call.from, to: call.to, data: call.data, value: call.value, gas: call.gas, blockNumber: call.blockNumber });
+    return "passed";
+  } catch (error) {
+    const data = revertData(error);
+    return data && data !== "0x" ? data : undefined;
+  }
 }

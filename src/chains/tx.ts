@@ -1,5 +1,6 @@
-/** Send-and-confirm helpers: every write waits for its receipt and fails loudly on a revert. */
+/** Send-and-confirm helpers: every write waits for its receipt and fails loudly on a revert, with its reason. */
 import type { Abi, Account, Address, Chain, ContractFunctionArgs, ContractFunctionName, Hex, PublicClient, Transport, TransactionReceipt, WalletClient } from "viem";
+import { decodeRevertData, replayRevert } from "./errors.js";
 
 export type Wallet = WalletClient<Transport, Chain, Account>;
 export type Reader = PublicClient<Transport, Chain>;
@@ -23,13 +24,31 @@ export function serialized<T>(wallet: Wallet, send: () => Promise<T>): Promise<T
   return run;
 }
 
-export async function confirm(reader: Reader, hash: Hex, what: string, timeout = 60_000): Promise<TransactionReceipt> {
+/**
+ * Waits for `hash`'s receipt; a revert throws with its reason: the transaction replayed at its block (eth_call,
+ * same sender, value and gas limit) and decoded against `abi`, with the gas it used of its limit (all of it:
+ * out of gas).
+ */
+export async function confirm(reader: Reader, hash: Hex, what: string, timeout = 60_000, abi?: Abi): Promise<TransactionReceipt> {
   // On an automining chain the receipt exists already: ask once before falling back to polling.
   const receipt =
     (await reader.getTransactionReceipt({ hash }).catch(() => undefined)) ??
     (await reader.waitForTransactionReceipt({ hash, timeout }));
-  if (receipt.status !== "success") throw new Error(`${what} reverted (tx ${hash})`);
+  if (receipt.status !== "success") throw new Error(`${what} reverted (tx ${hash}): ${await revertReason(reader, receipt, abi)}`);
   return receipt;
+}
+
+async function revertReason(reader: Reader, receipt: TransactionReceipt, abi: Abi = []): Promise<string> {
+  try {
+    const tx = await reader.getTransaction({ hash: receipt.transactionHash });
+    const gas = `gas ${receipt.gasUsed} of ${tx.gas}, block ${receipt.blockNumber}`;
+    if (!tx.to) return gas;
+    const data = await replayRevert(reader, { from: tx.from, to: tx.to, data: tx.input, value: tx.value, gas: tx.gas, blockNumber: receipt.blockNumber });
+    if (data === "passed") return `${gas}; the replay at its block passes (the state it reverted on has moved on)`;
+    return `${decodeRevertData(abi, data ?? "0x").message}; ${gas}`;
+  } catch (error) {
+    return `reason unknown (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+  }
 }
 
 export async function deployContract(
@@ -62,5 +81,5 @@ export async function write<
     const { request } = await reader.simulateContract({ ...call, account: wallet.account } as never);
     return wallet.writeContract(request as never);
   });
-  return confirm(reader, hash, `${call.functionName} on ${call.address}`);
+  return confirm(reader, hash, `${call.functionName} on ${call.address}`, undefined, call.abi);
 }

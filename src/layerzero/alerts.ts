@@ -5,10 +5,10 @@
  * (the relayer, the indexer) sees why a packet is stuck. This module finds the reason (an eth_call replay
  * at the failing block, decoded against every ABI that can revert in an lzReceive) and reads the alerts.
  */
-import { type Abi, type Address, type Hex, BaseError, RawContractError, encodeErrorResult, encodeFunctionData, getAbiItem, isHex, parseAbi } from "viem";
+import { type Abi, type Address, type Hex, encodeErrorResult, encodeFunctionData, getAbiItem, parseAbi } from "viem";
 import { endpointV2Abi, hubAbi, simpleMessageLibAbi, spokeAbi } from "../../abis/index.js";
 import type { Reader } from "../chains/tx.js";
-import { type DecodedRevert, decodeRevertData } from "../chains/errors.js";
+import { type DecodedRevert, decodeRevertData, replayRevert } from "../chains/errors.js";
 import type { Packet } from "./packet.js";
 
 /**
@@ -87,35 +87,9 @@ export function lzReceiveAlertCalldata(p: Packet, gas: bigint, reason: Hex, extr
 }
 
 /** The revert bytes inside a viem call error, read as viem's own getRevertErrorData does (the innermost cause's data). */
-function revertData(error: unknown): Hex | undefined {
-  if (!(error instanceof BaseError)) return undefined;
-  const raw = error.walk((e) => e instanceof RawContractError) ?? error.walk();
-  const data = (raw as { data?: unknown } | null)?.data;
-  const hex = typeof data === "object" && data !== null ? (data as { data?: unknown }).data : data;
-  return typeof hex === "string" && isHex(hex) ? hex : undefined;
-}
-
 export interface ReplayedRevert {
   reason: Hex;
   decoded: DecodedRevert;
-}
-
-/**
- * The revert bytes of a call replayed with eth_call on the state at the end of `blockNumber` (the
- * failing transaction's block: its other transactions included, the reverted one changed nothing).
- * "passed" when the replay does not revert; undefined when it fails without revert bytes (out of gas).
- */
-export async function replayRevert(
-  reader: Reader,
-  call: { from: Address; to: Address; data: Hex; gas: bigint; blockNumber: bigint },
-): Promise<Hex | "passed" | undefined> {
-  try {
-    await reader.call({ account: call.from, to: call.to, data: call.data, gas: call.gas, blockNumber: call.blockNumber });
-    return "passed";
-  } catch (error) {
-    const data = revertData(error);
-    return data && data !== "0x" ? data : undefined;
-  }
 }
 
 /**

@@ -121,6 +121,11 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private pending: PendingUpdates | null = null;
   /** Accounts (lower case) whose take the last pass saw mined, with the take's block: each may have a new recovery now. */
   private taken = new Map<string, bigint>();
+  /**
+   * The auction (by lower-case account) in which this process last took from each account. While that auction
+   * runs, the account's next take is a second one, and waits behind every account not taken yet (see plan).
+   */
+  private readonly tookIn = new Map<string, bigint>();
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -318,9 +323,11 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       } else ready.push(r);
     }
     if (ready.length === 0) return;
-    // Read in chunks side by side (one Multicall3 each), then planned in one order over all of them: those
-    // nearest to going under water first, so that when the takes need many blocks, the first ones go where a
-    // block of delay costs the most. The nonces follow that order, and so does the chain.
+    // Read in chunks side by side (one Multicall3 each), then planned in one order over all of them: accounts
+    // not taken from yet in their auction before those taken already (a first take repays up to the close factor
+    // of the whole debt, a second only of what is left), each group nearest to going under water first, so that
+    // when the takes need many blocks, the first ones go where a block of delay costs the most. The nonces
+    // follow that order, and so does the chain.
     const readStarted = Date.now();
     const pending = this.pending;
     const chunks: Recovery[][] = [];
@@ -332,7 +339,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       ),
     );
     ms.read = Date.now() - readStarted;
-    const views: { r: Recovery; v: AccountView; market: MarketView; priority: Coverage }[] = [];
+    const views: { r: Recovery; v: AccountView; market: MarketView; again: boolean; priority: Coverage }[] = [];
     let market: MarketView | undefined;
     for (const x of reads) {
       if (!("read" in x)) {
@@ -344,11 +351,11 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       for (const r of x.chunk) {
         const v = x.read.accounts.get(r.account.toLowerCase());
         if (!v) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
-        else views.push({ r, v, market: x.read.market, priority: coverage(v) });
+        else views.push({ r, v, market: x.read.market, again: this.takenBefore(v), priority: coverage(v) });
       }
     }
     if (!market) return;
-    views.sort((x, y) => nearestUnderWaterFirst(x.priority, y.priority) || x.r.id - y.r.id);
+    views.sort((x, y) => Number(x.again) - Number(y.again) || nearestUnderWaterFirst(x.priority, y.priority) || x.r.id - y.r.id);
 
     const inventory = new Map(market.inventory);
     const exposure: Record<number, bigint> = {};
@@ -411,6 +418,16 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     );
     ms.send = Date.now() - sendStarted;
     await ending;
+  }
+
+  /** Whether this process has taken from the account in the auction that runs now (forgets ended auctions). */
+  private takenBefore(v: AccountView): boolean {
+    const key = v.account.toLowerCase();
+    const auction = this.tookIn.get(key);
+    if (auction === undefined) return false;
+    if (v.auction.active && v.auction.id === auction) return true;
+    this.tookIn.delete(key);
+    return false;
   }
 
   private planInput(v: AccountView, m: MarketView, bonus: bigint, inventory: Map<number, bigint>, exposure: Record<number, bigint>, deliverySeconds?: Record<number, bigint>) {
@@ -505,7 +522,10 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       const outcomes = this.o.protocol.batchOutcomes(mined.receipt, this.o.executor);
       // The takes of a batch (most of its orders in a crash) move to taken in one database transaction.
       const takes = (await mapLimit(rs, MOVE_CONCURRENCY, (r) => this.apply(r, mined.receipt, outcomes.get(r.account.toLowerCase()), spokeHeads, due))).filter((m) => m !== undefined);
-      for (const r of await this.moveMany(takes)) this.taken.set(r.account.toLowerCase(), r.takeBlock!);
+      for (const r of await this.moveMany(takes)) {
+        this.taken.set(r.account.toLowerCase(), r.takeBlock!);
+        if (r.auctionId !== undefined) this.tookIn.set(r.account.toLowerCase(), r.auctionId);
+      }
     });
   }
 

@@ -135,9 +135,12 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
    */
   const detect = async (): Promise<{ opened: number; pending: boolean }> => {
     try {
+      const started = Date.now();
       const found = await detector.poll();
+      const polled = Date.now();
       coordinator.backrun(found.pending);
       let opened = await coordinator.detect(found.candidates);
+      if (opened > 0) options.log?.info({ opened, source: found.source, candidates: found.candidates.length, head: found.head === null ? null : String(found.head), ms: { poll: polled - started, open: Date.now() - polled } }, "detection opened recoveries");
       await found.commit();
       const previous = candidates.head;
       candidates = { accounts: found.candidates, head: found.head };

@@ -1,6 +1,6 @@
 /**
  * Whether the indexer's feed can be trusted this tick: its API answers `/salvage/status` (read at most once
- * per `minIntervalMs`, each read bounded by `timeoutMs`), its subscription is connected (or was down for no
+ * per `minIntervalMs` and without holding a tick, each read bounded by `timeoutMs`), its subscription is connected (or was down for no
  * more than a few seconds), and the hub block it has indexed is within `maxLagBlocks` of the hub head.
  */
 import { z } from "zod";
@@ -29,7 +29,12 @@ export interface StatusReaderOptions {
   now?: () => number;
 }
 
-/** Reads `/salvage/status`, at most once per interval: callers in between get the last reading. */
+/**
+ * Reads `/salvage/status`, at most once per interval. Only the first call waits for an answer: after it, a caller
+ * gets the last reading at once, and a reading older than the interval starts the next read in the background. An
+ * indexer busy with a crash block answers late, and the hub scanner's candidates must not wait for it; a reading is
+ * never older than the interval plus the read's timeout (a read that times out is a reading too: unreachable).
+ */
 export class IndexerStatusReader {
   private last: StatusReading | null = null;
   private inFlight: Promise<StatusReading> | null = null;
@@ -45,12 +50,12 @@ export class IndexerStatusReader {
 
   read(signal?: AbortSignal): Promise<StatusReading> {
     if (this.last && this.now() - this.last.at < this.o.minIntervalMs) return Promise.resolve(this.last);
-    this.inFlight ??= this.fetchOnce(signal).then((r) => {
+    this.inFlight ??= this.fetchOnce(this.last ? undefined : signal).then((r) => {
       this.last = r;
       this.inFlight = null;
       return r;
     });
-    return this.inFlight;
+    return this.last ? Promise.resolve(this.last) : this.inFlight;
   }
 
   private async fetchOnce(signal?: AbortSignal): Promise<StatusReading> {
