@@ -55,7 +55,7 @@ export function describeError(error: unknown): string {
   return revertOf(error).message;
 }
 
-/** The raw revert bytes inside a viem error, when it carries any. */
+/** The revert bytes inside a viem call error, read as viem's own getRevertErrorData does (the innermost cause's data). */
 function revertData(error: unknown): Hex | undefined {
   if (!(error instanceof BaseError)) return undefined;
   const raw = error.walk((e) => e instanceof RawContractError) ?? error.walk();

@@ -86,7 +86,6 @@ export function lzReceiveAlertCalldata(p: Packet, gas: bigint, reason: Hex, extr
   });
 }
 
-/** The revert bytes inside a viem call error, read as viem's own getRevertErrorData does (the innermost cause's data). */
 export interface ReplayedRevert {
   reason: Hex;
   decoded: DecodedRevert;
