@@ -56,7 +56,7 @@ export function describeError(error: unknown): string {
 }
 
 /** The revert bytes inside a viem call error, read as viem's own getRevertErrorData does (the innermost cause's data). */
-function revertData(error: unknown): Hex | undefined {
+export function revertData(error: unknown): Hex | undefined {
   if (!(error instanceof BaseError)) return undefined;
   const raw = error.walk((e) => e instanceof RawContractError) ?? error.walk();
   const data = (raw as { data?: unknown } | null)?.data;

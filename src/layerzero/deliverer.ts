@@ -742,7 +742,8 @@ export class PacketDeliverer {
         packet: p,
         gas: s.intent.gas,
         blockNumber: receipt.blockNumber,
-        retryGas: this.maxLzReceiveGas,
+        // The diagnosis costs nothing (an eth_call): an out of gas is named as one even past this deliverer's own cap.
+        retryGas: this.maxLzReceiveGas > s.intent.gas * 10n ? this.maxLzReceiveGas : s.intent.gas * 10n,
       });
       failures.push({ step: s, reason: replayed.reason, message: replayed.decoded.message });
     });

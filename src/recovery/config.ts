@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { type Hex, parseUnits } from "viem";
 import { z } from "zod";
 import { formatIssues, type Manifest, manifestSchema, readManifest } from "../deployment/manifest.js";
+import { DEFAULT_REDELIVERY_BUDGET } from "../layerzero/redeliver.js";
 import { DEFAULT_STALL_RULE } from "../layerzero/stall.js";
 import type { PolicyConfig } from "./policy.js";
 
@@ -67,6 +68,19 @@ export const relayerConfigSchema = z.object({
       minSamples: z.number().int().min(1).default(DEFAULT_STALL_RULE.minSamples),
     })
     .refine((r) => r.minSeconds <= r.maxSeconds, { message: "minSeconds exceeds maxSeconds", path: ["minSeconds"] })
+    .default({}),
+  /**
+   * The guardian's retry of a SEIZE whose lzReceive failed on its spoke (LzReceiveAlert), paid by the taker on that
+   * chain: on by default where salvage does not deliver itself (src/layerzero/redeliver.ts). Each retry gets the gas
+   * the node estimates plus 25 %, never more than maxGas; at most maxAttempts transactions a packet.
+   */
+  redelivery: z
+    .object({
+      enabled: z.boolean().optional(),
+      maxGas: z.coerce.bigint().positive().default(DEFAULT_REDELIVERY_BUDGET.maxGas),
+      maxAttempts: z.number().int().min(1).max(100).default(DEFAULT_REDELIVERY_BUDGET.maxAttempts),
+      intervalMs: z.number().int().positive().default(DEFAULT_REDELIVERY_BUDGET.intervalMs),
+    })
     .default({}),
   workerId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   policy: z

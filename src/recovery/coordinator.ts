@@ -34,6 +34,7 @@ import { type RecoveryState, isTerminal } from "./states.js";
 import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import type { TxManager } from "./transactions.js";
 import type { PendingUpdates } from "./detection/types.js";
+import type { Redeliverer } from "../layerzero/redeliver.js";
 import { DEFAULT_STALL_RULE, type StallRule, stallBound } from "../layerzero/stall.js";
 
 export interface Logger {
@@ -81,6 +82,11 @@ export interface CoordinatorOptions {
   maxBatchOrders?: number;
   /** When a pathway to a collateral chain is stalled (src/layerzero/stall.ts): no take crosses it until it clears. */
   pathwayStall?: StallRule;
+  /**
+   * The guardian's retry of a verified SEIZE whose lzReceive failed (src/layerzero/redeliver.ts), where salvage
+   * does not deliver itself; absent where its own deliverer retries.
+   */
+  redeliver?: Pick<Redeliverer, "request" | "status">;
   log?: Logger;
   /**
    * Called after each persisted transition (with the state's name), after each batch broadcast
@@ -114,7 +120,7 @@ interface Planned {
 }
 
 export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }> {
-  private readonly o: Required<Omit<CoordinatorOptions, "checkpoint">> & Pick<CoordinatorOptions, "checkpoint">;
+  private readonly o: Required<Omit<CoordinatorOptions, "checkpoint" | "redeliver">> & Pick<CoordinatorOptions, "checkpoint" | "redeliver">;
   /** Collateral chains (eids) whose pathway is stalled: no take crosses them. */
   private readonly stalled = new Set<number>();
   /** Feed updates in the hub's pool, as detection last saw them: plans read the pending state and batches follow them. */
@@ -595,10 +601,17 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
         if (r.state !== "delivered") first.push(delivered);
         else wait("delivered, Seized event not found yet");
       } else if (s.alert) {
+        // Verified and failing: the guardian delivers it again itself, with the gas it needs, within its budget.
+        const guardian = s.state === "verified" ? this.o.redeliver : undefined;
+        guardian?.request(r.packet!);
         if (r.state !== "stalled") {
-          this.o.log.warn({ recovery: r.id, account: r.account, guid: r.guid, reason: s.alert }, "SEIZE delivery reverted on the spoke; the executor retries it");
+          this.o.log.warn({ recovery: r.id, account: r.account, guid: r.guid, reason: s.alert }, `SEIZE delivery reverted on the spoke; ${guardian ? "the guardian retries it" : "the executor retries it"}`);
           first.push({ recovery: r, to: "stalled", patch: { reason: `lzReceive reverted: ${s.alert}` }, detail: `LzReceiveAlert for packet ${r.guid}: ${s.alert}` });
-        } else wait(`lzReceive reverted: ${s.alert}`, this.o.recheckMs * 4);
+        } else {
+          const tried = guardian?.status(r.guid!);
+          const last = tried?.last;
+          wait(`lzReceive reverted: ${s.alert}${last ? `; guardian (${tried.attempts} sent): ${last.outcome}${last.reason ? `, ${last.reason}` : ""}` : ""}`, this.o.recheckMs * 4);
+        }
       } else if (s.state === "verified" && r.state === "taken") {
         first.push({ recovery: r, to: "verified", detail: `packet ${r.guid} verified` });
       } else wait("packet in flight");

@@ -73,6 +73,12 @@ export function createRelayerMetrics(store: RecoveryStore, detection?: () => { s
     });
   }
   const packets = new Counter({ name: "salvage_packets_total", help: "LayerZero packet events seen by the deliverer", labelNames: ["status"], registers: [registry] });
+  const redeliveries = new Counter({
+    name: "salvage_relayer_redeliveries_total",
+    help: "The guardian's tries at delivering again a SEIZE whose lzReceive failed, by outcome (delivered, reverted: sent and reverted, refused: not sent, the estimate reverted or exceeded the gas budget, exhausted: attempts spent, failed: an RPC error)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
   return {
     registry,
     onTransition(e: TransitionEvent) {
@@ -85,6 +91,9 @@ export function createRelayerMetrics(store: RecoveryStore, detection?: () => { s
     },
     onPacket(status: string) {
       packets.inc({ status });
+    },
+    onRedelivery(outcome: string) {
+      redeliveries.inc({ outcome });
     },
   };
 }

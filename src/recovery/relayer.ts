@@ -10,6 +10,7 @@ import { type Address, type Hex, getAddress, getContractAddress, parseUnits } fr
 import { privateKeyToAccount } from "viem/accounts";
 import { describeError } from "../chains/errors.js";
 import { type DeliveryEvent, PacketDeliverer, deliveryChains } from "../layerzero/deliverer.js";
+import { Redeliverer } from "../layerzero/redeliver.js";
 import { Deployment } from "../protocol/deployment.js";
 import { hubSpokeProtocol } from "../protocols/hub-spoke/index.js";
 import { sleep } from "../util/concurrency.js";
@@ -75,6 +76,19 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     throw error;
   }
   const deliveryTimes = new DeliveryTimes();
+  const local = config.manifest.chains.every((c) => c.contracts.messageLib);
+  const delivering = config.deliver ?? local;
+  // Where LayerZero's executor delivers (salvage does not), the guardian delivers again a SEIZE whose lzReceive failed.
+  const redeliver =
+    (config.redelivery.enabled ?? !delivering)
+      ? new Redeliverer({
+          chains: new Map(deployment.spokes.map((s) => [s.eid, { clients: deployment.clients(s), endpoint: s.contracts.endpoint }] as const)),
+          account: taker,
+          budget: config.redelivery,
+          log: options.log,
+          onOutcome: (outcome) => metrics.onRedelivery(outcome),
+        })
+      : undefined;
   const coordinator = new Coordinator({
     protocol, store, hubTx, executor, policy: config.policy, deliveryTimes,
     hubClients: deployment.hubClients,
@@ -87,6 +101,7 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     batchGasShare: config.batchGasShare,
     maxBatchOrders: config.maxBatchOrders,
     pathwayStall: config.pathwayStall,
+    redeliver,
     log: options.log, checkpoint: options.checkpoint,
   });
   let detector: Detector;
@@ -103,9 +118,8 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
     emitter.emit("transition", e);
   });
 
-  const local = config.manifest.chains.every((c) => c.contracts.messageLib);
   let deliverer: PacketDeliverer | undefined;
-  if (config.deliver ?? local) {
+  if (delivering) {
     if (!config.keys.verifier) throw new Error("keys.verifier: required to deliver packets on chains with a local message library");
     const verifier = privateKeyToAccount(config.keys.verifier);
     // One deliverer per chain on this machine: a second one (the devnet's, another relayer's) stands by.
