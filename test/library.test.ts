@@ -21,11 +21,13 @@ it("builds; the package entry exports a validating createRelayer, and salvage/cl
 
   // The typed client and the webhook signature check, from "salvage/client".
   const client = `
+    import { randomBytes } from "node:crypto";
     import { createSalvageClient, opportunityEventSchema, signWebhook, verifyWebhook } from "salvage/client";
     const c = createSalvageClient({ url: "http://127.0.0.1:1" });
     const body = JSON.stringify({ id: "x" });
-    const header = signWebhook("whsec_test", body, Math.floor(Date.now() / 1000));
-    console.log(typeof c.opportunities, verifyWebhook({ secret: "whsec_test", body, header }).ok, verifyWebhook({ secret: "other", body, header }).ok);
+    const [secret, other] = [0, 1].map(() => "whsec_" + randomBytes(24).toString("base64"));
+    const headers = signWebhook({ secret, id: "x", timestamp: Math.floor(Date.now() / 1000), body });
+    console.log(typeof c.opportunities, verifyWebhook({ secret, body, headers }).ok, verifyWebhook({ secret: other, body, headers }).ok);
     const e = opportunityEventSchema.safeParse({ id: "1", account: "0x12" });
     console.log(e.success ? "accepted" : e.error.issues.map((i) => i.path.join(".")).join(","));
   `;

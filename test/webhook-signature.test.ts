@@ -1,80 +1,124 @@
-/** signWebhook / verifyWebhook (src/client/webhook.ts): what a receiver accepts and what it rejects, and why. */
-import { createHmac } from "node:crypto";
+/**
+ * signWebhook / verifyWebhook (src/client/webhook.ts) against the Standard Webhooks spec and its reference
+ * implementation (the `standardwebhooks` npm package): what a receiver accepts, what it rejects, and why.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { signWebhook, verifyWebhook } from "../src/client/webhook.js";
+import { createWebhookSecret, signWebhook, verifyWebhook } from "../src/client/webhook.js";
 
-const secret = `whsec_${"ab".repeat(32)}`;
-const body = JSON.stringify({ id: "00000000000000000042:0000000003:0x00000000000000000000000000000000000000aa", kind: "liquidatable", healthFactor: "990000000000000000" });
+const secret = createWebhookSecret();
+const other = createWebhookSecret();
+const id = "00000000000000000042:0000000003:0x00000000000000000000000000000000000000aa";
+const body = JSON.stringify({ id, kind: "liquidatable", healthFactor: "990000000000000000" });
 const t = 1_800_000_000;
 const now = new Date(t * 1000 + 20_000);
+const sign = (s: string | string[] = secret, b: string | Uint8Array = body, ts = t) => signWebhook({ secret: s, id, timestamp: ts, body: b });
+const keyOf = (s: string) => Buffer.from(s.slice("whsec_".length), "base64");
 
-describe("webhook signatures", () => {
-  it("signs Stripe-style: t=<seconds>,v1=<hex HMAC-SHA256(secret, '<t>.<body>')>", () => {
-    const header = signWebhook(secret, body, t);
-    const expected = createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
-    expect(header).toBe(`t=${t},v1=${expected}`);
+describe("webhook signatures (Standard Webhooks)", () => {
+  it("secrets are whsec_ + base64 of random bytes (32 by default, 24 to 64 accepted)", () => {
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(keyOf(secret).length).toBe(32);
+    expect(secret).not.toBe(other);
+    expect(keyOf(createWebhookSecret(24)).length).toBe(24);
+    expect(keyOf(createWebhookSecret(64)).length).toBe(64);
+    expect(() => createWebhookSecret(16)).toThrow(/bytes/);
+  });
+
+  it("signs v1,<base64 HMAC-SHA256(base64-decoded key, '<id>.<timestamp>.<body>')>, as the reference implementation does", () => {
+    const headers = sign();
+    const expected = createHmac("sha256", keyOf(secret)).update(`${id}.${t}.${body}`).digest("base64");
+    expect(headers).toEqual({ "webhook-id": id, "webhook-timestamp": String(t), "webhook-signature": `v1,${expected}` });
+    expect(new Webhook(secret).sign(id, new Date(t * 1000), body)).toBe(headers["webhook-signature"]);
     // String and bytes sign the same.
-    expect(signWebhook(secret, Buffer.from(body), t)).toBe(header);
-    expect(() => signWebhook("", body, t)).toThrow(/secret/);
-    expect(() => signWebhook(secret, body, 1.5)).toThrow(/timestamp/);
+    expect(sign(secret, Buffer.from(body))).toEqual(headers);
+    // The reference implementation's own test vector (libraries/javascript/src/webhook.test.ts, "sign function works").
+    const vector = signWebhook({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1614265330, body: '{"test": 2432232314}' });
+    expect(vector["webhook-signature"]).toBe(new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").sign("msg_p5jXN8AQM9LWM0D4loKWxJek", new Date(1614265330 * 1000), '{"test": 2432232314}'));
+    expect(vector["webhook-signature"]).toBe("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
   });
 
-  it("accepts a genuine delivery (string or raw bytes, header as Node or fetch gives it)", () => {
-    const header = signWebhook(secret, body, t);
-    expect(verifyWebhook({ secret, body, header, now })).toEqual({ ok: true, timestamp: t });
-    expect(verifyWebhook({ secret, body: new TextEncoder().encode(body), header: [header], now })).toEqual({ ok: true, timestamp: t });
-    // A rotated secret: several v1 signatures, one of which matches.
-    const other = signWebhook("whsec_old", body, t).split(",v1=")[1];
-    expect(verifyWebhook({ secret, body, header: `${header},v1=${other}`, now }).ok).toBe(true);
-    // Unknown schemes are ignored.
-    expect(verifyWebhook({ secret, body, header: `${header},v0=whatever`, now }).ok).toBe(true);
+  it("signs with several secrets (a rotation): one v1 signature each, space-separated, each verifying alone", () => {
+    const both = sign([secret, other])["webhook-signature"];
+    expect(both.split(" ")).toEqual([sign(secret)["webhook-signature"], sign(other)["webhook-signature"]]);
+    // Signed at the current time: the reference verifier reads the clock.
+    const fresh = signWebhook({ secret: [secret, other], id, timestamp: Math.floor(Date.now() / 1000), body });
+    for (const s of [secret, other]) {
+      expect(new Webhook(s).verify(body, fresh)).toEqual(JSON.parse(body));
+      expect(verifyWebhook({ secret: s, body, headers: fresh })).toEqual({ ok: true, id, timestamp: Number(fresh["webhook-timestamp"]) });
+    }
+    expect(() => new Webhook(createWebhookSecret()).verify(body, fresh)).toThrow(/No matching signature/);
   });
 
-  it("rejects a tampered body", () => {
-    const header = signWebhook(secret, body, t);
-    const r = verifyWebhook({ secret, body: body.replace("990000000000000000", "980000000000000000"), header, now });
-    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/does not match/) });
-    expect(verifyWebhook({ secret, body: `${body} `, header, now }).ok).toBe(false);
+  it("names the field at fault when signing with bad input", () => {
+    expect(() => signWebhook({ secret: "whsec_test", id, timestamp: t, body })).toThrow(/^signWebhook: secret: must be whsec_<base64 of 24 to 64 bytes>/);
+    expect(() => signWebhook({ secret: `whsec_${randomBytes(16).toString("base64")}`, id, timestamp: t, body })).toThrow(/secret: must be whsec_/);
+    expect(() => signWebhook({ secret: [secret, "nope"], id, timestamp: t, body })).toThrow(/^signWebhook: secret\.1: /);
+    expect(() => signWebhook({ secret: [], id, timestamp: t, body })).toThrow(/^signWebhook: secret: must list at least one secret/);
+    expect(() => signWebhook({ secret, id: "a.b", timestamp: t, body })).toThrow(/^signWebhook: id: .*without spaces or '\.'/);
+    expect(() => signWebhook({ secret, id: "", timestamp: t, body })).toThrow(/^signWebhook: id: /);
+    expect(() => signWebhook({ secret, id, timestamp: 1.5, body })).toThrow(/^signWebhook: timestamp: must be whole unix seconds/);
+    expect(() => signWebhook({ secret, id, timestamp: t, body: 42 as unknown as string })).toThrow(/^signWebhook: body: /);
+  });
+
+  it("accepts a genuine delivery: string or raw bytes; headers as Node gives them or as fetch gives them", () => {
+    const headers = sign();
+    expect(verifyWebhook({ secret, body, headers, now })).toEqual({ ok: true, id, timestamp: t });
+    expect(verifyWebhook({ secret, body: new TextEncoder().encode(body), headers: new Headers(headers), now })).toEqual({ ok: true, id, timestamp: t });
+    // Header names are case-insensitive.
+    const upper = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toUpperCase(), v]));
+    expect(verifyWebhook({ secret, body, headers: upper, now }).ok).toBe(true);
+    // Other signature versions (v1a: asymmetric) and other secrets' signatures are skipped.
+    const sig = headers["webhook-signature"];
+    expect(verifyWebhook({ secret, body, headers: { ...headers, "webhook-signature": `v1a,AAAA ${sign(other)["webhook-signature"]} ${sig}` }, now }).ok).toBe(true);
+  });
+
+  it("rejects a tampered body, id or timestamp", () => {
+    const headers = sign();
+    const tampered = verifyWebhook({ secret, body: body.replace("990000000000000000", "980000000000000000"), headers, now });
+    expect(tampered).toEqual({ ok: false, reason: expect.stringMatching(/^webhook-signature: no signature matches/) });
+    expect(verifyWebhook({ secret, body: `${body} `, headers, now }).ok).toBe(false);
+    expect(verifyWebhook({ secret, body, headers: { ...headers, "webhook-id": `${id}0` }, now }).ok).toBe(false);
+    // Moving the timestamp without the secret breaks the signature.
+    expect(verifyWebhook({ secret, body, headers: { ...headers, "webhook-timestamp": String(t + 10) }, now }).ok).toBe(false);
   });
 
   it("rejects the wrong secret", () => {
-    const header = signWebhook(`whsec_${"cd".repeat(32)}`, body, t);
-    expect(verifyWebhook({ secret, body, header, now })).toEqual({ ok: false, reason: expect.stringMatching(/wrong secret/) });
+    expect(verifyWebhook({ secret, body, headers: sign(other), now })).toEqual({ ok: false, reason: expect.stringMatching(/wrong secret/) });
   });
 
-  it("rejects a stale (replayed) or future timestamp, and a timestamp re-signed by nobody", () => {
-    const header = signWebhook(secret, body, t);
-    const late = verifyWebhook({ secret, body, header, now: new Date((t + 301) * 1000) });
-    expect(late).toEqual({ ok: false, reason: expect.stringMatching(/301 s old.*300 s tolerance/) });
-    expect(verifyWebhook({ secret, body, header, now: new Date((t + 301) * 1000), toleranceSeconds: 600 }).ok).toBe(true);
-    expect(verifyWebhook({ secret, body, header, now: new Date((t - 400) * 1000) })).toEqual({ ok: false, reason: expect.stringMatching(/400 s in the future/) });
-    // Moving the timestamp forward without the secret breaks the signature.
-    const forged = header.replace(`t=${t}`, `t=${t + 250}`);
-    expect(verifyWebhook({ secret, body, header: forged, now: new Date((t + 300) * 1000) })).toEqual({ ok: false, reason: expect.stringMatching(/does not match/) });
+  it("rejects a stale (replayed) or future timestamp, with a 5-minute tolerance by default", () => {
+    const headers = sign();
+    expect(verifyWebhook({ secret, body, headers, now: new Date((t + 300) * 1000) }).ok).toBe(true);
+    expect(verifyWebhook({ secret, body, headers, now: new Date((t + 301) * 1000) })).toEqual({ ok: false, reason: expect.stringMatching(/^webhook-timestamp: 301 s old.*300 s tolerance/) });
+    expect(verifyWebhook({ secret, body, headers, now: new Date((t + 301) * 1000), toleranceSeconds: 600 }).ok).toBe(true);
+    expect(verifyWebhook({ secret, body, headers, now: new Date((t - 400) * 1000) })).toEqual({ ok: false, reason: expect.stringMatching(/^webhook-timestamp: 400 s in the future/) });
   });
 
-  it("rejects malformed headers with a clear reason", () => {
-    const sig = signWebhook(secret, body, t).split(",v1=")[1]!;
-    const cases: [string | string[] | null | undefined, RegExp][] = [
-      [undefined, /missing salvage-signature/],
-      [null, /missing salvage-signature/],
-      [[], /missing salvage-signature/],
-      [["a", "b"], /more than one salvage-signature/],
-      ["", /malformed/],
-      ["garbage", /not key=value/],
-      [`v1=${sig}`, /no t= timestamp/],
-      [`t=${t}`, /no v1= signature/],
-      [`t=${t},v1=xyz`, /v1 must be 64 lower-case hex digits/],
-      [`t=${t},v1=${sig.toUpperCase()}`, /v1 must be 64 lower-case hex digits/],
-      [`t=soon,v1=${sig}`, /t must be unix seconds/],
-      [`t=-5,v1=${sig}`, /t must be unix seconds/],
-      [`t=${t},t=${t},v1=${sig}`, /more than one t=/],
+  it("rejects malformed input with a reason naming the field or header", () => {
+    const headers = sign();
+    const without = (name: string) => Object.fromEntries(Object.entries(headers).filter(([k]) => k !== name));
+    const cases: [Record<string, string | string[] | undefined>, RegExp][] = [
+      [without("webhook-id"), /^webhook-id: missing header/],
+      [without("webhook-timestamp"), /^webhook-timestamp: missing header/],
+      [without("webhook-signature"), /^webhook-signature: missing header/],
+      [{ ...headers, "webhook-id": [id, id] }, /^webhook-id: more than one header/],
+      [{ ...headers, "webhook-id": "" }, /^webhook-id: missing header/],
+      [{ ...headers, "webhook-timestamp": "soon" }, /^webhook-timestamp: must be unix seconds/],
+      [{ ...headers, "webhook-timestamp": "-5" }, /^webhook-timestamp: must be unix seconds/],
+      [{ ...headers, "webhook-signature": "v2,abc" }, /^webhook-signature: no v1 signature/],
+      [{ ...headers, "webhook-signature": "v1,not-base64!" }, /^webhook-signature: no signature matches/],
+      [{ ...headers, "webhook-signature": headers["webhook-signature"].slice(0, -2) }, /^webhook-signature: no signature matches/],
     ];
-    for (const [header, reason] of cases) {
-      const r = verifyWebhook({ secret, body, header, now });
-      expect(r.ok, JSON.stringify(header)).toBe(false);
-      if (!r.ok) expect(r.reason, JSON.stringify(header)).toMatch(reason);
+    for (const [h, reason] of cases) {
+      const r = verifyWebhook({ secret, body, headers: h, now });
+      expect(r.ok, JSON.stringify(h)).toBe(false);
+      if (!r.ok) expect(r.reason, JSON.stringify(h)).toMatch(reason);
     }
-    expect(verifyWebhook({ secret: "", body, header: signWebhook(secret, body, t), now })).toEqual({ ok: false, reason: "no secret to verify with" });
+    expect(verifyWebhook({ secret: "", body, headers, now })).toEqual({ ok: false, reason: expect.stringMatching(/^secret: must be whsec_/) });
+    expect(verifyWebhook({ secret: "whsec_!!!!", body, headers, now })).toEqual({ ok: false, reason: expect.stringMatching(/^secret: must be whsec_/) });
+    expect(verifyWebhook({ secret, body: 42 as unknown as string, headers, now })).toEqual({ ok: false, reason: expect.stringMatching(/^body: /) });
+    expect(verifyWebhook({ secret, body, headers, now, toleranceSeconds: -1 })).toEqual({ ok: false, reason: expect.stringMatching(/^toleranceSeconds: /) });
   });
 });

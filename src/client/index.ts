@@ -17,6 +17,7 @@ import { createParser } from "eventsource-parser";
 import { z } from "zod";
 
 export { signWebhook, verifyWebhook } from "./webhook.js";
+export type { SignWebhookInput, SignedWebhookHeaders, VerifyWebhookInput, VerifyWebhookResult, WebhookHeaderSource } from "./webhook.js";
 
 const big = z.string().regex(/^-?\d+$/, "must be an integer string").transform((s) => BigInt(s));
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be an address") as unknown as z.ZodType<`0x${string}`>;

@@ -8,17 +8,22 @@
  *   after it was registered.
  * - Deliveries → HTTP. A sender claims due deliveries (FOR UPDATE SKIP LOCKED, under a lease, so two processes
  *   on one PostgreSQL never send the same attempt) and POSTs them with bounded concurrency (at most half of
- *   it to one hook, so a dead receiver cannot starve the others) and a per-request timeout. 2xx: delivered.
- *   Anything else (status, network error, timeout): retried after base·2^(attempt-1), failed after the
- *   last attempt. Every attempt is recorded.
+ *   it to one hook, so a dead receiver cannot starve the others) and a per-request timeout, signed as
+ *   Standard Webhooks (webhook-id = the event id, webhook-timestamp, webhook-signature with the current
+ *   secret and, during a rotation's overlap, the previous one). The destination policy checks the address
+ *   before any connection. 2xx: delivered. 410 Gone: failed, and the hook is disabled. Anything else (status,
+ *   refused destination, network error, timeout): retried after the configured schedule's wait (plus up to
+ *   10 % jitter), failed after the last attempt (or after a resend's one attempt). Every attempt is recorded.
  *
  * Secrets are used to sign and never logged; bodies are not logged either.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { signWebhook, WEBHOOK_HEADERS } from "../../client/webhook.js";
+import { signWebhook } from "../../client/webhook.js";
 import { sleep } from "../../util/concurrency.js";
 import type { WebhookConfig } from "./config.js";
+import { DestinationPolicy, DestinationRefusedError } from "./destination.js";
+import { WebhookPoster } from "./http-post.js";
 import type { WebhookMetrics } from "./metrics.js";
 import type { ActiveHook, AttemptOutcome, ClaimedDelivery, WebhookStore } from "./store.js";
 
@@ -51,8 +56,18 @@ export interface DispatcherOptions<E extends { id: string }> {
   /** A predicate from a hook's stored filter; throws if the filter is no longer valid. */
   compileFilter(filter: Record<string, unknown>): (e: E) => boolean;
   log?: Log;
-  fetch?: typeof fetch;
+  /** Where deliveries may go (default: from config.destinations, with the system's DNS). */
+  destinations?: DestinationPolicy;
 }
+
+/** salvage's headers beside the Standard Webhooks ones. */
+export const SALVAGE_HEADERS = {
+  deliveryId: "salvage-delivery-id",
+  attempt: "salvage-attempt",
+} as const;
+
+/** Retries wait the schedule's delay plus up to this fraction of it (the spec recommends jitter). */
+const RETRY_JITTER = 0.1;
 
 const IDLE = Symbol("idle");
 const SHUTDOWN = Symbol("shutdown");
@@ -79,11 +94,11 @@ export class WebhookDispatcher<E extends { id: string }> {
   private loops: Promise<void>[] = [];
   private readonly filters = new Map<number, { json: string; match: ((e: E) => boolean) | null }>();
   private readonly log: Log;
-  private readonly fetch: typeof fetch;
+  private readonly poster: WebhookPoster;
 
   constructor(private readonly options: DispatcherOptions<E>) {
     this.log = options.log ?? jsonLog();
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.poster = new WebhookPoster(options.destinations ?? new DestinationPolicy(options.config.destinations));
   }
 
   start(): void {
@@ -102,6 +117,7 @@ export class WebhookDispatcher<E extends { id: string }> {
     if (it?.return) await it.return().catch(() => undefined);
     for (const f of this.inFlight.values()) f.controller.abort(SHUTDOWN);
     await Promise.allSettled([...this.loops, ...[...this.inFlight.values()].map((f) => f.done)]);
+    this.poster.close();
     await this.options.store.release(this.aborted, this.workerId).catch(() => undefined);
   }
 
@@ -265,38 +281,40 @@ export class WebhookDispatcher<E extends { id: string }> {
     this.inFlight.set(d.id, { hookId: d.hookId, controller, done });
   }
 
-  /** The retry delay after failed attempt `attempt` (1-based): base·2^(attempt-1), at most an hour. */
+  /** The wait after failed attempt `attempt` (1-based): the schedule's entry, plus up to 10 % jitter. */
   retryDelayMs(attempt: number): number {
-    return Math.min(this.options.config.retryMs * 2 ** (attempt - 1), 3_600_000);
+    const schedule = this.options.config.retrySchedule;
+    const base = schedule[Math.min(attempt, schedule.length) - 1] ?? 0;
+    return Math.round(base * (1 + Math.random() * RETRY_JITTER));
   }
 
   private async send(d: ClaimedDelivery, controller: AbortController): Promise<void> {
     const { config, metrics, store } = this.options;
     const attempt = d.attempts + 1;
-    const timestamp = Math.floor(Date.now() / 1000);
     const startedAt = new Date();
     const t0 = performance.now();
     const timer = setTimeout(() => controller.abort(TIMEOUT), config.timeoutMs);
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      const res = await this.fetch(d.url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "user-agent": "salvage-webhooks/1",
-          [WEBHOOK_HEADERS.signature]: signWebhook(d.secret, d.body, timestamp),
-          [WEBHOOK_HEADERS.eventId]: d.eventId,
-          [WEBHOOK_HEADERS.deliveryId]: d.id,
-          [WEBHOOK_HEADERS.attempt]: String(attempt),
-        },
-        body: d.body,
-        redirect: "manual",
-        signal: controller.signal,
-      });
+      let signed: ReturnType<typeof signWebhook>;
+      try {
+        // webhook-id is the event id: the same on every retry and resend (the receiver's idempotency key).
+        signed = signWebhook({ secret: d.secrets, id: d.eventId, timestamp: Math.floor(Date.now() / 1000), body: d.body });
+      } catch (e) {
+        throw new CannotSign(`cannot sign: ${message(e)}`);
+      }
+      const headers = {
+        "content-type": "application/json",
+        "user-agent": "salvage-webhooks/2",
+        ...signed,
+        [SALVAGE_HEADERS.deliveryId]: d.id,
+        [SALVAGE_HEADERS.attempt]: String(attempt),
+      };
+      const res = await this.poster.post(d.url, headers, d.body, controller.signal);
       statusCode = res.status;
-      await res.body?.cancel().catch(() => undefined);
       if (statusCode < 200 || statusCode > 299) error = `HTTP ${statusCode}${res.statusText ? ` ${res.statusText}` : ""}`;
+      if (statusCode === 410) error += ": the receiver asked for no more deliveries; hook disabled";
     } catch (e) {
       if (controller.signal.reason === SHUTDOWN) {
         this.aborted.push(d.id);
@@ -307,9 +325,16 @@ export class WebhookDispatcher<E extends { id: string }> {
       clearTimeout(timer);
     }
     const durationMs = Math.round(performance.now() - t0);
-    const status = error === null ? "delivered" : attempt >= config.maxAttempts ? "failed" : "pending";
-    const outcome: AttemptOutcome = { startedAt, durationMs, statusCode, error, status, ...(status === "pending" ? { retryInMs: this.retryDelayMs(attempt) } : {}) };
+    const gone = statusCode === 410;
+    const lastAttempt = attempt >= (d.attemptLimit ?? config.maxAttempts);
+    const status = error === null ? "delivered" : gone || lastAttempt ? "failed" : "pending";
+    const outcome: AttemptOutcome = {
+      startedAt, durationMs, statusCode, error, status,
+      ...(status === "pending" ? { retryInMs: this.retryDelayMs(attempt) } : {}),
+      ...(gone ? { disableHook: true } : {}),
+    };
     const moved = await store.complete(d, this.workerId, outcome);
+    if (gone) this.log("warn", "webhook receiver answered 410 Gone; hook disabled", { hook: d.hookId, delivery: d.id });
     if (!moved) return;
     metrics.deliveries.inc({ outcome: status === "pending" ? "retry" : status });
     if (status === "failed") {
@@ -323,9 +348,13 @@ function message(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).slice(0, 500);
 }
 
-/** fetch's "fetch failed" with the cause that matters (ECONNREFUSED, socket hang up, …). */
+/** A delivery that could not be signed (a stored secret or event id the signer refuses); nothing was sent. */
+class CannotSign extends Error {}
+
+/** What went wrong before a response: a refused destination or a signing failure as is, else the socket's error (ECONNREFUSED, …). */
 function networkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-  if (cause && (cause.code || cause.message)) return `network error: ${[cause.code, cause.message].filter(Boolean).join(" ")}`.slice(0, 500);
-  return `network error: ${message(error)}`;
+  if (error instanceof DestinationRefusedError || error instanceof CannotSign) return message(error);
+  const text = message(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return `network error: ${typeof code === "string" && !text.includes(code) ? `${code} ` : ""}${text}`.slice(0, 500);
 }

@@ -9,6 +9,7 @@ import { latestEventId } from "../queries.js";
 import { openDatabase } from "../../recovery/db.js";
 import { sleep } from "../../util/concurrency.js";
 import { type WebhookConfig, WEBHOOK_SCHEMA, adminToken, webhookConfig } from "./config.js";
+import { DestinationPolicy } from "./destination.js";
 import { type Log, WebhookDispatcher, jsonLog } from "./dispatcher.js";
 import { webhookMetrics } from "./metrics.js";
 import { WEBHOOK_MIGRATION, WebhookStore } from "./store.js";
@@ -16,6 +17,8 @@ import { WEBHOOK_MIGRATION, WebhookStore } from "./store.js";
 export interface WebhookService {
   config: WebhookConfig;
   store: WebhookStore;
+  /** Where deliveries may go: checked at registration and on every attempt. */
+  destinations: DestinationPolicy;
   dispatcher: WebhookDispatcher<FeedEvent>;
   close(): Promise<void>;
 }
@@ -32,11 +35,13 @@ async function open(config: WebhookConfig): Promise<WebhookService> {
   const store = new WebhookStore(db);
   const metrics = webhookMetrics();
   metrics.setPendingSource(() => store.pendingCount());
+  const destinations = new DestinationPolicy(config.destinations);
   const dispatcher = new WebhookDispatcher<FeedEvent>({
     store,
     config,
     metrics,
     log,
+    destinations,
     subscribe: (since) => feedHub().subscribe({ since, transport: "webhook" }),
     startAfter: async () => {
       const after = (await store.activeHooks()).map((h) => h.afterEventId).sort()[0];
@@ -53,6 +58,7 @@ async function open(config: WebhookConfig): Promise<WebhookService> {
   return {
     config,
     store,
+    destinations,
     dispatcher,
     async close() {
       if (closed) return;

@@ -1,15 +1,21 @@
 /**
  * The webhook store, in its own schema (salvage_webhooks) of the database opened by src/recovery/db.ts:
  *
- *   hooks              registrations: url, filter (JSON, as validated), secret, description, disabled
+ *   hooks              registrations: url, filter (JSON, as validated), description, the signing secret and
+ *                      the previous one with the end of its overlap (after a rotation), disabled and why
+ *                      (deleted through the API, or the receiver answered 410 Gone)
  *   deliveries         one row per (hook, feed event): the exact body sent, status pending|delivered|failed,
- *                      attempts, next_attempt_at, the last outcome, and a lease (locked_by, lease_until)
+ *                      attempts, next_attempt_at, the last outcome, a lease (locked_by, lease_until), and
+ *                      attempt_limit (set by a resend: the delivery fails for good after that attempt)
  *   attempts           one row per HTTP attempt: status code, error, duration
  *   dispatcher_cursor  the last feed event id turned into deliveries (resume point after a restart)
  *
  * Several API processes may share one PostgreSQL: deliveries are inserted once per (hook, event) (unique
  * key), claimed with FOR UPDATE SKIP LOCKED under a lease, and completed only by the lease holder.
  * Event ids are compared in JavaScript or with COLLATE "C", so the database's collation cannot reorder them.
+ *
+ * Secrets are stored in the clear (an HMAC needs the key itself): the database is as sensitive as the admin
+ * token. They leave this module only for signing (claim) and in the registration and rotation responses.
  */
 import type { Database, Sql } from "../../recovery/db.js";
 
@@ -60,12 +66,21 @@ export const WEBHOOK_MIGRATION: readonly string[] = [
      event_id TEXT NOT NULL,
      updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
    )`,
+  // Standard Webhooks: secret rotation, 410 Gone, resends.
+  `ALTER TABLE hooks ADD COLUMN IF NOT EXISTS previous_secret TEXT`,
+  `ALTER TABLE hooks ADD COLUMN IF NOT EXISTS previous_secret_expires_at TIMESTAMPTZ`,
+  `ALTER TABLE hooks ADD COLUMN IF NOT EXISTS secret_rotated_at TIMESTAMPTZ`,
+  `ALTER TABLE hooks ADD COLUMN IF NOT EXISTS disabled_reason TEXT`,
+  `ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS attempt_limit INTEGER`,
 ];
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
 
-/** A hook as the API shows it (never the secret). */
+/** Why a hook is disabled: deleted through the API, or its receiver answered 410 Gone. */
+export type DisabledReason = "deleted" | "gone";
+
+/** A hook as the API shows it (never a secret). */
 export interface Hook {
   id: number;
   url: string;
@@ -74,6 +89,10 @@ export interface Hook {
   createdAt: Date;
   disabled: boolean;
   disabledAt: Date | null;
+  disabledReason: DisabledReason | null;
+  secretRotatedAt: Date | null;
+  /** Until when the previous secret still signs beside the current one (null: no overlap now). */
+  previousSecretExpiresAt: Date | null;
 }
 
 /** What the dispatcher needs of an active hook. */
@@ -93,7 +112,10 @@ export interface ClaimedDelivery {
   /** Attempts made before this one. */
   attempts: number;
   url: string;
-  secret: string;
+  /** The secrets to sign with: the current one, then the previous one while its overlap lasts. */
+  secrets: string[];
+  /** The attempt after which the delivery fails for good (a resend's), or null: the retry schedule's. */
+  attemptLimit: number | null;
 }
 
 export interface AttemptRecord {
@@ -128,7 +150,21 @@ export interface AttemptOutcome {
   /** The delivery's status after this attempt; `retryInMs` when still pending. */
   status: DeliveryStatus;
   retryInMs?: number;
+  /** The receiver answered 410 Gone: disable the hook (its pending deliveries are closed as failed). */
+  disableHook?: boolean;
 }
+
+export type ResendResult =
+  | { status: "resent"; ids: string[] }
+  | { status: "no-hook" }
+  | { status: "hook-disabled"; hook: Hook }
+  | { status: "no-delivery" }
+  | { status: "not-failed"; deliveryStatus: DeliveryStatus };
+
+const CLOSED_BECAUSE: Record<DisabledReason, string> = {
+  deleted: "hook deleted before delivery",
+  gone: "hook disabled: its receiver answered 410 Gone",
+};
 
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)));
 const json = (v: unknown): Record<string, unknown> => (typeof v === "string" ? (JSON.parse(v) as Record<string, unknown>) : ((v ?? {}) as Record<string, unknown>));
@@ -143,10 +179,30 @@ function hookOf(r: Record<string, unknown>): Hook {
     createdAt: date(r.created_at)!,
     disabled: Boolean(r.disabled),
     disabledAt: date(r.disabled_at),
+    disabledReason: r.disabled ? ((r.disabled_reason as DisabledReason | null) ?? "deleted") : null,
+    secretRotatedAt: date(r.secret_rotated_at),
+    previousSecretExpiresAt: date(r.previous_secret_until),
   };
 }
 
-const HOOK_COLUMNS = "id, url, filter, description, created_at, disabled, disabled_at";
+const HOOK_COLUMNS = `id, url, filter, description, created_at, disabled, disabled_at, disabled_reason, secret_rotated_at,
+  CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END AS previous_secret_until`;
+
+/** Disables a hook in `tx` and closes its pending deliveries as failed. */
+async function disable(tx: Sql, id: number, reason: DisabledReason): Promise<{ hook: Hook; cancelled: number } | undefined> {
+  const rows = await tx.query(
+    `UPDATE hooks SET disabled = true, disabled_at = COALESCE(disabled_at, now()), disabled_reason = COALESCE(disabled_reason, $2)
+     WHERE id = $1 RETURNING ${HOOK_COLUMNS}`,
+    [id, reason],
+  );
+  if (!rows[0]) return undefined;
+  const cancelled = await tx.query(
+    `UPDATE deliveries SET status = 'failed', last_error = $2, locked_by = NULL, lease_until = NULL
+     WHERE hook_id = $1 AND status = 'pending' RETURNING id`,
+    [id, CLOSED_BECAUSE[reason]],
+  );
+  return { hook: hookOf(rows[0]), cancelled: cancelled.length };
+}
 
 export class WebhookStore {
   constructor(readonly db: Database) {}
@@ -178,20 +234,50 @@ export class WebhookStore {
     return stats;
   }
 
-  /** Disables a hook (history kept); its pending deliveries are closed as failed. Idempotent. */
-  async disableHook(id: number): Promise<{ hook: Hook; cancelled: number } | undefined> {
+  /** Disables a hook (history kept); its pending deliveries are closed as failed. Idempotent (the first reason stays). */
+  async disableHook(id: number, reason: DisabledReason = "deleted"): Promise<{ hook: Hook; cancelled: number } | undefined> {
+    return this.db.transaction((tx) => disable(tx, id, reason));
+  }
+
+  /**
+   * A new secret for an active hook; the current one becomes the previous one and keeps signing beside it
+   * for `overlapMs` (a previous one still in its overlap is dropped). "disabled" for a disabled hook.
+   */
+  async rotateSecret(id: number, secret: string, overlapMs: number): Promise<Hook | "disabled" | undefined> {
     return this.db.transaction(async (tx) => {
       const rows = await tx.query(
-        `UPDATE hooks SET disabled = true, disabled_at = COALESCE(disabled_at, now()) WHERE id = $1 RETURNING ${HOOK_COLUMNS}`,
-        [id],
+        `UPDATE hooks SET previous_secret = secret, secret = $2, secret_rotated_at = now(),
+           previous_secret_expires_at = now() + ($3 || ' milliseconds')::interval
+         WHERE id = $1 AND NOT disabled RETURNING ${HOOK_COLUMNS}`,
+        [id, secret, String(overlapMs)],
       );
-      if (!rows[0]) return undefined;
-      const cancelled = await tx.query(
-        `UPDATE deliveries SET status = 'failed', last_error = 'hook deleted before delivery', locked_by = NULL, lease_until = NULL
-         WHERE hook_id = $1 AND status = 'pending' RETURNING id`,
-        [id],
+      if (rows[0]) return hookOf(rows[0]);
+      const exists = await tx.query(`SELECT 1 FROM hooks WHERE id = $1`, [id]);
+      return exists.length > 0 ? "disabled" : undefined;
+    });
+  }
+
+  /**
+   * Sends failed deliveries of an active hook once more: `deliveryId`'s, or every failed one. Each is due at
+   * once, for one attempt (if it fails, the delivery is failed again; resend again to retry).
+   */
+  async resend(hookId: number, deliveryId?: string): Promise<ResendResult> {
+    return this.db.transaction(async (tx) => {
+      // Locked against a concurrent disable: a disabled hook gets no pending delivery back.
+      const hooks = await tx.query(`SELECT ${HOOK_COLUMNS} FROM hooks WHERE id = $1 FOR SHARE`, [hookId]);
+      if (!hooks[0]) return { status: "no-hook" };
+      const hook = hookOf(hooks[0]);
+      if (hook.disabled) return { status: "hook-disabled", hook };
+      const rows = await tx.query(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = now(), attempt_limit = attempts + 1, locked_by = NULL, lease_until = NULL
+         WHERE hook_id = $1 AND status = 'failed'${deliveryId === undefined ? "" : " AND id = $2"} RETURNING id`,
+        deliveryId === undefined ? [hookId] : [hookId, deliveryId],
       );
-      return { hook: hookOf(rows[0]), cancelled: cancelled.length };
+      if (deliveryId !== undefined && rows.length === 0) {
+        const found = await tx.query<{ status: string }>(`SELECT status FROM deliveries WHERE hook_id = $1 AND id = $2`, [hookId, deliveryId]);
+        return found[0] ? { status: "not-failed", deliveryStatus: found[0].status as DeliveryStatus } : { status: "no-delivery" };
+      }
+      return { status: "resent", ids: rows.map((r) => String(r.id)) };
     });
   }
 
@@ -271,7 +357,8 @@ export class WebhookStore {
       const rows = await tx.query(
         `UPDATE deliveries d SET locked_by = $1, lease_until = now() + ($2 || ' milliseconds')::interval
          FROM hooks h WHERE h.id = d.hook_id AND d.id = ANY($3::bigint[])
-         RETURNING d.id, d.hook_id, d.event_id, d.body, d.attempts, h.url, h.secret`,
+         RETURNING d.id, d.hook_id, d.event_id, d.body, d.attempts, d.attempt_limit, h.url, h.secret,
+           CASE WHEN h.previous_secret_expires_at > now() THEN h.previous_secret END AS previous_secret`,
         [worker, String(leaseMs), idList(ids)],
       );
       return rows
@@ -282,7 +369,8 @@ export class WebhookStore {
           body: String(r.body),
           attempts: Number(r.attempts),
           url: String(r.url),
-          secret: String(r.secret),
+          secrets: r.previous_secret ? [String(r.secret), String(r.previous_secret)] : [String(r.secret)],
+          attemptLimit: r.attempt_limit === null || r.attempt_limit === undefined ? null : Number(r.attempt_limit),
         }))
         .sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
     });
@@ -291,6 +379,7 @@ export class WebhookStore {
   /**
    * Records an attempt and moves the delivery on (delivered, pending with a retry time, or failed), if
    * `worker` still holds it for this attempt. The attempt row is written either way: it happened.
+   * With `outcome.disableHook` (410 Gone) the hook is disabled in the same transaction, either way too.
    * Returns whether the delivery moved.
    */
   async complete(d: ClaimedDelivery, worker: string, outcome: AttemptOutcome): Promise<boolean> {
@@ -315,6 +404,7 @@ export class WebhookStore {
          RETURNING id`,
         [d.id, worker, attempt, outcome.status, String(outcome.retryInMs ?? 0), outcome.statusCode, outcome.error],
       );
+      if (outcome.disableHook) await disable(tx, d.hookId, "gone");
       return rows.length === 1;
     });
   }
