@@ -246,6 +246,38 @@ describe("confirmations", () => {
   });
 });
 
+describe("a held pathway (the devnet's drill of a DVN that stopped verifying)", () => {
+  it("verifies nothing of the held pathway while the others are delivered; released, its packets are delivered once", async () => {
+    const spoke2 = net.deployment.spokes[1]!;
+    const hubEid = net.deployment.hub.eid;
+    const d = createDevnetDeliverer(net.network.manifest, { pollIntervalMs: 50, retryBaseMs: 20 });
+    deliverers.push(d);
+    await d.drain();
+    d.hold(spoke1.eid, hubEid);
+    const [a, a2] = await depositors(2, weth("1"));
+    const b = await net.newAccount();
+    await mint(net.deployment, spoke2.name, spoke2.tokens[String(WETH)]!, b, weth("1"));
+    const first = await deposit(net.deployment, spoke1.name, a!, WETH, weth("1"));
+    await deposit(net.deployment, spoke1.name, a2!, WETH, weth("1"));
+    d.start();
+    try {
+      await deposit(net.deployment, spoke2.name, b, WETH, weth("1"));
+      await until(async () => (await net.deployment.hubClients.public.readContract({ address: hub, abi: hubAbi, functionName: "collateral", args: [b, spoke2.eid, WETH] })) === weth("1"), "spoke2's deposit delivered");
+      const held = () => d.list().filter((p) => p.srcEid === spoke1.eid && p.sentBlock >= first.blockNumber);
+      // Many polls (50 ms each): spoke1's two packets are neither verified nor delivered.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(held().map((p) => p.status)).toEqual(["sent", "sent"]);
+      expect([await hubCollateral(a!), await hubCollateral(a2!)]).toEqual([0n, 0n]);
+      d.release(spoke1.eid, hubEid);
+      await until(() => held().every((p) => p.status === "delivered"), "spoke1's deposits delivered once released");
+      expect([await hubCollateral(a!), await hubCollateral(a2!)]).toEqual([weth("1"), weth("1")]);
+      for (const p of held()) expect(await deliveredCount(p.guid)).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe("a reorg on the source chain", () => {
   it("never verifies a packet whose block left the chain before its confirmations; the packet mined in its place is delivered once", async () => {
     const manifest = { ...net.network.manifest, chains: net.network.manifest.chains.map((c) => ({ ...c, lzConfirmations: c.name === spoke1.name ? 3 : 0 })) };

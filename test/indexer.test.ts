@@ -11,8 +11,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Address, type Hex, pad } from "viem";
-import { endpointV2Abi } from "../abis/index.js";
+import { type Address, type Hex, pad, parseEventLogs } from "viem";
+import { endpointV2Abi, simpleMessageLibAbi } from "../abis/index.js";
+import { write } from "../src/chains/tx.js";
 import { decodePacket } from "../src/layerzero/packet.js";
 import { deposit, mint } from "../src/protocol/actions.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -136,13 +137,14 @@ async function indexedTables(ix: Indexer): Promise<Record<string, string[]>> {
 interface PathwayOut {
   srcEid: number; dstEid: number; asOf: { number: string; timestamp: string } | null; inFlight: number; oldestAgeSeconds: string | null;
   p50Seconds: string | null; p99Seconds: string | null; samples: number; failures: number; stallBoundSeconds: string; stalled: boolean;
+  stalledReason: string | null; blockedNonce: string | null; blockedPackets: number;
 }
 
 async function indexedPathways(ix: Indexer): Promise<PathwayOut[]> {
   const res = await api(ix, "/salvage/graphql", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: "{ pathways { srcEid dstEid asOf { number timestamp } inFlight oldestAgeSeconds p50Seconds p99Seconds samples failures stallBoundSeconds stalled } }" }),
+    body: JSON.stringify({ query: "{ pathways { srcEid dstEid asOf { number timestamp } inFlight oldestAgeSeconds p50Seconds p99Seconds samples failures stallBoundSeconds stalled stalledReason blockedNonce blockedPackets } }" }),
   });
   const body = (await res.json()) as { data?: { pathways: PathwayOut[] }; errors?: unknown };
   expect(body.errors, ix.backend).toBeUndefined();
@@ -398,7 +400,7 @@ describe("indexer", () => {
     await caughtUp();
     for (const ix of indexers) {
       const stalled = (await indexedPathways(ix)).find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
-      expect(stalled, ix.backend).toMatchObject({ inFlight: 1, stalled: true, stallBoundSeconds: String(bound) });
+      expect(stalled, ix.backend).toMatchObject({ inFlight: 1, stalled: true, stallBoundSeconds: String(bound), stalledReason: "oldest in flight past the bound", blockedNonce: null, blockedPackets: 0 });
       const hubNow = (await deployment.hubClients.public.getBlock({ blockNumber: BigInt(stalled.asOf!.number) })).timestamp;
       expect(BigInt(stalled.oldestAgeSeconds!)).toBe(hubNow - sentAt);
       expect((await api(ix, "/salvage/metrics").then((r) => r.text())).split("\n")).toContain(`salvage_pathway_stalled{src_eid="${spoke1.eid}",dst_eid="${deployment.hub.eid}"} 1`);
@@ -411,6 +413,47 @@ describe("indexer", () => {
     }
     const after = await endpointEvents();
     for (const ix of indexers) expect(comparable(await indexedPathways(ix)), ix.backend).toEqual(comparable(expectedPathways(after)));
+  });
+
+  it("a pathway whose later nonce is verified while an earlier one is not is nonce-blocked, and stalled once that lasts past the rule's minimum", async () => {
+    // Two deposits spoke1 → hub; only the second is verified (the DVN skipped the first), so EndpointV2 cannot run it.
+    const spoke1 = deployment.spokes.find((c) => c.name === "spoke1")!;
+    const { public: hubReader, wallet } = deployment.hubClients;
+    // Ages are the hub's clock minus spoke1's, and the test before moved the hub's on: spoke1's catches up first.
+    const spokeReader = deployment.clients(spoke1).public;
+    const [hubNow, spokeNow] = [(await hubReader.getBlock()).timestamp, (await spokeReader.getBlock()).timestamp];
+    if (hubNow > spokeNow) await spokeReader.request({ method: "evm_increaseTime", params: [Number(hubNow - spokeNow)] } as never);
+    const packets: { encoded: Hex; nonce: bigint }[] = [];
+    for (const amount of [1n, 2n]) {
+      await mint(deployment, spoke1.name, spoke1.tokens["10"]!, accounts[1]!, amount * 10n ** 18n);
+      const receipt = await deposit(deployment, spoke1.name, accounts[1]!, 10, amount * 10n ** 18n);
+      const [sent] = parseEventLogs({ abi: endpointV2Abi, eventName: "PacketSent", logs: receipt.logs });
+      packets.push({ encoded: sent!.args.encodedPayload, nonce: decodePacket(sent!.args.encodedPayload).nonce });
+    }
+    await write(wallet(devnetAccounts.relayer), hubReader, { address: deployment.hub.contracts.messageLib!, abi: simpleMessageLibAbi, functionName: "validatePacket", args: [packets[1]!.encoded] });
+    await caughtUp();
+    const onPath = (list: PathwayOut[]) => list.find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
+    for (const ix of indexers) {
+      // Blocked, not yet stalled: verification a moment out of order is no stall.
+      expect(onPath(await indexedPathways(ix)), ix.backend).toMatchObject({ inFlight: 2, blockedNonce: String(packets[0]!.nonce), blockedPackets: 1, stalled: false, stalledReason: null });
+    }
+    await hubReader.request({ method: "evm_increaseTime", params: [61] } as never);
+    await hubReader.request({ method: "evm_mine", params: [] } as never);
+    await caughtUp();
+    for (const ix of indexers) {
+      expect(onPath(await indexedPathways(ix)), ix.backend).toMatchObject({ inFlight: 2, blockedNonce: String(packets[0]!.nonce), blockedPackets: 1, stalled: true, stalledReason: "nonce blocked" });
+      // A scrape reads the pathways at most once a second (onePerScrape): the line may come one read later.
+      const line = `salvage_pathway_blocked_packets{src_eid="${spoke1.eid}",dst_eid="${deployment.hub.eid}"} 1`;
+      let lines: string[] = [];
+      for (let i = 0; i < 30 && !lines.includes(line); i++) {
+        if (i > 0) await sleep(100);
+        lines = (await api(ix, "/salvage/metrics").then((r) => r.text())).split("\n");
+      }
+      expect(lines).toContain(line);
+    }
+    await deliverer!.drain();
+    await caughtUp();
+    for (const ix of indexers) expect(onPath(await indexedPathways(ix)), ix.backend).toMatchObject({ inFlight: 0, blockedNonce: null, blockedPackets: 0, stalled: false, stalledReason: null });
   });
 
   it("rejects malformed requests with errors and keeps serving", async () => {

@@ -6,7 +6,8 @@
  *   salvage_pathway_oldest_in_flight_seconds{src_eid,dst_eid}    age of the oldest (0 with none)
  *   salvage_pathway_delivery_seconds{src_eid,dst_eid,quantile}   send → delivery, quantile 0.5 and 0.99 (last 1,000)
  *   salvage_pathway_lz_receive_failures{src_eid,dst_eid}         LzReceiveAlerts of those packets
- *   salvage_pathway_stalled{src_eid,dst_eid}                     1 when the oldest packet is past the stall bound
+ *   salvage_pathway_blocked_packets{src_eid,dst_eid}             verified packets waiting behind an unverified nonce
+ *   salvage_pathway_stalled{src_eid,dst_eid}                     1 when stalled (oldest packet past the bound, or nonce blocked)
  */
 import { Gauge } from "prom-client";
 import { onePerScrape, salvageRegistry } from "./metrics.js";
@@ -30,7 +31,8 @@ function pathwayGauge(name: string, help: string, value: (p: Pathway) => number)
 pathwayGauge("salvage_pathway_packets_in_flight", "LayerZero packets sent on the pathway and not yet delivered", (p) => p.inFlight);
 pathwayGauge("salvage_pathway_oldest_in_flight_seconds", "Age of the pathway's oldest packet in flight (0 with none)", (p) => Number(p.oldestAgeSeconds ?? 0n));
 pathwayGauge("salvage_pathway_lz_receive_failures", "LzReceiveAlerts of the pathway's packets in flight and of its last 1,000 deliveries", (p) => p.failures);
-pathwayGauge("salvage_pathway_stalled", "1 when the pathway's oldest packet in flight is past its stall bound", (p) => (p.stalled ? 1 : 0));
+pathwayGauge("salvage_pathway_blocked_packets", "Verified packets of the pathway that EndpointV2 cannot execute yet: an earlier nonce of their path is not verified", (p) => p.blockedPackets);
+pathwayGauge("salvage_pathway_stalled", "1 when the pathway is stalled: its oldest packet in flight is past its stall bound, or a blocked nonce is older than the stall rule's minimum", (p) => (p.stalled ? 1 : 0));
 new Gauge({
   name: "salvage_pathway_delivery_seconds", help: "Send to delivery over the pathway's last 1,000 delivered packets (nearest rank)",
   labelNames: ["src_eid", "dst_eid", "quantile"], registers: [salvageRegistry],

@@ -8,7 +8,9 @@
  * knows the packet was not delivered there) minus the source block's timestamp. A pathway is stalled when its
  * oldest packet in flight is older than a bound drawn from its own history (src/layerzero/stall.ts: 3 × its p99
  * delivery time within [60 s, 1,800 s], 1,800 s before 20 deliveries; SALVAGE_PATHWAY_STALL_FACTOR,
- * SALVAGE_PATHWAY_STALL_MIN_SECONDS and SALVAGE_PATHWAY_STALL_MAX_SECONDS set them).
+ * SALVAGE_PATHWAY_STALL_MIN_SECONDS and SALVAGE_PATHWAY_STALL_MAX_SECONDS set them), or when its nonce is blocked:
+ * a packet is verified but EndpointV2 cannot execute it because an earlier nonce of its path is not verified, and
+ * that earlier packet is older than the rule's minSeconds (verification a moment out of order is no stall).
  *
  * Read in one snapshot (`atOneBlock`) with every chain's checkpoint; the rows come from the packet table, whose
  * status column has an index, and at most WINDOW latencies per pathway.
@@ -58,7 +60,39 @@ export interface Pathway {
   failures: number;
   /** Age beyond which a packet in flight stalls the pathway. */
   stallBoundSeconds: bigint;
+  /**
+   * The lowest nonce not verified while a later nonce of its path is verified (EndpointV2 executes a nonce only
+   * once every earlier one is verified), and how many verified packets wait behind it; null and 0 otherwise.
+   */
+  blockedNonce: bigint | null;
+  blockedPackets: number;
   stalled: boolean;
+  /** Why it is stalled: "nonce blocked" (takes precedence) or "oldest in flight past the bound"; null when not. */
+  stalledReason: "nonce blocked" | "oldest in flight past the bound" | null;
+}
+
+interface OpenPacket {
+  srcEid: number;
+  dstEid: number;
+  sender: string;
+  receiver: string;
+  nonce: bigint;
+  status: string;
+  sentAt: bigint | null;
+}
+
+/** The blocking nonce of a pathway's packets in flight, if any: see Pathway.blockedNonce. */
+export function blockedNonce(open: readonly Pick<OpenPacket, "sender" | "receiver" | "nonce" | "status" | "sentAt">[]): { nonce: bigint; behind: number; sentAt: bigint | null } | null {
+  const paths = new Map<string, typeof open[number][]>();
+  for (const p of open) paths.set(`${p.sender}:${p.receiver}`, [...(paths.get(`${p.sender}:${p.receiver}`) ?? []), p]);
+  let worst: { nonce: bigint; behind: number; sentAt: bigint | null } | null = null;
+  for (const list of paths.values()) {
+    const unverified = list.filter((p) => p.status === "sent").sort((a, b) => (a.nonce < b.nonce ? -1 : 1))[0];
+    if (!unverified) continue;
+    const behind = list.filter((p) => p.status === "verified" && p.nonce > unverified.nonce).length;
+    if (behind > 0 && (!worst || behind > worst.behind)) worst = { nonce: unverified.nonce, behind, sentAt: unverified.sentAt };
+  }
+  return worst;
 }
 
 export async function pathways(): Promise<Pathway[]> {
@@ -67,15 +101,27 @@ export async function pathways(): Promise<Pathway[]> {
     const chainOfEid = new Map(loadIndexerManifest().manifest.chains.map((c) => [c.eid, c.chainId] as const));
     const clockOf = (eid: number) => snapshot.chains.find((b) => b.chainId === chainOfEid.get(eid));
     const open = ne(packet.status, "delivered");
-    const [all, inFlight] = await Promise.all([
+    const [all, inFlight, unverifiedAhead] = await Promise.all([
       reader().select({ srcEid: packet.srcEid, dstEid: packet.dstEid }).from(packet).groupBy(packet.srcEid, packet.dstEid),
       reader()
         .select({ srcEid: packet.srcEid, dstEid: packet.dstEid, n: count(), oldest: min(packet.sentAt), failures: sum(packet.failures) })
         .from(packet)
         .where(open)
         .groupBy(packet.srcEid, packet.dstEid),
+      // Packets of the paths that have a verified packet in flight: the only ones a blocked nonce can be among.
+      reader()
+        .select({ srcEid: packet.srcEid, dstEid: packet.dstEid, sender: packet.sender, receiver: packet.receiver, nonce: packet.nonce, status: packet.status, sentAt: packet.sentAt })
+        .from(packet)
+        .where(
+          and(
+            open,
+            sql`(${packet.srcEid}, ${packet.sender}, ${packet.dstEid}, ${packet.receiver}) IN (SELECT ${packet.srcEid}, ${packet.sender}, ${packet.dstEid}, ${packet.receiver} FROM ${packet} WHERE ${packet.status} = 'verified')`,
+          ),
+        ),
     ]);
     const openOf = new Map(inFlight.map((f) => [`${f.srcEid}:${f.dstEid}`, f]));
+    const pendingOf = new Map<string, OpenPacket[]>();
+    for (const p of unverifiedAhead) pendingOf.set(`${p.srcEid}:${p.dstEid}`, [...(pendingOf.get(`${p.srcEid}:${p.dstEid}`) ?? []), p]);
     const out = await Promise.all(
       all.map(async ({ srcEid, dstEid }): Promise<Pathway> => {
         const recent = await reader()
@@ -91,6 +137,14 @@ export async function pathways(): Promise<Pathway[]> {
         const oldestAgeSeconds = oldest === null || !asOf ? null : asOf.timestamp > oldest ? asOf.timestamp - oldest : 0n;
         const p99 = nearestRank(latencies, 0.99);
         const bound = stallBound(p99, latencies.length, r);
+        const blocked = blockedNonce(pendingOf.get(`${srcEid}:${dstEid}`) ?? []);
+        const blockedAge = blocked?.sentAt == null || !asOf ? null : asOf.timestamp - blocked.sentAt;
+        const stalledReason =
+          blockedAge !== null && blockedAge > BigInt(r.minSeconds)
+            ? ("nonce blocked" as const)
+            : oldestAgeSeconds !== null && oldestAgeSeconds > bound
+              ? ("oldest in flight past the bound" as const)
+              : null;
         return {
           srcEid,
           dstEid,
@@ -102,7 +156,10 @@ export async function pathways(): Promise<Pathway[]> {
           samples: latencies.length,
           failures: Number(f?.failures ?? 0) + recent.reduce((s, x) => s + x.failures, 0),
           stallBoundSeconds: bound,
-          stalled: oldestAgeSeconds !== null && oldestAgeSeconds > bound,
+          blockedNonce: blocked?.nonce ?? null,
+          blockedPackets: blocked?.behind ?? 0,
+          stalled: stalledReason !== null,
+          stalledReason,
         };
       }),
     );
@@ -120,5 +177,6 @@ export function pathwayJson(p: Pathway) {
     p50Seconds: str(p.p50Seconds),
     p99Seconds: str(p.p99Seconds),
     stallBoundSeconds: p.stallBoundSeconds.toString(),
+    blockedNonce: str(p.blockedNonce),
   };
 }

@@ -112,8 +112,14 @@ export const typeDefs = /* GraphQL */ `
     failures: Int!
     "Age past which a packet in flight stalls the pathway: 3 x p99 within [60 s, 1,800 s] by default, 1,800 s before 20 deliveries."
     stallBoundSeconds: String!
-    "The oldest packet in flight is older than stallBoundSeconds."
+    "The lowest nonce not verified while a later nonce of its path is (EndpointV2 executes a nonce only once every earlier one is verified); null when none."
+    blockedNonce: String
+    "Verified packets waiting behind blockedNonce."
+    blockedPackets: Int!
+    "The oldest packet in flight is older than stallBoundSeconds, or blockedNonce was sent more than the stall rule's minimum (60 s) ago."
     stalled: Boolean!
+    "Why it is stalled: nonce blocked (takes precedence), or oldest in flight past the bound; null when it is not."
+    stalledReason: String
   }
 
   type Solvency {

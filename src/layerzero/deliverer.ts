@@ -180,6 +180,8 @@ export class PacketDeliverer {
   private readonly packets = new Map<Hex, PacketRecord>();
   private readonly paths = new Map<string, PacketRecord[]>();
   private readonly peerCache = new Map<string, Hex>();
+  /** Pathways ("srcEid:dstEid") held by hold(): nothing of theirs is verified. */
+  private readonly held = new Set<string>();
   private readonly nonces = new NonceBook();
   /** Most gas a successful transaction of each kind used (see gasFor). */
   private readonly gasUsed = new Map<string, bigint>();
@@ -237,6 +239,20 @@ export class PacketDeliverer {
   /** Whether this deliverer holds the delivery lock of `chainId` (it delivers there) right now. */
   delivering(chainId: number): boolean {
     return [...this.chains.values()].some((c) => c.config.chainId === chainId && c.lock.held());
+  }
+
+  /**
+   * Holds a pathway (source eid → destination eid): none of its packets is verified until release(), as a DVN that
+   * stopped verifying it; the later nonces of its paths wait behind the first held one, other pathways go on. The
+   * devnet's drill of a stalled pathway (test/deliverer.test.ts, test/relayer.pathway.test.ts).
+   */
+  hold(srcEid: number, dstEid: number): void {
+    this.held.add(`${srcEid}:${dstEid}`);
+  }
+
+  /** Ends hold(): the pathway's packets are due again, in nonce order. */
+  release(srcEid: number, dstEid: number): void {
+    this.held.delete(`${srcEid}:${dstEid}`);
   }
 
   /** Re-arms a packet that failed past the bound: fresh attempts and gas, due now. */
@@ -462,6 +478,7 @@ export class PacketDeliverer {
           break;
         }
         if (confirmations && !this.confirmed(p)) break;
+        if (!p.verified && this.held.has(`${p.srcEid}:${p.dstEid}`)) break;
         due.push(p);
       }
     }
