@@ -31,6 +31,7 @@ import type { Reader } from "../src/chains/tx.js";
 import { decodePacket } from "../src/layerzero/packet.js";
 import { WAD } from "../src/health/wad.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { deposit, mint } from "../src/protocol/actions.js";
 import { type IdleRpc, measureIdleRpc } from "./idle.js";
 import { BlockClock } from "./lib/clock.js";
 import { type BenchResult, type Figure, log, percentile, round, sleep } from "./lib/common.js";
@@ -409,6 +410,19 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
         return { block: Number(n - crash.block), gasUsed: Number(b.gasUsed), transactions: b.transactions.length, baseFeeGwei: Number(b.baseFeePerGas ?? 0n) / 1e9 };
       });
       details2.msSamples = ms;
+
+      // The other direction, spoke → hub, once the crash is recovered: deposits from healthy borrowers on each spoke
+      // (two a borrower, sent at once), delivered by the same deliverer while 1 s blocks go on.
+      const depositors = net.borrowers.filter((a) => !liquidatable.has(a.toLowerCase())).slice(0, SPOKE_TO_HUB_DEPOSITORS);
+      const spokeToHubDetails: Record<string, unknown> = {};
+      details2.spokeToHub = spokeToHubDetails;
+      for (const spoke of d.spokes) {
+        const r = await spokeToHub(d, spoke, depositors, hubClock, spokeClocks.get(spoke.name)!);
+        const dirSetup = `${setup}; after the recovery: ${r.packets} deposits on ${spoke.name} from ${depositors.length} healthy borrowers sent at once, 1 s blocks on every chain; PacketSent on ${spoke.name}'s endpoint → PacketDelivered on the hub's, both blocks stamped when first seen`;
+        figures2.push({ bench: "2 recovery", metric: `delivery ${spoke.name} → hub p50 / p95 (${r.ms.length} packets)`, value: pair(r.ms), unit: "ms", setup: dirSetup });
+        figures2.push({ bench: "2 recovery", metric: `delivery ${spoke.name} → hub p50 / p95`, value: pair(r.blocks), unit: "hub blocks", setup: `${dirSetup}; from the hub's head when the PacketSent block was seen` });
+        spokeToHubDetails[spoke.name] = r;
+      }
     }
     if (indexer) details1.indexerPeakRssMiB = indexer.memory()?.peakRssMiB ?? null;
   } finally {
@@ -427,6 +441,50 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
   if (options.recovery) out.push({ name: "recovery", figures: figures2, details: details2, skipped: skipped2 });
   if (options.detection) out.push({ name: "detection", figures: figures1, details: details1, skipped: skipped1 });
   return out;
+}
+
+const SPOKE_TO_HUB_DEPOSITORS = 25;
+
+/**
+ * Deposits (mint, approve, deposit: two per account, all accounts at once) on `spoke`, then each packet's delivery
+ * to the hub: PacketSent block (first seen on the spoke) → PacketDelivered block (first seen on the hub), in ms and
+ * in hub blocks. Waits for every packet (at most 120 s); those not delivered by then are counted apart.
+ */
+async function spokeToHub(d: Deployment, spoke: Deployment["spokes"][number], accounts: readonly Address[], hubClock: BlockClock, spokeClock: BlockClock) {
+  const reader = d.clients(spoke).public;
+  const from = await reader.getBlockNumber();
+  const hubFrom = await d.hubClients.public.getBlockNumber();
+  const asset = d.collateralAssets[0]!.id;
+  await mapLimit(accounts, 8, (a) => mint(d, spoke.name, spoke.tokens[String(asset)]!, a, 2n * 10n ** 15n));
+  await mapLimit(accounts, 25, async (a) => {
+    for (let i = 0; i < 2; i++) await deposit(d, spoke.name, a, asset, 10n ** 15n);
+  });
+  const sent = await reader.getContractEvents({ address: spoke.contracts.endpoint, abi: endpointV2Abi, eventName: "PacketSent", fromBlock: from + 1n });
+  const keys = new Map<string, bigint>(sent.map((e) => {
+    const p = decodePacket(e.args.encodedPayload as Hex);
+    return [`${p.srcEid}:${p.sender.toLowerCase()}:${p.receiverAddress.toLowerCase()}:${p.nonce}`, e.blockNumber] as const;
+  }));
+  const delivered = new Map<string, bigint>();
+  const deadline = Date.now() + 120_000;
+  while (delivered.size < keys.size && Date.now() < deadline) {
+    await sleep(250);
+    for (const e of await d.hubClients.public.getContractEvents({ address: d.hub.contracts.endpoint, abi: endpointV2Abi, eventName: "PacketDelivered", fromBlock: hubFrom + 1n })) {
+      const o = e.args.origin as { srcEid: number; sender: Hex; nonce: bigint };
+      const key = `${o.srcEid}:${o.sender.toLowerCase()}:${(e.args.receiver as Address).toLowerCase()}:${o.nonce}`;
+      if (keys.has(key)) delivered.set(key, e.blockNumber);
+    }
+  }
+  const ms: number[] = [];
+  const blocks: number[] = [];
+  for (const [key, sentBlock] of keys) {
+    const at = delivered.get(key);
+    const sentTime = spokeClock.at(sentBlock);
+    const deliveredTime = at === undefined ? undefined : hubClock.at(at);
+    if (at === undefined || sentTime === undefined || deliveredTime === undefined) continue;
+    ms.push(deliveredTime - sentTime);
+    blocks.push(Number(at - hubClock.headAt(sentTime)));
+  }
+  return { packets: keys.size, delivered: delivered.size, ms, blocks };
 }
 
 /** Ms until the indexer's /status reports every chain at the head it had when the wait began (polled every 50 ms). */

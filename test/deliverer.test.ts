@@ -11,11 +11,15 @@ import { type Address, type Hex, getAbiItem, parseUnits } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endpointV2Abi, hubAbi, spokeAbi, testTokenAbi } from "../abis/index.js";
 import { write } from "../src/chains/tx.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
+import { Rng } from "../src/devnet/rng.js";
+import { MarketSimulator } from "../src/devnet/simulate.js";
 import { lzReceiveAlerts } from "../src/layerzero/alerts.js";
 import { DeliveryLock } from "../src/layerzero/lock.js";
 import { type DelivererOptions, type DeliveryEvent, PacketDeliverer } from "../src/layerzero/deliverer.js";
 import { deposit, mint, quoteHubMessage, requestWithdraw } from "../src/protocol/actions.js";
+import { fundLiquidator, openPosition } from "./helpers/bad-debt.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
 
 const WETH = 10;
@@ -317,6 +321,48 @@ describe("a reorg on the source chain", () => {
       expect(delivered.sentBlockHash).not.toBe(tracked.sentBlockHash);
       const verified = await net.deployment.hubClients.public.getLogs({ address: net.deployment.hub.contracts.endpoint, event: getAbiItem({ abi: endpointV2Abi, name: "PacketVerified" }), fromBlock: 0n });
       expect(verified.filter((l) => l.args.origin!.srcEid === spoke1.eid && l.args.origin!.nonce === tracked.nonce && l.args.origin!.sender === tracked.sender)).toHaveLength(1);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("never pays the collateral of a SEIZE whose take left the hub before its confirmations", async () => {
+    // A position under water with its collateral on spoke1, kicked; then a take whose hub block is reorged out.
+    const USDC = 1;
+    const d0 = net.deployment;
+    const account = await openPosition(net, { collateralAssetId: WETH, collateral: weth("1"), debtAssetId: USDC, debt: parseUnits("1500", 6) });
+    await new MarketSimulator(d0, new Rng(5)).applyAnswers(new Map([[WETH, 1_000n * 10n ** 8n]]));
+    await fundLiquidator(net, USDC, parseUnits("1500", 6));
+    const { public: hubReader, wallet } = d0.hubClients;
+    const liquidator = wallet(devnetAccounts.liquidator);
+    await write(liquidator, hubReader, { address: hub, abi: hubAbi, functionName: "kick", args: [account] });
+
+    const manifest = { ...net.network.manifest, chains: net.network.manifest.chains.map((c) => ({ ...c, lzConfirmations: c.role === "hub" ? 3 : 0 })) };
+    const events: DeliveryEvent[] = [];
+    const d = createDevnetDeliverer(manifest, { pollIntervalMs: 50, retryBaseMs: 20, onEvent: (e) => events.push({ ...e, packet: { ...e.packet } }) });
+    deliverers.push(d);
+    await rpc("hub", "anvil_mine", ["0x3"]);
+    await d.drain();
+    const receiver = await net.newAccount();
+    const paid = () => d0.clients(spoke1.name).public.readContract({ address: spoke1.weth, abi: testTokenAbi, functionName: "balanceOf", args: [receiver] });
+    const snapshot = await rpc("hub", "evm_snapshot");
+    const fee = (await hubReader.readContract({ address: hub, abi: hubAbi, functionName: "quoteSpokeMessage", args: [spoke1.eid] })) as bigint;
+    const take = await write(liquidator, hubReader, { address: hub, abi: hubAbi, functionName: "take", args: [account, USDC, 2n ** 255n, spoke1.eid, WETH, 0n, receiver], value: fee });
+    d.start();
+    try {
+      const find = () => d.list().find((p) => p.srcEid === d0.hub.eid && p.sentBlock === take.blockNumber);
+      await until(() => find() !== undefined, "the SEIZE tracked");
+      const tracked = { ...find()! };
+      expect([tracked.status, tracked.dstEid]).toEqual(["sent", spoke1.eid]);
+      // The take's block leaves the hub: back to before it, then empty blocks past its confirmations.
+      await rpc("hub", "evm_revert", [snapshot]);
+      await rpc("hub", "anvil_mine", ["0x6"]);
+      await until(() => events.some((e) => e.packet.guid === tracked.guid && e.type !== "sent"), "the deliverer deciding on the SEIZE");
+      await new Promise((r) => setTimeout(r, 600));
+      expect(events.filter((e) => e.packet.guid === tracked.guid && e.packet.sentBlockHash === tracked.sentBlockHash).map((e) => e.type)).toEqual(["sent", "reorged"]);
+      expect(await paid()).toBe(0n);
+      // The debt was never repaid, and the collateral is still the borrower's.
+      expect(await hubReader.readContract({ address: hub, abi: hubAbi, functionName: "collateral", args: [account, spoke1.eid, WETH] })).toBe(weth("1"));
     } finally {
       await d.stop();
     }
