@@ -26,6 +26,7 @@
 import { db } from "ponder:api";
 import schema from "ponder:schema";
 import { Hono } from "hono";
+import { z } from "zod";
 import { bodyLimit } from "hono/body-limit";
 import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
@@ -42,64 +43,75 @@ import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
 
 export { QueryError, parseMaxHealthFactor } from "./queries.js";
 
+/** SALVAGE_API: "on" (default) serves everything; "off" only /salvage/status, /salvage/ready and /salvage/metrics. */
+export function apiMode(env: NodeJS.ProcessEnv): "on" | "off" {
+  const parsed = z.enum(["on", "off"]).default("on").safeParse(env.SALVAGE_API || undefined);
+  if (!parsed.success) throw new Error(`SALVAGE_API must be "on" or "off", got ${JSON.stringify(env.SALVAGE_API)}`);
+  return parsed.data;
+}
+
 const app = new Hono();
-
-const salvage = createSalvageYoga("/salvage/graphql");
-app.use(
-  "/salvage/graphql",
-  bodyLimit({
-    maxSize: LIMITS.maxBodyBytes,
-    onError: (c) => c.json({ errors: [{ message: `request body larger than ${LIMITS.maxBodyBytes} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] }, 413),
-  }),
-);
-app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw));
-acceptWebSocketsOnPonderServer(salvage, "/salvage/graphql");
 app.route("/salvage", statusRoutes);
-
-app.use("/graphql", graphql({ db, schema }));
-
-app.route("/", page);
-app.post("/", graphql({ db, schema }));
-app.route("/salvage/webhooks", webhookRoutes); // signed webhooks: admin routes here, deliveries in the background
-startWebhooks();
-
-const smallInt = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) throw new QueryError(`${name} must be an integer in [${min}, ${max}]`, name);
-  return n;
-};
-
-app.get("/at-risk", async (c) => {
-  try {
-    const q = (name: string) => c.req.query(name);
-    const max = parseMaxHealthFactor({ maxHealthFactor: q("maxHealthFactor"), maxHealthFactorWad: q("maxHealthFactorWad") });
-    const minDebt = q("minDebtUsd");
-    const after = q("after");
-    if (after !== undefined) decodeCursor(after);
-    const first = smallInt("first", q("first"), 1, MAX_PAGE) ?? 100;
-    const page = await atRiskAccounts({
-      maxHealthFactor: max,
-      chainId: smallInt("chainId", q("chainId"), 1, 2 ** 31 - 1),
-      assetId: smallInt("assetId", q("assetId"), 0, 65_535),
-      minDebtUsd: minDebt === undefined ? undefined : parseDecimalWad("minDebtUsd", minDebt),
-      first,
-      after,
-    });
-    return c.json({
-      maxHealthFactorWad: max.toString(),
-      count: page.items.length,
-      accounts: replaceBigInts(page.items, (v) => String(v)),
-      pageInfo: page.pageInfo,
-      ...asOf(page.snapshot),
-    });
-  } catch (error) {
-    if (error instanceof QueryError) return c.json({ error: error.message }, 400);
-    throw error;
-  }
-});
-
-app.get("/solvency", async (c) => c.json(solvencyJson(await solvency())));
-app.get("/pathways", async (c) => c.json({ pathways: (await pathways()).map(pathwayJson) }));
-
+// SALVAGE_API=off: the indexer serves only its status, readiness and metrics; `ponder serve` replicas on the same
+// PostgreSQL schema serve the rest (README: "Serving from replicas").
+if (apiMode(process.env) === "on") mountPublicApi(app);
 export default app;
+
+function mountPublicApi(app: Hono): void {
+  const salvage = createSalvageYoga("/salvage/graphql");
+  app.use(
+    "/salvage/graphql",
+    bodyLimit({
+      maxSize: LIMITS.maxBodyBytes,
+      onError: (c) => c.json({ errors: [{ message: `request body larger than ${LIMITS.maxBodyBytes} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] }, 413),
+    }),
+  );
+  app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw));
+  acceptWebSocketsOnPonderServer(salvage, "/salvage/graphql");
+
+  app.use("/graphql", graphql({ db, schema }));
+
+  app.route("/", page);
+  app.post("/", graphql({ db, schema }));
+  app.route("/salvage/webhooks", webhookRoutes); // signed webhooks: admin routes here, deliveries in the background
+  startWebhooks();
+
+  const smallInt = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) throw new QueryError(`${name} must be an integer in [${min}, ${max}]`, name);
+    return n;
+  };
+
+  app.get("/at-risk", async (c) => {
+    try {
+      const q = (name: string) => c.req.query(name);
+      const max = parseMaxHealthFactor({ maxHealthFactor: q("maxHealthFactor"), maxHealthFactorWad: q("maxHealthFactorWad") });
+      const minDebt = q("minDebtUsd");
+      const after = q("after");
+      if (after !== undefined) decodeCursor(after);
+      const first = smallInt("first", q("first"), 1, MAX_PAGE) ?? 100;
+      const page = await atRiskAccounts({
+        maxHealthFactor: max,
+        chainId: smallInt("chainId", q("chainId"), 1, 2 ** 31 - 1),
+        assetId: smallInt("assetId", q("assetId"), 0, 65_535),
+        minDebtUsd: minDebt === undefined ? undefined : parseDecimalWad("minDebtUsd", minDebt),
+        first,
+        after,
+      });
+      return c.json({
+        maxHealthFactorWad: max.toString(),
+        count: page.items.length,
+        accounts: replaceBigInts(page.items, (v) => String(v)),
+        pageInfo: page.pageInfo,
+        ...asOf(page.snapshot),
+      });
+    } catch (error) {
+      if (error instanceof QueryError) return c.json({ error: error.message }, 400);
+      throw error;
+    }
+  });
+
+  app.get("/solvency", async (c) => c.json(solvencyJson(await solvency())));
+  app.get("/pathways", async (c) => c.json({ pathways: (await pathways()).map(pathwayJson) }));
+}

@@ -24,6 +24,10 @@ export interface PonderOptions {
   databaseUrl?: string;
   /** Extra environment for the Ponder process (webhook settings, poll intervals). */
   env?: Record<string, string>;
+  /** `serve`: the API alone over an indexer's schema (needs `databaseUrl` and that indexer's `schema`). */
+  command?: "start" | "serve";
+  /** The database schema (a fresh one by default). */
+  schema?: string;
 }
 
 export interface PonderApp {
@@ -61,7 +65,7 @@ export async function startPonder(options: PonderOptions): Promise<PonderApp> {
   let log = "";
   const child: ChildProcess = spawn(
     process.execPath,
-    ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", "start", "--schema", `t_${process.pid}_${Date.now()}`, "--port", String(port)],
+    ["node_modules/ponder/dist/esm/bin/ponder.js", "--log-format", "json", options.command ?? "start", "--schema", options.schema ?? `t_${process.pid}_${Date.now()}`, "--port", String(port)],
     { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   const collect = (chunk: Buffer) => {
