@@ -2,8 +2,11 @@
  * Serving from replicas, on PostgreSQL: one indexer (`ponder start`, SALVAGE_API=off: only its status, readiness and
  * metrics) and two `ponder serve` replicas over its schema. Both answer the same feed log; a subscriber that reads
  * from one replica, drops, and resumes on the other with the last event id it got misses nothing and gets nothing
- * twice, with new events indexed while it was away. The indexer itself answers no query.
+ * twice, with new events indexed while it was away; a webhook registered on one replica gets every event once, though
+ * both replicas run the sender. The indexer itself answers no query.
  */
+import { type Server, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createParser } from "eventsource-parser";
 import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -19,19 +22,25 @@ let indexer: PonderApp;
 const replicas: PonderApp[] = [];
 let accounts: Address[];
 let rng: Rng;
+const TOKEN = "replicas-test-admin-token";
+/** webhook-id of every delivery the receiver got, in arrival order. */
+const delivered: string[] = [];
+let receiver: Server;
 
 beforeAll(async () => {
   net = await startSeededNetwork({ accounts: 30, seed: 41 });
   ({ accounts, rng } = net);
   database = createTestDatabase("replicas", { required: true })!;
   const schema = `replicas_${process.pid}`;
-  const env = { SALVAGE_FEED_POLL_MS: "50" };
+  const env = { SALVAGE_FEED_POLL_MS: "50", SALVAGE_ADMIN_TOKEN: TOKEN, SALVAGE_WEBHOOK_ALLOW_CIDRS: "127.0.0.1/32", SALVAGE_WEBHOOK_POLL_MS: "100" };
   indexer = await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env: { ...env, SALVAGE_API: "off" } });
   await caughtUp();
   for (let i = 0; i < 2; i++) replicas.push(await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env, command: "serve" }));
 }, 400_000);
 
 afterAll(async () => {
+  receiver?.closeAllConnections();
+  receiver?.close();
   for (const r of replicas) await r.stop();
   await indexer?.stop();
   await net?.stop();
@@ -89,6 +98,19 @@ it("the indexer with its API off answers only status; both replicas serve one fe
   expect((await indexer.api("/salvage/metrics")).status).toBe(200);
   for (const path of ["/salvage/graphql", "/at-risk", "/"]) expect((await indexer.api(path)).status, path).toBe(404);
 
+  // A webhook registered on replica B; both replicas' senders share its deliveries.
+  receiver = createServer((req, res) => {
+    delivered.push(String(req.headers["webhook-id"]));
+    req.resume().on("end", () => res.writeHead(204).end());
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const registered = await replicas[1]!.api("/salvage/webhooks", {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` }),
+  });
+  expect(registered.status, await registered.clone().text()).toBe(201);
+
   // A first crash, indexed; a subscriber on replica A reads the whole log so far, live.
   await new MarketSimulator(net.deployment, rng).crash(accounts, 0.3);
   await caughtUp();
@@ -113,4 +135,9 @@ it("the indexer with its API off answers only status; both replicas serve one fe
   onB.close();
   await onB.done;
   expect([...onA.ids, ...onB.ids]).toEqual(all);
+
+  // Every event of the log once at the webhook (the first crash's too: they came after the registration).
+  await until("every event delivered to the webhook", () => new Set(delivered).size >= all.length);
+  await sleep(1_000); // a second sender would deliver its copy by now
+  expect([...delivered].sort()).toEqual([...all].sort());
 }, 300_000);
