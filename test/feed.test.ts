@@ -34,7 +34,8 @@ let rng: Rng;
 beforeAll(async () => {
   net = await startSeededNetwork({ accounts: ACCOUNTS, seed: SEED });
   ({ accounts, rng } = net);
-  ponder = await startPonder({ manifest: net.network.manifest, env: { SALVAGE_FEED_POLL_MS: "50" } });
+  // 1,000 SSE subscribers from one client below: past the default per-client cap (src/api/limits.ts).
+  ponder = await startPonder({ manifest: net.network.manifest, env: { SALVAGE_FEED_POLL_MS: "50", SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT: "2000" } });
   await caughtUp();
 }, 400_000);
 

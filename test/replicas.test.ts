@@ -4,10 +4,18 @@
  * from one replica, drops, and resumes on the other with the last event id it got misses nothing and gets nothing
  * twice, with new events indexed while it was away; a webhook registered on one replica gets every event once, though
  * both replicas run the sender. The indexer itself answers no query.
+ *
+ * The API's bounds, on a third replica with small limits (src/api/limits.ts): subscriptions per client, overall and
+ * per WebSocket refused past their caps with errors naming them; a statement held past the statement timeout (a
+ * table lock taken by the test) answered 503 / STATEMENT_TIMEOUT; requests past the per-client rate answered 429
+ * with Retry-After; status never limited.
  */
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createParser } from "eventsource-parser";
+import { createClient as createWsClient } from "graphql-ws";
+import pg from "pg";
+import WebSocket from "ws";
 import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Rng } from "../src/devnet/rng.js";
@@ -22,6 +30,16 @@ let indexer: PonderApp;
 const replicas: PonderApp[] = [];
 let accounts: Address[];
 let rng: Rng;
+let schema: string;
+let limited: PonderApp;
+const LIMITED = {
+  SALVAGE_TRUST_PROXY: "true",
+  SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT: "2",
+  SALVAGE_MAX_SUBSCRIBERS: "3",
+  SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET: "2",
+  SALVAGE_STATEMENT_TIMEOUT_MS: "300",
+  SALVAGE_RATE_LIMIT_PER_MINUTE: "40",
+};
 const TOKEN = "replicas-test-admin-token";
 /** webhook-id of every delivery the receiver got, in arrival order. */
 const delivered: string[] = [];
@@ -31,17 +49,19 @@ beforeAll(async () => {
   net = await startSeededNetwork({ accounts: 30, seed: 41 });
   ({ accounts, rng } = net);
   database = createTestDatabase("replicas", { required: true })!;
-  const schema = `replicas_${process.pid}`;
+  schema = `replicas_${process.pid}`;
   const env = { SALVAGE_FEED_POLL_MS: "50", SALVAGE_ADMIN_TOKEN: TOKEN, SALVAGE_WEBHOOK_ALLOW_CIDRS: "127.0.0.1/32", SALVAGE_WEBHOOK_POLL_MS: "100" };
   indexer = await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env: { ...env, SALVAGE_API: "off" } });
   await caughtUp();
   for (let i = 0; i < 2; i++) replicas.push(await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env, command: "serve" }));
+  limited = await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env: { ...env, ...LIMITED }, command: "serve" });
 }, 400_000);
 
 afterAll(async () => {
   receiver?.closeAllConnections();
   receiver?.close();
   for (const r of replicas) await r.stop();
+  await limited?.stop();
   await indexer?.stop();
   await net?.stop();
   database?.drop();
@@ -140,4 +160,98 @@ it("the indexer with its API off answers only status; both replicas serve one fe
   await until("every event delivered to the webhook", () => new Set(delivered).size >= all.length);
   await sleep(1_000); // a second sender would deliver its copy by now
   expect([...delivered].sort()).toEqual([...all].sort());
+}, 300_000);
+
+/** The first SSE frame of a subscription from `client` (X-Forwarded-For: the limited replica trusts its proxy). */
+function sseFrom(app: PonderApp, client: string) {
+  const controller = new AbortController();
+  const frames: string[] = [];
+  const query = `subscription { opportunities { id } }`;
+  const done = (async () => {
+    const res = await fetch(`${app.url}/salvage/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: "text/event-stream", "x-forwarded-for": client }, signal: controller.signal });
+    const parser = createParser({ onEvent: (e) => frames.push(e.data) });
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+  })().catch((error: unknown) => {
+    if (!controller.signal.aborted) throw error;
+  });
+  return { frames, close: () => controller.abort(), done };
+}
+
+/** Open subscriptions of the limited replica (salvage_subscribers summed). */
+async function openSubscribers(): Promise<number> {
+  const text = await (await limited.api("/salvage/metrics")).text();
+  return [...text.matchAll(/^salvage_subscribers\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+it("bounds the API: subscription caps per client, overall and per WebSocket, the statement timeout and the request rate, each with an error naming it", async () => {
+  // Per client (2) and overall (3): client A's third is refused, B's first admitted, C's refused as the server is full.
+  // (The webhook sender's own feed subscription, if any, is not a client's: counted from this baseline.)
+  const base = await openSubscribers();
+  const a = [sseFrom(limited, "198.51.100.1"), sseFrom(limited, "198.51.100.1")];
+  await until("A's two subscriptions open", async () => (await openSubscribers()) === base + 2);
+  const a3 = sseFrom(limited, "198.51.100.1");
+  await until("A's third answered", () => a3.frames.length > 0);
+  expect(a3.frames[0]).toContain("SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT");
+  expect(JSON.parse(a3.frames[0]!).errors[0].extensions).toMatchObject({ code: "TOO_MANY_SUBSCRIPTIONS", limit: 2 });
+  const b = sseFrom(limited, "198.51.100.2");
+  await until("B's subscription open", async () => (await openSubscribers()) === base + 3);
+  const c = sseFrom(limited, "198.51.100.3");
+  await until("C's answered", () => c.frames.length > 0);
+  expect(JSON.parse(c.frames[0]!).errors[0].extensions).toMatchObject({ code: "TOO_MANY_SUBSCRIPTIONS", variable: "SALVAGE_MAX_SUBSCRIBERS", limit: 3 });
+  // Leaving frees the place at once.
+  for (const x of [...a, a3, b, c]) x.close();
+  await until("every subscription released", async () => (await openSubscribers()) === base);
+
+  // Per WebSocket (2): the third subscription on one socket is refused; the first two stay.
+  class FromClient extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { "x-forwarded-for": "198.51.100.4" } });
+    }
+  }
+  const ws = createWsClient({ url: `ws://127.0.0.1:${limited.port}/salvage/graphql`, webSocketImpl: FromClient, retryAttempts: 0, lazy: false });
+  const refusals: { errors?: { extensions?: Record<string, unknown> }[] }[] = [];
+  const sink = (onNext?: (r: unknown) => void) => ({ next: onNext ?? (() => undefined), error: () => undefined, complete: () => undefined });
+  const stops = [ws.subscribe({ query: "subscription { opportunities { id } }" }, sink()), ws.subscribe({ query: "subscription { opportunities { id } }" }, sink())];
+  await until("two WebSocket subscriptions open", async () => (await openSubscribers()) === base + 2);
+  ws.subscribe({ query: "subscription { opportunities { id } }" }, sink((r) => refusals.push(r as (typeof refusals)[number])));
+  await until("the third refused", () => refusals.length > 0);
+  expect(refusals[0]!.errors?.[0]?.extensions).toMatchObject({ code: "TOO_MANY_SUBSCRIPTIONS", variable: "SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET", limit: 2 });
+  expect(await openSubscribers()).toBe(base + 2);
+  for (const stop of stops) stop();
+  await ws.dispose();
+  await until("WebSocket subscriptions released", async () => (await openSubscribers()) === base);
+
+  // The statement timeout (300 ms): a read held by a table lock is cut and answered 503 naming it, not left hanging.
+  const locker = new pg.Client({ connectionString: database.url });
+  await locker.connect();
+  try {
+    await locker.query("BEGIN");
+    await locker.query(`LOCK TABLE "${schema}"."account_health" IN ACCESS EXCLUSIVE MODE`);
+    const held = await limited.api("/at-risk?first=5", { headers: { "x-forwarded-for": "198.51.100.5" } });
+    expect(held.status).toBe(503);
+    expect(((await held.json()) as { error: string }).error).toContain("SALVAGE_STATEMENT_TIMEOUT_MS");
+    const gql = await limited.api("/salvage/graphql", { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.5" }, body: JSON.stringify({ query: "{ atRiskAccounts(first: 5) { totalCount } }" }) });
+    expect(((await gql.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe("STATEMENT_TIMEOUT");
+  } finally {
+    await locker.query("ROLLBACK");
+    await locker.end();
+  }
+  expect((await limited.api("/at-risk?first=5", { headers: { "x-forwarded-for": "198.51.100.5" } })).status).toBe(200);
+
+  // The rate (40 a minute per client): the 41st request of a client is a 429 with Retry-After; another client and
+  // the status route go on.
+  const statuses: number[] = [];
+  let refused: Response | undefined;
+  for (let i = 0; i < 45 && !refused; i++) {
+    const res = await limited.api("/pathways", { headers: { "x-forwarded-for": "198.51.100.6" } });
+    statuses.push(res.status);
+    if (res.status === 429) refused = res;
+  }
+  expect(statuses.slice(0, 40).every((s) => s === 200)).toBe(true);
+  expect(refused?.status).toBe(429);
+  expect(Number(refused!.headers.get("retry-after"))).toBeGreaterThan(0);
+  expect(((await refused!.json()) as { errors: { extensions: { code: string; variable: string } }[] }).errors[0]!.extensions).toMatchObject({ code: "RATE_LIMITED", variable: "SALVAGE_RATE_LIMIT_PER_MINUTE" });
+  expect((await limited.api("/pathways", { headers: { "x-forwarded-for": "198.51.100.7" } })).status).toBe(200);
+  expect((await limited.api("/salvage/status", { headers: { "x-forwarded-for": "198.51.100.6" } })).status).toBe(200);
 }, 300_000);

@@ -25,12 +25,14 @@
  */
 import { db } from "ponder:api";
 import schema from "ponder:schema";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { bodyLimit } from "hono/body-limit";
+import { rateLimiter } from "hono-rate-limiter";
 import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
-import { asOf } from "./snapshot.js";
+import { StatementTimeoutError, asOf } from "./snapshot.js";
+import { apiLimits, clientOf } from "./limits.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
 import { solvency, solvencyJson } from "./solvency.js";
@@ -59,14 +61,29 @@ export default app;
 
 function mountPublicApi(app: Hono): void {
   const salvage = createSalvageYoga("/salvage/graphql");
-  app.use(
-    "/salvage/graphql",
-    bodyLimit({
-      maxSize: LIMITS.maxBodyBytes,
-      onError: (c) => c.json({ errors: [{ message: `request body larger than ${LIMITS.maxBodyBytes} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] }, 413),
-    }),
-  );
-  app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw));
+  const limits = apiLimits();
+  // Every query route: a request rate per client (429 with Retry-After past it) and, on the GraphQL routes, a body
+  // limit. Status, readiness and metrics (mounted before) are not limited: a proxy's health checks must get through.
+  const perClient = rateLimiter({
+    windowMs: 60_000,
+    limit: limits.ratePerMinute,
+    standardHeaders: "draft-6",
+    keyGenerator: (c) => clientOf(c),
+    handler: (c) =>
+      c.json(
+        { errors: [{ message: `rate limit: at most ${limits.ratePerMinute} requests a minute per client (SALVAGE_RATE_LIMIT_PER_MINUTE); retry after the Retry-After header's seconds`, extensions: { code: "RATE_LIMITED", limit: limits.ratePerMinute, variable: "SALVAGE_RATE_LIMIT_PER_MINUTE" } }] },
+        429,
+      ),
+  });
+  const bodyLimited = bodyLimit({
+    maxSize: LIMITS.maxBodyBytes,
+    onError: (c) => c.json({ errors: [{ message: `request body larger than ${LIMITS.maxBodyBytes} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] }, 413),
+  });
+  for (const path of ["/salvage/graphql", "/graphql", "/at-risk", "/solvency", "/pathways"]) app.use(path, perClient);
+  app.post("/", perClient);
+  for (const path of ["/salvage/graphql", "/graphql"]) app.use(path, bodyLimited);
+  app.post("/", bodyLimited);
+  app.on(["GET", "POST"], "/salvage/graphql", (c) => salvage.fetch(c.req.raw, { client: clientOf(c) }));
   acceptWebSocketsOnPonderServer(salvage, "/salvage/graphql");
 
   app.use("/graphql", graphql({ db, schema }));
@@ -108,10 +125,21 @@ function mountPublicApi(app: Hono): void {
       });
     } catch (error) {
       if (error instanceof QueryError) return c.json({ error: error.message }, 400);
+      if (error instanceof StatementTimeoutError) return c.json({ error: error.message }, 503);
       throw error;
     }
   });
 
-  app.get("/solvency", async (c) => c.json(solvencyJson(await solvency())));
-  app.get("/pathways", async (c) => c.json({ pathways: (await pathways()).map(pathwayJson) }));
+  app.get("/solvency", (c) => timed(c, async () => solvencyJson(await solvency())));
+  app.get("/pathways", (c) => timed(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
+}
+
+/** A REST answer; one past the statement timeout is a 503 naming it. */
+async function timed(c: Context, answer: () => Promise<unknown>): Promise<Response> {
+  try {
+    return c.json(await answer());
+  } catch (error) {
+    if (error instanceof StatementTimeoutError) return c.json({ error: error.message }, 503);
+    throw error;
+  }
 }

@@ -19,8 +19,10 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { db } from "ponder:api";
+import { GraphQLError } from "graphql";
 import { sql } from "ponder";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { apiLimits } from "./limits.js";
 
 /** What the query code reads through: Ponder's readonly database or the open snapshot transaction. */
 export type Reader = Pick<typeof db, "select" | "execute">;
@@ -93,9 +95,12 @@ export async function atOneBlock<T>(fn: (snapshot: Snapshot) => Promise<T>): Pro
   const open = current.getStore();
   if (open) return fn(open);
   const hubChainId = loadIndexerManifest().hub.chainId;
+  const timeoutMs = apiLimits().statementTimeoutMs;
   const outcome = await transactional().transaction(
     async (tx): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> => {
       try {
+        // Every statement of the answer is bounded (SET LOCAL: this transaction only; allowed when read only).
+        if (timeoutMs > 0) await tx.execute(sql.raw(`SET LOCAL statement_timeout = ${timeoutMs}`));
         const chains = await readCheckpoints(tx);
         const snapshot: Open = { tx, chains, hub: chains.find((c) => c.chainId === hubChainId) };
         return { ok: true, value: await current.run(snapshot, () => fn(snapshot)) };
@@ -105,8 +110,25 @@ export async function atOneBlock<T>(fn: (snapshot: Snapshot) => Promise<T>): Pro
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },
   );
-  if (!outcome.ok) throw outcome.error;
+  if (!outcome.ok) throw isStatementTimeout(outcome.error) ? new StatementTimeoutError(timeoutMs) : outcome.error;
   return outcome.value;
+}
+
+/** An answer whose database statement ran past SALVAGE_STATEMENT_TIMEOUT_MS: 503 over REST, a GraphQL error naming the limit. */
+export class StatementTimeoutError extends GraphQLError {
+  constructor(readonly timeoutMs: number) {
+    super(`the answer took longer than the database statement timeout of ${timeoutMs} ms (SALVAGE_STATEMENT_TIMEOUT_MS); ask for less (a smaller first, fewer fields)`, {
+      extensions: { code: "STATEMENT_TIMEOUT", limit: timeoutMs, variable: "SALVAGE_STATEMENT_TIMEOUT_MS" },
+    });
+  }
+}
+
+/** PostgreSQL's query_canceled (57014), the code of a statement timeout, wherever drizzle or pg nested it. */
+export function isStatementTimeout(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === "57014") return true;
+  }
+  return false;
 }
 
 /** A block as the API writes it: bigints as decimal strings. */

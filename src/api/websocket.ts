@@ -16,6 +16,7 @@ import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
+import { clientOfUpgrade } from "./limits.js";
 
 // Any yoga server: the operation's context comes from its own `context` factory (the transport is added here).
 type AnyYoga = YogaServerInstance<any, any>;
@@ -40,7 +41,12 @@ export function attachGraphQLWebSocket(server: http.Server, yoga: AnyYoga, path:
       execute: (args: ExecutionArgs) => (args.rootValue as Root).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as Root).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, transport: "ws", params: payload });
+        // The subscription resolvers refuse past the per-socket cap (src/api/limits.ts): an error thrown there is
+        // this realm's GraphQLError, which graphql-ws's own copy of graphql would not take from onSubscribe.
+        // graphql-ws has counted this operation in already.
+        const client = clientOfUpgrade((ctx.extra as { request: http.IncomingMessage }).request);
+        const socketSubscriptions = Object.keys(ctx.subscriptions).length;
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, transport: "ws", client, socketSubscriptions, params: payload });
         let document;
         try {
           document = parse(payload.query);
