@@ -10,6 +10,7 @@
  * table lock taken by the test) answered 503 / STATEMENT_TIMEOUT; requests past the per-client rate answered 429
  * with Retry-After; status never limited.
  */
+import { readFileSync } from "node:fs";
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createParser } from "eventsource-parser";
@@ -20,6 +21,7 @@ import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
+import { mapLimit } from "../src/util/concurrency.js";
 import { type TestDatabase, createTestDatabase } from "./helpers/database.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
@@ -254,4 +256,56 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
   expect(((await refused!.json()) as { errors: { extensions: { code: string; variable: string } }[] }).errors[0]!.extensions).toMatchObject({ code: "RATE_LIMITED", variable: "SALVAGE_RATE_LIMIT_PER_MINUTE" });
   expect((await limited.api("/pathways", { headers: { "x-forwarded-for": "198.51.100.7" } })).status).toBe(200);
   expect((await limited.api("/salvage/status", { headers: { "x-forwarded-for": "198.51.100.6" } })).status).toBe(200);
+}, 300_000);
+
+it("10,000 idle subscriptions attempted by one client: the per-client cap admits 200, every other attempt is refused, and the replica's memory stays bounded (printed)", async () => {
+  const app = replicas[0]!;
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${app.pid}/status`, "utf8"))![1]) / 1024;
+  const openOn = async () => {
+    const text = await (await app.api("/salvage/metrics")).text();
+    return [...text.matchAll(/^salvage_subscribers\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  const base = await openOn();
+  const before = rss();
+  const open: AbortController[] = [];
+  let refusedByCap = 0;
+  let refusedByRate = 0;
+  const query = encodeURIComponent("subscription { opportunities { id } }");
+  await mapLimit(Array.from({ length: 10_000 }, (_, i) => i), 200, async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${app.url}/salvage/graphql?query=${query}`, { headers: { accept: "text/event-stream" }, signal: controller.signal });
+    if (res.status === 429) {
+      refusedByRate++;
+      await res.body?.cancel();
+      return;
+    }
+    // Admitted: the stream stays open with nothing to say (keep-alive comments only); refused: one error frame.
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    const first = await Promise.race([
+      (async () => {
+        while (!text.includes("event: next")) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += decoder.decode(value, { stream: true });
+        }
+        return text;
+      })(),
+      sleep(10_000).then(() => null), // no frame for 10 s: admitted (a refusal is the first frame)
+    ]);
+    if (first?.includes("TOO_MANY_SUBSCRIPTIONS")) {
+      refusedByCap++;
+      controller.abort();
+    } else open.push(controller);
+  });
+  const peak = rss();
+  const admitted = (await openOn()) - base;
+  console.log(`[replicas] 10,000 SSE subscriptions from one client: ${admitted} admitted, ${refusedByCap} refused by the per-client cap, ${refusedByRate} by the request rate; replica RSS ${before.toFixed(0)} MiB before, ${peak.toFixed(0)} MiB with them`);
+  expect(admitted).toBe(200);
+  expect(open).toHaveLength(200);
+  expect(refusedByCap + refusedByRate).toBe(9_800);
+  expect(refusedByCap).toBeGreaterThan(0);
+  for (const c of open) c.abort();
+  await until("the 200 released", async () => (await openOn()) === base);
 }, 300_000);
