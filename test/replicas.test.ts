@@ -224,6 +224,16 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
   await ws.dispose();
   await until("WebSocket subscriptions released", async () => (await openSubscribers()) === base);
 
+  // The query cost: 50 aliases of a full page with its count and every account's positions is refused before it
+  // runs, with its cost; one such page is not.
+  const page = "atRiskAccounts(first: 500) { totalCount items { address healthFactor account { address } } }";
+  const costly = await limited.gql(`{ ${Array.from({ length: 50 }, (_, i) => `a${i}: ${page}`).join(" ")} }`);
+  expect(costly.errors?.[0]?.extensions).toMatchObject({ code: "QUERY_TOO_COSTLY", limit: 25_000, variable: "SALVAGE_MAX_QUERY_COST" });
+  // src/api/query-cost.ts: each field 1, totalCount +100, an account +10, a page's items × first.
+  expect(Number(costly.errors![0]!.extensions!.cost)).toBe(50 * (1 + (1 + 100) + 1 + 500 * (1 + 1 + (1 + 10 + 1))));
+  expect(costly.data).toBeUndefined();
+  expect((await limited.gql(`{ ${page} }`)).errors).toBeUndefined();
+
   // The statement timeout (300 ms): a read held by a table lock is cut and answered 503 naming it, not left hanging.
   const locker = new pg.Client({ connectionString: database.url });
   await locker.connect();

@@ -9,6 +9,7 @@
  *   SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT     of them from one client address (default 200)
  *   SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET   on one WebSocket (default 20)
  *   SALVAGE_STATEMENT_TIMEOUT_MS           longest database statement of an answer (default 5000; 0: none)
+ *   SALVAGE_MAX_QUERY_COST                 largest cost of one GraphQL document (default 25000; src/api/query-cost.ts)
  *   SALVAGE_TRUST_PROXY                    true behind a reverse proxy: the client is X-Forwarded-For's first address
  *                                          (default false: the TCP peer)
  *
@@ -26,6 +27,7 @@ const envSchema = z.object({
   SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT: count(200),
   SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET: count(20),
   SALVAGE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
+  SALVAGE_MAX_QUERY_COST: count(25_000),
   SALVAGE_TRUST_PROXY: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
 });
 
@@ -35,6 +37,7 @@ export interface ApiLimits {
   maxSubscribersPerClient: number;
   maxSubscriptionsPerSocket: number;
   statementTimeoutMs: number;
+  maxQueryCost: number;
   trustProxy: boolean;
 }
 
@@ -50,6 +53,7 @@ export function parseApiLimits(env: NodeJS.ProcessEnv): ApiLimits {
     maxSubscribersPerClient: e.SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT,
     maxSubscriptionsPerSocket: e.SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET,
     statementTimeoutMs: e.SALVAGE_STATEMENT_TIMEOUT_MS,
+    maxQueryCost: e.SALVAGE_MAX_QUERY_COST,
     trustProxy: e.SALVAGE_TRUST_PROXY,
   };
 }

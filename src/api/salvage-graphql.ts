@@ -52,6 +52,7 @@ import { solvency, solvencyJson } from "./solvency.js";
 import { pathwayJson, pathways } from "./pathways.js";
 import { AccountWatch } from "./account-watch.js";
 import { apiLimits, subscriberGate, tooManySubscriptions } from "./limits.js";
+import { queryCostLimit } from "./query-cost.js";
 import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter } from "./feed.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
@@ -673,6 +674,7 @@ export function createSalvageYoga(graphqlEndpoint = "/salvage/graphql") {
       maxTokensPlugin({ n: LIMITS.maxTokens }),
       maxDepthPlugin({ n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true, propagateOnRejection: false, onReject: [reportInRealm] }),
       maxAliasesPlugin({ n: LIMITS.maxAliases, allowList: [], propagateOnRejection: false, onReject: [reportInRealm] }),
+      queryCostLimit,
       sameRealmErrors,
       oneSnapshotPerRequest,
       sseWithEventIds,
