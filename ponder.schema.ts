@@ -56,17 +56,23 @@ export const debt = onchainTable(
   }),
 );
 
-/** Latest answer of the feed the hub reads, per (chain, asset). */
+/**
+ * Latest answer of the feed the hub reads, per (chain, asset). Whether the hub uses it is decided at a block:
+ * not when `answer` <= 0 (InvalidPrice), nor once the block is more than the asset's heartbeat past `updatedAt`
+ * (StalePrice); the API says so per account (src/api/queries.ts `unusablePrices`).
+ */
 export const price = onchainTable(
   "price",
   (t) => ({
     chainId: t.integer().notNull(),
     assetId: t.integer().notNull(),
     feed: t.hex().notNull(),
+    /** The feed's latest answer, a non-positive one included (the hub refuses it). */
     answer: t.bigint().notNull(),
-    /** Hub.priceWad: the answer scaled to 18 decimals. */
+    /** Hub.priceWad: the latest positive answer scaled to 18 decimals (health is computed at it). */
     priceWad: t.bigint().notNull(),
     roundId: t.bigint().notNull(),
+    /** The latest round's updatedAt (unix seconds), what the hub's heartbeat is measured from. */
     updatedAt: t.bigint().notNull(),
     block: t.bigint().notNull(),
   }),
@@ -83,6 +89,8 @@ export const asset = onchainTable("asset", (t) => ({
   token: t.hex().notNull(),
   ltv: t.bigint().notNull(),
   liquidationThreshold: t.bigint().notNull(),
+  /** Largest age (seconds) of a feed answer the hub accepts for this asset (AssetListed). */
+  heartbeat: t.bigint().notNull(),
   listedBlock: t.bigint().notNull(),
 }));
 

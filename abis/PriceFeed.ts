@@ -34,17 +34,6 @@ export const priceFeedAbi = [
   {
     "inputs": [
       {
-        "internalType": "int256",
-        "name": "answer",
-        "type": "int256"
-      }
-    ],
-    "name": "NonPositiveAnswer",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "address",
         "name": "owner",
         "type": "address"

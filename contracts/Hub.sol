@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import { OApp, Origin, MessagingFee, MessagingReceipt } from "@layerzerolabs/lz-evm-oapp-v2/contracts/oapp/OApp.sol";
+import { MessagingParams } from "@layerzerolabs/lz-evm-protocol-v2/contracts/interfaces/ILayerZeroEndpointV2.sol";
 import { Ownable } from "@openzeppelin/contracts/access/Ownable.sol";
 import { ReentrancyGuard } from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -26,11 +27,26 @@ import { Messages } from "./Messages.sol";
 /// kicked again. `take` repays debt here (capped by the close factor) and sends a SEIZE message to the spoke
 /// holding the chosen collateral, which pays it to the taker's receiver. When an account has no collateral
 /// left but still owes, its debt is written off against the reserve.
+///
+/// Prices: every asset is listed with a heartbeat. `priceWad` refuses a non-positive answer (`InvalidPrice`) and
+/// an answer older than the heartbeat (`StalePrice`), so whatever values a position (borrow, the withdraw check,
+/// kick, take, the `accountData`/`healthFactor` views) reverts by name while a price it needs is unusable. An
+/// account is valued only at the prices of the assets it holds or owes, so an unusable price of one asset blocks
+/// nothing for accounts without it. Repayments and deposits never need a price to go through (an auction they
+/// would end stays open until prices are usable again).
+///
+/// Native fees: the hub never spends its own native balance. A take's SEIZE is paid by the taker (msg.value); a
+/// withdraw reply is paid by its requester, up front, from the reply credit they funded on the hub
+/// (`fundReplyCredit`). A request whose requester's credit does not cover the reply is decided all the same but
+/// its reply waits (`WithdrawReplyPending`) until someone pays it with `sendWithdrawReply`.
 contract Hub is OApp, ReentrancyGuard {
     using SafeERC20 for IERC20;
     using Messages for Messages.Message;
 
     uint256 internal constant WAD = 1e18;
+    uint8 internal constant PRICE_USABLE = 0;
+    uint8 internal constant PRICE_INVALID = 1;
+    uint8 internal constant PRICE_STALE = 2;
 
     struct Asset {
         IPriceFeed feed;
@@ -43,7 +59,17 @@ contract Hub is OApp, ReentrancyGuard {
         uint64 ltv;
         /// Share of collateral value that counts toward the health factor (WAD). Zero for debt-only assets.
         uint64 liquidationThreshold;
+        /// Largest age (seconds) of a feed answer the hub uses; an older answer is stale.
+        uint32 heartbeat;
         bool listed;
+    }
+
+    /// A withdraw reply (release or reject) decided but not yet paid for.
+    struct PendingReply {
+        uint8 kind;
+        address account;
+        uint16 assetId;
+        uint256 amount;
     }
 
     struct CollateralMarket {
@@ -109,8 +135,19 @@ contract Hub is OApp, ReentrancyGuard {
     uint64 public auctionCount;
     uint64 public takeCount;
 
+    /// Native the account paid in for its withdraw replies; the hub's balance is the sum of these, nothing else.
+    mapping(address account => uint256) public replyCredit;
+    /// Replies decided but unpaid, by (spoke eid, the spoke's request id).
+    mapping(uint32 eid => mapping(uint256 requestId => PendingReply)) public pendingReplies;
+
     event AssetListed(
-        uint16 indexed assetId, address feed, uint8 decimals, address token, uint64 ltv, uint64 liquidationThreshold
+        uint16 indexed assetId,
+        address feed,
+        uint8 decimals,
+        address token,
+        uint64 ltv,
+        uint64 liquidationThreshold,
+        uint32 heartbeat
     );
     event CollateralMarketListed(uint32 indexed eid, uint16 indexed assetId);
     event AuctionParamsSet(
@@ -145,6 +182,11 @@ contract Hub is OApp, ReentrancyGuard {
     event BadDebtWrittenOff(address indexed account, uint16 indexed assetId, uint256 amount, uint256 coveredByReserve, uint256 uncovered);
     event ReserveFunded(uint16 indexed assetId, uint256 amount, uint256 reserve);
     event LiquiditySupplied(uint16 indexed assetId, uint256 amount);
+    event ReplyCreditChanged(address indexed account, uint256 credit, int256 delta);
+    /// `fee`: the native the reply was paid with: from the requester's credit, the quoted fee; by sendWithdrawReply,
+    /// the caller's msg.value (the endpoint refunds what exceeds the fee to the caller).
+    event WithdrawReplySent(address indexed account, uint32 indexed eid, uint256 indexed requestId, uint8 kind, uint256 fee, address payer, bytes32 guid);
+    event WithdrawReplyPending(address indexed account, uint32 indexed eid, uint256 indexed requestId, uint8 kind, uint256 fee, uint256 credit);
 
     error AssetNotListed(uint16 assetId);
     error NotDebtAsset(uint16 assetId);
@@ -160,25 +202,31 @@ contract Hub is OApp, ReentrancyGuard {
     error NothingToSeize();
     error SeizeBelowMinimum(uint256 seizeAmount, uint256 minSeize);
     error ZeroReceiver();
-    error InsufficientFeeBalance(uint256 balance, uint256 fee);
-    error PriceNotPositive(uint16 assetId);
+    error StalePrice(uint16 assetId, uint256 updatedAt, uint256 heartbeat);
+    error InvalidPrice(uint16 assetId, int256 answer);
+    error InsufficientReplyCredit(uint256 credit, uint256 amount);
+    error NoPendingReply(uint32 eid, uint256 requestId);
+    error NativeTransferFailed(address to, uint256 amount);
 
     constructor(address endpoint_, address owner_) OApp(endpoint_, owner_) Ownable(owner_) { }
 
-    /// Funds the native fees of the hub's own replies (withdraw release/reject) sent from lzReceive.
-    receive() external payable { }
-
     // ------------------------------------------------------------------ configuration
 
-    function listAsset(uint16 assetId, IPriceFeed feed, uint8 decimals_, IERC20 token, uint64 ltv, uint64 liquidationThreshold)
-        external
-        onlyOwner
-    {
+    /// @param heartbeat largest age in seconds of a feed answer the hub accepts for this asset (nonzero)
+    function listAsset(
+        uint16 assetId,
+        IPriceFeed feed,
+        uint8 decimals_,
+        IERC20 token,
+        uint64 ltv,
+        uint64 liquidationThreshold,
+        uint32 heartbeat
+    ) external onlyOwner {
         uint8 feedDecimals = feed.decimals();
-        if (feedDecimals > 18 || ltv > liquidationThreshold || liquidationThreshold >= WAD) revert InvalidParams();
+        if (feedDecimals > 18 || ltv > liquidationThreshold || liquidationThreshold >= WAD || heartbeat == 0) revert InvalidParams();
         if (!assets[assetId].listed && address(token) != address(0)) debtAssetIds.push(assetId);
-        assets[assetId] = Asset(feed, 10 ** (18 - feedDecimals), decimals_, token, ltv, liquidationThreshold, true);
-        emit AssetListed(assetId, address(feed), decimals_, address(token), ltv, liquidationThreshold);
+        assets[assetId] = Asset(feed, 10 ** (18 - feedDecimals), decimals_, token, ltv, liquidationThreshold, heartbeat, true);
+        emit AssetListed(assetId, address(feed), decimals_, address(token), ltv, liquidationThreshold, heartbeat);
     }
 
     function listCollateralMarket(uint32 eid, uint16 assetId) external onlyOwner {
@@ -221,12 +269,17 @@ contract Hub is OApp, ReentrancyGuard {
     }
 
     /// @return price of one whole unit of the asset in USD, WAD.
-    function priceWad(uint16 assetId) public view returns (uint256) {
-        Asset storage a = assets[assetId];
-        if (!a.listed) revert AssetNotListed(assetId);
-        (, int256 answer,,,) = a.feed.latestRoundData();
-        if (answer <= 0) revert PriceNotPositive(assetId);
-        return uint256(answer) * a.priceScale;
+    /// @dev Reverts `InvalidPrice` on an answer <= 0 and `StalePrice` on an answer older than the asset's heartbeat
+    ///      (block.timestamp - updatedAt > heartbeat) or stamped later than this block (a round that cannot be
+    ///      dated is not used either). src/health/health.ts `priceProblem` mirrors the rule.
+    function priceWad(uint16 assetId) public view returns (uint256 price) {
+        uint8 problem;
+        int256 answer;
+        uint256 updatedAt;
+        uint256 heartbeat;
+        (price, problem, answer, updatedAt, heartbeat) = _price(assetId);
+        if (problem == PRICE_INVALID) revert InvalidPrice(assetId, answer);
+        if (problem == PRICE_STALE) revert StalePrice(assetId, updatedAt, heartbeat);
     }
 
     function valueOf(uint16 assetId, uint256 amount) public view returns (uint256) {
@@ -238,28 +291,14 @@ contract Hub is OApp, ReentrancyGuard {
     /// @return borrowPower     sum of collateral values weighted by LTV
     /// @return debtValue       sum of debt values
     /// @return healthFactor    thresholdValue / debtValue in WAD; type(uint256).max without debt
+    /// @dev Reads the price of each asset the account holds or owes, and of no other: reverts `StalePrice` /
+    ///      `InvalidPrice` (naming the asset) when one of those is unusable; so do `healthFactor` and `valueOf`.
     function accountData(address account)
         public
         view
         returns (uint256 collateralValue, uint256 thresholdValue, uint256 borrowPower, uint256 debtValue, uint256 healthFactor)
     {
-        uint256 n = collateralMarkets.length;
-        for (uint256 i; i < n; ++i) {
-            CollateralMarket memory m = collateralMarkets[i];
-            uint256 amount = collateral[account][m.eid][m.assetId];
-            if (amount == 0) continue;
-            uint256 v = valueOf(m.assetId, amount);
-            collateralValue += v;
-            thresholdValue += Math.mulDiv(v, assets[m.assetId].liquidationThreshold, WAD);
-            borrowPower += Math.mulDiv(v, assets[m.assetId].ltv, WAD);
-        }
-        n = debtAssetIds.length;
-        for (uint256 i; i < n; ++i) {
-            uint16 d = debtAssetIds[i];
-            uint256 amount = debt[account][d];
-            if (amount != 0) debtValue += valueOf(d, amount);
-        }
-        healthFactor = debtValue == 0 ? type(uint256).max : Math.mulDiv(thresholdValue, WAD, debtValue);
+        (, collateralValue, thresholdValue, borrowPower, debtValue, healthFactor) = _accountData(account, true);
     }
 
     function healthFactor(address account) public view returns (uint256 hf) {
@@ -284,7 +323,8 @@ contract Hub is OApp, ReentrancyGuard {
         (repayAmount, seizeAmount) = _quoteTake(account, debtAssetId, maxRepay, eid, collateralAssetId, bonus);
     }
 
-    /// @notice Native fee of one hub -> spoke message (a SEIZE from `take`, or a withdraw reply).
+    /// @notice Native fee of one hub -> spoke message (a SEIZE from `take`, or a withdraw reply): what a requester's
+    ///         reply credit must hold for its withdraw reply to be sent on arrival.
     function quoteSpokeMessage(uint32 eid) public view returns (uint256) {
         Messages.Message memory m = Messages.Message(Messages.SEIZE, address(0), 0, 0, address(0), 0);
         return _quote(eid, m.encode(), "", false).nativeFee;
@@ -378,12 +418,43 @@ contract Hub is OApp, ReentrancyGuard {
 
     // ------------------------------------------------------------------ LayerZero
 
+    // ------------------------------------------------------------------ withdraw replies
+
+    /// @notice Adds msg.value to `account`'s reply credit, which pays its withdraw replies up front.
+    function fundReplyCredit(address account) external payable {
+        if (msg.value == 0) revert ZeroAmount();
+        _changeReplyCredit(account, int256(msg.value));
+    }
+
+    /// @notice Takes back `amount` of the caller's unspent reply credit.
+    function withdrawReplyCredit(uint256 amount) external nonReentrant {
+        uint256 credit = replyCredit[msg.sender];
+        if (amount == 0) revert ZeroAmount();
+        if (amount > credit) revert InsufficientReplyCredit(credit, amount);
+        _changeReplyCredit(msg.sender, -int256(amount));
+        (bool ok,) = payable(msg.sender).call{ value: amount }("");
+        if (!ok) revert NativeTransferFailed(msg.sender, amount);
+    }
+
+    /// @notice Sends a withdraw reply that waits for its fee; anyone may pay it. msg.value pays the LayerZero fee
+    ///         (see quoteSpokeMessage); the excess is refunded to the caller.
+    function sendWithdrawReply(uint32 eid, uint256 requestId) external payable nonReentrant returns (bytes32 guid) {
+        PendingReply memory p = pendingReplies[eid][requestId];
+        if (p.kind == 0) revert NoPendingReply(eid, requestId);
+        delete pendingReplies[eid][requestId];
+        Messages.Message memory m = Messages.Message(p.kind, p.account, p.assetId, p.amount, address(0), requestId);
+        guid = _lzSend(eid, m.encode(), "", MessagingFee(msg.value, 0), payable(msg.sender)).guid;
+        emit WithdrawReplySent(p.account, eid, requestId, p.kind, msg.value, msg.sender, guid);
+    }
+
     function _lzReceive(Origin calldata origin, bytes32, bytes calldata payload, address, bytes calldata)
         internal
         override
     {
         Messages.Message memory m = Messages.decode(payload);
         if (!isCollateralMarket[origin.srcEid][m.assetId]) revert NotCollateralMarket(origin.srcEid, m.assetId);
+        // Native an executor delivers with the message (LayerZero's lzReceive value option) is the account's.
+        if (msg.value != 0) _changeReplyCredit(m.account, int256(msg.value));
         if (m.kind == Messages.DEPOSIT) {
             _changeCollateral(m.account, origin.srcEid, m.assetId, int256(m.amount), CollateralChange.Deposit);
             _settleAuction(m.account);
@@ -394,13 +465,17 @@ contract Hub is OApp, ReentrancyGuard {
         }
     }
 
+    /// Decides a withdraw request, then replies if the requester's credit pays for it, else leaves the reply
+    /// pending. An account that owes nothing needs no price (its HF is infinite either way); one that owes
+    /// reverts with StalePrice/InvalidPrice while a price it needs is unusable, and the packet, verified, is
+    /// delivered again once the price is usable.
     function _handleWithdrawRequest(uint32 eid, Messages.Message memory m) internal {
         uint256 balance = collateral[m.account][eid][m.assetId];
         uint256 hfAfter;
         bool approved;
         if (m.amount != 0 && m.amount <= balance && !auctions[m.account].active) {
             _changeCollateral(m.account, eid, m.assetId, -int256(m.amount), CollateralChange.Withdraw);
-            hfAfter = healthFactor(m.account);
+            hfAfter = _hasDebt(m.account) ? healthFactor(m.account) : type(uint256).max;
             approved = hfAfter >= WAD;
             if (!approved) _changeCollateral(m.account, eid, m.assetId, int256(m.amount), CollateralChange.Deposit);
         }
@@ -410,19 +485,86 @@ contract Hub is OApp, ReentrancyGuard {
         m.kind = approved ? Messages.WITHDRAW_RELEASE : Messages.WITHDRAW_REJECT;
         bytes memory reply = m.encode();
         uint256 fee = _quote(eid, reply, "", false).nativeFee;
-        _lzSend(eid, reply, "", MessagingFee(fee, 0), payable(address(this)));
-    }
-
-    /// Replies sent from lzReceive are paid from the hub's own balance; user calls pay with msg.value.
-    function _payNative(uint256 nativeFee) internal override returns (uint256) {
-        if (msg.sender == address(endpoint)) {
-            if (address(this).balance < nativeFee) revert InsufficientFeeBalance(address(this).balance, nativeFee);
-            return nativeFee;
+        uint256 credit = replyCredit[m.account];
+        if (credit < fee) {
+            pendingReplies[eid][m.ref] = PendingReply(m.kind, m.account, m.assetId, m.amount);
+            emit WithdrawReplyPending(m.account, eid, m.ref, m.kind, fee, credit);
+            return;
         }
-        return super._payNative(nativeFee);
+        // Paid from the requester's credit, debited first; sent straight through the endpoint (OAppSender's
+        // _lzSend would take the fee from msg.value, which is the executor's, not the requester's).
+        _changeReplyCredit(m.account, -int256(fee));
+        MessagingReceipt memory receipt = endpoint.send{ value: fee }(
+            MessagingParams(eid, _getPeerOrRevert(eid), reply, "", false), m.account
+        );
+        emit WithdrawReplySent(m.account, eid, m.ref, m.kind, fee, m.account, receipt.guid);
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// The asset's feed answer as a WAD price, and whether the hub may use it (PRICE_USABLE), without reverting on
+    /// a refused one: priceWad and _accountData decide what a refusal does.
+    function _price(uint16 assetId)
+        internal
+        view
+        returns (uint256 price, uint8 problem, int256 answer, uint256 updatedAt, uint256 heartbeat)
+    {
+        Asset storage a = assets[assetId];
+        if (!a.listed) revert AssetNotListed(assetId);
+        (, answer,, updatedAt,) = a.feed.latestRoundData();
+        heartbeat = a.heartbeat;
+        if (answer <= 0) problem = PRICE_INVALID;
+        else if (updatedAt > block.timestamp || block.timestamp - updatedAt > heartbeat) problem = PRICE_STALE;
+        else price = uint256(answer) * a.priceScale;
+    }
+
+    /// Hub.accountData. `strict`: a refused price reverts by name (priceWad); otherwise it ends the valuation with
+    /// `usable` false (what a repayment or deposit that only settles an auction needs). Reads the price of each
+    /// asset the account holds or owes, and of no other.
+    function _accountData(address account, bool strict)
+        internal
+        view
+        returns (
+            bool usable,
+            uint256 collateralValue,
+            uint256 thresholdValue,
+            uint256 borrowPower,
+            uint256 debtValue,
+            uint256 healthFactor
+        )
+    {
+        uint256 n = collateralMarkets.length;
+        for (uint256 i; i < n; ++i) {
+            CollateralMarket memory m = collateralMarkets[i];
+            uint256 amount = collateral[account][m.eid][m.assetId];
+            if (amount == 0) continue;
+            (bool ok, uint256 price) = _usablePrice(m.assetId, strict);
+            if (!ok) return (false, 0, 0, 0, 0, 0);
+            Asset storage a = assets[m.assetId];
+            uint256 v = Math.mulDiv(amount, price, 10 ** a.decimals);
+            collateralValue += v;
+            thresholdValue += Math.mulDiv(v, a.liquidationThreshold, WAD);
+            borrowPower += Math.mulDiv(v, a.ltv, WAD);
+        }
+        n = debtAssetIds.length;
+        for (uint256 i; i < n; ++i) {
+            uint16 d = debtAssetIds[i];
+            uint256 amount = debt[account][d];
+            if (amount == 0) continue;
+            (bool ok, uint256 price) = _usablePrice(d, strict);
+            if (!ok) return (false, 0, 0, 0, 0, 0);
+            debtValue += Math.mulDiv(amount, price, 10 ** assets[d].decimals);
+        }
+        usable = true;
+        healthFactor = debtValue == 0 ? type(uint256).max : Math.mulDiv(thresholdValue, WAD, debtValue);
+    }
+
+    function _usablePrice(uint16 assetId, bool strict) internal view returns (bool ok, uint256 price) {
+        if (strict) return (true, priceWad(assetId));
+        uint8 problem;
+        (price, problem,,,) = _price(assetId);
+        ok = problem == PRICE_USABLE;
+    }
 
     function _debtAsset(uint16 assetId) internal view returns (Asset storage a) {
         a = assets[assetId];
@@ -454,6 +596,12 @@ contract Hub is OApp, ReentrancyGuard {
         }
     }
 
+    function _changeReplyCredit(address account, int256 delta) internal {
+        uint256 credit = delta >= 0 ? replyCredit[account] + uint256(delta) : replyCredit[account] - uint256(-delta);
+        replyCredit[account] = credit;
+        emit ReplyCreditChanged(account, credit, delta);
+    }
+
     function _changeCollateral(address account, uint32 eid, uint16 assetId, int256 delta, CollateralChange change) internal {
         uint256 before = collateral[account][eid][assetId];
         uint256 balance = delta >= 0 ? before + uint256(delta) : before - uint256(-delta);
@@ -471,6 +619,8 @@ contract Hub is OApp, ReentrancyGuard {
     }
 
     /// Ends the account's auction once it is healthy or repaid; writes off debt left without collateral.
+    /// A repayment or deposit must not fail on a price: while one the account needs is unusable (StalePrice,
+    /// InvalidPrice) its auction stays as it is (takes still need usable prices) and is settled by a later call.
     function _settleAuction(address account) internal {
         Auction storage au = auctions[account];
         if (collateralPositions[account] == 0 && _hasDebt(account)) {
@@ -478,7 +628,8 @@ contract Hub is OApp, ReentrancyGuard {
             return;
         }
         if (!au.active) return;
-        (,,, uint256 debtValue, uint256 hf) = accountData(account);
+        (bool usable,,,, uint256 debtValue, uint256 hf) = _accountData(account, false);
+        if (!usable) return;
         if (debtValue == 0) _endAuction(au, account, EndReason.Repaid);
         else if (hf >= WAD) _endAuction(au, account, EndReason.Healthy);
     }

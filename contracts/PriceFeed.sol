@@ -15,7 +15,8 @@ interface IPriceFeed {
 /// @title PriceFeed
 /// @notice A Chainlink-style price feed whose owner (the oracle operator) pushes answers.
 ///         Emits Chainlink's own AnswerUpdated and NewRound events so price updates index like
-///         any Chainlink aggregator.
+///         any Chainlink aggregator. Like an aggregator it publishes what it is given, a zero or negative
+///         answer included: its readers validate (the hub refuses non-positive and stale answers).
 contract PriceFeed is IPriceFeed, Ownable {
     struct Round {
         int256 answer;
@@ -31,7 +32,6 @@ contract PriceFeed is IPriceFeed, Ownable {
     event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
     event NewRound(uint256 indexed roundId, address indexed startedBy, uint256 startedAt);
 
-    error NonPositiveAnswer(int256 answer);
     error NoData();
 
     constructor(address owner_, uint8 decimals_, string memory description_, int256 initialAnswer) Ownable(owner_) {
@@ -59,7 +59,6 @@ contract PriceFeed is IPriceFeed, Ownable {
     }
 
     function _update(int256 answer) internal {
-        if (answer <= 0) revert NonPositiveAnswer(answer);
         uint80 roundId = ++latestRound;
         rounds[roundId] = Round(answer, uint64(block.timestamp), uint64(block.timestamp));
         emit NewRound(roundId, msg.sender, block.timestamp);

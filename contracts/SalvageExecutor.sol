@@ -9,7 +9,16 @@ interface IAuctionHub {
     function assets(uint16 assetId)
         external
         view
-        returns (address feed, uint256 priceScale, uint8 decimals, IERC20 token, uint64 ltv, uint64 liquidationThreshold, bool listed);
+        returns (
+            address feed,
+            uint256 priceScale,
+            uint8 decimals,
+            IERC20 token,
+            uint64 ltv,
+            uint64 liquidationThreshold,
+            uint32 heartbeat,
+            bool listed
+        );
 
     function kick(address account) external returns (uint64 auctionId);
 
@@ -109,7 +118,7 @@ contract SalvageExecutor {
             }
         }
         if (!o.take) return (kicked, 0, 0);
-        (,,, IERC20 token,,,) = hub.assets(o.debtAssetId);
+        (,,, IERC20 token,,,,) = hub.assets(o.debtAssetId);
         token.safeTransferFrom(owner, address(this), o.maxRepay);
         if (token.allowance(address(this), address(hub)) < o.maxRepay) token.forceApprove(address(hub), type(uint256).max);
         (repayAmount, seizeAmount) =

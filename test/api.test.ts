@@ -21,6 +21,9 @@ import { mapLimit } from "../src/util/concurrency.js";
 import { bestTake } from "../src/opportunity/index.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js";
+import { revertOf } from "../src/chains/errors.js";
+import { HEARTBEAT_SECONDS } from "../src/devnet/market.js";
+import { setAnswer } from "./helpers/prices.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_API_TEST_ACCOUNTS ?? 40);
 const SEED = 23;
@@ -324,5 +327,62 @@ describe("salvage GraphQL", () => {
     const ponderGql = await (await api("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ accountHealths { totalCount } }" }) })).json();
     expect(ponderGql).toEqual({ data: { accountHealths: { totalCount: accounts.length } } });
     expect((await api("/health")).status).toBe(200);
+  });
+
+  it("marks health and opportunities resting on a price the hub refuses (priceStale, unusablePrices): exactly the accounts whose healthFactor reverts on chain, by the same error", async () => {
+    const WBTC = 11;
+    interface Marked { priceStale: boolean; unusablePrices: { assetId: number; error: string; answer: string; updatedAt: string; heartbeat: string }[] }
+    const hub = deployment.hubClients.public;
+    /** Every marked answer against the hub at the indexed block; returns how many are marked. */
+    const check = async (): Promise<number> => {
+      const at = await caughtUp();
+      const r = await gql<{
+        atRiskAccounts: { items: ({ address: string } & Marked)[] };
+        opportunities: { items: ({ account: string } & Marked)[] };
+        opportunityEvents: { items: { account: string; opportunity: Marked | null }[] };
+      }>(`{ atRiskAccounts(maxHealthFactor: "1000000", first: 500) { items { address priceStale unusablePrices { assetId error answer updatedAt heartbeat } } }
+            opportunities(first: 500) { items { account priceStale unusablePrices { assetId error answer updatedAt heartbeat } } }
+            opportunityEvents(first: 20) { items { account opportunity { priceStale unusablePrices { assetId error answer updatedAt heartbeat } } } } }`);
+      expect(r.errors).toBeUndefined();
+      const marked = [
+        ...r.data!.atRiskAccounts.items.map((i) => ({ account: i.address, ...i })),
+        ...r.data!.opportunities.items,
+        ...r.data!.opportunityEvents.items.flatMap((e) => (e.opportunity ? [{ account: e.account, ...e.opportunity }] : [])),
+      ];
+      expect(marked.length).toBeGreaterThan(liquidatable.length);
+      await mapLimit(marked, 16, async (m) => {
+        const reverted = await hub.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "healthFactor", args: [m.account as Address], blockNumber: at }).then(
+          () => undefined,
+          (error: unknown) => revertOf(error),
+        );
+        expect(m.priceStale, m.account).toBe(reverted !== undefined);
+        expect(m.unusablePrices.length > 0).toBe(m.priceStale);
+        // The hub names the first unusable price its loop meets; the API lists every one the account needs.
+        if (reverted) expect(m.unusablePrices.some((u) => u.assetId === reverted.args[0] && u.error === reverted.errorName), m.account).toBe(true);
+      });
+      return new Set(marked.filter((m) => m.priceStale).map((m) => m.account.toLowerCase())).size;
+    };
+    expect(await check()).toBe(0);
+
+    const answer = (await deployment.answers()).get(WBTC)!;
+    await setAnswer(net!, WBTC, 0n);
+    expect(await check()).toBeGreaterThan(0);
+    const holder = (await gql<{ atRiskAccounts: { items: ({ address: string } & Marked)[] } }>(`{ atRiskAccounts(maxHealthFactor: "1000000", first: 500) { items { address priceStale unusablePrices { assetId error answer updatedAt heartbeat } } } }`))
+      .data!.atRiskAccounts.items.find((i) => i.priceStale)!;
+    expect(holder.unusablePrices).toEqual([{ assetId: WBTC, error: "InvalidPrice", answer: "0", updatedAt: expect.any(String), heartbeat: String(HEARTBEAT_SECONDS) }]);
+    const account = await gql<{ account: { health: Marked } }>(`query($a: String!) { account(address: $a) { health { priceStale unusablePrices { assetId error } } } }`, { a: holder.address });
+    expect(account.data!.account.health).toEqual({ priceStale: true, unusablePrices: [{ assetId: WBTC, error: "InvalidPrice" }] });
+
+    // Past the heartbeat with every feed answering again but WBTC's: its holders rest on a stale price.
+    await setAnswer(net!, WBTC, answer);
+    expect(await check()).toBe(0);
+    const answers = await deployment.answers();
+    await net!.advanceTime(HEARTBEAT_SECONDS + 1);
+    for (const [id, a] of answers) if (id !== WBTC) await setAnswer(net!, id, a);
+    expect(await check()).toBeGreaterThan(0);
+    const stale = await gql<{ account: { health: Marked } }>(`query($a: String!) { account(address: $a) { health { priceStale unusablePrices { assetId error } } } }`, { a: holder.address });
+    expect(stale.data!.account.health).toEqual({ priceStale: true, unusablePrices: [{ assetId: WBTC, error: "StalePrice" }] });
+    await setAnswer(net!, WBTC, answer);
+    expect(await check()).toBe(0);
   });
 });

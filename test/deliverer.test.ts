@@ -18,9 +18,10 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { lzReceiveAlerts } from "../src/layerzero/alerts.js";
 import { DeliveryLock } from "../src/layerzero/lock.js";
 import { type DelivererOptions, type DeliveryEvent, PacketDeliverer } from "../src/layerzero/deliverer.js";
-import { deposit, mint, quoteHubMessage, requestWithdraw } from "../src/protocol/actions.js";
+import { borrow, deposit, mint, quoteHubMessage, requestWithdraw } from "../src/protocol/actions.js";
 import { fundLiquidator, openPosition } from "./helpers/bad-debt.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
+import { refreshPrices, staleExcept } from "./helpers/prices.js";
 
 const WETH = 10;
 const weth = (n: string) => parseUnits(n, 18);
@@ -403,10 +404,10 @@ describe("a reverting lzReceive", () => {
     const [account] = await depositors(1, weth("2"));
     await deposit(net.deployment, spoke1.name, account!, WETH, weth("2"));
     await net.deliverer.drain();
+    await borrow(net.deployment, account!, 1, 100_000_000n); // 100 USDC: its withdrawals need prices
     const hubReader = net.deployment.hubClients.public;
-    const fund = await hubReader.getBalance({ address: hub });
-    // The hub pays its withdraw replies from its own balance: empty it, and its lzReceive reverts for real.
-    await hubReader.request({ method: "anvil_setBalance", params: [hub, "0x0"] } as never);
+    // The hub cannot judge the withdrawal while the account's prices are stale: its lzReceive reverts for real.
+    const answers = await staleExcept(net);
     const fromBlock = await hubReader.getBlockNumber();
     await requestWithdraw(net.deployment, spoke1.name, account!, WETH, weth("1"));
 
@@ -415,10 +416,10 @@ describe("a reverting lzReceive", () => {
     await expect(d.drain()).rejects.toThrow(/cannot be delivered/);
     const p = d.pending().find((x) => x.dstEid === net.deployment.hub.eid)!;
     expect(p).toMatchObject({ status: "failed", exhausted: true, attempts: 3 });
-    expect(p.lastError).toMatch(/^InsufficientFeeBalance\(0, \d+\)$/);
+    expect(p.lastError).toMatch(/^StalePrice\(10, \d+, 86400\)$/);
     const alerts = (await lzReceiveAlerts(hubReader, net.deployment.hub.contracts.endpoint, fromBlock)).get(p.guid)!;
     expect(alerts.map((a) => a.gas)).toEqual([300_000n, 600_000n, 1_000_000n]);
-    expect(alerts.every((a) => a.decoded.errorName === "InsufficientFeeBalance" && a.decoded.args[0] === 0n)).toBe(true);
+    expect(alerts.every((a) => a.decoded.errorName === "StalePrice" && a.decoded.args[0] === 10)).toBe(true);
     const failed = events.filter((e) => e.type === "failed");
     expect(failed).toHaveLength(3);
     expect(failed.at(-1)!.packet.exhausted).toBe(true);
@@ -435,7 +436,7 @@ describe("a reverting lzReceive", () => {
     expect(await hubCollateral(other!)).toBe(weth("1"));
     expect(p).toMatchObject({ status: "failed", exhausted: true, attempts: 3 });
 
-    await hubReader.request({ method: "anvil_setBalance", params: [hub, `0x${fund.toString(16)}`] } as never);
+    await refreshPrices(net, answers);
     expect(d.retry(p.guid)).toBe(true);
     await d.drain();
     expect(p.status).toBe("delivered");

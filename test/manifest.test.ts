@@ -12,7 +12,7 @@ const chain = (i: number, role: "hub" | "spoke") => ({
 });
 const valid = () => ({
   version: 1, createdAt: "2026-11-25T00:00:00Z",
-  assets: [{ id: 10, symbol: "WETH", decimals: 18, kind: "collateral", feedDecimals: 8, ltv: "800000000000000000", liquidationThreshold: "850000000000000000" }],
+  assets: [{ id: 10, symbol: "WETH", decimals: 18, kind: "collateral", feedDecimals: 8, ltv: "800000000000000000", liquidationThreshold: "850000000000000000", heartbeat: 86_400 }],
   auction: { closeFactor: "500000000000000000", minBonus: "20000000000000000", maxBonus: "120000000000000000", auctionDuration: "600", auctionTail: "3600" },
   chains: [chain(0, "hub"), chain(1, "spoke")], roles: {},
 });
@@ -37,6 +37,15 @@ describe("manifest", () => {
     const sameEid = valid();
     sameEid.chains[1]!.eid = 40_400;
     expect(() => parseManifest(sameEid)).toThrow(/chains\.1\.eid: duplicate eid 40400/);
+  });
+
+  it("lists each asset's heartbeat (seconds, a uint32 of at least 1) and names it when absent or out of range", () => {
+    expect(parseManifest(valid()).assets[0]!.heartbeat).toBe(86_400);
+    const { heartbeat: _, ...without } = valid().assets[0]!;
+    expect(() => parseManifest({ ...valid(), assets: [without] })).toThrow(/assets\.0\.heartbeat: Required/);
+    for (const heartbeat of [0, 2 ** 32, 1.5, "86400"]) {
+      expect(() => parseManifest({ ...valid(), assets: [{ ...valid().assets[0]!, heartbeat }] })).toThrow(/assets\.0\.heartbeat: /);
+    }
   });
 
   it("lzConfirmations: 0 when absent, read per chain into the deliverer's chains, a bad one named", () => {

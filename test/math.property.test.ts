@@ -9,11 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hubAbi, priceFeedAbi } from "../abis/index.js";
 import { write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { ASSETS, AUCTION_PARAMS } from "../src/devnet/market.js";
+import { ASSETS, AUCTION_PARAMS, FEED_DECIMALS, HEARTBEAT_SECONDS } from "../src/devnet/market.js";
 import { Rng } from "../src/devnet/rng.js";
 import { seedBorrowers } from "../src/devnet/seed.js";
 import { mapLimit } from "../src/util/concurrency.js";
-import { bonusAt, quoteTake } from "../src/health/health.js";
+import { revertOf } from "../src/chains/errors.js";
+import { bonusAt, checkedPriceWad, priceProblem, priceToWad, quoteTake } from "../src/health/health.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
 
@@ -103,5 +104,75 @@ describe("TypeScript math against the hub", () => {
       expect(onchainBonus).toBe(bonus);
       expect({ repayAmount, seizeAmount }).toEqual(ts);
     });
+  });
+
+  it("the price rule equals Hub.priceWad's: a value to the wei, or InvalidPrice/StalePrice with the hub's arguments, at ages around the heartbeat", async () => {
+    const { public: reader, wallet } = deployment.hubClients;
+    const heartbeat = BigInt(HEARTBEAT_SECONDS);
+    const cases = fc.sample(
+      fc.record({
+        asset: fc.constantFrom(...ASSETS),
+        answer: fc.oneof(fc.bigInt({ min: -(10n ** 30n), max: 0n }), fc.constant(0n), fc.bigInt({ min: 1n, max: 10n ** 20n })),
+        age: fc.oneof(fc.constantFrom(HEARTBEAT_SECONDS - 1, HEARTBEAT_SECONDS, HEARTBEAT_SECONDS + 1), fc.integer({ min: 1, max: 3 * HEARTBEAT_SECONDS })),
+      }),
+      { numRuns: 40, seed: 9 },
+    );
+    const outcome = (call: Promise<bigint>) =>
+      call.then(
+        (value) => ({ value }),
+        (error: unknown) => {
+          const { errorName, args } = revertOf(error);
+          return { errorName, args };
+        },
+      );
+    const seen = new Set<string>();
+    for (const c of cases) {
+      const set = await write(wallet(devnetAccounts.deployer), reader, { address: deployment.feed(c.asset.id), abi: priceFeedAbi, functionName: "updateAnswer", args: [c.answer] });
+      const roundBlock = await reader.getBlock({ blockNumber: set.blockNumber });
+      await reader.request({ method: "evm_setNextBlockTimestamp", params: [Number(roundBlock.timestamp) + c.age] } as never);
+      await reader.request({ method: "evm_mine", params: [] } as never);
+      const later = await reader.getBlock();
+      expect(later.timestamp - roundBlock.timestamp).toBe(BigInt(c.age));
+      for (const block of [roundBlock, later]) {
+        const [, answer, , updatedAt] = await reader.readContract({ address: deployment.feed(c.asset.id), abi: priceFeedAbi, functionName: "latestRoundData", blockNumber: block.number });
+        const onchain = await outcome(reader.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "priceWad", args: [c.asset.id], blockNumber: block.number }));
+        const problem = priceProblem(c.asset.id, { answer, updatedAt }, heartbeat, block.timestamp);
+        const expected = problem ? { errorName: problem.errorName, args: [...problem.args] } : { value: checkedPriceWad(c.asset.id, { answer, updatedAt }, FEED_DECIMALS, heartbeat, block.timestamp) };
+        expect(onchain).toEqual(expected);
+        seen.add(problem?.errorName ?? "usable");
+      }
+    }
+    expect([...seen].sort()).toEqual(["InvalidPrice", "StalePrice", "usable"]);
+    for (const asset of ASSETS) await write(wallet(devnetAccounts.deployer), reader, { address: deployment.feed(asset.id), abi: priceFeedAbi, functionName: "updateAnswer", args: [asset.initialAnswer] });
+  });
+
+  it("an account is valued at the prices of what it holds or owes only: with one asset's price invalid, exactly its holders revert (naming it), the others equal the TypeScript math", async () => {
+    const { public: reader, wallet } = deployment.hubClients;
+    const setAnswer = (assetId: number, answer: bigint) =>
+      write(wallet(devnetAccounts.deployer), reader, { address: deployment.feed(assetId), abi: priceFeedAbi, functionName: "updateAnswer", args: [answer] });
+    for (const bad of ASSETS) {
+      for (const a of ASSETS) await setAnswer(a.id, a.id === bad.id ? -1n : a.initialAnswer);
+      const block = await reader.getBlockNumber();
+      const usable = new Map(ASSETS.filter((a) => a.id !== bad.id).map((a) => [a.id, priceToWad(a.initialAnswer, FEED_DECIMALS)]));
+      let holders = 0;
+      await mapLimit(accounts, 16, async (account) => {
+        const p = positions.get(account)!;
+        const holds = [...p.collateral, ...p.debt].some((x) => x.assetId === bad.id && x.amount > 0n);
+        const onchain = await reader.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "accountData", args: [account], blockNumber: block }).then(
+          (data) => [...data],
+          (error: unknown) => revertOf(error),
+        );
+        if (holds) {
+          holders++;
+          expect(onchain).toMatchObject({ errorName: "InvalidPrice", args: [bad.id, -1n] });
+        } else {
+          const ts = deployment.health(p, usable);
+          expect(onchain).toEqual([ts.collateralValue, ts.thresholdValue, ts.borrowPower, ts.debtValue, ts.healthFactor]);
+        }
+      });
+      expect(holders).toBeGreaterThan(0);
+      expect(holders).toBeLessThan(ACCOUNTS);
+    }
+    for (const a of ASSETS) await setAnswer(a.id, a.initialAnswer);
   });
 });

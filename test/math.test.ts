@@ -1,7 +1,7 @@
 /** The shared risk math on its own: rounding, the auction bonus curve and the take quote's caps. */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { accountData, bonusAt, priceToWad, quoteTake, valueOf } from "../src/health/health.js";
+import { UnusablePriceError, accountData, bonusAt, checkedPriceWad, priceProblem, priceToWad, priceUsable, quoteTake, valueOf } from "../src/health/health.js";
 import { MAX_UINT256, WAD, formatWad, mulDiv, mulDivUp } from "../src/health/wad.js";
 
 const params = { closeFactor: WAD / 2n, minBonus: WAD / 50n, maxBonus: (WAD * 12n) / 100n, auctionDuration: 600n, auctionTail: 3_600n };
@@ -71,5 +71,36 @@ describe("auction", () => {
     const capped = quoteTake({ ...base, collateralAmount: WAD, maxRepay: 2n ** 255n });
     expect(capped.seizeAmount).toBe(WAD);
     expect(capped.repayAmount).toBe(mulDivUp(mulDiv(2_800n * WAD, WAD, WAD + params.maxBonus), 1_000_000n, WAD));
+  });
+});
+
+describe("price validity (Hub.priceWad's rule)", () => {
+  const heartbeat = 3_600n;
+  const round = (answer: bigint, updatedAt: bigint) => ({ answer, updatedAt });
+
+  it("uses a positive answer up to exactly the heartbeat's age, and refuses it one second later", () => {
+    expect(priceProblem(10, round(300_000_000_000n, 1_000n), heartbeat, 1_000n)).toBeUndefined();
+    expect(priceProblem(10, round(300_000_000_000n, 1_000n), heartbeat, 4_600n)).toBeUndefined();
+    expect(priceProblem(10, round(300_000_000_000n, 1_000n), heartbeat, 4_601n)).toEqual({ errorName: "StalePrice", args: [10, 1_000n, heartbeat] });
+    expect(checkedPriceWad(10, round(300_000_000_000n, 1_000n), 8, heartbeat, 4_600n)).toBe(3_000n * WAD);
+  });
+
+  it("refuses an answer <= 0 first (InvalidPrice), whatever its age, and a round stamped after now as stale", () => {
+    expect(priceProblem(11, round(0n, 1_000n), heartbeat, 1_000n)).toEqual({ errorName: "InvalidPrice", args: [11, 0n] });
+    expect(priceProblem(11, round(-5n, 0n), heartbeat, 99_999n)).toEqual({ errorName: "InvalidPrice", args: [11, -5n] });
+    expect(priceProblem(11, round(1n, 1_001n), heartbeat, 1_000n)).toEqual({ errorName: "StalePrice", args: [11, 1_001n, heartbeat] });
+    expect(() => checkedPriceWad(11, round(-5n, 1_000n), 8, heartbeat, 1_000n)).toThrow(new UnusablePriceError({ errorName: "InvalidPrice", args: [11, -5n] }));
+    expect(() => checkedPriceWad(11, round(1n, 0n), 8, heartbeat, 4_000n)).toThrow("StalePrice(11, 0, 3600)");
+  });
+
+  it("is usable exactly when the answer is positive and its age is within [0, heartbeat]", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.bigInt({ min: 0n, max: 10n ** 6n }), fc.bigInt({ min: 0n, max: 10n ** 6n }), fc.bigInt({ min: 1n, max: 10n ** 5n }), (answer, updatedAt, now, hb) => {
+        const usable = answer > 0n && updatedAt <= now && now - updatedAt <= hb;
+        expect(priceUsable(round(answer, updatedAt), hb, now)).toBe(usable);
+        const problem = priceProblem(3, round(answer, updatedAt), hb, now);
+        expect(problem?.errorName).toBe(usable ? undefined : answer <= 0n ? "InvalidPrice" : "StalePrice");
+      }),
+    );
   });
 });

@@ -8,14 +8,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { endpointV2Abi, hubAbi, priceFeedAbi, simpleMessageLibAbi, spokeAbi, spokeBytecode, testTokenAbi } from "../abis/index.js";
 import { confirm, deployContract, write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { ASSETS, AUCTION_PARAMS } from "../src/devnet/market.js";
+import { ASSETS, AUCTION_PARAMS, HEARTBEAT_SECONDS } from "../src/devnet/market.js";
 import { bonusAt, quoteTake, priceToWad } from "../src/health/health.js";
 import { WAD } from "../src/health/wad.js";
-import { borrow, deposit, mint, requestWithdraw } from "../src/protocol/actions.js";
+import { revertOf } from "../src/chains/errors.js";
+import { borrow, deposit, ensureReplyCredit, mint, quoteReply, requestWithdraw } from "../src/protocol/actions.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
+import { refreshPrices, setAnswer, staleExcept } from "./helpers/prices.js";
 
 const USDC = 1;
 const WETH = 10;
+const WBTC = 11;
 const weth = (n: string) => parseUnits(n, 18);
 const usdc = (n: string) => parseUnits(n, 6);
 const usd8 = (n: string) => parseUnits(n, 8);
@@ -24,7 +27,7 @@ let net: TestNetwork;
 let hub: Address;
 let spoke1: { name: string; eid: number; spoke: Address; weth: Address };
 
-const hubRead = <F extends "collateral" | "debt" | "reserve" | "auctions" | "healthFactor" | "quoteSpokeMessage" | "previewTake">(
+const hubRead = <F extends "collateral" | "debt" | "reserve" | "auctions" | "healthFactor" | "quoteSpokeMessage" | "previewTake" | "replyCredit">(
   functionName: F,
   args: readonly unknown[],
 ) => net.deployment.hubClients.public.readContract({ address: hub, abi: hubAbi, functionName, args } as never) as Promise<never>;
@@ -40,11 +43,11 @@ async function hubEvents(receipt: { logs: { address: Address; data: Hex; topics:
     .map((l) => decodeEventLog({ abi: hubAbi, data: l.data, topics: l.topics }));
 }
 
-/** An account with `collateral` WETH on spoke 1 credited on the hub and `debt` USDC borrowed. */
-async function openPosition(collateral: bigint, debt: bigint): Promise<Address> {
+/** An account with `collateral` of `assetId` (WETH unless said) on spoke 1 credited on the hub and `debt` USDC borrowed. */
+async function openPosition(collateral: bigint, debt: bigint, assetId = WETH): Promise<Address> {
   const account = await net.newAccount();
-  await mint(net.deployment, spoke1.name, spoke1.weth, account, collateral);
-  await deposit(net.deployment, spoke1.name, account, WETH, collateral);
+  await mint(net.deployment, spoke1.name, net.deployment.spokes[0]!.tokens[String(assetId)]!, account, collateral);
+  await deposit(net.deployment, spoke1.name, account, assetId, collateral);
   await net.deliverer.drain();
   if (debt > 0n) await borrow(net.deployment, account, USDC, debt);
   return account;
@@ -310,11 +313,9 @@ describe("LayerZero message security", () => {
 
 describe("delivery", () => {
   it("retries a packet whose lzReceive reverts and delivers it exactly once when it can", async () => {
-    const account = await openPosition(weth("2"), 0n);
-    const hubSide = net.deployment.hubClients.public;
-    const fund = await hubSide.getBalance({ address: hub });
-    // The hub pays its withdraw replies from its own balance: empty it, and lzReceive reverts for real.
-    await hubSide.request({ method: "anvil_setBalance", params: [hub, "0x0"] } as never);
+    const account = await openPosition(weth("2"), usdc("100"));
+    // The hub cannot judge the withdrawal of an account that owes while its prices are stale: lzReceive reverts for real.
+    const answers = await staleExcept(net);
     await requestWithdraw(net.deployment, spoke1.name, account, WETH, weth("1"));
     await net.deliverer.scan();
     const packet = net.deliverer.pending()[0]!;
@@ -324,14 +325,129 @@ describe("delivery", () => {
     }
     expect(packet.status).toBe("failed");
     expect(packet.attempts).toBeGreaterThanOrEqual(2);
-    expect(packet.lastError).toMatch(/InsufficientFeeBalance/);
+    expect(packet.lastError).toMatch(/^StalePrice\(10, \d+, 86400\)$/);
     expect(await hubRead("collateral", [account, spoke1.eid, WETH])).toBe(weth("2"));
 
-    await hubSide.request({ method: "anvil_setBalance", params: [hub, `0x${fund.toString(16)}`] } as never);
+    await refreshPrices(net, answers);
     await net.deliverer.drain();
     expect(packet.status).toBe("delivered");
     expect(await spokeBalance(spoke1.weth, account)).toBe(weth("1"));
     const released = await net.deployment.clients(spoke1.name).public.getContractEvents({ address: spoke1.spoke, abi: spokeAbi, eventName: "WithdrawReleased", args: { account }, fromBlock: 0n });
     expect(released).toHaveLength(1);
+  });
+});
+
+/** The decoded revert of a hub write or read that must fail: its custom error's name and arguments. */
+async function reverted(call: Promise<unknown>): Promise<{ errorName?: string; args: readonly unknown[] }> {
+  const error = await call.then(() => undefined, (e: unknown) => e);
+  if (error === undefined) throw new Error("expected a revert, the call succeeded");
+  const { errorName, args } = revertOf(error);
+  return { errorName, args };
+}
+
+describe("prices the hub refuses", () => {
+  it("a stale price blocks, by name, the borrows, kicks, takes and views that need it; an account without that asset is still liquidated", async () => {
+    const withWbtc = await openPosition(parseUnits("1", 8), usdc("43000"), WBTC); // $60,000 × 78 % = $46,800 of threshold
+    const withWeth = await openPosition(weth("10"), usdc("24000"));
+    const borrower = await openPosition(weth("1"), 0n);
+    await setPrice(WBTC, usd8("50000")); // threshold 39,000 < 43,000
+    await setPrice(WETH, usd8("2800")); // threshold 23,800 < 24,000
+
+    // Every price stale but USDC's and WETH's: WBTC's round is older than its heartbeat.
+    const answers = await staleExcept(net, [USDC, WETH]);
+    const wbtcUpdatedAt = (await net.deployment.hubClients.public.readContract({ address: net.deployment.feed(WBTC), abi: priceFeedAbi, functionName: "latestRoundData" }))[3];
+    const stale = { errorName: "StalePrice", args: [WBTC, wbtcUpdatedAt, 86_400n] };
+    expect(await reverted(kick(withWbtc))).toEqual(stale);
+    expect(await reverted(hubRead("healthFactor", [withWbtc]))).toEqual(stale);
+    const staleBorrower = await openPosition(parseUnits("1", 8), 0n, WBTC);
+    expect(await reverted(borrow(net.deployment, staleBorrower, USDC, usdc("1")))).toEqual(stale);
+
+    // Accounts that neither hold nor owe WBTC go on: a borrow, a kick, a take.
+    await borrow(net.deployment, borrower, USDC, usdc("100"));
+    await kick(withWeth);
+    await fundLiquidator(usdc("100000"));
+    const taken = (await hubEvents(await take(withWeth, "0x000000000000000000000000000000000000bEEF"))).find((e) => e.eventName === "Take");
+    expect(taken?.args).toMatchObject({ account: withWeth, repayAmount: usdc("12000") });
+
+    // Usable again: the WBTC account is kicked just before its prices' heartbeat runs out. Once they are stale,
+    // its take is refused, and a repayment still goes through (the auction it might end stays open).
+    await refreshPrices(net, answers);
+    await net.advanceTime(HEARTBEAT_SECONDS - 100);
+    await kick(withWbtc);
+    await net.advanceTime(200);
+    const token = net.deployment.hub.tokens[String(USDC)]!;
+    const { public: reader, wallet } = net.deployment.hubClients;
+    await write(wallet(withWbtc), reader, { address: token, abi: testTokenAbi, functionName: "approve", args: [hub, usdc("43000")] });
+    await write(wallet(withWbtc), reader, { address: hub, abi: hubAbi, functionName: "repay", args: [USDC, usdc("40000"), withWbtc] });
+    expect(await hubRead("debt", [withWbtc, USDC])).toBe(usdc("3000"));
+    expect(((await hubRead("auctions", [withWbtc])) as [bigint, bigint, Address, boolean])[3]).toBe(true);
+    const refused = await reverted(take(withWbtc, withWbtc));
+    expect([refused.errorName, refused.args[0], refused.args[2]]).toEqual(["StalePrice", WBTC, 86_400n]);
+    await refreshPrices(net, answers);
+    await write(wallet(withWbtc), reader, { address: hub, abi: hubAbi, functionName: "repay", args: [USDC, 1n, withWbtc] });
+    expect(((await hubRead("auctions", [withWbtc])) as [bigint, bigint, Address, boolean])[3]).toBe(false); // healthy: ended
+  });
+
+  it("an answer <= 0 blocks them by InvalidPrice(assetId, answer); an account without that asset is still liquidated", async () => {
+    const withWbtc = await openPosition(parseUnits("1", 8), usdc("43000"), WBTC);
+    const withWeth = await openPosition(weth("10"), usdc("24000"));
+    await setPrice(WETH, usd8("2800"));
+    for (const answer of [0n, -1n, -(10n ** 20n)]) {
+      await setAnswer(net, WBTC, answer);
+      expect(await reverted(kick(withWbtc))).toEqual({ errorName: "InvalidPrice", args: [WBTC, answer] });
+      expect(await reverted(hubRead("healthFactor", [withWbtc]))).toEqual({ errorName: "InvalidPrice", args: [WBTC, answer] });
+      expect(await reverted(borrow(net.deployment, withWbtc, USDC, 1n))).toEqual({ errorName: "InvalidPrice", args: [WBTC, answer] });
+    }
+    await kick(withWeth);
+    await fundLiquidator(usdc("100000"));
+    await take(withWeth, "0x000000000000000000000000000000000000bEEF");
+    expect(await hubRead("debt", [withWeth, USDC])).toBe(usdc("12000"));
+  });
+});
+
+describe("withdraw replies", () => {
+  it("are paid by their requester: a spam of unpaid requests leaves the hub's native balance as it was, and the path keeps working", async () => {
+    const hubSide = net.deployment.hubClients.public;
+    const hubBalance = () => hubSide.getBalance({ address: hub });
+    const before = await hubBalance();
+    // The hub holds no native of its own: it takes none it is not owed (no receive()).
+    await expect(net.deployment.hubClients.wallet(devnetAccounts.deployer).sendTransaction({ to: hub, value: 1n })).rejects.toThrow();
+
+    const spammer = await openPosition(weth("1"), 0n);
+    const requests = 12;
+    for (let i = 0; i < requests; i++) await requestWithdraw(net.deployment, spoke1.name, spammer, WETH, weth("0.01"), { fundReply: false });
+    const fromBlock = await hubSide.getBlockNumber();
+    await net.deliverer.drain();
+    const pending = await hubSide.getContractEvents({ address: hub, abi: hubAbi, eventName: "WithdrawReplyPending", args: { account: spammer }, fromBlock: 0n });
+    expect(pending).toHaveLength(requests);
+    expect(await hubBalance()).toBe(before);
+    expect(await spokeBalance(spoke1.weth, spammer)).toBe(0n);
+    expect(await hubSide.getContractEvents({ address: hub, abi: hubAbi, eventName: "WithdrawReplySent", fromBlock })).toHaveLength(0);
+
+    // The path keeps working: a requester who paid up front gets the reply on arrival.
+    const user = await openPosition(weth("2"), 0n);
+    const fee = await quoteReply(net.deployment, spoke1.name);
+    await requestWithdraw(net.deployment, spoke1.name, user, WETH, weth("0.5"));
+    await net.deliverer.drain();
+    expect(await spokeBalance(spoke1.weth, user)).toBe(weth("0.5"));
+    expect(await hubRead("replyCredit", [user])).toBe(0n);
+    expect(await hubBalance()).toBe(before);
+
+    // A waiting reply is sent once someone pays it (here the spammer, for its first request).
+    const first = pending[0]!.args;
+    const { public: reader, wallet } = net.deployment.hubClients;
+    await expect(write(wallet(spammer), reader, { address: hub, abi: hubAbi, functionName: "sendWithdrawReply", args: [spoke1.eid, first.requestId!], value: fee - 1n })).rejects.toThrow();
+    await write(wallet(spammer), reader, { address: hub, abi: hubAbi, functionName: "sendWithdrawReply", args: [spoke1.eid, first.requestId!], value: fee });
+    expect(await reverted(write(wallet(spammer), reader, { address: hub, abi: hubAbi, functionName: "sendWithdrawReply", args: [spoke1.eid, first.requestId!], value: fee }))).toEqual({ errorName: "NoPendingReply", args: [spoke1.eid, first.requestId] });
+    await net.deliverer.drain();
+    expect(await spokeBalance(spoke1.weth, spammer)).toBe(weth("0.01"));
+    expect(await hubBalance()).toBe(before);
+
+    // Unspent credit is the requester's to take back.
+    expect(await ensureReplyCredit(net.deployment, user, spoke1.name, 3n)).toBe(3n * fee);
+    expect(await hubBalance()).toBe(before + 3n * fee);
+    expect(await reverted(write(wallet(user), reader, { address: hub, abi: hubAbi, functionName: "withdrawReplyCredit", args: [3n * fee + 1n] }))).toEqual({ errorName: "InsufficientReplyCredit", args: [3n * fee, 3n * fee + 1n] });
+    await write(wallet(user), reader, { address: hub, abi: hubAbi, functionName: "withdrawReplyCredit", args: [3n * fee] });
+    expect(await hubBalance()).toBe(before);
   });
 });

@@ -6,6 +6,12 @@
 import { type Address, type Hex } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hubAbi } from "../abis/index.js";
+import { revertOf } from "../src/chains/errors.js";
+import { HEARTBEAT_SECONDS, assetById } from "../src/devnet/market.js";
+import { valueOf } from "../src/health/health.js";
+import { WAD } from "../src/health/wad.js";
+import { openPosition } from "./helpers/bad-debt.js";
+import { setAnswer } from "./helpers/prices.js";
 import { coverage, nearestUnderWaterFirst } from "../src/recovery/policy.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
@@ -80,3 +86,53 @@ it("recovers every liquidatable account after the crash and touches no healthy o
     expect(text).toContain(`salvage_delivery_seconds{eid="${eid}",quantile="0.5"} ${median}`);
   }
 }, 240_000);
+
+it("neither kicks nor takes an account whose health needs a stale price, recovers one without that asset meanwhile, and the first once the price is usable", async () => {
+  const d = s.net.deployment;
+  const hub = d.hubClients.public;
+  const [USDC, WETH, WBTC] = [1, 10, 11];
+  const prices = await d.pricesWad();
+  // Each borrows 99 % of its limit (USDC has 6 decimals: WAD USD / 10^12); a 10 % drop puts both under water.
+  const position = async (assetId: number, collateral: bigint) => {
+    const a = assetById(assetId);
+    const debt = (valueOf(collateral, prices.get(assetId)!, a.decimals) * a.ltv * 99n) / (WAD * 100n) / 10n ** 12n;
+    return openPosition(s.net, { collateralAssetId: assetId, collateral, debtAssetId: USDC, debt });
+  };
+  const withWbtc = await position(WBTC, 10n ** 8n);
+  const withWeth = await position(WETH, 10n ** 18n);
+  const answers = await d.answers();
+  const dropped = (id: number) => (answers.get(id)! * 9n) / 10n;
+  // WBTC's drop is its last round: past the heartbeat it is stale, while every other feed has a new round.
+  await setAnswer(s.net, WBTC, dropped(WBTC));
+  await s.net.advanceTime(HEARTBEAT_SECONDS + 1);
+  for (const [id, answer] of answers) if (id !== WBTC) await setAnswer(s.net, id, id === WETH ? dropped(WETH) : answer);
+  const hf = (account: Address) => hub.readContract({ address: d.hubAddress, abi: hubAbi, functionName: "healthFactor", args: [account] });
+  expect(revertOf(await hf(withWbtc).catch((e: unknown) => e)).errorName).toBe("StalePrice");
+  expect(await hf(withWeth)).toBeLessThan(WAD);
+
+  const events = (name: "AuctionKicked" | "Take", account: Address) =>
+    hub.getContractEvents({ address: d.hubAddress, abi: hubAbi, eventName: name, args: { account }, fromBlock: 0n });
+  const until = async (what: string, done: () => Promise<boolean>) => {
+    for (const deadline = Date.now() + 120_000; !(await done()); ) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await relayer.store.detectMany(d.hub.chainId, [withWbtc, withWeth]);
+  relayer.start();
+  try {
+    await until("the WETH account's take", async () => (await events("Take", withWeth)).length > 0);
+    const waiting = (await relayer.store.list()).find((r) => r.account.toLowerCase() === withWbtc.toLowerCase())!;
+    expect(waiting.state).toBe("detected");
+    expect(waiting.reason).toMatch(/^waits for a usable price: asset 11: StalePrice\(11, \d+, 86400\)$/);
+    expect(await events("AuctionKicked", withWbtc)).toHaveLength(0);
+
+    // A new round: the price is usable, and the account is kicked and taken.
+    await setAnswer(s.net, WBTC, dropped(WBTC));
+    await until("the WBTC account's take", async () => (await events("Take", withWbtc)).length > 0);
+    expect(await events("AuctionKicked", withWbtc)).toHaveLength(1);
+  } finally {
+    await relayer.stop();
+  }
+}, 240_000);
+

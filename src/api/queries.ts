@@ -9,7 +9,7 @@
 import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, opportunityEvent, price } from "ponder:schema";
 import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
 import { type Address, getAddress, isAddress, parseUnits } from "viem";
-import { type AuctionParams, valueOf } from "../health/health.js";
+import { type AuctionParams, type FeedRound, priceProblem, valueOf } from "../health/health.js";
 import { MAX_UINT256, WAD } from "../health/wad.js";
 import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
@@ -147,13 +147,67 @@ export interface AssetRow {
   decimals: number;
   liquidationThreshold: bigint;
   ltv: bigint;
+  heartbeat: bigint;
 }
 
 export interface Market {
   assets: Map<number, AssetRow>;
-  /** WAD prices by asset id, from the hub chain's feeds (what the hub reads). */
+  /** WAD prices by asset id, from the hub chain's feeds (what the hub reads): the latest positive answer's. */
   prices: Map<number, bigint>;
+  /** Each feed's latest round (answer, non-positive ones included, and updatedAt), by asset id. */
+  rounds: Map<number, FeedRound>;
   params: AuctionParams | undefined;
+}
+
+/** A price the hub refuses at a block (Hub.priceWad's StalePrice or InvalidPrice), for an asset an account needs. */
+export interface UnusablePrice {
+  assetId: number;
+  symbol: string | null;
+  error: "StalePrice" | "InvalidPrice";
+  answer: bigint;
+  updatedAt: bigint;
+  heartbeat: bigint;
+}
+
+/**
+ * The prices the hub would refuse at `timestamp` (the indexed hub block's: what the answer is as of), by asset id:
+ * src/health/health.ts `priceProblem`, Hub.priceWad's rule. Health computed at such a price is the last the hub
+ * could compute; the hub's own healthFactor, kick and take revert for its holders.
+ */
+export function unusablePrices(mk: Market, timestamp: bigint | undefined): Map<number, UnusablePrice> {
+  const out = new Map<number, UnusablePrice>();
+  if (timestamp === undefined) return out;
+  for (const [assetId, round] of mk.rounds) {
+    const a = mk.assets.get(assetId);
+    if (!a) continue;
+    const problem = priceProblem(assetId, round, a.heartbeat, timestamp);
+    if (problem) out.set(assetId, { assetId, symbol: a.symbol, error: problem.errorName, answer: round.answer, updatedAt: round.updatedAt, heartbeat: a.heartbeat });
+  }
+  return out;
+}
+
+/** Those of `unusable` an account needs: the assets it holds or owes (amounts as indexed, zero ones ignored). */
+export function unusablePricesOf(
+  positions: { collateral: readonly { assetId: number; amount: string | bigint }[]; debt: readonly { assetId: number; amount: string | bigint }[] },
+  unusable: ReadonlyMap<number, UnusablePrice>,
+): UnusablePrice[] {
+  if (unusable.size === 0) return [];
+  const ids = new Set([...positions.collateral, ...positions.debt].filter((p) => BigInt(p.amount) > 0n).map((p) => p.assetId));
+  return [...ids].sort((x, y) => x - y).flatMap((id) => (unusable.has(id) ? [unusable.get(id)!] : []));
+}
+
+/**
+ * The unusable prices each account needs, by lower-case address, at the indexed hub block, in one snapshot
+ * (the caller's, or one of its own); accounts never seen are absent.
+ */
+export async function unusablePricesByAccount(addresses: readonly Address[], mk?: Market): Promise<Map<string, UnusablePrice[]>> {
+  const keys = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
+  if (keys.length === 0) return new Map();
+  return atOneBlock(async (snapshot) => {
+    const [m, rows] = await Promise.all([mk ?? market(), reader().select().from(account).where(inArray(account.address, keys))]);
+    const unusable = unusablePrices(m, snapshot.hub?.timestamp);
+    return new Map(rows.map((r) => [r.address.toLowerCase(), unusablePricesOf(r, unusable)]));
+  });
 }
 
 export async function market(): Promise<Market> {
@@ -166,6 +220,7 @@ export async function market(): Promise<Market> {
   return {
     assets: new Map(assets.map((a) => [a.assetId, a])),
     prices: new Map(prices.map((p) => [p.assetId, p.priceWad])),
+    rounds: new Map(prices.map((p) => [p.assetId, { answer: p.answer, updatedAt: p.updatedAt }])),
     params: params[0],
   };
 }
@@ -209,6 +264,8 @@ export interface DebtView {
 export interface AccountView {
   address: Address;
   health: HealthRow | null;
+  /** Prices of assets the account holds or owes that the hub refuses at the indexed hub block (see `unusablePrices`). */
+  unusablePrices: UnusablePrice[];
   collateral: CollateralView[];
   debt: DebtView[];
   auctions: (typeof auction.$inferSelect)[];
@@ -219,10 +276,10 @@ export interface AccountView {
 export async function accountsByAddress(addresses: readonly Address[], m?: Market): Promise<Map<string, AccountView>> {
   const keys = [...new Set(addresses.map((a) => a.toLowerCase() as Address))];
   if (keys.length === 0) return new Map();
-  return atOneBlock(() => readAccounts(keys, m));
+  return atOneBlock((snapshot) => readAccounts(keys, m, snapshot.hub?.timestamp));
 }
 
-async function readAccounts(keys: Address[], m: Market | undefined): Promise<Map<string, AccountView>> {
+async function readAccounts(keys: Address[], m: Market | undefined, timestamp: bigint | undefined): Promise<Map<string, AccountView>> {
   const [mk, known, healths, cols, debts, auctions, liquidations] = await Promise.all([
     m ?? market(),
     reader().select({ address: account.address }).from(account).where(inArray(account.address, keys)),
@@ -234,8 +291,9 @@ async function readAccounts(keys: Address[], m: Market | undefined): Promise<Map
   ]);
   const out = new Map<string, AccountView>();
   for (const { address } of known) {
-    out.set(address.toLowerCase(), { address: getAddress(address), health: null, collateral: [], debt: [], auctions: [], liquidations: [] });
+    out.set(address.toLowerCase(), { address: getAddress(address), health: null, unusablePrices: [], collateral: [], debt: [], auctions: [], liquidations: [] });
   }
+  const unusable = unusablePrices(mk, timestamp);
   const value = (assetId: number, amount: bigint): bigint | null => {
     const a = mk.assets.get(assetId);
     const p = mk.prices.get(assetId);
@@ -260,6 +318,7 @@ async function readAccounts(keys: Address[], m: Market | undefined): Promise<Map
   }
   for (const au of auctions) out.get(au.account.toLowerCase())?.auctions.push(au);
   for (const l of liquidations) out.get(l.account.toLowerCase())?.liquidations.push(l);
+  for (const v of out.values()) v.unusablePrices = unusablePricesOf(v, unusable);
   return out;
 }
 
@@ -297,6 +356,11 @@ export interface Opportunity {
   blockNumber: bigint;
   timestamp: bigint;
   chainId: number;
+  /**
+   * Prices the account needs that the hub refuses at `blockNumber` (StalePrice, InvalidPrice): the numbers above
+   * rest on the last usable ones, and the hub's kick and take revert until the prices are usable again.
+   */
+  unusablePrices: UnusablePrice[];
 }
 
 export interface OpportunityArgs {
@@ -423,6 +487,7 @@ export function opportunityOf(
     blockNumber: head.number,
     timestamp: head.timestamp,
     chainId: head.chainId,
+    unusablePrices: unusablePricesOf(row, unusablePrices(mk, head.timestamp)),
   };
 }
 

@@ -32,6 +32,7 @@ import {
   type DebtView,
   type HealthRow,
   MAX_PAGE,
+  type UnusablePrice,
   QueryError,
   accountsByAddress,
   atRiskAccounts,
@@ -43,6 +44,7 @@ import {
   parseAddress,
   parseDecimalWad,
   parseSince,
+  unusablePricesByAccount,
 } from "./queries.js";
 import { type Snapshot, StatementTimeoutError, asOf, atOneBlock, blockJson, isStatementTimeout } from "./snapshot.js";
 import { Gauge } from "prom-client";
@@ -252,8 +254,26 @@ export const typeDefs = /* GraphQL */ `
     shockWad: String
     updatedBlock: String!
     updatedAt: String!
+    "True when a price this health needs (of an asset the account holds or owes) is one the hub refuses at the answer's hub block: see unusablePrices. The figures above are then the last the hub could compute, and the hub's healthFactor, kick and take revert for the account until the price is usable again."
+    priceStale: Boolean!
+    "Those prices, by asset id: StalePrice (older than the asset's heartbeat) or InvalidPrice (answer <= 0)."
+    unusablePrices: [UnusablePrice!]!
     "The full account (positions on every chain)."
     account: Account
+  }
+
+  "A feed answer the hub refuses (Hub.priceWad reverts with \`error\`): answer <= 0 is InvalidPrice; a round older than the asset's heartbeat (hub block timestamp - updatedAt > heartbeat) is StalePrice."
+  type UnusablePrice {
+    assetId: Int!
+    symbol: String
+    "StalePrice | InvalidPrice"
+    error: String!
+    "The feed's latest answer (feed decimals)."
+    answer: String!
+    "Unix time of the latest round."
+    updatedAt: String!
+    "Seconds: the largest age of an answer the hub accepts for this asset."
+    heartbeat: String!
   }
 
   type AssetRef { assetId: Int!, symbol: String, decimals: Int! }
@@ -361,6 +381,10 @@ export const typeDefs = /* GraphQL */ `
     blockNumber: String!
     timestamp: String!
     chainId: Int!
+    "True when a price this take needs is one the hub refuses at blockNumber (see unusablePrices): the numbers rest on the last usable prices, and the hub's kick and take revert until it is usable again."
+    priceStale: Boolean!
+    "Those prices, by asset id: StalePrice or InvalidPrice."
+    unusablePrices: [UnusablePrice!]!
   }
 
   type OpportunityCollateral { chainId: Int!, eid: Int!, assetId: Int!, symbol: String, decimals: Int!, amount: String!, valueUsd: String!, priceWad: String! }
@@ -371,6 +395,11 @@ export const typeDefs = /* GraphQL */ `
 export interface Context {
   /** Batches `AccountHealth.account` lookups of one page into one set of queries (in the request's snapshot). */
   loadAccount(address: Address): Promise<{ view: AccountView; snapshot: Snapshot } | null>;
+  /**
+   * Batches the unusable prices of accounts whose answer did not read them in its own snapshot (a subscription's
+   * health or opportunity): read at the indexed hub block when they are resolved.
+   */
+  loadUnusablePrices(address: Address): Promise<UnusablePrice[]>;
   /** The HTTP request (yoga; absent over WebSocket). */
   request?: Request;
   /** How subscription events leave: yoga's SSE unless the WebSocket server says otherwise. */
@@ -408,7 +437,32 @@ function accountLoader(): Context["loadAccount"] {
     });
 }
 
+function unusablePricesLoader(): Context["loadUnusablePrices"] {
+  let pending: { address: Address; resolve: (v: UnusablePrice[]) => void; reject: (e: unknown) => void }[] = [];
+  return (address) =>
+    new Promise((resolve, reject) => {
+      if (pending.length === 0) {
+        setImmediate(() => {
+          const batch = pending;
+          pending = [];
+          unusablePricesByAccount(batch.map((b) => b.address)).then(
+            (found) => batch.forEach((b) => b.resolve(found.get(b.address.toLowerCase()) ?? [])),
+            (error) => batch.forEach((b) => b.reject(error)),
+          );
+        });
+      }
+      pending.push({ address, resolve, reject });
+    });
+}
+
 const str = (v: bigint | null | undefined): string | null => (v === null || v === undefined ? null : v.toString());
+
+/** `priceStale` and `unusablePrices` of an AccountHealth or an Opportunity. */
+const priceFields = (list: readonly UnusablePrice[]) => ({
+  priceStale: list.length > 0,
+  unusablePrices: list.map((u) => ({ ...u, answer: u.answer.toString(), updatedAt: u.updatedAt.toString(), heartbeat: u.heartbeat.toString() })),
+});
+type PriceFields = ReturnType<typeof priceFields>;
 
 /** Runs a resolver body; caller errors become GraphQL errors naming the field and the argument. */
 async function field<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -425,7 +479,9 @@ async function field<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 const pageSize = (first: number | null | undefined) => checkInt("first", first ?? 50, 1, MAX_PAGE)!;
 
-const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>) => ({
+/** An AccountHealth; without `unusable` its price fields are resolved later (subscriptions: `loadUnusablePrices`). */
+const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>, unusable?: readonly UnusablePrice[]) => ({
+  ...(unusable ? priceFields(unusable) : {}),
   address: h.account,
   healthFactor: h.healthFactor.toString(),
   collateralValue: h.collateralValue.toString(),
@@ -449,7 +505,7 @@ const accountOut = (v: AccountView, snapshot: Snapshot) => {
   return {
     ...asOf(snapshot),
     address: v.address,
-    health: v.health ? healthOut(v.health, assets) : null,
+    health: v.health ? healthOut(v.health, assets, v.unusablePrices) : null,
     collateral: v.collateral.map((c: CollateralView) => ({ ...c, amount: c.amount.toString(), valueUsd: str(c.valueUsd), updatedBlock: c.updatedBlock.toString() })),
     debt: v.debt.map((d: DebtView) => ({ ...d, amount: d.amount.toString(), valueUsd: str(d.valueUsd), updatedBlock: d.updatedBlock.toString() })),
     auctions: v.auctions.map((a) => ({
@@ -485,7 +541,11 @@ export const resolvers = {
           after: args.after ?? undefined,
           withTotalCount: true,
         }), market()]);
-        return { items: page.items.map((h) => healthOut(h, mk.assets)), pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0, ...asOf(snapshot) };
+        const unusable = await unusablePricesByAccount(page.items.map((h) => h.account), mk);
+        return {
+          items: page.items.map((h) => healthOut(h, mk.assets, unusable.get(h.account.toLowerCase()) ?? [])),
+          pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0, ...asOf(snapshot),
+        };
       })),
     account: (_: unknown, args: { address: string }) =>
       field("account", async () => {
@@ -503,7 +563,7 @@ export const resolvers = {
           minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
         });
-        return { items: page.items.map(opportunityJson), pageInfo: page.pageInfo, ...asOf(page.snapshot) };
+        return { items: page.items.map((o) => ({ ...opportunityJson(o), ...priceFields(o.unusablePrices) })), pageInfo: page.pageInfo, ...asOf(page.snapshot) };
       }),
     indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
@@ -544,8 +604,21 @@ export const resolvers = {
   AccountHealth: {
     account: (parent: { address: string }, _: unknown, context: Context) =>
       context.loadAccount(parent.address as Address).then((found) => (found ? accountOut(found.view, found.snapshot) : null)),
+    ...priceResolvers((parent: { address: string }) => parent.address),
   },
+  // A feed event's opportunity (feed.ts opportunityJson) carries no price fields: read when resolved.
+  Opportunity: priceResolvers((parent: { account: string }) => parent.account),
 };
+
+/** Resolvers of `priceStale` and `unusablePrices`: the parent's when its answer read them, else loaded. */
+function priceResolvers<P extends object>(addressOf: (parent: P) => string) {
+  const fields = async (parent: P & Partial<PriceFields>, context: Context): Promise<PriceFields> =>
+    parent.unusablePrices ? (parent as PriceFields) : priceFields(await context.loadUnusablePrices(addressOf(parent) as Address));
+  return {
+    priceStale: async (parent: P & Partial<PriceFields>, _: unknown, context: Context) => (await fields(parent, context)).priceStale,
+    unusablePrices: async (parent: P & Partial<PriceFields>, _: unknown, context: Context) => (await fields(parent, context)).unusablePrices,
+  };
+}
 
 /**
  * Ends a subscription as soon as its HTTP client goes away (the request's signal aborts), instead of at the
@@ -664,7 +737,7 @@ export function createSalvageYoga(graphqlEndpoint = "/salvage/graphql") {
   return createYoga<object, Context>({
     graphqlEndpoint,
     schema: createSchema<Context>({ typeDefs, resolvers }),
-    context: () => ({ loadAccount: accountLoader() }),
+    context: () => ({ loadAccount: accountLoader(), loadUnusablePrices: unusablePricesLoader() }),
     // Internal errors are masked (message "Unexpected error."); caller errors are GraphQLErrors and pass through.
     maskedErrors: true,
     logging: false,

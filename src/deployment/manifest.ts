@@ -27,6 +27,8 @@ export const assetSchema = z.object({
   feedDecimals: z.number().int().min(0).max(18),
   ltv: bigintString,
   liquidationThreshold: bigintString,
+  /** Hub.listAsset's heartbeat: the largest age (seconds) of a feed answer the hub accepts for this asset. */
+  heartbeat: z.number().int().min(1, "must be at least 1 second").max(4_294_967_295, "must fit a uint32 (seconds)"),
 });
 
 export const chainSchema = z.object({

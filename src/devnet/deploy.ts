@@ -2,7 +2,7 @@
  * Deploys LayerZero V2 (EndpointV2 + SimpleMessageLib, LayerZero's own compiled artifacts) and the
  * reference protocol on a hub chain and N spoke chains, and wires them together.
  */
-import { type Abi, type Address, type Hex, pad, parseEther } from "viem";
+import { type Abi, type Address, type Hex, pad } from "viem";
 import {
   endpointV2Abi,
   endpointV2Bytecode,
@@ -19,7 +19,7 @@ import {
 } from "../../abis/index.js";
 import { createChainClients } from "../chains/clients.js";
 import { installMulticall3 } from "../chains/multicall.js";
-import { type Reader, type Wallet, confirm, deployContract, serialized, write } from "../chains/tx.js";
+import { type Reader, type Wallet, deployContract, write } from "../chains/tx.js";
 import type { Manifest, ManifestChain } from "../deployment/manifest.js";
 import { devnetAccounts } from "./accounts.js";
 import { ASSETS, AUCTION_PARAMS, COLLATERAL_ASSETS, DEBT_ASSETS, FEED_DECIMALS, LAYERZERO_NATIVE_FEE } from "./market.js";
@@ -35,8 +35,6 @@ export interface ChainToDeploy {
 /** Debt-asset liquidity the hub lends out, and the reserve that absorbs bad debt, in whole tokens. */
 const HUB_LIQUIDITY_TOKENS = 1_000_000_000n;
 const HUB_RESERVE_TOKENS = 1_000_000n;
-/** Native balance the hub spends on its own replies (withdraw release/reject) from lzReceive. */
-const HUB_FEE_FUND = parseEther("100");
 
 const contract = <A extends Abi>(name: string, abi: A, bytecode: Hex) => ({ name, abi, bytecode });
 const ENDPOINT = contract("EndpointV2", endpointV2Abi, endpointV2Bytecode);
@@ -98,7 +96,7 @@ async function deployHub(ctx: ChainCtx, spokes: ChainToDeploy[]): Promise<void> 
     }
     await write(wallet, reader, {
       address: hub, abi: hubAbi, functionName: "listAsset",
-      args: [asset.id, feed, asset.decimals, token, asset.ltv, asset.liquidationThreshold],
+      args: [asset.id, feed, asset.decimals, token, asset.ltv, asset.liquidationThreshold, asset.heartbeat],
     });
   }
   for (const spoke of spokes) {
@@ -119,7 +117,7 @@ async function deployHub(ctx: ChainCtx, spokes: ChainToDeploy[]): Promise<void> 
     await write(wallet, reader, { address: hub, abi: hubAbi, functionName: "supplyLiquidity", args: [asset.id, HUB_LIQUIDITY_TOKENS * unit] });
     await write(wallet, reader, { address: hub, abi: hubAbi, functionName: "fundReserve", args: [asset.id, HUB_RESERVE_TOKENS * unit] });
   }
-  await confirm(reader, await serialized(wallet, () => wallet.sendTransaction({ to: hub, value: HUB_FEE_FUND })), "fund hub fees");
+  // No native fund: the hub pays no fee of its own (withdraw replies are paid by their requesters' reply credit).
 }
 
 async function deploySpoke(ctx: ChainCtx, hubEid: number): Promise<void> {
@@ -173,7 +171,7 @@ export async function deployProtocol(chains: ChainToDeploy[]): Promise<Pick<Mani
     chains: manifestChains,
     assets: ASSETS.map((a) => ({
       id: a.id, symbol: a.symbol, decimals: a.decimals, kind: a.kind, feedDecimals: FEED_DECIMALS,
-      ltv: a.ltv, liquidationThreshold: a.liquidationThreshold,
+      ltv: a.ltv, liquidationThreshold: a.liquidationThreshold, heartbeat: a.heartbeat,
     })),
     auction: { ...AUCTION_PARAMS },
     roles: {

@@ -15,18 +15,26 @@ export interface AssetSpec {
   initialAnswer: bigint;
   ltv: bigint;
   liquidationThreshold: bigint;
+  /** Largest age (seconds) of a feed answer the hub accepts (Hub.listAsset's heartbeat). */
+  heartbeat: number;
 }
 
 export const FEED_DECIMALS = 8;
 const usd = (dollars: number) => BigInt(Math.round(dollars * 100)) * 10n ** BigInt(FEED_DECIMALS - 2);
 const pct = (p: number) => (BigInt(p) * WAD) / 100n;
 
+/**
+ * The devnet's heartbeat for every asset: a day, Chainlink's for its USD stablecoin feeds. The devnet's prices
+ * move only when the simulation or a test pushes them; a test makes one stale with `evm_increaseTime` past it.
+ */
+export const HEARTBEAT_SECONDS = 86_400;
+
 export const ASSETS: readonly AssetSpec[] = [
-  { id: 1, symbol: "USDC", decimals: 6, kind: "debt", initialAnswer: usd(1), ltv: 0n, liquidationThreshold: 0n },
-  { id: 2, symbol: "DAI", decimals: 18, kind: "debt", initialAnswer: usd(1), ltv: 0n, liquidationThreshold: 0n },
-  { id: 10, symbol: "WETH", decimals: 18, kind: "collateral", initialAnswer: usd(3_000), ltv: pct(80), liquidationThreshold: pct(85) },
-  { id: 11, symbol: "WBTC", decimals: 8, kind: "collateral", initialAnswer: usd(60_000), ltv: pct(73), liquidationThreshold: pct(78) },
-  { id: 12, symbol: "LINK", decimals: 18, kind: "collateral", initialAnswer: usd(15), ltv: pct(60), liquidationThreshold: pct(70) },
+  { id: 1, symbol: "USDC", decimals: 6, kind: "debt", initialAnswer: usd(1), ltv: 0n, liquidationThreshold: 0n, heartbeat: HEARTBEAT_SECONDS },
+  { id: 2, symbol: "DAI", decimals: 18, kind: "debt", initialAnswer: usd(1), ltv: 0n, liquidationThreshold: 0n, heartbeat: HEARTBEAT_SECONDS },
+  { id: 10, symbol: "WETH", decimals: 18, kind: "collateral", initialAnswer: usd(3_000), ltv: pct(80), liquidationThreshold: pct(85), heartbeat: HEARTBEAT_SECONDS },
+  { id: 11, symbol: "WBTC", decimals: 8, kind: "collateral", initialAnswer: usd(60_000), ltv: pct(73), liquidationThreshold: pct(78), heartbeat: HEARTBEAT_SECONDS },
+  { id: 12, symbol: "LINK", decimals: 18, kind: "collateral", initialAnswer: usd(15), ltv: pct(60), liquidationThreshold: pct(70), heartbeat: HEARTBEAT_SECONDS },
 ];
 
 export const DEBT_ASSETS = ASSETS.filter((a) => a.kind === "debt");

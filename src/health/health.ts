@@ -5,11 +5,54 @@
  */
 import { MAX_UINT256, WAD, minBig, mulDiv, mulDivUp, unit } from "./wad.js";
 
-/** Hub.priceWad: a positive feed answer scaled to 18 decimals. */
+/** Hub.priceWad's scaling: a positive feed answer to 18 decimals (validity: `priceProblem`, `checkedPriceWad`). */
 export function priceToWad(answer: bigint, feedDecimals: number): bigint {
   if (answer <= 0n) throw new RangeError(`price answer must be positive, got ${answer}`);
   if (feedDecimals > 18) throw new RangeError(`feed decimals must be at most 18, got ${feedDecimals}`);
   return answer * unit(18 - feedDecimals);
+}
+
+/** A feed's latest round as Hub.priceWad reads it (Chainlink's latestRoundData: answer and updatedAt). */
+export interface FeedRound {
+  answer: bigint;
+  /** Unix seconds of the round. */
+  updatedAt: bigint;
+}
+
+/** Why Hub.priceWad refuses a round: the custom error it reverts with, by name and arguments. */
+export type PriceProblem =
+  | { errorName: "InvalidPrice"; args: readonly [assetId: number, answer: bigint] }
+  | { errorName: "StalePrice"; args: readonly [assetId: number, updatedAt: bigint, heartbeat: bigint] };
+
+/**
+ * Hub.priceWad's validity rule, in its order: an answer <= 0 is `InvalidPrice`; then a round older than the
+ * asset's heartbeat at `now` (now - updatedAt > heartbeat), or stamped after `now`, is `StalePrice`. Undefined
+ * when the round is usable at `now` (a block's timestamp: the hub judges at its own block's).
+ */
+export function priceProblem(assetId: number, round: FeedRound, heartbeat: bigint, now: bigint): PriceProblem | undefined {
+  if (round.answer <= 0n) return { errorName: "InvalidPrice", args: [assetId, round.answer] };
+  if (round.updatedAt > now || now - round.updatedAt > heartbeat) return { errorName: "StalePrice", args: [assetId, round.updatedAt, heartbeat] };
+  return undefined;
+}
+
+/** Whether Hub.priceWad would use the round at `now`. */
+export function priceUsable(round: FeedRound, heartbeat: bigint, now: bigint): boolean {
+  return priceProblem(0, round, heartbeat, now) === undefined;
+}
+
+/** A price Hub.priceWad refuses; `message` reads as the revert does (`StalePrice(11, 1700000000, 86400)`). */
+export class UnusablePriceError extends Error {
+  constructor(readonly problem: PriceProblem) {
+    super(`${problem.errorName}(${problem.args.map(String).join(", ")})`);
+    this.name = "UnusablePriceError";
+  }
+}
+
+/** Hub.priceWad whole: the round's WAD price at `now`, or UnusablePriceError naming the asset as the hub does. */
+export function checkedPriceWad(assetId: number, round: FeedRound, feedDecimals: number, heartbeat: bigint, now: bigint): bigint {
+  const problem = priceProblem(assetId, round, heartbeat, now);
+  if (problem) throw new UnusablePriceError(problem);
+  return priceToWad(round.answer, feedDecimals);
 }
 
 /** Hub.valueOf: USD value (WAD) of `amount` base units of a token with `decimals`. */

@@ -22,8 +22,16 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   const feedDecimals = listed?.feedDecimals ?? m.assetById.get(assetId)?.feedDecimals;
   if (feedDecimals === undefined) throw new Error(`feed ${event.log.address} is for asset ${assetId}, which neither the hub nor the manifest describes`);
   const { current, roundId, updatedAt } = event.args;
-  // The hub reverts on non-positive answers; keep the last good price so health stays what the hub last computed.
-  if (current <= 0n) return;
+  // The hub refuses a non-positive answer (InvalidPrice): record the round (the API marks its holders' health as
+  // resting on an unusable price) but keep the last good priceWad, so health stays what the hub last computed.
+  if (current <= 0n) {
+    // Without a row there was never a good price, so no holder has a health to mark.
+    const key = { chainId: context.chain.id, assetId };
+    if (await context.db.find(price, key)) {
+      await context.db.update(price, key).set({ feed: event.log.address, answer: current, roundId, updatedAt, block: event.block.number });
+    }
+    return;
+  }
   const values = {
     feed: event.log.address,
     answer: current,

@@ -21,7 +21,7 @@ import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./s
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
 
 ponder.on("Hub:AssetListed", async ({ event, context }) => {
-  const { assetId, feed, decimals, token, ltv, liquidationThreshold } = event.args;
+  const { assetId, feed, decimals, token, ltv, liquidationThreshold, heartbeat } = event.args;
   const configured = loadIndexerManifest().assetById.get(assetId);
   // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value. A feed's
   // decimals are immutable (Chainlink's and ours), so it is read at the latest block ("immutable"): no archive
@@ -35,13 +35,15 @@ ponder.on("Hub:AssetListed", async ({ event, context }) => {
     token,
     ltv,
     liquidationThreshold,
+    heartbeat: BigInt(heartbeat),
     listedBlock: event.block.number,
   };
   await context.db.insert(asset).values({ assetId, ...values }).onConflictDoUpdate(values);
-  // A price indexed before the listing was scaled with the manifest's feed decimals: rescale it.
+  // A price indexed before the listing was scaled with the manifest's feed decimals: rescale it (from its answer
+  // when that is positive; a non-positive one is refused by the hub, and its priceWad is rescaled at the next).
   const chainId = context.chain.id;
   const current = await context.db.find(price, { chainId, assetId });
-  if (current) await context.db.update(price, { chainId, assetId }).set({ priceWad: priceToWad(current.answer, feedDecimals) });
+  if (current && current.answer > 0n) await context.db.update(price, { chainId, assetId }).set({ priceWad: priceToWad(current.answer, feedDecimals) });
 });
 
 ponder.on("Hub:CollateralMarketListed", async ({ event, context }) => {

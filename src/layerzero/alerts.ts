@@ -37,7 +37,7 @@ export interface LzReceiveAlert {
   extraData: Hex;
   /** The raw reason bytes as alerted. */
   reason: Hex;
-  /** The reason decoded by name: `InsufficientFeeBalance(0, 1000000000000)`, `LzReceiveOutOfGas(25000)`. */
+  /** The reason decoded by name: `StalePrice(10, 1700000000, 86400)`, `LzReceiveOutOfGas(25000)`. */
   decoded: DecodedRevert;
   blockNumber: bigint;
   transactionHash: Hex;

@@ -38,8 +38,42 @@ export async function deposit(deployment: Deployment, spoke: string, account: Ad
   });
 }
 
-export async function requestWithdraw(deployment: Deployment, spoke: string, account: Address, assetId: number, amount: bigint): Promise<TransactionReceipt> {
+/** Hub.quoteSpokeMessage: the hub's fee of one message to `spoke`, what a withdraw reply costs its requester. */
+export async function quoteReply(deployment: Deployment, spoke: string): Promise<bigint> {
+  const eid = deployment.manifest.chains.find((c) => c.name === spoke)!.eid;
+  return deployment.hubClients.public.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "quoteSpokeMessage", args: [eid] });
+}
+
+/**
+ * Tops `account`'s reply credit on the hub up to `replies` replies to `spoke` (Hub.fundReplyCredit), paid by the
+ * account on the hub chain; returns what it paid in (0 when the credit already covered them).
+ */
+export async function ensureReplyCredit(deployment: Deployment, account: Address, spoke: string, replies = 1n): Promise<bigint> {
+  const { public: reader, wallet } = deployment.hubClients;
+  const [fee, credit] = await Promise.all([
+    quoteReply(deployment, spoke),
+    reader.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "replyCredit", args: [account] }),
+  ]);
+  const missing = fee * replies - credit;
+  if (missing <= 0n) return 0n;
+  await write(wallet(account), reader, { address: deployment.hubAddress, abi: hubAbi, functionName: "fundReplyCredit", args: [account], value: missing });
+  return missing;
+}
+
+/**
+ * Requests a withdrawal on a spoke. The hub's reply (release or reject) is paid by the requester: unless
+ * `fundReply` is false, the account's reply credit on the hub is first topped up to one reply's fee.
+ */
+export async function requestWithdraw(
+  deployment: Deployment,
+  spoke: string,
+  account: Address,
+  assetId: number,
+  amount: bigint,
+  options: { fundReply?: boolean } = {},
+): Promise<TransactionReceipt> {
   const chain = deployment.manifest.chains.find((c) => c.name === spoke)!;
+  if (options.fundReply ?? true) await ensureReplyCredit(deployment, account, spoke);
   const { public: reader, wallet } = deployment.clients(spoke);
   return write(wallet(account), reader, {
     address: chain.contracts.spoke!, abi: spokeAbi, functionName: "requestWithdraw", args: [assetId, amount],

@@ -125,6 +125,8 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
   private readonly stalled = new Set<number>();
   /** Feed updates in the hub's pool, as detection last saw them: plans read the pending state and batches follow them. */
   private pending: PendingUpdates | null = null;
+  /** The hub's unusable prices as the last read saw them (`asset id: reason`), logged when they change. */
+  private unusablePrices = "";
   /** Accounts (lower case) whose take the last pass saw mined, with the take's block: each may have a new recovery now. */
   private taken = new Map<string, bigint>();
   /**
@@ -356,11 +358,20 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
       market ??= x.read.market;
       for (const r of x.chunk) {
         const v = x.read.accounts.get(r.account.toLowerCase());
-        if (!v) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
+        // A price the hub refuses (StalePrice, InvalidPrice) keeps its holders waiting: no kick, no take.
+        const unpriced = x.read.unpriced?.get(r.account.toLowerCase());
+        if (!v && unpriced) due.set(r.id, { at: Date.now() + this.o.recheckMs * 4, reason: `waits for a usable price: ${unpriced}` });
+        else if (!v) due.set(r.id, { at: Date.now() + this.backoff(r.attempts), reason: "account read failed" });
         else views.push({ r, v, market: x.read.market, again: this.takenBefore(v), priority: coverage(v) });
       }
     }
     if (!market) return;
+    const unusable = [...(market.unusablePrices ?? [])].map(([id, reason]) => `${id}: ${reason}`).join("; ");
+    if (unusable !== this.unusablePrices) {
+      if (unusable) this.o.log.warn({ unusablePrices: Object.fromEntries(market.unusablePrices!) }, "hub refuses these prices: accounts holding or owing those assets are neither kicked nor taken until they are usable");
+      else this.o.log.info({}, "every price usable again");
+      this.unusablePrices = unusable;
+    }
     views.sort((x, y) => Number(x.again) - Number(y.again) || nearestUnderWaterFirst(x.priority, y.priority) || x.r.id - y.r.id);
 
     const inventory = new Map(market.inventory);

@@ -26,6 +26,11 @@ export interface MarketView {
   /** Auction parameters as the chain has them now (not as a manifest said). */
   auction: AuctionParams;
   pricesWad: Map<number, bigint>;
+  /**
+   * Assets without a usable price, by id, with the hub's reason (`StalePrice(11, 1700000000, 86400)`,
+   * `InvalidPrice(11, 0)`): their holders are left out of `accounts` (see `unpriced`) and wait.
+   */
+  unusablePrices?: Map<number, string>;
   decimals: Map<number, number>;
   /** Native fee of a SEIZE message to each collateral eid. */
   messageFeeWei: Map<number, bigint>;
@@ -72,7 +77,16 @@ export interface LendingProtocol {
    * One batched read (Multicall3) of the market and the accounts at the latest block, or at the node's pending
    * state (the latest block plus the transactions in its pool: a feed update not mined yet is counted).
    */
-  read(accounts: readonly Address[], liquidator: Address, at?: "latest" | "pending"): Promise<{ market: MarketView; accounts: Map<string, AccountView> }>;
+  read(
+    accounts: readonly Address[],
+    liquidator: Address,
+    at?: "latest" | "pending",
+  ): Promise<{
+    market: MarketView;
+    accounts: Map<string, AccountView>;
+    /** Accounts left out because a price they need is unusable, by lower-case address, with the reason. */
+    unpriced?: Map<string, string>;
+  }>;
   /** The executor's batch call for `orders`; collateral is paid to `receiver`. */
   batchCall(executor: Address, orders: readonly Order[], receiver: Address): { to: Address; data: Hex; value: bigint };
   /** What each order of a mined batch did, by lower-case account. */

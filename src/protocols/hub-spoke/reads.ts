@@ -5,15 +5,17 @@
 import type { Address, ContractFunctionParameters } from "viem";
 import { erc20Abi } from "viem";
 import { hubAbi, multicall3Abi } from "../../../abis/index.js";
+import { revertOf } from "../../chains/errors.js";
 import { MULTICALL3_ADDRESS } from "../../chains/multicall.js";
 import { accountData } from "../../health/health.js";
 import type { Deployment } from "../../protocol/deployment.js";
-import type { AccountView, MarketView } from "../../recovery/protocol.js";
+import type { AccountView, LendingProtocol } from "../../recovery/protocol.js";
 
 /** Calls per eth_call (plain storage reads): chunks run side by side and stay far under a node's gas cap. */
 const CALLS_PER_CHUNK = 400;
 
 type Call = ContractFunctionParameters;
+type HubRead = Awaited<ReturnType<LendingProtocol["read"]>>;
 
 async function multicall(d: Deployment, calls: Call[], blockTag: "latest" | "pending"): Promise<{ status: "success" | "failure"; result?: unknown; error?: Error }[]> {
   const reader = d.hubClients.public;
@@ -25,7 +27,7 @@ async function multicall(d: Deployment, calls: Call[], blockTag: "latest" | "pen
   return results.flat() as never;
 }
 
-export async function readHub(d: Deployment, accounts: readonly Address[], liquidator: Address, at: "latest" | "pending" = "latest"): Promise<{ market: MarketView; accounts: Map<string, AccountView> }> {
+export async function readHub(d: Deployment, accounts: readonly Address[], liquidator: Address, at: "latest" | "pending" = "latest"): Promise<HubRead> {
   const hub = d.hubAddress;
   const assets = d.manifest.assets;
   const markets = d.spokes.flatMap((s) => d.collateralAssets.map((a) => ({ eid: s.eid, assetId: a.id })));
@@ -62,12 +64,15 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
   // The pending block's number and time are the node's guess; the latest block's are facts (see MarketView.block).
   if (at === "pending") ({ number, timestamp } = block);
   const [closeFactor, minBonus, maxBonus, auctionDuration, auctionTail] = need<readonly [bigint, bigint, bigint, number, number]>(i++, "auctionParams");
-  // A feed that reverts leaves its asset without a price: the accounts that hold it cannot be valued (the
-  // hub's own healthFactor reverts for them too) and wait; everyone else goes on.
+  // A price the hub refuses (StalePrice, InvalidPrice: Hub.priceWad reverts by name) or a feed that reverts
+  // leaves its asset without a price: the accounts that hold or owe it cannot be valued (the hub's own kick,
+  // take and healthFactor revert for them too) and wait, named in `unpriced`; everyone else goes on.
   const pricesWad = new Map<number, bigint>();
+  const unusablePrices = new Map<number, string>();
   for (const a of assets) {
     const r = results[i++]!;
     if (r.status === "success") pricesWad.set(a.id, r.result as bigint);
+    else unusablePrices.set(a.id, revertOf(r.error).message);
   }
   const decimals = new Map<number, number>();
   const thresholds = new Map<number, { ltv: bigint; liquidationThreshold: bigint }>();
@@ -82,6 +87,7 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
   for (const a of debtAssets) inventory.set(a.id, need<bigint>(i++, `inventory of asset ${a.id}`));
 
   const views = new Map<string, AccountView>();
+  const unpriced = new Map<string, string>();
   for (const account of accounts) {
     const base = i;
     i += perAccount;
@@ -90,7 +96,11 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
     const k0 = base + 1;
     const collaterals = markets.map((m, k) => ({ ...m, amount: results[k0 + k]!.result as bigint }));
     const debts = debtAssets.map((a, k) => ({ assetId: a.id, amount: results[k0 + markets.length + k]!.result as bigint }));
-    if ([...collaterals, ...debts].some((p) => p.amount > 0n && !pricesWad.has(p.assetId))) continue;
+    const missing = [...new Set([...collaterals, ...debts].filter((p) => p.amount > 0n && !pricesWad.has(p.assetId)).map((p) => p.assetId))];
+    if (missing.length > 0) {
+      unpriced.set(account.toLowerCase(), missing.map((id) => `asset ${id}: ${unusablePrices.get(id)}`).join("; "));
+      continue;
+    }
     const [auctionId, startedAt, , active] = results[base]!.result as readonly [bigint, bigint, Address, boolean];
     const health = accountData(
       collaterals.map((c) => ({ amount: c.amount, priceWad: pricesWad.get(c.assetId) ?? 0n, decimals: decimals.get(c.assetId)!, ...thresholds.get(c.assetId)! })),
@@ -103,6 +113,7 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
       block: { number, timestamp },
       auction: { closeFactor, minBonus, maxBonus, auctionDuration: BigInt(auctionDuration), auctionTail: BigInt(auctionTail) },
       pricesWad,
+      unusablePrices,
       decimals,
       messageFeeWei,
       inventory,
@@ -110,5 +121,6 @@ export async function readHub(d: Deployment, accounts: readonly Address[], liqui
       blockGasLimit: block.gasLimit,
     },
     accounts: views,
+    unpriced,
   };
 }

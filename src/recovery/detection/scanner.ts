@@ -254,7 +254,7 @@ export class IncrementalHubScanner {
 
   /** Hub.assets(id) and its feed's latest answer, at `blockNumber`. */
   private async readAsset(id: number, blockNumber: bigint): Promise<BookAsset> {
-    const [feed, priceScale, decimals, token, ltv, liquidationThreshold, listed] = await this.reader.readContract({
+    const [feed, priceScale, decimals, token, ltv, liquidationThreshold, , listed] = await this.reader.readContract({
       address: this.deployment.hubAddress, abi: hubAbi, functionName: "assets", args: [id], blockNumber,
     });
     let priceWad: bigint | null = null;
