@@ -423,12 +423,12 @@ describe("indexer", () => {
     const spokeReader = deployment.clients(spoke1).public;
     const [hubNow, spokeNow] = [(await hubReader.getBlock()).timestamp, (await spokeReader.getBlock()).timestamp];
     if (hubNow > spokeNow) await spokeReader.request({ method: "evm_increaseTime", params: [Number(hubNow - spokeNow)] } as never);
-    const packets: { encoded: Hex; nonce: bigint }[] = [];
+    const packets: { encoded: Hex; nonce: bigint; block: bigint }[] = [];
     for (const amount of [1n, 2n]) {
       await mint(deployment, spoke1.name, spoke1.tokens["10"]!, accounts[1]!, amount * 10n ** 18n);
       const receipt = await deposit(deployment, spoke1.name, accounts[1]!, 10, amount * 10n ** 18n);
       const [sent] = parseEventLogs({ abi: endpointV2Abi, eventName: "PacketSent", logs: receipt.logs });
-      packets.push({ encoded: sent!.args.encodedPayload, nonce: decodePacket(sent!.args.encodedPayload).nonce });
+      packets.push({ encoded: sent!.args.encodedPayload, nonce: decodePacket(sent!.args.encodedPayload).nonce, block: receipt.blockNumber });
     }
     await write(wallet(devnetAccounts.relayer), hubReader, { address: deployment.hub.contracts.messageLib!, abi: simpleMessageLibAbi, functionName: "validatePacket", args: [packets[1]!.encoded] });
     await caughtUp();
@@ -437,7 +437,10 @@ describe("indexer", () => {
       // Blocked, not yet stalled: verification a moment out of order is no stall.
       expect(onPath(await indexedPathways(ix)), ix.backend).toMatchObject({ inFlight: 2, blockedNonce: String(packets[0]!.nonce), blockedPackets: 1, stalled: false, stalledReason: null });
     }
-    await hubReader.request({ method: "evm_increaseTime", params: [61] } as never);
+    // The hub's clock to 62 s past the blocking packet's send (its age is the hub's time minus the spoke's stamp).
+    const blockingSentAt = (await spokeReader.getBlock({ blockNumber: packets[0]!.block })).timestamp;
+    const hubLatest = (await hubReader.getBlock()).timestamp;
+    if (blockingSentAt + 62n > hubLatest) await hubReader.request({ method: "evm_increaseTime", params: [Number(blockingSentAt + 62n - hubLatest)] } as never);
     await hubReader.request({ method: "evm_mine", params: [] } as never);
     await caughtUp();
     for (const ix of indexers) {

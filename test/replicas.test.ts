@@ -41,6 +41,7 @@ const LIMITED = {
   SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET: "2",
   SALVAGE_STATEMENT_TIMEOUT_MS: "300",
   SALVAGE_RATE_LIMIT_PER_MINUTE: "40",
+  SALVAGE_MAX_SUBSCRIBER_BUFFER_BYTES: "4096",
 };
 const TOKEN = "replicas-test-admin-token";
 /** webhook-id of every delivery the receiver got, in arrival order. */
@@ -223,6 +224,31 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
   for (const stop of stops) stop();
   await ws.dispose();
   await until("WebSocket subscriptions released", async () => (await openSubscribers()) === base);
+
+  // The byte bound of a subscriber's buffer (4 KiB): the whole log replayed to a subscriber that does not read is
+  // more than that; when it reads, it gets what was queued, then an error telling it where to resume.
+  if ((await log(limited)).length < 20) {
+    await new MarketSimulator(net.deployment, rng).crash(accounts, 0.8);
+    await caughtUp();
+  }
+  const slow = await fetch(`${limited.url}/salvage/graphql?query=${encodeURIComponent('subscription { opportunities(since: "0") { id kind account opportunity { seizeAmount } } }')}`, {
+    headers: { accept: "text/event-stream", "x-forwarded-for": "198.51.100.8" },
+  });
+  await sleep(1_000);
+  const got: { data?: { opportunities: { id: string } }; errors?: { message: string; extensions: { code: string; since: string | null } }[] }[] = [];
+  const parser = createParser({ onEvent: (e) => e.event === "next" && got.push(JSON.parse(e.data)) });
+  const decoder = new TextDecoder();
+  const reading = setTimeout(() => void slow.body?.cancel(), 30_000);
+  for await (const chunk of slow.body as unknown as AsyncIterable<Uint8Array>) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    if (got.some((g) => g.errors)) break;
+  }
+  clearTimeout(reading);
+  const ended = got.find((g) => g.errors)!;
+  const delivered = got.filter((g) => g.data).map((g) => g.data!.opportunities.id);
+  expect(delivered.length).toBeGreaterThan(0);
+  expect(delivered.length).toBeLessThan((await log(limited)).length);
+  expect(ended.errors![0]!.extensions).toEqual({ code: "SLOW_SUBSCRIBER", since: delivered.at(-1) });
 
   // The query cost: 50 aliases of a full page with its count and every account's positions is refused before it
   // runs, with its cost; one such page is not.

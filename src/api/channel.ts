@@ -1,10 +1,12 @@
 /**
- * One subscription's queue: the producer pushes, the subscriber reads it as an async iterator. Bounded: a
- * push past `maxQueue` ends the subscription with the producer's overflow error instead of growing memory.
- * `return()` (the subscriber leaving, or its connection closing) runs `onClose` once.
+ * One subscription's queue: the producer pushes, the subscriber reads it as an async iterator. Bounded in values
+ * and, given `bytes`, in bytes: a push past `maxQueue` values or `bytes.max` bytes (each value's `bytes.of`)
+ * ends the subscription with the producer's overflow error instead of growing memory. `return()` (the subscriber
+ * leaving, or its connection closing) runs `onClose` once.
  */
 export class Channel<T> implements AsyncIterableIterator<T> {
   private readonly queue: T[] = [];
+  private queuedBytes = 0;
   private wake: (() => void) | null = null;
   private error: Error | null = null;
   private done = false;
@@ -13,7 +15,13 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     private readonly maxQueue: number,
     private readonly overflow: () => Error,
     private readonly onClose: () => void,
+    private readonly bytes?: { max: number; of: (value: T) => number },
   ) {}
+
+  /** Bytes waiting for the subscriber (0 without a byte bound). */
+  get pendingBytes(): number {
+    return this.queuedBytes;
+  }
 
   get closed(): boolean {
     return this.done;
@@ -22,11 +30,13 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   /** Queues a value; false when the channel is closed, failed, or full (then it fails with `overflow()`). */
   push(value: T): boolean {
     if (this.done || this.error) return false;
-    if (this.queue.length >= this.maxQueue) {
+    const size = this.bytes?.of(value) ?? 0;
+    if (this.queue.length >= this.maxQueue || (this.bytes && this.queuedBytes + size > this.bytes.max)) {
       this.fail(this.overflow());
       return false;
     }
     this.queue.push(value);
+    this.queuedBytes += size;
     this.wake?.();
     return true;
   }
@@ -50,7 +60,11 @@ export class Channel<T> implements AsyncIterableIterator<T> {
 
   async next(): Promise<IteratorResult<T>> {
     for (;;) {
-      if (this.queue.length > 0) return { value: this.queue.shift()!, done: false };
+      if (this.queue.length > 0) {
+        const value = this.queue.shift()!;
+        if (this.bytes) this.queuedBytes -= this.bytes.of(value);
+        return { value, done: false };
+      }
       if (this.error) {
         const error = this.error;
         this.close();

@@ -13,6 +13,7 @@
  */
 import { accountHealth, opportunityEvent } from "ponder:schema";
 import { asc, desc, gt, inArray } from "ponder";
+import { GraphQLError } from "graphql";
 import { z } from "zod";
 import type { Address } from "viem";
 import {
@@ -30,6 +31,7 @@ import {
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { feedEventIdFloor } from "../indexer/state.js";
 import { Channel } from "./channel.js";
+import { apiLimits } from "./limits.js";
 import { feedEventsEmitted } from "./metrics.js";
 import { type IndexedBlock, atOneBlock, reader } from "./snapshot.js";
 
@@ -166,10 +168,11 @@ export function opportunityJson(o: Opportunity) {
   };
 }
 
-/** Thrown into a subscriber that fell `maxQueue` events behind; it resumes with `since: lastId`. */
-export class SlowSubscriberError extends Error {
+/** Thrown into a subscriber that fell `maxQueue` events (or `maxBytes`) behind; it resumes with `since: lastId`. */
+export class SlowSubscriberError extends GraphQLError {
   constructor(readonly lastId: string | null) {
-    super(`subscriber fell too far behind and was ended; resume with since: ${JSON.stringify(lastId)}`);
+    // A GraphQLError, so the subscriber reads it as written (yoga masks other errors), with where to resume.
+    super(`subscriber fell too far behind and was ended; resume with since: ${JSON.stringify(lastId)}`, { extensions: { code: "SLOW_SUBSCRIBER", since: lastId } });
   }
 }
 
@@ -182,6 +185,16 @@ export interface SubscribeOptions {
   transport: Transport;
   /** Events that may wait for this subscriber before it is ended (default 10,000). */
   maxQueue?: number;
+  /** Bytes (the events' JSON) that may wait for it (default SALVAGE_MAX_SUBSCRIBER_BUFFER_BYTES, src/api/limits.ts). */
+  maxBytes?: number;
+}
+
+/** An event's size as a subscriber receives it (its JSON), computed once per event object. */
+const eventBytes = new WeakMap<FeedEvent, number>();
+export function feedEventBytes(e: FeedEvent): number {
+  let n = eventBytes.get(e);
+  if (n === undefined) eventBytes.set(e, (n = Buffer.byteLength(JSON.stringify(feedEventJson(e)))));
+  return n;
 }
 
 /** Hub blocks re-read each tick so events re-mined after a reorg are not missed. */
@@ -270,6 +283,7 @@ export class FeedHub {
           this.subscribers.delete(sub);
           this.stats.subscribers[sub.transport]--;
         },
+        { max: options.maxBytes ?? apiLimits().maxSubscriberBufferBytes, of: feedEventBytes },
       ),
     };
     this.subscribers.add(sub);

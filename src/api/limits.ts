@@ -8,6 +8,8 @@
  *   SALVAGE_MAX_SUBSCRIBERS                subscriptions open at once in the process, every transport (default 10000)
  *   SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT     of them from one client address (default 200)
  *   SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET   on one WebSocket (default 20)
+ *   SALVAGE_MAX_SUBSCRIBER_BUFFER_BYTES    feed events (their JSON) waiting for one subscriber before it is ended as too
+ *                                          slow, told where to resume (default 8388608: 8 MiB; also at most 10,000 events)
  *   SALVAGE_STATEMENT_TIMEOUT_MS           longest database statement of an answer (default 5000; 0: none)
  *   SALVAGE_MAX_QUERY_COST                 largest cost of one GraphQL document (default 25000; src/api/query-cost.ts)
  *   SALVAGE_TRUST_PROXY                    true behind a reverse proxy: the client is X-Forwarded-For's first address
@@ -26,6 +28,7 @@ const envSchema = z.object({
   SALVAGE_MAX_SUBSCRIBERS: count(10_000),
   SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT: count(200),
   SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET: count(20),
+  SALVAGE_MAX_SUBSCRIBER_BUFFER_BYTES: z.coerce.number().int().min(1_024).max(1_073_741_824).default(8 * 1024 * 1024),
   SALVAGE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
   SALVAGE_MAX_QUERY_COST: count(25_000),
   SALVAGE_TRUST_PROXY: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
@@ -36,6 +39,7 @@ export interface ApiLimits {
   maxSubscribers: number;
   maxSubscribersPerClient: number;
   maxSubscriptionsPerSocket: number;
+  maxSubscriberBufferBytes: number;
   statementTimeoutMs: number;
   maxQueryCost: number;
   trustProxy: boolean;
@@ -52,6 +56,7 @@ export function parseApiLimits(env: NodeJS.ProcessEnv): ApiLimits {
     maxSubscribers: e.SALVAGE_MAX_SUBSCRIBERS,
     maxSubscribersPerClient: e.SALVAGE_MAX_SUBSCRIBERS_PER_CLIENT,
     maxSubscriptionsPerSocket: e.SALVAGE_MAX_SUBSCRIPTIONS_PER_SOCKET,
+    maxSubscriberBufferBytes: e.SALVAGE_MAX_SUBSCRIBER_BUFFER_BYTES,
     statementTimeoutMs: e.SALVAGE_STATEMENT_TIMEOUT_MS,
     maxQueryCost: e.SALVAGE_MAX_QUERY_COST,
     trustProxy: e.SALVAGE_TRUST_PROXY,
