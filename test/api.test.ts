@@ -20,6 +20,7 @@ import type { Deployment } from "../src/protocol/deployment.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { bestTake } from "../src/opportunity/index.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
+import { metricConventionViolations } from "./helpers/metric-conventions.js";
 import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js";
 import { revertOf } from "../src/chains/errors.js";
 import { HEARTBEAT_SECONDS } from "../src/devnet/market.js";
@@ -292,6 +293,12 @@ describe("salvage GraphQL", () => {
     expect(resumed).toEqual(events.slice(3));
     const bad = await gql(`{ opportunityEvents(since: "yesterday") { items { id } } }`);
     expect(bad.errors?.[0]?.message).toMatch(/opportunityEvents: since must be an event id/);
+  });
+
+  it("/salvage/metrics follows Prometheus naming: salvage_ prefix, _total on counters only, base units, no per-account labels", async () => {
+    const text = await (await api("/salvage/metrics")).text();
+    expect(text).toContain("# TYPE salvage_pathway_delivery_seconds gauge");
+    expect(metricConventionViolations(text)).toEqual([]);
   });
 
   it("rejects abuse with GraphQL errors and keeps serving", async () => {
