@@ -250,6 +250,26 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
   expect(delivered.length).toBeLessThan((await log(limited)).length);
   expect(ended.errors![0]!.extensions).toEqual({ code: "SLOW_SUBSCRIBER", since: delivered.at(-1) });
 
+  // Live too: a subscriber that does not read while events flow is ended at the same bound, not buffered elsewhere.
+  const live = await fetch(`${limited.url}/salvage/graphql?query=${encodeURIComponent("subscription { opportunities { id kind account opportunity { seizeAmount } } }")}`, {
+    headers: { accept: "text/event-stream", "x-forwarded-for": "198.51.100.9" },
+  });
+  const logged = (await log(limited)).length;
+  for (let i = 0; i < 6; i++) await new MarketSimulator(net.deployment, rng).crash(accounts, i % 2 === 0 ? 0.9 : 0.1);
+  await caughtUp();
+  await until("the live events logged", async () => (await log(limited)).length > logged + 10);
+  await sleep(1_000);
+  const liveGot: { data?: unknown; errors?: { extensions: { code: string } }[] }[] = [];
+  const liveParser = createParser({ onEvent: (e) => e.event === "next" && liveGot.push(JSON.parse(e.data)) });
+  const liveReading = setTimeout(() => void live.body?.cancel(), 15_000);
+  for await (const chunk of live.body as unknown as AsyncIterable<Uint8Array>) {
+    liveParser.feed(decoder.decode(chunk, { stream: true }));
+    if (liveGot.some((g) => g.errors)) break;
+  }
+  clearTimeout(liveReading);
+  console.log(`[replicas] live non-reading subscriber: ${liveGot.filter((g) => g.data).length} events delivered, then ${JSON.stringify(liveGot.find((g) => g.errors)?.errors?.[0]?.extensions ?? null)}`);
+  expect(liveGot.find((g) => g.errors)?.errors?.[0]?.extensions.code).toBe("SLOW_SUBSCRIBER");
+
   // The query cost: 50 aliases of a full page with its count and every account's positions is refused before it
   // runs, with its cost; one such page is not.
   const page = "atRiskAccounts(first: 500) { totalCount items { address healthFactor account { address } } }";
