@@ -323,6 +323,19 @@ it("10,000 idle subscriptions attempted by one client: the per-client cap admits
   };
   const base = await openOn();
   const before = rss();
+  // Meanwhile a price step every second (a hub block each): the indexer's lag behind the hub, read from its status.
+  let moving = true;
+  let maxLag = 0n;
+  const market = new MarketSimulator(net.deployment, rng);
+  const mover = (async () => {
+    while (moving) {
+      await market.step();
+      const status = (await (await indexer.api("/salvage/status")).json()) as { chains: { role: string; lagBlocks: string | null }[] };
+      const lag = BigInt(status.chains.find((c) => c.role === "hub")?.lagBlocks ?? "0");
+      if (lag > maxLag) maxLag = lag;
+      await sleep(1_000);
+    }
+  })();
   const open: AbortController[] = [];
   let refusedByCap = 0;
   let refusedByRate = 0;
@@ -356,8 +369,11 @@ it("10,000 idle subscriptions attempted by one client: the per-client cap admits
     } else open.push(controller);
   });
   const peak = rss();
+  moving = false;
+  await mover;
+  await caughtUp();
   const admitted = (await openOn()) - base;
-  console.log(`[replicas] 10,000 SSE subscriptions from one client: ${admitted} admitted, ${refusedByCap} refused by the per-client cap, ${refusedByRate} by the request rate; replica RSS ${before.toFixed(0)} MiB before, ${peak.toFixed(0)} MiB with them`);
+  console.log(`[replicas] 10,000 SSE subscriptions from one client: ${admitted} admitted, ${refusedByCap} refused by the per-client cap, ${refusedByRate} by the request rate; replica RSS ${before.toFixed(0)} MiB before, ${peak.toFixed(0)} MiB with them; the indexer (API off) at most ${maxLag} hub blocks behind meanwhile, a price step every second`);
   expect(admitted).toBe(200);
   expect(open).toHaveLength(200);
   expect(refusedByCap + refusedByRate).toBe(9_800);
