@@ -12,7 +12,10 @@ describe("subscription channel", () => {
     expect(await c.next()).toEqual({ value: "abcd", done: false }); // read: 4 left
     expect(c.pendingBytes).toBe(4);
     expect(c.push("ijklmn")).toBe(true); // 10: at the bound, still queued
+    expect(c.ended).toBe(false);
     expect(c.push("o")).toBe(false); // 11: over it
+    expect(c.ended).toBe(true); // a replay feeding it stops here (src/api/feed.ts)
+    expect(c.closed).toBe(false); // not closed before the subscriber reads the error
     expect(c.push("p")).toBe(false); // failed: nothing more is queued
     expect(await c.next()).toEqual({ value: "efgh", done: false });
     expect(await c.next()).toEqual({ value: "ijklmn", done: false });

@@ -27,6 +27,11 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     return this.done;
   }
 
+  /** Closed, or failed (overflowed): nothing pushed now reaches the subscriber, so producers may stop. */
+  get ended(): boolean {
+    return this.done || this.error !== null;
+  }
+
   /** Queues a value; false when the channel is closed, failed, or full (then it fails with `overflow()`). */
   push(value: T): boolean {
     if (this.done || this.error) return false;

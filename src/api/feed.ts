@@ -311,7 +311,8 @@ export class FeedHub {
         });
         for (const e of events) if (matchesFilter(e, sub.filter)) this.push(sub, e);
         if (rows.length > 0) cursor = rows[rows.length - 1]!.id;
-        if (sub.channel.closed) return;
+        // Gone, or ended as too slow: the rest of the log is not read for it.
+        if (sub.channel.ended) return;
         if (rows.length === PAGE) continue;
         if (afterMark) break;
         await this.marked;
