@@ -75,7 +75,10 @@ function interruptible(): AbortSignal {
 
 async function devnet(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, strict: true, options: DEVNET_FLAGS });
-  await runDevnet(devnetOptions(values), (line) => console.log(line), interruptible());
+  const signal = interruptible();
+  await runDevnet(devnetOptions(values), (line) => console.log(line), signal);
+  // Interrupted: everything is stopped; a request left waiting on a chain that is gone must not hold the exit.
+  if (signal.aborted) process.exit(0);
 }
 
 async function demo(argv: string[]): Promise<void> {
@@ -85,7 +88,9 @@ async function demo(argv: string[]): Promise<void> {
     options: { ...DEVNET_FLAGS, "api-port": { type: "string", default: "42069" }, "metrics-port": { type: "string", default: "9464" } },
   });
   const options = devnetOptions(values, { scenario: "crash", crashAfter: 30 });
-  await runDemo({ ...options, apiPort: Number(values["api-port"]), metricsPort: Number(values["metrics-port"]) }, (line) => console.log(line), interruptible());
+  const signal = interruptible();
+  await runDemo({ ...options, apiPort: Number(values["api-port"]), metricsPort: Number(values["metrics-port"]) }, (line) => console.log(line), signal);
+  if (signal.aborted) process.exit(0);
 }
 
 async function main(): Promise<void> {

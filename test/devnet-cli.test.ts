@@ -10,8 +10,9 @@ import { cascadePath } from "../src/devnet/cascade.js";
 
 const root = join(import.meta.dirname, "..");
 
-function runCli(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [join(root, "bin/salvage.mjs"), "devnet", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+/** `detached`: in a process group of its own, as a shell runs a foreground job (Ctrl-C signals the whole group). */
+function runCli(args: string[], options: { detached?: boolean } = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [join(root, "bin/salvage.mjs"), "devnet", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: options.detached ?? false });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -148,6 +149,22 @@ describe("salvage devnet", () => {
     run.child.kill("SIGINT");
     expect(await run.exited, run.output()).toBe(0);
     expect(run.output()).toMatch(/devnet stopped/);
+    await expectNothingLeft(manifestPath);
+  }, 180_000);
+
+  it("stops cleanly on a terminal's Ctrl-C (SIGINT to the whole process group: its chains die at once too)", async () => {
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
+    const run = runCli(["--spokes", "2", "--accounts", "5", "--seed", "1", "--block-time", "1", "--duration", "600", "--manifest", manifestPath], { detached: true });
+    const deadline = Date.now() + 120_000;
+    while (!existsSync(manifestPath) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(manifestPath), run.output()).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_500)); // a price step or two under way
+    process.kill(-run.child.pid!, "SIGINT");
+    // Before the fix the run waited 60 s on a transaction to a chain that was gone, then exited 1 with the error.
+    const code = await Promise.race([run.exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), 20_000))]);
+    expect(code, run.output()).toBe(0);
+    expect(run.output()).toMatch(/stopping: interrupted\n[\s\S]*devnet stopped/);
+    expect(run.output()).not.toMatch(/error|Timed out/i);
     await expectNothingLeft(manifestPath);
   }, 180_000);
 });

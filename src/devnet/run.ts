@@ -130,7 +130,11 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     for (const c of manifest.chains) log(`chain ${c.name}: id ${c.chainId}, eid ${c.eid}, ${c.rpcUrl}`);
     const deployment = new Deployment(manifest);
     const rng = new Rng(options.seed);
-    manifest.accounts = await seedBorrowers(deployment, seeder, { count: options.accounts, seed: options.seed, rng });
+    const seeding = seedBorrowers(deployment, seeder, { count: options.accounts, seed: options.seed, rng }).then((accounts) => void (manifest.accounts = accounts));
+    if (await orAborted(seeding, signal)) {
+      log("stopping: interrupted while seeding");
+      return manifest;
+    }
     await seeder.stop();
     // Inventory for the liquidator role, so a relayer started with --devnet-keys can take.
     for (const asset of deployment.debtAssets) {
@@ -161,7 +165,31 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     /** The cascade once it started: its steps and the hub block of each step applied so far. */
     let cascade: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> } | undefined;
     const crashStep = options.crashAfter + 1;
+    let stepEnds = false;
     for (let step = 1; !signal?.aborted && Date.now() < deadline; step++) {
+      // Stopped (Ctrl-C in a terminal signals the chains too): the step in flight is not waited for, whatever it
+      // was waiting on; the network is stopped below and the process reports a clean stop.
+      if (await orAborted(runStep(step), signal)) break;
+      // A cascade step waits for its block: the next one goes out at once, so the steps fill consecutive blocks.
+      if (cascade && cascade.blocks.length < cascade.path.length) continue;
+      if (options.once && stepEnds) break;
+      await sleep(tickMs, signal);
+    }
+    if (signal?.aborted) {
+      log("stopping: interrupted");
+      return manifest;
+    }
+    await crashRecorded;
+    await deliverer.stop();
+    // What is still in flight gets its confirmations (an automining chain mines nothing by itself).
+    if (options.lzConfirmations > 0) {
+      for (const c of manifest.chains) await deployment.clients(c).public.request({ method: "anvil_mine", params: [`0x${options.lzConfirmations.toString(16)}`, "0x0"] } as never);
+    }
+    await deliverer.drain(60_000);
+    return manifest;
+
+    /** One step of the run; sets `stepEnds` when a --once run is complete after it. */
+    async function runStep(step: number): Promise<void> {
       if (cascade && cascade.blocks.length < cascade.path.length) {
         // One cascade step per hub block.
         const next = cascade.path[cascade.blocks.length]!;
@@ -176,7 +204,7 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
         manifest.devnet!.crash = { ...crash, block };
         writeManifestFile(options.manifest, manifest);
         log(`crash at hub block ${block}: collateral prices x${formatWad(crash.factorWad)}, ${crash.liquidatable.length}/${manifest.accounts.length} accounts under HF 1`);
-        if (options.once) break;
+        if (options.once) return void (stepEnds = true);
       }
       if (options.scenario === "cascade" && step === crashStep) {
         // The crash is the cascade's step 0, in one hub block; the decline follows, a step a block.
@@ -195,22 +223,11 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
         if (options.once) {
           while (cascade.blocks.length < path.length && !signal?.aborted) cascade.blocks.push(Number(await simulator.applyAnswers(path[cascade.blocks.length]!.answers)));
           if (cascade.blocks.length === path.length) await finishCascade(cascade);
-          break;
+          return void (stepEnds = true);
         }
       }
-      if (options.once && options.scenario === "calm" && step > options.crashAfter) break;
-      // A cascade step waits for its block: the next one goes out at once, so the steps fill consecutive blocks.
-      if (cascade && cascade.blocks.length < cascade.path.length) continue;
-      await sleep(tickMs, signal);
+      if (options.once && options.scenario === "calm" && step > options.crashAfter) stepEnds = true;
     }
-    await crashRecorded;
-    await deliverer.stop();
-    // What is still in flight gets its confirmations (an automining chain mines nothing by itself).
-    if (options.lzConfirmations > 0) {
-      for (const c of manifest.chains) await deployment.clients(c).public.request({ method: "anvil_mine", params: [`0x${options.lzConfirmations.toString(16)}`, "0x0"] } as never);
-    }
-    await deliverer.drain(60_000);
-    return manifest;
   } finally {
     await seeder.stop();
     await deliverer.stop();
@@ -238,4 +255,30 @@ async function cascadeRecord(
     endAnswers: answers(cascade.path[cascade.path.length - 1]!.answers),
     liquidatable: await simulator.liquidatable(manifest.accounts),
   };
+}
+
+/**
+ * Waits for `work` unless `signal` aborts first: true when it did (the work is left to fail on its own, quietly:
+ * its chains may be gone). A failure of the work before any abort is thrown as usual.
+ */
+async function orAborted(work: Promise<void>, signal?: AbortSignal): Promise<boolean> {
+  if (!signal) return work.then(() => false);
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return true;
+  }
+  let onAbort!: () => void;
+  const aborted = new Promise<true>((resolve) => {
+    onAbort = () => resolve(true);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work.then(() => false), aborted]);
+  } catch (error) {
+    if (signal.aborted) return true;
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    work.catch(() => undefined);
+  }
 }
