@@ -53,7 +53,8 @@ beforeAll(async () => {
   ({ accounts, rng } = net);
   database = createTestDatabase("replicas", { required: true })!;
   schema = `replicas_${process.pid}`;
-  const env = { SALVAGE_FEED_POLL_MS: "50", SALVAGE_ADMIN_TOKEN: TOKEN, SALVAGE_WEBHOOK_ALLOW_CIDRS: "127.0.0.1/32", SALVAGE_WEBHOOK_POLL_MS: "100" };
+  // The replicas run with the default request rate (src/api/limits.ts), which the test helper otherwise lifts.
+  const env = { SALVAGE_FEED_POLL_MS: "50", SALVAGE_ADMIN_TOKEN: TOKEN, SALVAGE_WEBHOOK_ALLOW_CIDRS: "127.0.0.1/32", SALVAGE_WEBHOOK_POLL_MS: "100", SALVAGE_RATE_LIMIT_PER_MINUTE: "1200" };
   indexer = await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env: { ...env, SALVAGE_API: "off" } });
   await caughtUp();
   for (let i = 0; i < 2; i++) replicas.push(await startPonder({ manifest: net.network.manifest, databaseUrl: database.url, schema, env, command: "serve" }));

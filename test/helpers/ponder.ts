@@ -55,6 +55,9 @@ export async function startPonder(options: PonderOptions): Promise<PonderApp> {
     SALVAGE_PGLITE_DIR: join(dir, "pglite"),
     PONDER_TELEMETRY_DISABLED: "true",
     NODE_ENV: "production",
+    // Tests that read the API in a loop (one client, thousands of answers a minute) are not about the request rate:
+    // no limit unless a test sets one (test/replicas.test.ts tests the limits, with the defaults and small ones).
+    SALVAGE_RATE_LIMIT_PER_MINUTE: "10000000",
     ...options.env,
   };
   delete env.DATABASE_URL;
