@@ -13,20 +13,16 @@ import { devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
 import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
+import { recordingLog } from "./helpers/log.js";
 import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, scenarioRelayerConfig } from "./helpers/scenario.js";
 
 let s: CrashScenario;
 let relayer: Relayer;
 let starved: PacketDeliverer;
-const logged: { level: "info" | "warn" | "error"; msg?: string; obj: Record<string, unknown> }[] = [];
+const { logged, log } = recordingLog();
 
 beforeAll(async () => {
   s = await crashScenario({ accounts: 12, seed: 11, share: 0.5 });
-  const log = {
-    info: (obj: object, msg?: string) => logged.push({ level: "info", msg, obj: obj as Record<string, unknown> }),
-    warn: (obj: object, msg?: string) => logged.push({ level: "warn", msg, obj: obj as Record<string, unknown> }),
-    error: (obj: object, msg?: string) => logged.push({ level: "error", msg, obj: obj as Record<string, unknown> }),
-  };
   relayer = await createRelayer(scenarioRelayerConfig(s, { deliver: false, redelivery: { intervalMs: 200 } }), { log });
   // The fault mode: too little gas, no retry (an executor that keeps failing after a gas repricing).
   starved = createDevnetDeliverer(s.net.deployment.manifest, { pollIntervalMs: 50, retryBaseMs: 50, lzReceiveGas: 30_000n, maxLzReceiveGas: 30_000n, maxAttempts: 1 });

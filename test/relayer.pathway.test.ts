@@ -13,20 +13,16 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
 import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
+import { recordingLog } from "./helpers/log.js";
 import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, scenarioRelayerConfig } from "./helpers/scenario.js";
 
 let s: CrashScenario;
 let relayer: Relayer;
 const deliverers: PacketDeliverer[] = [];
-const logged: { level: "info" | "warn" | "error"; msg?: string; obj: Record<string, unknown> }[] = [];
+const { logged, log } = recordingLog();
 
 beforeAll(async () => {
   s = await crashScenario({ accounts: 24, seed: 8, share: 0.5 });
-  const log = {
-    info: (obj: object, msg?: string) => logged.push({ level: "info", msg, obj: obj as Record<string, unknown> }),
-    warn: (obj: object, msg?: string) => logged.push({ level: "warn", msg, obj: obj as Record<string, unknown> }),
-    error: (obj: object, msg?: string) => logged.push({ level: "error", msg, obj: obj as Record<string, unknown> }),
-  };
   // No history yet: the bound is maxSeconds (3 s here; 30 min by default).
   relayer = await createRelayer(scenarioRelayerConfig(s, { deliver: false, pathwayStall: { factor: 3, minSeconds: 1, maxSeconds: 3, minSamples: 1_000 } }), { log });
 }, 300_000);

@@ -166,6 +166,20 @@ it("the indexer with its API off answers only status; both replicas serve one fe
   expect([...delivered].sort()).toEqual([...all].sort());
 }, 300_000);
 
+/** A subscription's SSE results, read from now until the first error (or `timeoutMs`). */
+async function resultsUntilError(res: Response, timeoutMs: number) {
+  const got: { data?: { opportunities: { id: string } }; errors?: { message: string; extensions: { code: string; since: string | null } }[] }[] = [];
+  const parser = createParser({ onEvent: (e) => e.event === "next" && got.push(JSON.parse(e.data)) });
+  const decoder = new TextDecoder();
+  const reading = setTimeout(() => void res.body?.cancel(), timeoutMs);
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    if (got.some((g) => g.errors)) break;
+  }
+  clearTimeout(reading);
+  return got;
+}
+
 /** The first SSE frame of a subscription from `client` (X-Forwarded-For: the limited replica trusts its proxy). */
 function sseFrom(app: PonderApp, client: string) {
   const controller = new AbortController();
@@ -182,11 +196,12 @@ function sseFrom(app: PonderApp, client: string) {
   return { frames, close: () => controller.abort(), done };
 }
 
-/** Open subscriptions of the limited replica (salvage_subscribers summed). */
-async function openSubscribers(): Promise<number> {
-  const text = await (await limited.api("/salvage/metrics")).text();
+/** Open subscriptions of a replica (salvage_subscribers summed over transports and streams). */
+async function openSubscriptions(app: PonderApp): Promise<number> {
+  const text = await (await app.api("/salvage/metrics")).text();
   return [...text.matchAll(/^salvage_subscribers\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }
+const openSubscribers = () => openSubscriptions(limited);
 
 it("bounds the API: subscription caps per client, overall and per WebSocket, the statement timeout and the request rate, each with an error naming it", async () => {
   // Per client (2) and overall (3): client A's third is refused, B's first admitted, C's refused as the server is full.
@@ -236,15 +251,7 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
     headers: { accept: "text/event-stream", "x-forwarded-for": "198.51.100.8" },
   });
   await sleep(1_000);
-  const got: { data?: { opportunities: { id: string } }; errors?: { message: string; extensions: { code: string; since: string | null } }[] }[] = [];
-  const parser = createParser({ onEvent: (e) => e.event === "next" && got.push(JSON.parse(e.data)) });
-  const decoder = new TextDecoder();
-  const reading = setTimeout(() => void slow.body?.cancel(), 30_000);
-  for await (const chunk of slow.body as unknown as AsyncIterable<Uint8Array>) {
-    parser.feed(decoder.decode(chunk, { stream: true }));
-    if (got.some((g) => g.errors)) break;
-  }
-  clearTimeout(reading);
+  const got = await resultsUntilError(slow, 30_000);
   const ended = got.find((g) => g.errors)!;
   const delivered = got.filter((g) => g.data).map((g) => g.data!.opportunities.id);
   expect(delivered.length).toBeGreaterThan(0);
@@ -260,14 +267,7 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
   await caughtUp();
   await until("the live events logged", async () => (await log(limited)).length > logged + 10);
   await sleep(1_000);
-  const liveGot: { data?: unknown; errors?: { extensions: { code: string } }[] }[] = [];
-  const liveParser = createParser({ onEvent: (e) => e.event === "next" && liveGot.push(JSON.parse(e.data)) });
-  const liveReading = setTimeout(() => void live.body?.cancel(), 15_000);
-  for await (const chunk of live.body as unknown as AsyncIterable<Uint8Array>) {
-    liveParser.feed(decoder.decode(chunk, { stream: true }));
-    if (liveGot.some((g) => g.errors)) break;
-  }
-  clearTimeout(liveReading);
+  const liveGot = await resultsUntilError(live, 15_000);
   console.log(`[replicas] live non-reading subscriber: ${liveGot.filter((g) => g.data).length} events delivered, then ${JSON.stringify(liveGot.find((g) => g.errors)?.errors?.[0]?.extensions ?? null)}`);
   expect(liveGot.find((g) => g.errors)?.errors?.[0]?.extensions.code).toBe("SLOW_SUBSCRIBER");
 
@@ -318,10 +318,7 @@ it("bounds the API: subscription caps per client, overall and per WebSocket, the
 it("10,000 idle subscriptions attempted by one client: the per-client cap admits 200, every other attempt is refused, and the replica's memory stays bounded (printed)", async () => {
   const app = replicas[0]!;
   const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${app.pid}/status`, "utf8"))![1]) / 1024;
-  const openOn = async () => {
-    const text = await (await app.api("/salvage/metrics")).text();
-    return [...text.matchAll(/^salvage_subscribers\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
-  };
+  const openOn = () => openSubscriptions(app);
   const base = await openOn();
   const before = rss();
   // Meanwhile a price step every second (a hub block each): the indexer's lag behind the hub, read from its status.

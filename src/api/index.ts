@@ -100,8 +100,8 @@ function mountPublicApi(app: Hono): void {
     return n;
   };
 
-  app.get("/at-risk", async (c) => {
-    try {
+  app.get("/at-risk", (c) =>
+    restAnswer(c, async () => {
       const q = (name: string) => c.req.query(name);
       const max = parseMaxHealthFactor({ maxHealthFactor: q("maxHealthFactor"), maxHealthFactorWad: q("maxHealthFactorWad") });
       const minDebt = q("minDebtUsd");
@@ -116,29 +116,26 @@ function mountPublicApi(app: Hono): void {
         first,
         after,
       });
-      return c.json({
+      return {
         maxHealthFactorWad: max.toString(),
         count: page.items.length,
         accounts: replaceBigInts(page.items, (v) => String(v)),
         pageInfo: page.pageInfo,
         ...asOf(page.snapshot),
-      });
-    } catch (error) {
-      if (error instanceof QueryError) return c.json({ error: error.message }, 400);
-      if (error instanceof StatementTimeoutError) return c.json({ error: error.message }, 503);
-      throw error;
-    }
-  });
+      };
+    }),
+  );
 
-  app.get("/solvency", (c) => timed(c, async () => solvencyJson(await solvency())));
-  app.get("/pathways", (c) => timed(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
+  app.get("/solvency", (c) => restAnswer(c, async () => solvencyJson(await solvency())));
+  app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
 }
 
-/** A REST answer; one past the statement timeout is a 503 naming it. */
-async function timed(c: Context, answer: () => Promise<unknown>): Promise<Response> {
+/** A REST answer as JSON; a bad parameter is a 400 naming it, an answer past the statement timeout a 503 naming it. */
+async function restAnswer(c: Context, answer: () => Promise<unknown>): Promise<Response> {
   try {
     return c.json(await answer());
   } catch (error) {
+    if (error instanceof QueryError) return c.json({ error: error.message }, 400);
     if (error instanceof StatementTimeoutError) return c.json({ error: error.message }, 503);
     throw error;
   }

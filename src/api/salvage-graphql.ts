@@ -419,34 +419,20 @@ function admitSubscription(context: Context): () => void {
   return subscriberGate.admit(context.client ?? "unknown");
 }
 
-function accountLoader(): Context["loadAccount"] {
-  let pending: { address: Address; resolve: (v: AccountView | null, snapshot: Snapshot) => void; reject: (e: unknown) => void }[] = [];
+/**
+ * Calls made in one turn of the event loop, answered by one `loadMany` of all their addresses (a page's nested
+ * lookups become one set of queries); `loadMany` returns how to answer each address.
+ */
+function batchedByAddress<T>(loadMany: (addresses: Address[]) => Promise<(address: Address) => T>): (address: Address) => Promise<T> {
+  let pending: { address: Address; resolve: (v: T) => void; reject: (e: unknown) => void }[] = [];
   return (address) =>
     new Promise((resolve, reject) => {
       if (pending.length === 0) {
         setImmediate(() => {
           const batch = pending;
           pending = [];
-          atOneBlock(async (snapshot) => ({ snapshot, found: await accountsByAddress(batch.map((b) => b.address)) })).then(
-            ({ snapshot, found }) => batch.forEach((b) => b.resolve(found.get(b.address.toLowerCase()) ?? null, snapshot)),
-            (error) => batch.forEach((b) => b.reject(error)),
-          );
-        });
-      }
-      pending.push({ address, resolve: (v, snapshot) => resolve(v && { view: v, snapshot }), reject });
-    });
-}
-
-function unusablePricesLoader(): Context["loadUnusablePrices"] {
-  let pending: { address: Address; resolve: (v: UnusablePrice[]) => void; reject: (e: unknown) => void }[] = [];
-  return (address) =>
-    new Promise((resolve, reject) => {
-      if (pending.length === 0) {
-        setImmediate(() => {
-          const batch = pending;
-          pending = [];
-          unusablePricesByAccount(batch.map((b) => b.address)).then(
-            (found) => batch.forEach((b) => b.resolve(found.get(b.address.toLowerCase()) ?? [])),
+          loadMany(batch.map((b) => b.address)).then(
+            (answer) => batch.forEach((b) => b.resolve(answer(b.address))),
             (error) => batch.forEach((b) => b.reject(error)),
           );
         });
@@ -454,6 +440,21 @@ function unusablePricesLoader(): Context["loadUnusablePrices"] {
       pending.push({ address, resolve, reject });
     });
 }
+
+const accountLoader = (): Context["loadAccount"] =>
+  batchedByAddress(async (addresses) => {
+    const { snapshot, found } = await atOneBlock(async (snapshot) => ({ snapshot, found: await accountsByAddress(addresses) }));
+    return (address) => {
+      const view = found.get(address.toLowerCase());
+      return view ? { view, snapshot } : null;
+    };
+  });
+
+const unusablePricesLoader = (): Context["loadUnusablePrices"] =>
+  batchedByAddress(async (addresses) => {
+    const found = await unusablePricesByAccount(addresses);
+    return (address) => found.get(address.toLowerCase()) ?? [];
+  });
 
 const str = (v: bigint | null | undefined): string | null => (v === null || v === undefined ? null : v.toString());
 

@@ -77,23 +77,27 @@ const registration = z
   })
   .strict();
 
+/** `raw` by a strict object schema; its first issue a BadRequest naming the field (an unknown one: `expected`). */
+function parseStrict<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: unknown, expected: string): T {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  if (issue.code === "unrecognized_keys") throw new BadRequest(issue.keys[0]!, `unknown field (expected ${expected})`);
+  throw new BadRequest(issue.path.join(".") || "body", issue.message);
+}
+
 function parseRegistration(raw: unknown): { url: string; filter: FeedFilter; description: string | null } {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new BadRequest("body", "must be a JSON object {url, filter?, description?}");
-  const parsed = registration.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    if (issue.code === "unrecognized_keys") throw new BadRequest(issue.keys[0]!, "unknown field (expected url, filter, description)");
-    throw new BadRequest(issue.path.join(".") || "body", issue.message);
-  }
+  const body = parseStrict(registration, raw, "url, filter, description");
   let filter: FeedFilter;
   try {
-    filter = parseFeedFilter(parsed.data.filter, "filter");
+    filter = parseFeedFilter(body.filter, "filter");
   } catch (error) {
     // The feed's own validation names the field: "filter.kinds.0: Invalid enum value…", "filter.minProfitUsd must be…".
     if (error instanceof QueryError) throw new BadRequest(error.argument ?? "filter", "", error.message);
     throw error;
   }
-  return { url: new URL(parsed.data.url).href, filter, description: parsed.data.description ?? null };
+  return { url: new URL(body.url).href, filter, description: body.description ?? null };
 }
 
 /** The filter as stored and shown: the input form (decimal strings), normalized (checksummed accounts, canonical decimals). */
@@ -155,13 +159,7 @@ function parseRotation(text: string): { overlapSeconds?: number } {
     }
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new BadRequest("body", "must be empty or a JSON object {overlapSeconds?}");
-  const parsed = rotation.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    if (issue.code === "unrecognized_keys") throw new BadRequest(issue.keys[0]!, "unknown field (expected overlapSeconds)");
-    throw new BadRequest(issue.path.join(".") || "body", issue.message);
-  }
-  return parsed.data;
+  return parseStrict(rotation, raw, "overlapSeconds");
 }
 
 const notFound = (id: number) => ({ error: `id: no webhook ${id}`, field: "id" });
