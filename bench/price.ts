@@ -52,7 +52,7 @@ export async function benchPrice(options: { ns: number[]; ks: number[]; fixedK: 
       const t0 = Date.now();
       await withClient(net.databaseUrl, async (c) => {
         await deleteSynthetic(c, schema);
-        for (let from = 0; from < n; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(n, from + 100_000), spokes, mode: { kind: "holders", holders: k } });
+        for (let from = 0; from < n; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(n, from + 100_000), spokes, hubChainId: net.manifest.chains.find((x) => x.role === "hub")!.chainId, mode: { kind: "holders", holders: k } });
         await analyze(c, schema);
       });
       const p = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
