@@ -11,6 +11,7 @@ import {
   type HealthChange,
   type Subjects,
   computeHealthSql,
+  countSubjectsSql,
   parseComputedHealth,
   parseHealthChanges,
   writeHealthSql,
@@ -29,17 +30,20 @@ const rowsOf = async (context: Context, statement: string): Promise<Record<strin
   (await context.db.sql.execute(sql.raw(statement))) as unknown as Record<string, unknown>[];
 
 /**
- * Recomputes the subjects' health and envelope at the indexed prices and logs the feed's events. Read first in
- * a read-only statement (Ponder flushes the tables it reads, nothing more); written through the store when few.
+ * Recomputes the subjects' health and envelope at the indexed prices and logs the feed's events. Counted first
+ * (read-only, an index range scan); few are computed read-only (Ponder flushes the tables it reads, nothing more)
+ * and written through the store, many in one statement.
  */
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
   // Settings for this block's transaction (HEALTH_SQL_SETTINGS): a read-only statement.
   await rowsOf(context, HEALTH_SQL_SETTINGS);
-  const computed = parseComputedHealth(await rowsOf(context, computeHealthSql({ ...args, triggers: true })));
-  if (computed.length === 0) return;
+  const [count] = await rowsOf(context, countSubjectsSql(args));
+  const n = Number(count?.n ?? 0);
+  if (n === 0) return;
   let changes: HealthChange[];
-  if (computed.length <= STORE_WRITE_LIMIT) {
+  if (n <= STORE_WRITE_LIMIT) {
+    const computed = parseComputedHealth(await rowsOf(context, computeHealthSql({ ...args, triggers: true })));
     await storeHealth(context, computed, block);
     changes = computed;
   } else {
