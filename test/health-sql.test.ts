@@ -18,7 +18,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AssetInfo, computeHealth } from "../src/indexer/health.js";
-import { type Subjects, computeHealthSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
+import { type Subjects, computeHealthSql, countSubjectsSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
 import { guardOf, isWatched, triggerPrice } from "../src/health/envelope.js";
 import { MAX_UINT256, WAD } from "../src/health/wad.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
@@ -251,4 +251,26 @@ describe("the envelope (PostgreSQL): recomputing only the accounts a move fires 
       { numRuns: 60, seed: 20261127 },
     );
   }, 180_000);
+});
+
+describe("Ponder's raw-SQL gate", () => {
+  // Ponder takes a raw statement it cannot prove read-only (over 5,000 characters, or a function outside its
+  // allow-list) for a write, and then flushes and drops its row cache for the rest of the process: every later
+  // lookup goes to the database. The price update's read statements must pass Ponder's own check, with the longest
+  // schema name PostgreSQL allows. (Ponder's module is not exported: it is imported by its file.)
+  const schema = `"${"s".repeat(63)}"`;
+  const tables = {
+    collateral: `${schema}."collateral"`, debt: `${schema}."debt"`, asset: `${schema}."asset"`, price: `${schema}."price"`,
+    accountHealth: `${schema}."account_health"`, healthTrigger: `${schema}."health_trigger"`,
+  };
+  const fired: Subjects = { kind: "fired", assetId: 65_535, priceWad: MAX_UINT256 };
+
+  it("takes the count and the computation of the fired accounts for reads, and the write for a write", async () => {
+    const gate = (await import(new URL("../node_modules/ponder/dist/esm/utils/sql-parse.js", import.meta.url).href)) as { isReadonlySQLQuery: (sql: string) => Promise<boolean> };
+    expect(await gate.isReadonlySQLQuery(countSubjectsSql({ tables, subjects: fired }))).toBe(true);
+    const compute = computeHealthSql({ tables, subjects: fired, hubChainId: 2 ** 53 - 1, triggers: true });
+    expect(compute.length).toBeLessThanOrEqual(5_000);
+    expect(await gate.isReadonlySQLQuery(compute)).toBe(true);
+    expect(await gate.isReadonlySQLQuery(writeHealthSql({ tables, subjects: fired, hubChainId: 1, blockNumber: 1n, blockTimestamp: 1n }))).toBe(false);
+  });
 });

@@ -10,7 +10,7 @@
 import { accountHealth } from "ponder:schema";
 import { inArray, sql } from "ponder";
 import type { Address } from "viem";
-import { HEALTH_SQL_SETTINGS, type HealthSqlArgs, type Subjects, healthCte } from "../indexer/health-sql.js";
+import { type HealthSqlArgs, type Subjects, healthCte } from "../indexer/health-sql.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { healthTables } from "../indexer/tables.js";
 import type { HealthRow } from "./queries.js";
@@ -21,9 +21,7 @@ const HEALTH_COLUMNS = ["healthFactor", "collateralValue", "thresholdValue", "bo
 const args = (subjects: Subjects): HealthSqlArgs => ({ tables: healthTables(), hubChainId: loadIndexerManifest().hub.chainId, subjects });
 
 async function rowsOf(statement: string): Promise<Record<string, unknown>[]> {
-  const tx = reader();
-  await tx.execute(sql.raw(HEALTH_SQL_SETTINGS));
-  return ((await tx.execute(sql.raw(statement))) as unknown as { rows: Record<string, unknown>[] }).rows;
+  return ((await reader().execute(sql.raw(statement))) as unknown as { rows: Record<string, unknown>[] }).rows;
 }
 
 const bigOrNull = (v: unknown): bigint | null => (v === null || v === undefined ? null : BigInt(v as string));

@@ -7,7 +7,6 @@ import type { Context } from "ponder:registry";
 import { accountHealth, healthTrigger } from "ponder:schema";
 import {
   type ComputedHealth,
-  HEALTH_SQL_SETTINGS,
   type HealthChange,
   type Subjects,
   computeHealthSql,
@@ -36,8 +35,6 @@ const rowsOf = async (context: Context, statement: string): Promise<Record<strin
  */
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
-  // Settings for this block's transaction (HEALTH_SQL_SETTINGS): a read-only statement.
-  await rowsOf(context, HEALTH_SQL_SETTINGS);
   const [count] = await rowsOf(context, countSubjectsSql(args));
   const n = Number(count?.n ?? 0);
   if (n === 0) return;
