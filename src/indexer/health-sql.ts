@@ -97,50 +97,60 @@ function subjectsSql(t: HealthTables, subjects: Subjects): string {
   }
 }
 
-/** The envelope's guard of a row of `hf` (columns health_factor, tv, dv): src/health/envelope.ts `guardOf`. */
+/** The columns of `next`: account_health's but the block ones. */
+const NEXT_COLUMNS = [
+  "account", "health_factor", "collateral_value", "threshold_value", "borrow_power", "debt_value",
+  "dominant_collateral_asset_id", "liquidation_price_wad", "shock_wad", "guard_hf",
+] as const;
+
+/** The envelope's guard from health_factor, tv and dv: src/health/envelope.ts `guardOf`. */
 const GUARD = `CASE WHEN dv=0 THEN ${MAX_UINT256} WHEN tv<${MIN_VALUE} OR dv<${MIN_VALUE} THEN 0 ELSE greatest(div(health_factor*${COLLATERAL_TRIGGER.num * DEBT_TRIGGER.den * (GUARD_PRECISION - 1n)},${COLLATERAL_TRIGGER.den * DEBT_TRIGGER.num * GUARD_PRECISION})-1,0) END`;
 
-/** A trigger price from side, reference price (m.pw) and guard (n.guard_hf): envelope.ts `triggerPrice`. */
-const TRIGGER = `CASE WHEN n.guard_hf<${WAD} THEN (1-h.side)*${MAX_UINT256} WHEN h.side=0 THEN div(m.pw*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) ELSE div(m.pw*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
+/** A position's trigger price from its side, reference price (pw) and the account's guard: envelope.ts `triggerPrice`. */
+const TRIGGER = `CASE WHEN guard_hf<${WAD} THEN (1-side)*${MAX_UINT256} WHEN side=0 THEN div(pw*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) ELSE div(pw*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
 
 /**
  * The CTEs that compute each subject's health (columns as account_health's, with guard_hf) into `next`, and the
  * trigger price of every asset it holds into `triggers` (none without debt: no price makes it liquidatable).
  *
+ * Shape: one row per (account, asset, side) in `r`, the account's sums spread over its rows by window functions
+ * (`g`, one row per position with its account's health and its own trigger), `next` its first row. No CTE is
+ * joined to another: PostgreSQL cannot estimate a CTE's rows, and a nested loop over two of them was quadratic
+ * (minutes at 100,000 accounts). Subjects without a position are left out.
+ *
  * Written for Ponder's raw-SQL gate as well as for PostgreSQL: a statement Ponder cannot prove read-only (longer
  * than 5,000 characters, or calling a function outside its allow-list: repeat, bool_or, array_agg, set_config…)
  * is taken for a write, and Ponder then flushes and drops its whole row cache for the rest of the process. Hence
- * power() for 10^decimals, max() over 0/1 for "any input missing", and row_number() for the dominant collateral
+ * power() for 10^decimals, max() over 0/1 for "an input is missing", and row_number() for the dominant collateral
  * (the largest value, the lowest asset id among equals: computeHealth's order). test/health-sql.test.ts checks the
  * read statements pass Ponder's own check.
  */
 export function healthCte(args: HealthSqlArgs): string {
   const t = args.tables;
   const chainId = int("hubChainId", args.hubChainId, 2n ** 63n - 1n);
+  const dom = (c: string, as: string) => `max(CASE WHEN rk=1 THEN ${c} END) OVER a ${as}`;
   return `
 s AS (${subjectsSql(t, args.subjects)}),
 m AS (SELECT a.asset_id,a.ltv,a.liquidation_threshold lt,power(10::numeric,a.decimals)::numeric(78,0) u,p.price_wad pw
 FROM ${t.asset} a JOIN ${t.price} p ON p.chain_id=${chainId} AND p.asset_id=a.asset_id),
-c0 AS (SELECT c.account,c.asset_id,c.amount,m.lt,m.ltv,m.u,div(c.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
+c0 AS (SELECT c.account,c.asset_id,c.amount,m.lt,m.ltv,m.u,m.pw,div(c.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
 FROM ${t.collateral} c JOIN s ON s.account=c.account LEFT JOIN m ON m.asset_id=c.asset_id WHERE c.amount>0),
-col AS (SELECT account,asset_id,sum(amount) amount,sum(v) v,sum(div(v*lt,${WAD})) tv,sum(div(v*ltv,${WAD})) bp,min(lt) lt,min(u) u,max(miss) miss,
-row_number() OVER (PARTITION BY account ORDER BY sum(v) DESC,asset_id) rk FROM c0 GROUP BY account,asset_id),
-cs AS (SELECT account,sum(v) cv,sum(tv) tv,sum(bp) bp,max(miss) miss FROM col GROUP BY account),
-dbt AS (SELECT d.account,d.asset_id,div(d.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
+r AS (SELECT account,asset_id,0 side,sum(amount) amount,sum(v) v,sum(div(v*lt,${WAD})) tv,sum(div(v*ltv,${WAD})) bp,0::numeric dv,max(miss) miss,
+min(lt) lt,min(u) u,min(pw) pw,row_number() OVER (PARTITION BY account ORDER BY sum(v) DESC,asset_id) rk FROM c0 GROUP BY account,asset_id
+UNION ALL
+SELECT d.account,d.asset_id,1,d.amount,0,0,0,div(d.amount*m.pw,m.u),(m.asset_id IS NULL)::int,NULL,m.u,m.pw,0
 FROM ${t.debt} d JOIN s ON s.account=d.account LEFT JOIN m ON m.asset_id=d.asset_id WHERE d.amount>0),
-ds AS (SELECT account,sum(v) dv,max(miss) miss FROM dbt GROUP BY account),
-sums AS (SELECT s.account,coalesce(cs.cv,0) cv,coalesce(cs.tv,0) tv,coalesce(cs.bp,0) bp,coalesce(ds.dv,0) dv,
-dm.asset_id dom_id,dm.amount dom_amount,dm.v dom_v,dm.lt dom_lt,dm.u dom_unit
-FROM s LEFT JOIN cs ON cs.account=s.account LEFT JOIN ds ON ds.account=s.account LEFT JOIN col dm ON dm.account=s.account AND dm.rk=1
-WHERE coalesce(cs.miss,0)=0 AND coalesce(ds.miss,0)=0),
-hf AS (SELECT *,CASE WHEN dv=0 THEN ${MAX_UINT256} ELSE div(tv*${WAD},dv) END health_factor,dv-(tv-div(dom_v*dom_lt,${WAD})) needed FROM sums),
-next AS (SELECT account,health_factor,cv collateral_value,tv threshold_value,bp borrow_power,dv debt_value,dom_id dominant_collateral_asset_id,
+w AS (SELECT account,asset_id,side,pw,sum(v) OVER a cv,sum(tv) OVER a tv,sum(bp) OVER a bp,sum(dv) OVER a dv,max(miss) OVER a miss,
+${dom("asset_id", "dom_id")},${dom("amount", "dom_amount")},${dom("v", "dom_v")},${dom("lt", "dom_lt")},${dom("u", "dom_unit")},
+row_number() OVER (PARTITION BY account ORDER BY side,asset_id) n FROM r WINDOW a AS (PARTITION BY account)),
+h AS (SELECT *,CASE WHEN dv=0 THEN ${MAX_UINT256} ELSE div(tv*${WAD},dv) END health_factor,dv-(tv-div(dom_v*dom_lt,${WAD})) needed FROM w WHERE miss=0),
+g0 AS (SELECT *,${GUARD} guard_hf FROM h),
+g AS (SELECT account,asset_id,side,n,health_factor,cv collateral_value,tv threshold_value,bp borrow_power,dv debt_value,dom_id::integer dominant_collateral_asset_id,
 CASE WHEN dom_id IS NULL OR dv=0 THEN NULL WHEN needed<=0 OR dom_amount*dom_lt=0 THEN 0 ELSE div(needed*dom_unit*${WAD},dom_amount*dom_lt) END liquidation_price_wad,
 CASE WHEN health_factor=${MAX_UINT256} THEN NULL WHEN health_factor<=${WAD} THEN 0 ELSE div((health_factor-${WAD})*${WAD},health_factor) END shock_wad,
-${GUARD} guard_hf FROM hf),
-held AS (SELECT account,asset_id,0 side FROM col UNION SELECT account,asset_id,1 side FROM dbt),
-triggers AS (SELECT h.account,h.asset_id,h.side,${TRIGGER} price_wad
-FROM held h JOIN next n ON n.account=h.account JOIN m ON m.asset_id=h.asset_id WHERE n.debt_value>0)`;
+guard_hf,${TRIGGER} tp FROM g0),
+next AS (SELECT ${NEXT_COLUMNS.join(",")} FROM g WHERE n=1),
+triggers AS (SELECT account,asset_id,side,tp price_wad FROM g WHERE debt_value>0)`;
 }
 
 /**
@@ -165,20 +175,17 @@ const COLUMNS = [
  */
 export function computeHealthSql(args: HealthSqlArgs & { triggers: boolean }): string {
   const t = args.tables;
-  // Aggregated per account once, then joined (a correlated subquery over the CTE was quadratic: 24 s for 10,000).
-  const moved = args.triggers
-    ? `,
-moved AS (
-  SELECT x.account, json_agg(json_build_array(x.asset_id, x.side, x.price_wad::text) ORDER BY x.asset_id, x.side) AS triggers
-  FROM triggers x LEFT JOIN ${t.healthTrigger} tr ON tr.account = x.account AND tr.asset_id = x.asset_id AND tr.side = x.side
-  WHERE tr.price_wad IS DISTINCT FROM x.price_wad
-  GROUP BY x.account
-)`
-    : "";
-  return `WITH ${healthCte(args)}${moved}
-SELECT n.*, old.health_factor AS previous_health_factor${args.triggers ? `, coalesce(mv.triggers, '[]'::json) AS triggers` : ""}
-FROM next n LEFT JOIN ${t.accountHealth} old ON old.account = n.account${args.triggers ? ` LEFT JOIN moved mv ON mv.account = n.account` : ""}
-ORDER BY n.account`;
+  if (!args.triggers) {
+    return `WITH ${healthCte(args)}
+SELECT n.*,old.health_factor previous_health_factor FROM next n LEFT JOIN ${t.accountHealth} old ON old.account=n.account ORDER BY n.account`;
+  }
+  // One row per position (g) joined to the stored trigger and row by their keys (indexes), grouped back to one row
+  // per account (its account-level columns are the same on each of its rows).
+  return `WITH ${healthCte(args)}
+SELECT ${NEXT_COLUMNS.map((c) => `g.${c}`).join(",")},old.health_factor previous_health_factor,
+coalesce(json_agg(json_build_array(g.asset_id,g.side,g.tp::text) ORDER BY g.asset_id,g.side) FILTER (WHERE g.debt_value>0 AND tr.price_wad IS DISTINCT FROM g.tp),'[]'::json) triggers
+FROM g LEFT JOIN ${t.healthTrigger} tr ON tr.account=g.account AND tr.asset_id=g.asset_id AND tr.side=g.side LEFT JOIN ${t.accountHealth} old ON old.account=g.account
+GROUP BY ${NEXT_COLUMNS.map((c) => `g.${c}`).join(",")},old.health_factor ORDER BY g.account`;
 }
 
 /** Read-only: how many subjects there are (an index-only count for fired accounts), to choose how to write them. */
