@@ -149,7 +149,8 @@ describe("set-based holder health (PostgreSQL) equals computeHealth", () => {
       fc.asyncProperty(marketArb, async (m) => {
         const { addresses } = await load(m);
         const { rows: computed } = await client.query(`WITH ${healthCte({ tables: TABLES, subjects: holders(m.updated), hubChainId: HUB })} SELECT * FROM next ORDER BY account`);
-        const withTriggers = new Map(parseComputedHealth((await client.query(computeHealthSql({ tables: TABLES, subjects: holders(m.updated), hubChainId: HUB, triggers: true }))).rows).map((r) => [r.account as string, r]));
+        const withTriggers = new Map(parseComputedHealth((await client.query(computeHealthSql({ tables: TABLES, subjects: holders(m.updated), hubChainId: HUB }))).rows).map((r) => [r.account as string, r]));
+        const wantTriggersOf = new Map<string, { assetId: number; side: 0 | 1; priceWad: bigint }[]>();
         const byAccount = new Map(computed.map((r) => [r.account as string, r]));
         for (const [i, address] of addresses.entries()) {
           const want = holds(m, i) ? expected(m, i) : null;
@@ -180,7 +181,9 @@ describe("set-based holder health (PostgreSQL) equals computeHealth", () => {
             const [assetId, side] = k.split(":").map(Number) as [number, 0 | 1];
             return { assetId, side, priceWad: triggerPrice(side === 0 ? "collateral" : "debt", m.assets[ASSET_IDS.indexOf(assetId)]!.priceWad!, guard) };
           });
-          expect(withTriggers.get(address)!.triggers).toEqual(wantTriggers.sort((a, b) => a.assetId - b.assetId || a.side - b.side));
+          wantTriggers.sort((a, b) => a.assetId - b.assetId || a.side - b.side);
+          expect(withTriggers.get(address)!.triggers).toEqual(wantTriggers);
+          wantTriggersOf.set(address, wantTriggers);
         }
 
         // The update: writes those rows at the block, returns those below 1 now or before, with the old value.
@@ -191,6 +194,11 @@ describe("set-based holder health (PostgreSQL) equals computeHealth", () => {
           .map((r) => ({ account: r.account, previousHealthFactor: before.get(r.account) ?? null, healthFactor: BigInt(r.health_factor), debtValue: BigInt(r.debt_value) }))
           .filter((c) => c.healthFactor < WAD || (c.previousHealthFactor !== null && c.previousHealthFactor < WAD));
         expect(changes).toEqual(wantChanges);
+        // The statement's own triggers (SQL) equal the TypeScript envelope's.
+        const stored = (await client.query(`SELECT account, asset_id, side, price_wad FROM ${TABLES.healthTrigger} ORDER BY account, asset_id, side`)).rows;
+        for (const [address, want] of wantTriggersOf) {
+          expect(stored.filter((r) => r.account === address).map((r) => ({ assetId: r.asset_id, side: r.side, priceWad: BigInt(r.price_wad) })), `triggers of ${address}`).toEqual(want);
+        }
         const after = (await client.query(`SELECT account, health_factor, updated_block FROM ${TABLES.accountHealth}`)).rows;
         for (const r of after) {
           const fresh = byAccount.get(r.account);
@@ -268,7 +276,7 @@ describe("Ponder's raw-SQL gate", () => {
   it("takes the count and the computation of the fired accounts for reads, and the write for a write", async () => {
     const gate = (await import(new URL("../node_modules/ponder/dist/esm/utils/sql-parse.js", import.meta.url).href)) as { isReadonlySQLQuery: (sql: string) => Promise<boolean> };
     expect(await gate.isReadonlySQLQuery(countSubjectsSql({ tables, subjects: fired }))).toBe(true);
-    const compute = computeHealthSql({ tables, subjects: fired, hubChainId: 2 ** 53 - 1, triggers: true });
+    const compute = computeHealthSql({ tables, subjects: fired, hubChainId: 2 ** 53 - 1 });
     expect(compute.length).toBeLessThanOrEqual(5_000);
     expect(await gate.isReadonlySQLQuery(compute)).toBe(true);
     expect(await gate.isReadonlySQLQuery(writeHealthSql({ tables, subjects: fired, hubChainId: 1, blockNumber: 1n, blockTimestamp: 1n }))).toBe(false);

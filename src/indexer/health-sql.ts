@@ -20,7 +20,7 @@
  * Tables are named by the caller, qualified with their schema (Ponder's `ponder start --schema`): in the
  * indexer and the API, as drizzle renders Ponder's tables (state.ts `qualifiedName`).
  */
-import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE } from "../health/envelope.js";
+import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE, triggerPrice } from "../health/envelope.js";
 import { MAX_UINT256, WAD } from "../health/wad.js";
 
 /** The qualified SQL names of the tables the statement reads and writes. */
@@ -97,61 +97,65 @@ function subjectsSql(t: HealthTables, subjects: Subjects): string {
   }
 }
 
-/** The columns of `next`: account_health's but the block ones. */
-const NEXT_COLUMNS = [
-  "account", "health_factor", "collateral_value", "threshold_value", "borrow_power", "debt_value",
-  "dominant_collateral_asset_id", "liquidation_price_wad", "shock_wad", "guard_hf",
-] as const;
-
 /** The envelope's guard from health_factor, tv and dv: src/health/envelope.ts `guardOf`. */
 const GUARD = `CASE WHEN dv=0 THEN ${MAX_UINT256} WHEN tv<${MIN_VALUE} OR dv<${MIN_VALUE} THEN 0 ELSE greatest(div(health_factor*${COLLATERAL_TRIGGER.num * DEBT_TRIGGER.den * (GUARD_PRECISION - 1n)},${COLLATERAL_TRIGGER.den * DEBT_TRIGGER.num * GUARD_PRECISION})-1,0) END`;
 
-/** A position's trigger price from its side, reference price (pw) and the account's guard: envelope.ts `triggerPrice`. */
-const TRIGGER = `CASE WHEN guard_hf<${WAD} THEN (1-side)*${MAX_UINT256} WHEN side=0 THEN div(pw*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) ELSE div(pw*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
+/** A position's trigger price from its side (h.side), reference price (m.pw) and the account's guard (n.guard_hf): envelope.ts `triggerPrice`. */
+const TRIGGER = `CASE WHEN n.guard_hf<${WAD} THEN (1-h.side)*${MAX_UINT256} WHEN h.side=0 THEN div(m.pw*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) ELSE div(m.pw*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
+
+/** 10^80: above any uint256, to pack an amount under a dominance key. */
+const PACK = `1${"0".repeat(80)}`;
 
 /**
  * The CTEs that compute each subject's health (columns as account_health's, with guard_hf) into `next`, and the
  * trigger price of every asset it holds into `triggers` (none without debt: no price makes it liquidatable).
  *
- * Shape: one row per (account, asset, side) in `r`, the account's sums spread over its rows by window functions
- * (`g`, one row per position with its account's health and its own trigger), `next` its first row. No CTE is
- * joined to another: PostgreSQL cannot estimate a CTE's rows, and a nested loop over two of them was quadratic
- * (minutes at 100,000 accounts). Subjects without a position are left out.
- *
  * Written for Ponder's raw-SQL gate as well as for PostgreSQL: a statement Ponder cannot prove read-only (longer
  * than 5,000 characters, or calling a function outside its allow-list: repeat, bool_or, array_agg, set_config…)
  * is taken for a write, and Ponder then flushes and drops its whole row cache for the rest of the process. Hence
- * power() for 10^decimals, max() over 0/1 for "an input is missing", and row_number() for the dominant collateral
- * (the largest value, the lowest asset id among equals: computeHealth's order). test/health-sql.test.ts checks the
- * read statements pass Ponder's own check.
+ * power() for 10^decimals, max() over 0/1 for "an input is missing", and the dominant collateral (the largest
+ * value, the lowest asset id among equals: computeHealth's order) as the max() of one packed key,
+ * (value × 65536 + 65535 − asset id) × 10^80 + amount. test/health-sql.test.ts checks the read statements pass
+ * Ponder's own check.
  */
 export function healthCte(args: HealthSqlArgs): string {
   const t = args.tables;
   const chainId = int("hubChainId", args.hubChainId, 2n ** 63n - 1n);
-  const dom = (c: string, as: string) => `max(CASE WHEN rk=1 THEN ${c} END) OVER a ${as}`;
   return `
 s AS (${subjectsSql(t, args.subjects)}),
 m AS (SELECT a.asset_id,a.ltv,a.liquidation_threshold lt,power(10::numeric,a.decimals)::numeric(78,0) u,p.price_wad pw
 FROM ${t.asset} a JOIN ${t.price} p ON p.chain_id=${chainId} AND p.asset_id=a.asset_id),
-c0 AS (SELECT c.account,c.asset_id,c.amount,m.lt,m.ltv,m.u,m.pw,div(c.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
-FROM ${t.collateral} c JOIN s ON s.account=c.account LEFT JOIN m ON m.asset_id=c.asset_id WHERE c.amount>0),
-r AS (SELECT account,asset_id,0 side,sum(amount) amount,sum(v) v,sum(div(v*lt,${WAD})) tv,sum(div(v*ltv,${WAD})) bp,0::numeric dv,max(miss) miss,
-min(lt) lt,min(u) u,min(pw) pw,row_number() OVER (PARTITION BY account ORDER BY sum(v) DESC,asset_id) rk FROM c0 GROUP BY account,asset_id
-UNION ALL
-SELECT d.account,d.asset_id,1,d.amount,0,0,0,div(d.amount*m.pw,m.u),(m.asset_id IS NULL)::int,NULL,m.u,m.pw,0
+col AS (SELECT c.account,c.asset_id,sum(c.amount) amount,sum(c.v) v,sum(div(c.v*c.lt,${WAD})) tv,sum(div(c.v*c.ltv,${WAD})) bp,max(c.miss) miss,max(c.pw) pw
+FROM (SELECT c.account,c.asset_id,c.amount,m.lt,m.ltv,m.pw,div(c.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
+FROM ${t.collateral} c JOIN s ON s.account=c.account LEFT JOIN m ON m.asset_id=c.asset_id WHERE c.amount>0) c GROUP BY c.account,c.asset_id),
+cs AS (SELECT account,sum(v) cv,sum(tv) tv,sum(bp) bp,max(miss) miss,max((v*65536+65535-asset_id)*${PACK}+amount) dom,
+json_agg(json_build_array(asset_id,pw::text)) hc FROM col GROUP BY account),
+dbt AS (SELECT d.account,d.asset_id,m.pw,div(d.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
 FROM ${t.debt} d JOIN s ON s.account=d.account LEFT JOIN m ON m.asset_id=d.asset_id WHERE d.amount>0),
-w AS (SELECT account,asset_id,side,pw,sum(v) OVER a cv,sum(tv) OVER a tv,sum(bp) OVER a bp,sum(dv) OVER a dv,max(miss) OVER a miss,
-${dom("asset_id", "dom_id")},${dom("amount", "dom_amount")},${dom("v", "dom_v")},${dom("lt", "dom_lt")},${dom("u", "dom_unit")},
-row_number() OVER (PARTITION BY account ORDER BY side,asset_id) n FROM r WINDOW a AS (PARTITION BY account)),
-h AS (SELECT *,CASE WHEN dv=0 THEN ${MAX_UINT256} ELSE div(tv*${WAD},dv) END health_factor,dv-(tv-div(dom_v*dom_lt,${WAD})) needed FROM w WHERE miss=0),
-g0 AS (SELECT *,${GUARD} guard_hf FROM h),
-g AS (SELECT account,asset_id,side,n,health_factor,cv collateral_value,tv threshold_value,bp borrow_power,dv debt_value,dom_id::integer dominant_collateral_asset_id,
+ds AS (SELECT account,sum(v) dv,max(miss) miss,json_agg(json_build_array(asset_id,pw::text)) hd FROM dbt GROUP BY account),
+sums AS (SELECT s.account,coalesce(cs.cv,0) cv,coalesce(cs.tv,0) tv,coalesce(cs.bp,0) bp,coalesce(ds.dv,0) dv,
+(65535-mod(div(cs.dom,${PACK}),65536))::integer dom_id,mod(cs.dom,${PACK}) dom_amount,div(div(cs.dom,${PACK}),65536) dom_v,
+coalesce(cs.hc,'[]'::json) held_c,coalesce(ds.hd,'[]'::json) held_d
+FROM s LEFT JOIN cs ON cs.account=s.account LEFT JOIN ds ON ds.account=s.account
+WHERE coalesce(cs.miss,0)=0 AND coalesce(ds.miss,0)=0),
+hf AS (SELECT x.*,m.lt dom_lt,m.u dom_unit,CASE WHEN dv=0 THEN ${MAX_UINT256} ELSE div(tv*${WAD},dv) END health_factor,
+dv-(tv-div(dom_v*m.lt,${WAD})) needed FROM sums x LEFT JOIN m ON m.asset_id=x.dom_id),
+next AS (SELECT account,health_factor,cv collateral_value,tv threshold_value,bp borrow_power,dv debt_value,dom_id dominant_collateral_asset_id,
 CASE WHEN dom_id IS NULL OR dv=0 THEN NULL WHEN needed<=0 OR dom_amount*dom_lt=0 THEN 0 ELSE div(needed*dom_unit*${WAD},dom_amount*dom_lt) END liquidation_price_wad,
 CASE WHEN health_factor=${MAX_UINT256} THEN NULL WHEN health_factor<=${WAD} THEN 0 ELSE div((health_factor-${WAD})*${WAD},health_factor) END shock_wad,
-guard_hf,${TRIGGER} tp FROM g0),
-next AS (SELECT ${NEXT_COLUMNS.join(",")} FROM g WHERE n=1),
-triggers AS (SELECT account,asset_id,side,tp price_wad FROM g WHERE debt_value>0)`;
+${GUARD} guard_hf,held_c,held_d FROM hf)`;
 }
+
+/**
+ * The trigger rows of the accounts in `next` (write path): each held asset's price from the account's own list, so
+ * no CTE is joined to another (PostgreSQL cannot estimate a CTE's rows; a nested loop over two took minutes).
+ */
+const TRIGGERS_CTE = `triggers AS (
+SELECT n.account,(e->>0)::integer asset_id,0 side,${TRIGGER.replaceAll("h.side", "0").replaceAll("m.pw", "(e->>1)::numeric")} price_wad
+FROM next n,json_array_elements(n.held_c) e WHERE n.debt_value>0
+UNION ALL
+SELECT n.account,(e->>0)::integer,1,${TRIGGER.replaceAll("h.side", "1").replaceAll("m.pw", "(e->>1)::numeric")}
+FROM next n,json_array_elements(n.held_d) e WHERE n.debt_value>0)`;
 
 /**
  * Session settings of every Ponder connection (ponder.config.ts `poolConfig.options`), for the health statements:
@@ -169,23 +173,14 @@ const COLUMNS = [
 ] as const;
 
 /**
- * Read-only: each subject's health and guard (next's columns), its stored row's health factor before
- * (`previous_health_factor`, null without a row) and, with `triggers`, those of its trigger prices that differ from
- * the stored ones, as a JSON array of [asset_id, side, "price_wad"]. Ordered by account.
+ * Read-only: each subject's health and guard (next's columns, with the assets it holds and their prices as JSON
+ * [asset_id, "price_wad"] lists `held_c` and `held_d`), and its stored row's health factor before
+ * (`previous_health_factor`, null without a row). Ordered by account. Its triggers are computed from those lists by
+ * `parseComputedHealth` (envelope.ts `triggerPrice`).
  */
-export function computeHealthSql(args: HealthSqlArgs & { triggers: boolean }): string {
-  const t = args.tables;
-  if (!args.triggers) {
-    return `WITH ${healthCte(args)}
-SELECT n.*,old.health_factor previous_health_factor FROM next n LEFT JOIN ${t.accountHealth} old ON old.account=n.account ORDER BY n.account`;
-  }
-  // One row per position (g) joined to the stored trigger and row by their keys (indexes), grouped back to one row
-  // per account (its account-level columns are the same on each of its rows).
+export function computeHealthSql(args: HealthSqlArgs): string {
   return `WITH ${healthCte(args)}
-SELECT ${NEXT_COLUMNS.map((c) => `g.${c}`).join(",")},old.health_factor previous_health_factor,
-coalesce(json_agg(json_build_array(g.asset_id,g.side,g.tp::text) ORDER BY g.asset_id,g.side) FILTER (WHERE g.debt_value>0 AND tr.price_wad IS DISTINCT FROM g.tp),'[]'::json) triggers
-FROM g LEFT JOIN ${t.healthTrigger} tr ON tr.account=g.account AND tr.asset_id=g.asset_id AND tr.side=g.side LEFT JOIN ${t.accountHealth} old ON old.account=g.account
-GROUP BY ${NEXT_COLUMNS.map((c) => `g.${c}`).join(",")},old.health_factor ORDER BY g.account`;
+SELECT n.*,old.health_factor previous_health_factor FROM next n LEFT JOIN ${args.tables.accountHealth} old ON old.account=n.account ORDER BY n.account`;
 }
 
 /** Read-only: how many subjects there are (an index-only count for fired accounts), to choose how to write them. */
@@ -207,7 +202,7 @@ export function writeHealthSql(args: WriteHealthArgs): string {
   // Existing rows are updated in place (their old health read from the statement's snapshot through the
   // self-join), missing ones inserted: cheaper than INSERT … ON CONFLICT's speculative insertion per row. A
   // trigger that did not move (a watched account's) is not written again.
-  return `WITH ${healthCte(args)},
+  return `WITH ${healthCte(args)},${TRIGGERS_CTE},
 fresh AS (SELECT *, ${block}::numeric AS updated_block, ${timestamp}::numeric AS updated_at FROM next),
 updated AS (
   UPDATE ${t} AS ah SET ${set}
@@ -262,32 +257,40 @@ export interface ComputedHealth {
   triggers: { assetId: number; side: 0 | 1; priceWad: bigint }[];
 }
 
-/** Rows of `computeHealthSql`. */
+/** Rows of `computeHealthSql`, with each held asset's trigger price (none without debt). */
 export function parseComputedHealth(rows: readonly Record<string, unknown>[]): ComputedHealth[] {
-  return rows.map((r) => ({
-    account: String(r.account) as `0x${string}`,
-    healthFactor: big(r.health_factor, "health_factor"),
-    collateralValue: big(r.collateral_value, "collateral_value"),
-    thresholdValue: big(r.threshold_value, "threshold_value"),
-    borrowPower: big(r.borrow_power, "borrow_power"),
-    debtValue: big(r.debt_value, "debt_value"),
-    dominantCollateralAssetId: r.dominant_collateral_asset_id === null || r.dominant_collateral_asset_id === undefined ? null : Number(r.dominant_collateral_asset_id),
-    liquidationPriceWad: bigOrNull(r.liquidation_price_wad, "liquidation_price_wad"),
-    shockWad: bigOrNull(r.shock_wad, "shock_wad"),
-    guardHf: big(r.guard_hf, "guard_hf"),
-    previousHealthFactor: bigOrNull(r.previous_health_factor, "previous_health_factor"),
-    triggers: parseTriggers(r.triggers),
-  }));
+  return rows.map((r) => {
+    const debtValue = big(r.debt_value, "debt_value");
+    const guardHf = big(r.guard_hf, "guard_hf");
+    const triggers: ComputedHealth["triggers"] = [];
+    if (debtValue > 0n) {
+      for (const [side, list] of [[0, r.held_c], [1, r.held_d]] as const) {
+        for (const [assetId, priceWad] of heldList(list)) triggers.push({ assetId, side, priceWad: triggerPrice(side === 0 ? "collateral" : "debt", priceWad, guardHf) });
+      }
+    }
+    return {
+      account: String(r.account) as `0x${string}`,
+      healthFactor: big(r.health_factor, "health_factor"),
+      collateralValue: big(r.collateral_value, "collateral_value"),
+      thresholdValue: big(r.threshold_value, "threshold_value"),
+      borrowPower: big(r.borrow_power, "borrow_power"),
+      debtValue,
+      dominantCollateralAssetId: r.dominant_collateral_asset_id === null || r.dominant_collateral_asset_id === undefined ? null : Number(r.dominant_collateral_asset_id),
+      liquidationPriceWad: bigOrNull(r.liquidation_price_wad, "liquidation_price_wad"),
+      shockWad: bigOrNull(r.shock_wad, "shock_wad"),
+      guardHf,
+      previousHealthFactor: bigOrNull(r.previous_health_factor, "previous_health_factor"),
+      triggers: triggers.sort((a, b) => a.assetId - b.assetId || a.side - b.side),
+    };
+  });
 }
 
-function parseTriggers(v: unknown): ComputedHealth["triggers"] {
-  if (v === null || v === undefined) return [];
-  const list = (typeof v === "string" ? JSON.parse(v) : v) as unknown;
-  if (!Array.isArray(list)) throw new TypeError("health row: triggers is not an array");
+/** A `held_c`/`held_d` JSON list of [asset_id, "price_wad"]. */
+function heldList(v: unknown): [number, bigint][] {
+  const list = (typeof v === "string" ? JSON.parse(v) : v ?? []) as unknown;
+  if (!Array.isArray(list)) throw new TypeError("health row: held is not an array");
   return list.map((x) => {
-    if (!Array.isArray(x) || x.length !== 3) throw new TypeError("health row: a trigger is not [asset_id, side, price_wad]");
-    const side = Number(x[1]);
-    if (side !== 0 && side !== 1) throw new TypeError(`health row: trigger side ${x[1]}`);
-    return { assetId: Number(x[0]), side, priceWad: big(x[2], "trigger price_wad") };
+    if (!Array.isArray(x) || x.length !== 2) throw new TypeError("health row: a held asset is not [asset_id, price_wad]");
+    return [Number(x[0]), big(x[1], "held price_wad")];
   });
 }

@@ -16,10 +16,15 @@ import {
 import { priceFeedAbi } from "../../abis/index.js";
 import { priceToWad, valueOf } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { recomputeSubjects } from "./recompute.js";
+import { markFreshStart, recomputeSubjects } from "./recompute.js";
 import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
+
+// Ponder runs setup only when it indexes from the first block: its row cache is complete (recompute.ts).
+ponder.on("Hub:setup", async () => {
+  markFreshStart();
+});
 
 ponder.on("Hub:AssetListed", async ({ event, context }) => {
   const { assetId, feed, decimals, token, ltv, liquidationThreshold, heartbeat } = event.args;

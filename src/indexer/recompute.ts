@@ -19,10 +19,28 @@ import { type BlockRef, hubChainId, logHealthEvents } from "./state.js";
 import { healthTables } from "./tables.js";
 
 /**
- * Up to this many recomputed accounts are written through Ponder's store (its row cache stays complete); more are
- * written by one raw statement, which makes Ponder flush and give up its cache (a crash-sized update).
+ * How the recomputed rows are written. Ponder keeps a row cache that is complete only during the backfill of a
+ * fresh start: there a lookup of a row it does not hold costs nothing, and a raw SQL write would make it give the
+ * cache up for the rest of the backfill (every later lookup a database read). Live (Ponder invalidates the cache
+ * when its backfill ends) or after a resume, every store write of a row costs a database read, and one raw
+ * statement is cheaper. So: through the store while the cache can be complete, in one statement otherwise.
  */
-export const STORE_WRITE_LIMIT = 1_000;
+export const STORE_WRITE_LIMIT = 5_000;
+/** A block this close to the wall clock is at the chain's head: Ponder is live. */
+export const LIVE_BLOCK_AGE_SECONDS = 30n;
+
+let freshStart = false;
+let rawWritten = false;
+
+/** Called by the setup handler, which Ponder runs only when it starts from the first block (hub.ts). */
+export function markFreshStart(): void {
+  freshStart = true;
+}
+
+function writeThroughStore(count: number, block: BlockRef): boolean {
+  const live = BigInt(Math.floor(Date.now() / 1000)) - block.timestamp < LIVE_BLOCK_AGE_SECONDS;
+  return freshStart && !rawWritten && !live && count <= STORE_WRITE_LIMIT;
+}
 
 // Ponder's indexing `sql` is drizzle's pg-proxy driver: `execute` resolves to the rows themselves.
 const rowsOf = async (context: Context, statement: string): Promise<Record<string, unknown>[]> =>
@@ -30,8 +48,8 @@ const rowsOf = async (context: Context, statement: string): Promise<Record<strin
 
 /**
  * Recomputes the subjects' health and envelope at the indexed prices and logs the feed's events. Counted first
- * (read-only, an index range scan); few are computed read-only (Ponder flushes the tables it reads, nothing more)
- * and written through the store, many in one statement.
+ * (read-only, an index range scan); then either computed read-only (Ponder flushes the tables it reads, nothing
+ * more) and written through the store, or computed and written in one statement (see STORE_WRITE_LIMIT).
  */
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
@@ -39,17 +57,18 @@ export async function recomputeSubjects(context: Context, subjects: Subjects, bl
   const n = Number(count?.n ?? 0);
   if (n === 0) return;
   let changes: HealthChange[];
-  if (n <= STORE_WRITE_LIMIT) {
-    const computed = parseComputedHealth(await rowsOf(context, computeHealthSql({ ...args, triggers: true })));
+  if (writeThroughStore(n, block)) {
+    const computed = parseComputedHealth(await rowsOf(context, computeHealthSql(args)));
     await storeHealth(context, computed, block);
     changes = computed;
   } else {
+    rawWritten = true;
     changes = parseHealthChanges(await rowsOf(context, writeHealthSql({ ...args, blockNumber: block.number, blockTimestamp: block.timestamp })));
   }
   await logHealthEvents(context, changes, block, logIndex);
 }
 
-/** Writes computed rows and their moved triggers (computeHealthSql leaves out those that did not move) through Ponder's store. */
+/** Writes computed rows and their triggers through Ponder's store (during a fresh backfill: its cache holds them). */
 async function storeHealth(context: Context, computed: readonly ComputedHealth[], block: BlockRef): Promise<void> {
   const rows = new Map(
     computed.map((c) => [
