@@ -184,14 +184,23 @@ function pathwaySubscriber(ix: Indexer, since: string) {
   const got: PathwayEvent[] = [];
   const stop = new AbortController();
   const client = createSalvageClient({ url: `http://127.0.0.1:${ix.port}` });
+  let failure: unknown;
   const done = (async () => {
     for await (const e of client.opportunities({ since, filter: { kinds: ["stalled", "cleared"] }, signal: stop.signal })) got.push(e);
-  })();
+  })().catch((e: unknown) => {
+    failure = e;
+  });
   return {
     got,
     /** Waits until it holds `n` events. */
-    has: (n: number) => waitFor(ix, `${n} pathway events over SSE`, async () => (got.length >= n ? true : undefined), 60_000),
-    stop: async () => { stop.abort(); await done.catch(() => undefined); },
+    has: async (n: number) => {
+      await waitFor(ix, `${n} pathway events over SSE`, async () => (got.length >= n || failure !== undefined ? true : undefined), 60_000);
+      if (failure !== undefined) throw new Error(`the SSE subscriber failed: ${String(failure)}`);
+    },
+    stop: async () => {
+      stop.abort();
+      await done;
+    },
   };
 }
 

@@ -1,19 +1,24 @@
 /**
  * The feed's `stalled` / `cleared` events. A pathway can stall with no event on any chain (its oldest packet just
- * gets older), so the indexer judges every pathway with a clock: a block handler on the hub chain (`PathwayWatch`
- * in ponder.config.ts, from the head at start: it never runs on the backfill). At each hub block it applies the
- * stall rule (src/layerzero/stall.ts) to every pathway with a packet in flight or last found stalled, with ages on
- * the destination's indexed clock as `pathways` counts them: the hub block itself for a pathway into the hub,
- * Ponder's checkpoint of the destination chain otherwise. A pathway's state is a row of `pathway_stall`, written
- * only on a transition, which is logged once to `opportunity_event` at that hub block (after its account events),
- * so it has one id on every replica, replays from a cursor and leaves with a reorg of the hub block.
+ * gets older), so the indexer judges the pathways with a clock: a block handler on every chain (`PathwayWatch` in
+ * ponder.config.ts, from the head at start: it never runs on the backfill). Chains are indexed independently
+ * (Ponder's multichain ordering), so a pathway's state can change at a block of any chain: its source's (a packet
+ * sent), its destination's (verified, delivered, or only its clock moving). At each block the stall rule
+ * (src/layerzero/stall.ts) is applied to every pathway with a packet in flight or last found stalled, with ages on
+ * the destination's indexed clock as `pathways` counts them: this block when it is the destination's, else Ponder's
+ * checkpoint of the destination chain. A pathway's state is a row of `pathway_stall`, written only on a change,
+ * and each stalled / cleared transition is one row of `opportunity_event`, placed in the log at the hub block the
+ * index stands at (this block on the hub, else the hub's checkpoint: every hub event up to it is already logged,
+ * every later one sorts after), log index BLOCK_LOG_INDEX. So the log keeps one order (its ids stay a resume
+ * cursor), every replica serves the event with one id, and a reorg of the block that logged it removes it.
  *
- * Per hub block: one read of the packets in flight (the status index), one of the stalled rows, one of the
- * checkpoints; a pathway's delivery history is read only while its oldest packet is older than the rule's minimum.
+ * Per block: one read of the packets in flight (the status index) and one of `pathway_stall` (a row per pathway);
+ * with anything in flight or stalled, one of the checkpoints; a pathway's delivery history only while its oldest
+ * packet is older than the rule's minimum.
  */
 import { ponder } from "ponder:registry";
 import { packet, pathwayStall } from "ponder:schema";
-import { eq, inArray, sql } from "ponder";
+import { inArray, sql } from "ponder";
 import type { Context } from "ponder:registry";
 import { type OpenPacket, type StallRule, ageAt, blockedNonce, nearestRank, stallBound, stallReason, stallRule } from "../layerzero/stall.js";
 import { ascending, checkpointBlock, deliveryWindow } from "./pathway-history.js";
@@ -54,19 +59,25 @@ async function boundOf(context: Context, srcEid: number, dstEid: number, rule: S
 
 ponder.on("PathwayWatch:block", async ({ event, context }) => {
   const rule = stallRule();
-  const [open, stalled, clockOf] = await Promise.all([
-    context.db.sql
-      .select({ srcEid: packet.srcEid, dstEid: packet.dstEid, sender: packet.sender, receiver: packet.receiver, nonce: packet.nonce, status: packet.status, sentAt: packet.sentAt })
-      .from(packet)
-      .where(inArray(packet.status, ["sent", "verified"])),
-    context.db.sql.select().from(pathwayStall).where(eq(pathwayStall.stalled, true)),
-    clocks(context, { chainId: context.chain.id, number: event.block.number, timestamp: event.block.timestamp }),
-  ]);
+  // One after another: Ponder runs each raw read in a nested transaction of the block's.
+  const open = await context.db.sql
+    .select({ srcEid: packet.srcEid, dstEid: packet.dstEid, sender: packet.sender, receiver: packet.receiver, nonce: packet.nonce, status: packet.status, sentAt: packet.sentAt })
+    .from(packet)
+    .where(inArray(packet.status, ["sent", "verified"]));
+  const states = await context.db.sql.select().from(pathwayStall);
+  if (open.length === 0 && !states.some((s) => s.stalled)) return;
+  const clockOf = await clocks(context, { chainId: context.chain.id, number: event.block.number, timestamp: event.block.timestamp });
+  // Where the log stands: the hub block this block's chain sees indexed (this block itself on the hub).
+  const hub = clockOf.get(loadIndexerManifest().hub.eid);
+  if (!hub) return;
+
   const key = (srcEid: number, dstEid: number) => `${srcEid}:${dstEid}`;
   const inFlight = new Map<string, OpenPacket[]>();
   for (const p of open) inFlight.set(key(p.srcEid, p.dstEid), [...(inFlight.get(key(p.srcEid, p.dstEid)) ?? []), p]);
-  const wasStalled = new Map(stalled.map((s) => [key(s.srcEid, s.dstEid), s]));
-  const pathways = new Map<string, { srcEid: number; dstEid: number }>([...open, ...stalled].map((p) => [key(p.srcEid, p.dstEid), { srcEid: p.srcEid, dstEid: p.dstEid }]));
+  const stateOf = new Map(states.map((s) => [key(s.srcEid, s.dstEid), s]));
+  const pathways = new Map<string, { srcEid: number; dstEid: number }>(
+    [...open, ...states.filter((s) => s.stalled)].map((p) => [key(p.srcEid, p.dstEid), { srcEid: p.srcEid, dstEid: p.dstEid }]),
+  );
 
   const events: PathwayEventInput[] = [];
   for (const [k, { srcEid, dstEid }] of [...pathways].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -84,12 +95,16 @@ ponder.on("PathwayWatch:block", async ({ event, context }) => {
       },
       rule,
     );
-    const was = wasStalled.get(k);
-    if (reason === (was?.reason ?? null)) continue;
-    const state = { stalled: reason !== null, reason, changedBlock: event.block.number };
+    const was = stateOf.get(k);
+    const wasReason = was?.stalled ? was.reason : null;
+    if (reason === wasReason) continue;
+    const transition = (reason !== null) !== (wasReason !== null);
+    // One transition per pathway per hub block (its id): a second one waits for the next block, judged again there.
+    if (transition && was?.changedBlock === hub.number) continue;
+    // A stalled pathway whose reason changed stays stalled: its row says why, the log has nothing new.
+    const state = { stalled: reason !== null, reason, changedBlock: transition ? hub.number : was!.changedBlock };
     await context.db.insert(pathwayStall).values({ srcEid, dstEid, ...state }).onConflictDoUpdate(state);
-    // A stalled pathway whose reason changed stays stalled: no event.
-    if ((reason !== null) !== (was !== undefined)) events.push({ kind: reason ? "stalled" : "cleared", srcEid, dstEid, reason, asOf: clock });
+    if (transition) events.push({ kind: reason ? "stalled" : "cleared", srcEid, dstEid, reason, asOf: clock });
   }
-  await logPathwayEvents(context, events, event.block);
+  await logPathwayEvents(context, events, hub);
 });
