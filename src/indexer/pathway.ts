@@ -31,8 +31,8 @@ interface Clock {
   timestamp: bigint;
 }
 
-/** Every chain's indexed block by eid: the hub's is the block being handled, the others' Ponder's checkpoints. */
-async function clocks(context: Context, hub: Clock): Promise<Map<number, Clock>> {
+/** Every chain's indexed block by eid: `here` (the block being handled) for its chain, Ponder's checkpoints for the others. */
+async function clocks(context: Context, here: Clock): Promise<Map<number, Clock>> {
   // Ponder's checkpoint table sits in the schema of the app's tables.
   const schema = /^(.*\.)"[^"]*"$/.exec(qualifiedName(packet))?.[1] ?? "";
   const rows = (await context.db.sql.execute(sql.raw(`SELECT chain_id, latest_checkpoint FROM ${schema}_ponder_checkpoint`))) as unknown as {
@@ -40,7 +40,7 @@ async function clocks(context: Context, hub: Clock): Promise<Map<number, Clock>>
     latest_checkpoint: string;
   }[];
   const byChain = new Map<number, Clock>(rows.map((r) => [Number(r.chain_id), { chainId: Number(r.chain_id), ...checkpointBlock(r.latest_checkpoint) }]));
-  byChain.set(hub.chainId, hub);
+  byChain.set(here.chainId, here);
   const out = new Map<number, Clock>();
   for (const c of loadIndexerManifest().manifest.chains) {
     const clock = byChain.get(c.chainId);
