@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { createConfig } from "ponder";
 import { endpointV2Abi, hubAbi, priceFeedAbi, spokeAbi } from "./abis/index.js";
 import { isLoopbackUrl } from "./src/deployment/manifest.js";
+import { HEALTH_SQL_SESSION_OPTIONS } from "./src/indexer/health-sql.js";
 import { loadIndexerManifest } from "./src/indexer/manifest.js";
 
 const { manifest, hub, spokes } = loadIndexerManifest();
@@ -21,7 +22,8 @@ const { manifest, hub, spokes } = loadIndexerManifest();
 const local = manifest.chains.every((c) => isLoopbackUrl(c.rpcUrl));
 
 function database() {
-  if (process.env.DATABASE_URL) return { kind: "postgres" as const, connectionString: process.env.DATABASE_URL };
+  // Session settings the health statements are planned with (src/indexer/health-sql.ts).
+  if (process.env.DATABASE_URL) return { kind: "postgres" as const, connectionString: process.env.DATABASE_URL, poolConfig: { options: HEALTH_SQL_SESSION_OPTIONS } };
   if (process.env.SALVAGE_PGLITE_DIR) return { kind: "pglite" as const, directory: process.env.SALVAGE_PGLITE_DIR };
   if (!local) return { kind: "pglite" as const };
   // A devnet redeploys the same chain ids with new contents: one PGlite directory per deployment.

@@ -236,7 +236,11 @@ export const reserve = onchainTable("reserve", (t) => ({
 }));
 
 /**
- * Per-account health, equal to the wei to Hub.accountData at `updatedBlock` (src/health/health.ts).
+ * Per-account health, equal to the wei to Hub.accountData at `updatedBlock`'s prices (src/health/health.ts), and
+ * its envelope (src/health/envelope.ts): `guardHf`, below which the true health cannot be while none of the
+ * account's `health_trigger` prices has been crossed. Rows whose guard is below 1 (watched) are recomputed at
+ * every update of their assets and are exact; the others are as of their reference prices, so the API computes
+ * an account's health when it is read (src/api/health-read.ts) and lists at-risk accounts from the guard.
  * `healthFactor` is MAX_UINT256 without debt, as on chain.
  */
 export const accountHealth = onchainTable(
@@ -254,10 +258,31 @@ export const accountHealth = onchainTable(
     liquidationPriceWad: t.bigint(),
     /** Uniform collateral price move (WAD share, e.g. 0.2e18 = a 20 % drop) that brings HF to 1; 0 when HF <= 1. */
     shockWad: t.bigint(),
+    /** Lower bound of the true health while no trigger fired (WAD); MAX_UINT256 without debt; below 1: watched. */
+    guardHf: t.bigint().notNull(),
     updatedBlock: t.bigint().notNull(),
     updatedAt: t.bigint().notNull(),
   }),
-  (table) => ({ hfIdx: index("account_health_hf_idx").on(table.healthFactor) }),
+  (table) => ({ hfIdx: index("account_health_hf_idx").on(table.healthFactor), guardIdx: index("account_health_guard_idx").on(table.guardHf) }),
+);
+
+/**
+ * The envelope's trigger prices (src/health/envelope.ts): one per asset an account holds, per side (0 collateral:
+ * fires when the price is at or below `priceWad`; 1 debt: at or above). A price update recomputes the accounts
+ * whose trigger it crosses, found by one range scan of (assetId, side, priceWad).
+ */
+export const healthTrigger = onchainTable(
+  "health_trigger",
+  (t) => ({
+    account: t.hex().notNull(),
+    assetId: t.integer().notNull(),
+    side: t.integer().notNull(),
+    priceWad: t.bigint().notNull(),
+  }),
+  (table) => ({
+    pk: primaryKey({ columns: [table.account, table.assetId, table.side] }),
+    firesIdx: index("health_trigger_fires_idx").on(table.assetId, table.side, table.priceWad),
+  }),
 );
 
 /**

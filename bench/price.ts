@@ -7,7 +7,10 @@
  * of the WBTC feed are mined, one per hub block, and indexed live. Per update: the indexing function's
  * duration (ponder_indexing_function_duration for PriceFeed:AnswerUpdated, histogram sum delta) and the wall
  * time from the block being mined to /status reporting it. Medians over the U updates, the first dropped as
- * warm-up. Before stopping, blocks are mined past the unfinalised range so a restart has nothing to revert.
+ * warm-up. These moves stay inside every holder's envelope (src/health/envelope.ts: ±2.5 %), the common case.
+ * Then one crash-sized update (−20 %) that fires every holder's trigger: its handler time and wall time are the
+ * cost of recomputing all k. Before stopping, blocks are mined past the unfinalised range so a restart has
+ * nothing to revert; the synthetic accounts are re-seeded for the next point, so each point starts unfired.
  */
 import { type BenchResult, type Figure, log, median, round, sleep } from "./lib/common.js";
 import { FINALITY_MARGIN, mineAll, priceUpdatesInOneBlock, startBenchNetwork } from "./lib/network.js";
@@ -22,6 +25,9 @@ interface Point {
   k: number;
   handlerMs: number[];
   wallMs: number[];
+  /** The −20 % update that fires every holder. */
+  crashHandlerMs: number | null;
+  crashWallMs: number | null;
   peakRssMiB: number | null;
 }
 
@@ -52,31 +58,40 @@ export async function benchPrice(options: { ns: number[]; ks: number[]; fixedK: 
       const t0 = Date.now();
       await withClient(net.databaseUrl, async (c) => {
         await deleteSynthetic(c, schema);
-        for (let from = 0; from < n; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(n, from + 100_000), spokes, mode: { kind: "holders", holders: k } });
+        for (let from = 0; from < n; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(n, from + 100_000), spokes, hubChainId: net.manifest.chains.find((x) => x.role === "hub")!.chainId, mode: { kind: "holders", holders: k } });
         await analyze(c, schema);
       });
       const p = await startIndexer({ schema, manifestPath: net.manifestPath, databaseUrl: net.databaseUrl, root: options.appRoot });
-      const point: Point = { n, k, handlerMs: [], wallMs: [], peakRssMiB: null };
+      const point: Point = { n, k, handlerMs: [], wallMs: [], crashHandlerMs: null, crashWallMs: null, peakRssMiB: null };
       try {
         log(`price: N=${n} k=${k} seeded and indexer resumed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        for (let u = 0; u < options.updates; u++) {
+        const measure = async (next: bigint): Promise<{ wall: number; handler: number }> => {
           const before = await handlerSum(p);
-          // ±0.5 % around the opening price: no account crosses HF 1.
-          answer = u % 2 === 0 ? (answer * 1005n) / 1000n : (answer * 1000n) / 1005n;
-          const update = await priceUpdatesInOneBlock(net.deployment, new Map([[WBTC, answer]]));
+          const update = await priceUpdatesInOneBlock(net.deployment, new Map([[WBTC, next]]));
           for (;;) {
             const status = (await (await fetch(`${p.url}/status`)).json()) as Record<string, { block?: { number: number } }>;
             if (BigInt(status.hub?.block?.number ?? 0) >= update.block) break;
             if (Date.now() - update.minedAt > 300_000) throw new Error(`price update at hub block ${update.block} not indexed in 300 s`);
             await sleep(5);
           }
-          const wall = Date.now() - update.minedAt;
-          const handler = (await handlerSum(p)) - before;
+          return { wall: Date.now() - update.minedAt, handler: (await handlerSum(p)) - before };
+        };
+        for (let u = 0; u < options.updates; u++) {
+          // ±0.5 % around the opening price: inside every holder's envelope; no account crosses HF 1.
+          answer = u % 2 === 0 ? (answer * 1005n) / 1000n : (answer * 1000n) / 1005n;
+          const m = await measure(answer);
           if (u > 0) {
-            point.wallMs.push(wall);
-            point.handlerMs.push(handler);
+            point.wallMs.push(m.wall);
+            point.handlerMs.push(m.handler);
           }
         }
+        // −20 %: every holder's collateral trigger fires (HF about 1.3 → 1.04; none liquidatable).
+        const opening = answer;
+        const crash = await measure((answer * 80n) / 100n);
+        point.crashHandlerMs = crash.handler;
+        point.crashWallMs = crash.wall;
+        answer = opening;
+        await priceUpdatesInOneBlock(net.deployment, new Map([[WBTC, answer]]));
         await mineAll(net.deployment, FINALITY_MARGIN);
         await p.indexed("hub", await net.deployment.hubClients.public.getBlockNumber());
         await sleep(1_500);
@@ -85,7 +100,7 @@ export async function benchPrice(options: { ns: number[]; ks: number[]; fixedK: 
         await p.stop();
       }
       points.push(point);
-      log(`price: N=${n} k=${k}: handler median ${round(median(point.handlerMs)!, 1)} ms, wall median ${median(point.wallMs)} ms`);
+      log(`price: N=${n} k=${k}: handler median ${round(median(point.handlerMs)!, 1)} ms, wall median ${median(point.wallMs)} ms; −20 %: handler ${round(point.crashHandlerMs ?? NaN, 1)} ms, wall ${point.crashWallMs} ms`);
     }
   } finally {
     await dropSchema(net.databaseUrl, schema);
@@ -100,6 +115,11 @@ export async function benchPrice(options: { ns: number[]; ks: number[]; fixedK: 
     const label = `N=${n.toLocaleString("en-US")} k=${k.toLocaleString("en-US")} (${series.join(", ")})`;
     figures.push({ bench: "5 price update", metric: `AnswerUpdated handler median, ${label}`, value: round(median(pt.handlerMs)!, 1), unit: "ms", setup: setupOf(pt) });
     figures.push({ bench: "5 price update", metric: `mined → /status median, ${label}`, value: median(pt.wallMs)!, unit: "ms", setup: setupOf(pt) });
+    if (pt.crashHandlerMs !== null) {
+      const crashSetup = `the same accounts; one WBTC update of −20 %, which fires every holder's trigger (all k recomputed); PostgreSQL`;
+      figures.push({ bench: "5 price update", metric: `AnswerUpdated handler, −20 % (every holder fired), ${label}`, value: round(pt.crashHandlerMs, 1), unit: "ms", setup: crashSetup });
+      figures.push({ bench: "5 price update", metric: `mined → /status, −20 % (every holder fired), ${label}`, value: pt.crashWallMs!, unit: "ms", setup: crashSetup });
+    }
   }
   // Ratios between the ends of each series: what follows k and what follows N.
   const ratio = (a: Point | undefined, b: Point | undefined, what: string) => {

@@ -43,7 +43,7 @@ export async function benchQuery(options: { sizes: number[]; queries: number; ap
     for (const size of sizes) {
       const t0 = Date.now();
       await withClient(net.databaseUrl, async (c) => {
-        for (let from = have; from < size; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(size, from + 100_000), spokes, mode: { kind: "spread" } });
+        for (let from = have; from < size; from += 100_000) await insertSynthetic(c, { schema, from, to: Math.min(size, from + 100_000), spokes, hubChainId: net.manifest.chains.find((x) => x.role === "hub")!.chainId, mode: { kind: "spread" } });
         await analyze(c, schema);
       });
       have = size;

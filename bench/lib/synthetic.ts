@@ -1,12 +1,15 @@
 /**
- * Synthetic accounts written straight into the indexer's own tables (account, account_health, collateral,
- * debt), through SQL generate_series, with the column types Ponder created from ponder.schema.ts. Used where
- * replaying that many borrowers through the contracts would take hours (benchmarks 4 and 5); the output says so.
+ * Synthetic accounts written straight into the indexer's own tables (account, collateral, debt), through SQL
+ * generate_series, with the column types Ponder created from ponder.schema.ts; their health, guard and triggers
+ * (account_health, health_trigger) are then computed by the indexer's own statement (src/indexer/health-sql.ts)
+ * at the indexed prices. Used where replaying that many borrowers through the contracts would take hours
+ * (benchmarks 4 and 5); the output says so.
  *
  * Triggers are bypassed (session_replication_role = replica): Ponder's reorg triggers would otherwise record
  * the rows as unfinalised and revert them on the next start. Addresses are 0xbe… + the index in hex.
  */
 import type pg from "pg";
+import { type HealthTables, writeHealthSql } from "../../src/indexer/health-sql.js";
 
 export const SYNTHETIC_PREFIX = "0xbe";
 const address = (i: string) => `'${SYNTHETIC_PREFIX}' || lpad(to_hex(${i}), 38, '0')`;
@@ -15,11 +18,13 @@ export interface SyntheticSpec {
   schema: string;
   from: number;
   to: number;
+  /** The hub chain's id: prices are its (price.chain_id). */
+  hubChainId: number;
   /** Spoke (eid, chain id) pairs to spread collateral over. */
   spokes: { eid: number; chainId: number }[];
   /**
-   * "spread": two collateral positions per account over the spokes and assets 10/11/12, debt in asset 1 or 2,
-   * health factors uniform in [0.9, 3.0) (about 5 % below 1).
+   * "spread": two collateral positions per account over the spokes and assets 10/11/12, debt in asset 1 or 2
+   * scaled so that health factors spread over about [0.9, 3.0) (a few percent below 1).
    * "holders": one collateral position, asset 11 (WBTC) for accounts below `holders`, asset 10 (WETH) for the
    * rest; debt in DAI (2); positions healthy (HF about 1.3 at the opening prices).
    */
@@ -38,7 +43,9 @@ export async function insertSynthetic(c: pg.Client, spec: SyntheticSpec): Promis
   // Amounts worth (1 + i % 10) × ~3,000 USD at the devnet's opening prices (WETH 3,000, WBTC 60,000, LINK 15).
   const amount = (i: string, asset: string) => `(1 + ${i} % 10)::numeric * CASE ${asset} WHEN 10 THEN 1000000000000000000::numeric WHEN 11 THEN 5000000 ELSE 200 * 1000000000000000000::numeric END`;
   const debtAsset = spec.mode.kind === "spread" ? `1 + (i % 2)` : `2`;
-  const debtAmount = `(1 + i % 10)::numeric * ${positions} * 2000 * CASE WHEN (${debtAsset}) = 1 THEN 1000000::numeric ELSE 1000000000000000000::numeric END`;
+  // Spread: the debt of account i scaled by a fixed pseudo-random factor in [0.4, 1.33) (HF about 1.2 / factor).
+  const scale = spec.mode.kind === "spread" ? ` * (4000 + (i * 7919) % 9300)::numeric / 10000` : "";
+  const debtAmount = `floor((1 + i % 10)::numeric * ${positions} * 2000 * CASE WHEN (${debtAsset}) = 1 THEN 1000000::numeric ELSE 1000000000000000000::numeric END${scale})`;
   await c.query("SET session_replication_role = replica");
   await c.query("SELECT setseed(0.4242)");
   await c.query("BEGIN");
@@ -55,12 +62,10 @@ export async function insertSynthetic(c: pg.Client, spec: SyntheticSpec): Promis
       json_build_array(json_build_object('assetId', ${debtAsset.replace(/\bi\b/g, "p.i")}, 'amount', (${debtAmount.replace(/\bi\b/g, "p.i")})::text)),
       1, 1
     FROM syn_pos p GROUP BY p.account, p.i`);
-  const hf = spec.mode.kind === "spread" ? `floor((0.9 + 2.1 * random()) * 1e18)` : `1300000000000000000::numeric`;
-  await c.query(`INSERT INTO ${s}.account_health (account, health_factor, collateral_value, threshold_value, borrow_power, debt_value,
-      dominant_collateral_asset_id, liquidation_price_wad, shock_wad, updated_block, updated_at)
-    SELECT ${address("i")}, hf, floor(dv * hf / 0.8e18), floor(dv * hf / 1e18), floor(dv * hf / 1e18 * 0.9), dv,
-      10 + (i % 3), floor(3000e18 / hf * 1e18), CASE WHEN hf <= 1e18 THEN 0 ELSE floor((hf - 1e18) * 1e18 / hf) END, 1, 1
-    FROM (SELECT i, ${hf}::numeric AS hf, (1 + i % 10)::numeric * ${positions} * 2000 * 1000000000000000000::numeric AS dv FROM generate_series(${spec.from}, ${spec.to - 1}) i) t`);
+  // Health, guard and triggers as the indexer computes them: every synthetic account owes asset 1 or 2.
+  for (const assetId of spec.mode.kind === "spread" ? [1, 2] : [2]) {
+    await c.query(writeHealthSql({ tables: tablesOf(spec.schema), hubChainId: spec.hubChainId, subjects: { kind: "holders", assetId }, blockNumber: 1n, blockTimestamp: 1n }));
+  }
   await c.query("COMMIT");
   await c.query("SET session_replication_role = origin");
 }
@@ -72,10 +77,16 @@ export async function deleteSynthetic(c: pg.Client, schema: string): Promise<voi
   await c.query(`DELETE FROM ${s}.debt WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
   await c.query(`DELETE FROM ${s}.account WHERE address LIKE '${SYNTHETIC_PREFIX}%'`);
   await c.query(`DELETE FROM ${s}.account_health WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
+  await c.query(`DELETE FROM ${s}.health_trigger WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
   await c.query(`DELETE FROM ${s}.opportunity_event WHERE account LIKE '${SYNTHETIC_PREFIX}%'`);
   await c.query("SET session_replication_role = origin");
 }
 
 export async function analyze(c: pg.Client, schema: string): Promise<void> {
-  for (const t of ["account", "account_health", "collateral", "debt"]) await c.query(`ANALYZE "${schema}".${t}`);
+  for (const t of ["account", "account_health", "health_trigger", "collateral", "debt"]) await c.query(`ANALYZE "${schema}".${t}`);
 }
+
+const tablesOf = (schema: string): HealthTables => {
+  const q = (t: string) => `"${schema}"."${t}"`;
+  return { collateral: q("collateral"), debt: q("debt"), asset: q("asset"), price: q("price"), accountHealth: q("account_health"), healthTrigger: q("health_trigger") };
+};

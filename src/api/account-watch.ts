@@ -3,12 +3,10 @@
  * changes it. Every watched account is re-read in one query when the indexed hub block advances (the feed
  * hub's `onHead`), so many watchers cost one read per block.
  */
-import { db } from "ponder:api";
-import { accountHealth } from "ponder:schema";
-import { inArray } from "ponder";
 import type { Address } from "viem";
 import type { HealthRow } from "./queries.js";
 import { Channel } from "./channel.js";
+import { healthOf } from "./health-read.js";
 import { type FeedHub, type Transport, SlowSubscriberError } from "./feed.js";
 
 interface Watcher {
@@ -55,7 +53,8 @@ export class AccountWatch {
 
   private async refresh(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    const rows = (await db.select().from(accountHealth).where(inArray(accountHealth.account, keys as Address[])).catch(() => [])) as HealthRow[];
+    // Computed at one indexed block (health-read.ts): a stored row may lag the prices within its envelope.
+    const rows = await healthOf(keys as Address[]).catch(() => [] as HealthRow[]);
     for (const h of rows) {
       const print = fingerprint(h);
       for (const w of this.watchers.get(h.account.toLowerCase()) ?? []) {

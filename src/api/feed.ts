@@ -11,8 +11,9 @@
  * - Bounded: each subscriber's queue holds at most `maxQueue` events; a subscriber that falls that far
  *   behind is ended with SlowSubscriberError (it can resume with `since` = the last id it got).
  */
-import { accountHealth, opportunityEvent } from "ponder:schema";
-import { asc, desc, gt, inArray } from "ponder";
+import { opportunityEvent } from "ponder:schema";
+import { healthOf } from "./health-read.js";
+import { asc, desc, gt } from "ponder";
 import { GraphQLError } from "graphql";
 import { z } from "zod";
 import type { Address } from "viem";
@@ -366,7 +367,7 @@ async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBl
   const wanted = [...new Set(rows.flatMap((r) => (r.kind !== "healthy" && r.account ? [r.account.toLowerCase() as Address] : [])))];
   const chainOfEid = new Map(loadIndexerManifest().manifest.chains.map((c) => [c.eid, c.chainId] as const));
   const [mk, head] = await Promise.all([market(), indexed ?? indexedHubBlock()]);
-  const health = wanted.length > 0 && head ? await reader().select().from(accountHealth).where(inArray(accountHealth.account, wanted)) : [];
+  const health = wanted.length > 0 && head ? await healthOf(wanted) : [];
   const takes = head ? await takesOf(health, mk, head) : new Map<string, Opportunity>();
   return rows.map((r) => ({
     id: r.id,

@@ -7,13 +7,14 @@
  * re-derives them.
  */
 import { account, accountHealth, asset, auction, auctionParams, collateral, debt, liquidation, opportunityEvent, price } from "ponder:schema";
-import { and, asc, count, desc, eq, exists, gt, gte, inArray, lt, or, sql } from "ponder";
+import { and, asc, desc, eq, gt, inArray, lt, or } from "ponder";
 import { type Address, getAddress, isAddress, parseUnits } from "viem";
 import { type AuctionParams, type FeedRound, priceProblem, valueOf } from "../health/health.js";
 import { MAX_UINT256, WAD } from "../health/wad.js";
 import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/state.js";
+import { atRiskOf, healthOf } from "./health-read.js";
 import { type IndexedBlock, type Snapshot, atOneBlock, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
 
 /** A caller error (bad argument): 400 on REST, a GraphQL error naming the argument on GraphQL. */
@@ -98,44 +99,26 @@ export interface Page<T> {
  * (`atOneBlock`: the caller's, or one of its own), which it returns with the page.
  */
 export async function atRiskAccounts(args: AtRiskArgs): Promise<Page<HealthRow> & { snapshot: Snapshot }> {
-  const cursor = args.after === undefined ? [] : [afterCondition(decodeCursor(args.after))];
+  const cursor = args.after === undefined ? undefined : decodeCursor(args.after);
   return atOneBlock(async (snapshot) => ({ ...(await readAtRisk(args, cursor)), snapshot }));
 }
 
-async function readAtRisk(args: AtRiskArgs, cursor: ReturnType<typeof afterCondition>[]): Promise<Page<HealthRow>> {
-  const filters = [lt(accountHealth.healthFactor, args.maxHealthFactor)];
-  if (args.minDebtUsd !== undefined) filters.push(gte(accountHealth.debtValue, args.minDebtUsd));
-  if (args.chainId !== undefined) {
-    filters.push(
-      exists(
-        reader().select({ one: sql`1` }).from(collateral)
-          .where(and(eq(collateral.account, accountHealth.account), eq(collateral.chainId, args.chainId), gt(collateral.amount, 0n))),
-      ),
-    );
-  }
-  if (args.assetId !== undefined) {
-    filters.push(
-      or(
-        exists(reader().select({ one: sql`1` }).from(collateral)
-          .where(and(eq(collateral.account, accountHealth.account), eq(collateral.assetId, args.assetId), gt(collateral.amount, 0n)))),
-        exists(reader().select({ one: sql`1` }).from(debt)
-          .where(and(eq(debt.account, accountHealth.account), eq(debt.assetId, args.assetId), gt(debt.amount, 0n)))),
-      )!,
-    );
-  }
-  const [rows, total] = await Promise.all([
-    reader().select().from(accountHealth)
-      .where(and(...filters, ...cursor))
-      .orderBy(asc(accountHealth.healthFactor), asc(accountHealth.account))
-      .limit(args.first + 1),
-    args.withTotalCount ? reader().select({ n: count() }).from(accountHealth).where(and(...filters)) : Promise.resolve(undefined),
-  ]);
+async function readAtRisk(args: AtRiskArgs, cursor: ReturnType<typeof decodeCursor> | undefined): Promise<Page<HealthRow>> {
+  // Computed at the answer's block from the accounts whose guard is below the bound (health-read.ts).
+  const { rows, total } = await atRiskOf({
+    maxHealthFactor: args.maxHealthFactor,
+    minDebtUsd: args.minDebtUsd,
+    chainId: args.chainId,
+    assetId: args.assetId,
+    after: cursor,
+    limit: args.first + 1,
+  });
   const items = rows.slice(0, args.first);
   const last = items[items.length - 1];
   return {
     items,
     pageInfo: { hasNextPage: rows.length > args.first, endCursor: last ? encodeCursor(last) : null },
-    ...(total ? { totalCount: Number(total[0]!.n) } : {}),
+    ...(args.withTotalCount ? { totalCount: total } : {}),
   };
 }
 
@@ -283,7 +266,7 @@ async function readAccounts(keys: Address[], m: Market | undefined, timestamp: b
   const [mk, known, healths, cols, debts, auctions, liquidations] = await Promise.all([
     m ?? market(),
     reader().select({ address: account.address }).from(account).where(inArray(account.address, keys)),
-    reader().select().from(accountHealth).where(inArray(accountHealth.account, keys)),
+    healthOf(keys),
     reader().select().from(collateral).where(and(inArray(collateral.account, keys), gt(collateral.amount, 0n))).orderBy(asc(collateral.chainId), asc(collateral.assetId)),
     reader().select().from(debt).where(and(inArray(debt.account, keys), gt(debt.amount, 0n))).orderBy(asc(debt.assetId)),
     reader().select().from(auction).where(inArray(auction.account, keys)).orderBy(desc(auction.auctionId)),

@@ -1,17 +1,14 @@
 /**
- * Price feeds the hub reads. An answer moves the health of the accounts holding that asset only: they are
- * found through the (assetId, amount) indexes on collateral and debt and recomputed in one statement inside
- * PostgreSQL (health-sql.ts), so the work is O(k) for k holders with no per-holder round trip.
+ * Price feeds the hub reads. An answer can only matter to the accounts holding that asset, and among them only
+ * to those whose envelope (src/health/envelope.ts) it leaves: the accounts whose trigger price it crosses, found
+ * by one range scan of health_trigger, plus the watched ones (guard below 1, triggers that always fire). They are
+ * recomputed inside PostgreSQL (health-sql.ts); the work is O(accounts fired), not O(holders).
  */
-import { sql } from "ponder";
 import { ponder } from "ponder:registry";
-import { accountHealth, asset, collateral, debt, price } from "ponder:schema";
+import { asset, price } from "ponder:schema";
 import { priceToWad } from "../health/health.js";
-import { HOLDER_UPDATE_SETTINGS, type HealthTables, parseHealthChanges, updateHolderHealthSql } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { hubChainId, logHealthEvents, qualifiedName } from "./state.js";
-
-let tables: HealthTables | undefined;
+import { recomputeSubjects } from "./recompute.js";
 
 ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   const m = loadIndexerManifest();
@@ -42,23 +39,5 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   };
   await context.db.insert(price).values({ chainId: context.chain.id, assetId, ...values }).onConflictDoUpdate(values);
 
-  // Every holder's health in one set-based statement (health-sql.ts); the feed's events from what it returns.
-  // Settings for this block's transaction (see HOLDER_UPDATE_SETTINGS). A read-only statement: Ponder flushes
-  // no table for it.
-  await context.db.sql.execute(sql.raw(HOLDER_UPDATE_SETTINGS));
-  // (Ponder's indexing `sql` is drizzle's pg-proxy driver: `execute` resolves to the rows themselves.)
-  const rows = (await context.db.sql.execute(
-    sql.raw(updateHolderHealthSql({ tables: (tables ??= holderTables()), assetId, hubChainId: hubChainId(), blockNumber: event.block.number, blockTimestamp: event.block.timestamp })),
-  )) as unknown as Record<string, unknown>[];
-  await logHealthEvents(context, parseHealthChanges(rows), event.block, event.log.logIndex);
+  await recomputeSubjects(context, { kind: "fired", assetId, priceWad: values.priceWad }, event.block, event.log.logIndex);
 });
-
-function holderTables(): HealthTables {
-  return {
-    collateral: qualifiedName(collateral),
-    debt: qualifiedName(debt),
-    asset: qualifiedName(asset),
-    price: qualifiedName(price),
-    accountHealth: qualifiedName(accountHealth),
-  };
-}

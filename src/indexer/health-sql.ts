@@ -1,24 +1,26 @@
 /**
- * Health of every holder of an asset in one set-based statement: what a price update costs.
+ * Health of a set of accounts in one set-based statement: what a price update, and the API's reads, cost.
  *
- * A price answer moves the health of the k accounts holding that asset (as collateral or debt). Recomputing
- * them one by one through Ponder's store (read the row, compute in TypeScript, upsert, read the previous
- * health) costs three store calls per holder; at k = 100,000 that is tens of seconds, many blocks behind the
- * chain in the very block a crash happens. This statement does the same work inside PostgreSQL: find the
- * holders through the (asset_id, amount) indexes, sum their positions at the indexed prices with exact integer
- * arithmetic (`numeric`, `div` truncating as Solidity's Math.mulDiv floors for non-negative operands), upsert
- * `account_health` and return only the accounts whose health is or was below 1, from which the indexer
- * writes the feed's events (src/opportunity/event.ts decides their kind).
+ * The statement sums each account's positions at the indexed prices with exact integer arithmetic (`numeric`,
+ * `div` truncating as Solidity's Math.mulDiv floors for non-negative operands), step by step as
+ * src/indexer/health.ts `computeHealth` (itself Hub.accountData plus the risk-desk extras), and adds the
+ * envelope (src/health/envelope.ts): the guard and the trigger price of every asset the account holds.
+ * test/health-sql.test.ts checks it equal to the TypeScript to the wei on random markets.
  *
- * Every operation mirrors src/indexer/health.ts `computeHealth` (itself Hub.accountData plus the risk-desk
- * extras) step by step, and test/health-sql.test.ts checks them equal to the wei on random markets.
- * Accounts with a position in an asset whose price or listing is not indexed keep their previous health, as
- * computeHealth's MissingInputError does. Single-account recomputation (a position event) stays in
- * TypeScript: a raw write makes Ponder flush and drop its row cache, which pays for k holders, not for one.
+ * Which accounts (`Subjects`): every holder of an asset (a re-listing, seeding); the accounts whose trigger a new
+ * price crosses (a price update: one range scan of health_trigger); given accounts (the API's `account`); or
+ * the accounts whose guard is below a bound (the API's at-risk list: the only ones that can be below it).
+ * Accounts with a position in an asset whose price or listing is not indexed are left out (they keep their
+ * previous health), as computeHealth's MissingInputError does.
+ *
+ * A price update reads with `computeHealthSql` (read-only: Ponder flushes the tables it reads and keeps its row
+ * cache) and writes the few fired accounts through Ponder's store; a large set is written in one statement by
+ * `writeHealthSql` (a raw write makes Ponder flush and give up its row cache for the rest of the process).
  *
  * Tables are named by the caller, qualified with their schema (Ponder's `ponder start --schema`): in the
- * indexer, as drizzle renders Ponder's tables (state.ts `qualifiedName`).
+ * indexer and the API, as drizzle renders Ponder's tables (state.ts `qualifiedName`).
  */
+import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE } from "../health/envelope.js";
 import { MAX_UINT256, WAD } from "../health/wad.js";
 
 /** The qualified SQL names of the tables the statement reads and writes. */
@@ -28,20 +30,30 @@ export interface HealthTables {
   asset: string;
   price: string;
   accountHealth: string;
+  healthTrigger: string;
 }
 
-export interface HolderHealthArgs {
+/** The accounts a statement computes. */
+export type Subjects =
+  | { kind: "holders"; assetId: number }
+  | { kind: "fired"; assetId: number; priceWad: bigint }
+  | { kind: "accounts"; accounts: readonly string[] }
+  | { kind: "guardBelow"; bound: bigint };
+
+export interface HealthSqlArgs {
   tables: HealthTables;
-  /** The asset whose price moved: its holders are recomputed. */
-  assetId: number;
   /** Prices are the hub chain's (price.chain_id). */
   hubChainId: number;
+  subjects: Subjects;
+}
+
+export interface WriteHealthArgs extends HealthSqlArgs {
   /** Block the health is as of (updated_block, updated_at). */
   blockNumber: bigint;
   blockTimestamp: bigint;
 }
 
-/** A holder whose health is below 1 now or was before the update: a candidate for a feed event. */
+/** An account whose health is below 1 now or was before the update: a candidate for a feed event. */
 export interface HealthChange {
   account: `0x${string}`;
   previousHealthFactor: bigint | null;
@@ -56,96 +68,139 @@ const int = (name: string, v: number | bigint, max: bigint): string => {
   return b.toString();
 };
 
+const ADDRESS = /^0x[0-9a-f]{40}$/;
+
+/** The SELECT of the subjects' account column (every value validated: the statement is plain SQL text). */
+function subjectsSql(t: HealthTables, subjects: Subjects): string {
+  switch (subjects.kind) {
+    case "holders": {
+      const assetId = int("assetId", subjects.assetId, 65_535n);
+      return `SELECT account FROM ${t.collateral} WHERE asset_id = ${assetId} AND amount > 0
+  UNION
+  SELECT account FROM ${t.debt} WHERE asset_id = ${assetId} AND amount > 0`;
+    }
+    case "fired": {
+      const assetId = int("assetId", subjects.assetId, 65_535n);
+      const price = int("priceWad", subjects.priceWad, MAX_UINT256);
+      // Two range scans of health_trigger_fires_idx (collateral at or above the price, debt at or below it).
+      return `SELECT account FROM ${t.healthTrigger} WHERE asset_id = ${assetId} AND side = 0 AND price_wad >= ${price}
+  UNION
+  SELECT account FROM ${t.healthTrigger} WHERE asset_id = ${assetId} AND side = 1 AND price_wad <= ${price}`;
+    }
+    case "accounts": {
+      for (const a of subjects.accounts) if (!ADDRESS.test(a)) throw new RangeError(`accounts must be lowercase 0x-prefixed 20-byte hex addresses, got ${JSON.stringify(a)}`);
+      if (subjects.accounts.length === 0) return `SELECT NULL::text AS account WHERE false`;
+      return `SELECT DISTINCT unnest(ARRAY[${subjects.accounts.map((a) => `'${a}'`).join(",")}]::text[]) AS account`;
+    }
+    case "guardBelow":
+      return `SELECT account FROM ${t.accountHealth} WHERE guard_hf < ${int("bound", subjects.bound, MAX_UINT256)}`;
+  }
+}
+
+/** The envelope's guard of a row of `hf` (columns health_factor, tv, dv): src/health/envelope.ts `guardOf`. */
+const GUARD = `CASE WHEN dv=0 THEN ${MAX_UINT256} WHEN tv<${MIN_VALUE} OR dv<${MIN_VALUE} THEN 0 ELSE greatest(div(health_factor*${COLLATERAL_TRIGGER.num * DEBT_TRIGGER.den * (GUARD_PRECISION - 1n)},${COLLATERAL_TRIGGER.den * DEBT_TRIGGER.num * GUARD_PRECISION})-1,0) END`;
+
+/** A trigger price from side, reference price (m.pw) and guard (n.guard_hf): envelope.ts `triggerPrice`. */
+const TRIGGER = `CASE WHEN n.guard_hf<${WAD} THEN (1-h.side)*${MAX_UINT256} WHEN h.side=0 THEN div(m.pw*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) ELSE div(m.pw*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
+
 /**
- * The SELECT that computes each holder's health (columns as account_health's), without writing: shared by
- * the update below and by the equality test. Its output relation is `next`.
+ * The CTEs that compute each subject's health (columns as account_health's, with guard_hf) into `next`, and the
+ * trigger price of every asset it holds into `triggers` (none without debt: no price makes it liquidatable).
+ *
+ * Written for Ponder's raw-SQL gate as well as for PostgreSQL: a statement Ponder cannot prove read-only (longer
+ * than 5,000 characters, or calling a function outside its allow-list: repeat, bool_or, array_agg, set_config…)
+ * is taken for a write, and Ponder then flushes and drops its whole row cache for the rest of the process. Hence
+ * power() for 10^decimals, max() over 0/1 for "any input missing", and row_number() for the dominant collateral
+ * (the largest value, the lowest asset id among equals: computeHealth's order). test/health-sql.test.ts checks the
+ * read statements pass Ponder's own check.
  */
-export function holderHealthCte(args: Pick<HolderHealthArgs, "tables" | "assetId" | "hubChainId">): string {
+export function healthCte(args: HealthSqlArgs): string {
   const t = args.tables;
-  const assetId = int("assetId", args.assetId, 65_535n);
   const chainId = int("hubChainId", args.hubChainId, 2n ** 63n - 1n);
   return `
-holders AS (
-  SELECT account FROM ${t.collateral} WHERE asset_id = ${assetId} AND amount > 0
-  UNION
-  SELECT account FROM ${t.debt} WHERE asset_id = ${assetId} AND amount > 0
-),
-market AS (
-  SELECT a.asset_id, a.ltv, a.liquidation_threshold AS lt, ('1' || repeat('0', a.decimals))::numeric AS unit, p.price_wad
-  FROM ${t.asset} a JOIN ${t.price} p ON p.chain_id = ${chainId} AND p.asset_id = a.asset_id
-),
-col AS (
-  SELECT c.account, c.asset_id, sum(c.amount) AS amount, sum(c.v) AS v, sum(div(c.v * c.lt, ${WAD})) AS tv, sum(div(c.v * c.ltv, ${WAD})) AS bp,
-    min(c.lt) AS lt, min(c.unit) AS unit, bool_or(c.missing) AS missing
-  FROM (
-    SELECT c.account, c.asset_id, c.amount, m.lt, m.ltv, m.unit, div(c.amount * m.price_wad, m.unit) AS v, m.asset_id IS NULL AS missing
-    FROM ${t.collateral} c JOIN holders h ON h.account = c.account LEFT JOIN market m ON m.asset_id = c.asset_id
-    WHERE c.amount > 0
-  ) c
-  GROUP BY c.account, c.asset_id
-),
-col_sum AS (
-  -- The dominant collateral: the largest value, the lowest asset id among equals (computeHealth's order).
-  SELECT account, sum(v) AS cv, sum(tv) AS tv, sum(bp) AS bp, bool_or(missing) AS missing,
-    array_agg(ARRAY[asset_id, amount, v, lt, unit] ORDER BY v DESC, asset_id ASC) AS dom
-  FROM col GROUP BY account
-),
-dbt_sum AS (
-  SELECT d.account, sum(div(d.amount * m.price_wad, m.unit)) AS dv, bool_or(m.asset_id IS NULL) AS missing
-  FROM ${t.debt} d JOIN holders h ON h.account = d.account LEFT JOIN market m ON m.asset_id = d.asset_id
-  WHERE d.amount > 0
-  GROUP BY d.account
-),
-sums AS (
-  SELECT h.account, coalesce(cs.cv, 0) AS cv, coalesce(cs.tv, 0) AS tv, coalesce(cs.bp, 0) AS bp, coalesce(ds.dv, 0) AS dv,
-    cs.dom[1][1]::integer AS dom_id, cs.dom[1][2] AS dom_amount, cs.dom[1][3] AS dom_v, cs.dom[1][4] AS dom_lt, cs.dom[1][5] AS dom_unit
-  FROM holders h LEFT JOIN col_sum cs ON cs.account = h.account LEFT JOIN dbt_sum ds ON ds.account = h.account
-  WHERE NOT coalesce(cs.missing, false) AND NOT coalesce(ds.missing, false)
-),
-hf AS (
-  SELECT *, CASE WHEN dv = 0 THEN ${MAX_UINT256} ELSE div(tv * ${WAD}, dv) END AS health_factor,
-    dv - (tv - div(dom_v * dom_lt, ${WAD})) AS needed
-  FROM sums
-),
-next AS (
-  SELECT account, health_factor, cv AS collateral_value, tv AS threshold_value, bp AS borrow_power, dv AS debt_value,
-    dom_id AS dominant_collateral_asset_id,
-    CASE WHEN dom_id IS NULL OR dv = 0 THEN NULL
-      WHEN needed <= 0 OR dom_amount * dom_lt = 0 THEN 0
-      ELSE div(needed * dom_unit * ${WAD}, dom_amount * dom_lt) END AS liquidation_price_wad,
-    CASE WHEN health_factor = ${MAX_UINT256} THEN NULL
-      WHEN health_factor <= ${WAD} THEN 0
-      ELSE div((health_factor - ${WAD}) * ${WAD}, health_factor) END AS shock_wad
-  FROM hf
-)`;
+s AS (${subjectsSql(t, args.subjects)}),
+m AS (SELECT a.asset_id,a.ltv,a.liquidation_threshold lt,power(10::numeric,a.decimals)::numeric(78,0) u,p.price_wad pw
+FROM ${t.asset} a JOIN ${t.price} p ON p.chain_id=${chainId} AND p.asset_id=a.asset_id),
+c0 AS (SELECT c.account,c.asset_id,c.amount,m.lt,m.ltv,m.u,div(c.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
+FROM ${t.collateral} c JOIN s ON s.account=c.account LEFT JOIN m ON m.asset_id=c.asset_id WHERE c.amount>0),
+col AS (SELECT account,asset_id,sum(amount) amount,sum(v) v,sum(div(v*lt,${WAD})) tv,sum(div(v*ltv,${WAD})) bp,min(lt) lt,min(u) u,max(miss) miss,
+row_number() OVER (PARTITION BY account ORDER BY sum(v) DESC,asset_id) rk FROM c0 GROUP BY account,asset_id),
+cs AS (SELECT account,sum(v) cv,sum(tv) tv,sum(bp) bp,max(miss) miss FROM col GROUP BY account),
+dbt AS (SELECT d.account,d.asset_id,div(d.amount*m.pw,m.u) v,(m.asset_id IS NULL)::int miss
+FROM ${t.debt} d JOIN s ON s.account=d.account LEFT JOIN m ON m.asset_id=d.asset_id WHERE d.amount>0),
+ds AS (SELECT account,sum(v) dv,max(miss) miss FROM dbt GROUP BY account),
+sums AS (SELECT s.account,coalesce(cs.cv,0) cv,coalesce(cs.tv,0) tv,coalesce(cs.bp,0) bp,coalesce(ds.dv,0) dv,
+dm.asset_id dom_id,dm.amount dom_amount,dm.v dom_v,dm.lt dom_lt,dm.u dom_unit
+FROM s LEFT JOIN cs ON cs.account=s.account LEFT JOIN ds ON ds.account=s.account LEFT JOIN col dm ON dm.account=s.account AND dm.rk=1
+WHERE coalesce(cs.miss,0)=0 AND coalesce(ds.miss,0)=0),
+hf AS (SELECT *,CASE WHEN dv=0 THEN ${MAX_UINT256} ELSE div(tv*${WAD},dv) END health_factor,dv-(tv-div(dom_v*dom_lt,${WAD})) needed FROM sums),
+next AS (SELECT account,health_factor,cv collateral_value,tv threshold_value,bp borrow_power,dv debt_value,dom_id dominant_collateral_asset_id,
+CASE WHEN dom_id IS NULL OR dv=0 THEN NULL WHEN needed<=0 OR dom_amount*dom_lt=0 THEN 0 ELSE div(needed*dom_unit*${WAD},dom_amount*dom_lt) END liquidation_price_wad,
+CASE WHEN health_factor=${MAX_UINT256} THEN NULL WHEN health_factor<=${WAD} THEN 0 ELSE div((health_factor-${WAD})*${WAD},health_factor) END shock_wad,
+${GUARD} guard_hf FROM hf),
+held AS (SELECT account,asset_id,0 side FROM col UNION SELECT account,asset_id,1 side FROM dbt),
+triggers AS (SELECT h.account,h.asset_id,h.side,${TRIGGER} price_wad
+FROM held h JOIN next n ON n.account=h.account JOIN m ON m.asset_id=h.asset_id WHERE n.debt_value>0)`;
 }
 
 /**
- * Transaction-local settings for the update (set_config(…, true) is SET LOCAL, in a SELECT): no JIT (compiling
- * the plan of a 100,000-holder update took ~1.2 s), room for its hash aggregates, and index lookups priced as
- * what they are for the indexer's hot tables, in memory (with the default random_page_cost of 4, 1,000 holders
- * among 100,000 accounts were joined by scanning every table: 181 ms instead of 45).
+ * Session settings of every Ponder connection (ponder.config.ts `poolConfig.options`), for the health statements:
+ * no JIT (compiling the plan of a 100,000-holder update took ~1.2 s), room for their hash aggregates, index lookups
+ * priced as what they are for the indexer's hot tables, in memory (with the default random_page_cost of 4, 1,000
+ * holders among 100,000 accounts were joined by scanning every table: 181 ms instead of 45), and no parallel
+ * workers (the planner sent 200,000 triggers to a parallel sequential scan, 100 ms, where the two index range
+ * scans take 1 ms). Set per session, not per statement: `SET LOCAL`/`set_config` are writes to Ponder's gate.
  */
-export const HOLDER_UPDATE_SETTINGS = `SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true), set_config('random_page_cost', '1.1', true)`;
+export const HEALTH_SQL_SESSION_OPTIONS = "-c jit=off -c work_mem=64MB -c random_page_cost=1.1 -c max_parallel_workers_per_gather=0";
 
 const COLUMNS = [
   "health_factor", "collateral_value", "threshold_value", "borrow_power", "debt_value",
-  "dominant_collateral_asset_id", "liquidation_price_wad", "shock_wad", "updated_block", "updated_at",
+  "dominant_collateral_asset_id", "liquidation_price_wad", "shock_wad", "guard_hf", "updated_block", "updated_at",
 ] as const;
 
 /**
- * Recomputes and upserts the health of every holder of `assetId`; returns the rows whose health factor is
- * below 1 after the update or was before it (the previous value is read from the statement's snapshot, before
- * its own write).
+ * Read-only: each subject's health and guard (next's columns), its stored row's health factor before
+ * (`previous_health_factor`, null without a row) and, with `triggers`, those of its trigger prices that differ from
+ * the stored ones, as a JSON array of [asset_id, side, "price_wad"]. Ordered by account.
  */
-export function updateHolderHealthSql(args: HolderHealthArgs): string {
+export function computeHealthSql(args: HealthSqlArgs & { triggers: boolean }): string {
+  const t = args.tables;
+  // Aggregated per account once, then joined (a correlated subquery over the CTE was quadratic: 24 s for 10,000).
+  const moved = args.triggers
+    ? `,
+moved AS (
+  SELECT x.account, json_agg(json_build_array(x.asset_id, x.side, x.price_wad::text) ORDER BY x.asset_id, x.side) AS triggers
+  FROM triggers x LEFT JOIN ${t.healthTrigger} tr ON tr.account = x.account AND tr.asset_id = x.asset_id AND tr.side = x.side
+  WHERE tr.price_wad IS DISTINCT FROM x.price_wad
+  GROUP BY x.account
+)`
+    : "";
+  return `WITH ${healthCte(args)}${moved}
+SELECT n.*, old.health_factor AS previous_health_factor${args.triggers ? `, coalesce(mv.triggers, '[]'::json) AS triggers` : ""}
+FROM next n LEFT JOIN ${t.accountHealth} old ON old.account = n.account${args.triggers ? ` LEFT JOIN moved mv ON mv.account = n.account` : ""}
+ORDER BY n.account`;
+}
+
+/** Read-only: how many subjects there are (an index-only count for fired accounts), to choose how to write them. */
+export function countSubjectsSql(args: Pick<HealthSqlArgs, "tables" | "subjects">): string {
+  return `SELECT count(*) AS n FROM (${subjectsSql(args.tables, args.subjects)}) s`;
+}
+
+/**
+ * Recomputes and writes the subjects' health and triggers in one statement; returns the rows whose health factor
+ * is below 1 after the update or was before it (the previous value read from the statement's snapshot, before its
+ * own write).
+ */
+export function writeHealthSql(args: WriteHealthArgs): string {
   const block = int("blockNumber", args.blockNumber, 2n ** 255n);
   const timestamp = int("blockTimestamp", args.blockTimestamp, 2n ** 255n);
   const t = args.tables.accountHealth;
+  const trig = args.tables.healthTrigger;
   const set = COLUMNS.map((c) => `${c} = n.${c}`).join(", ");
   // Existing rows are updated in place (their old health read from the statement's snapshot through the
-  // self-join), missing ones inserted: cheaper than INSERT … ON CONFLICT's speculative insertion per row.
-  return `WITH ${holderHealthCte(args)},
+  // self-join), missing ones inserted: cheaper than INSERT … ON CONFLICT's speculative insertion per row. A
+  // trigger that did not move (a watched account's) is not written again.
+  return `WITH ${healthCte(args)},
 fresh AS (SELECT *, ${block}::numeric AS updated_block, ${timestamp}::numeric AS updated_at FROM next),
 updated AS (
   UPDATE ${t} AS ah SET ${set}
@@ -157,22 +212,75 @@ inserted AS (
   INSERT INTO ${t} (account, ${COLUMNS.join(", ")})
   SELECT account, ${COLUMNS.join(", ")} FROM fresh n WHERE NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.account = n.account)
   RETURNING account, NULL::numeric AS previous_health_factor, health_factor, debt_value
+),
+triggers_written AS (
+  INSERT INTO ${trig} AS tr (account, asset_id, side, price_wad) SELECT account, asset_id, side, price_wad FROM triggers
+  ON CONFLICT (account, asset_id, side) DO UPDATE SET price_wad = excluded.price_wad WHERE tr.price_wad <> excluded.price_wad
+  RETURNING 1
 )
 SELECT * FROM (SELECT * FROM updated UNION ALL SELECT * FROM inserted) changed
 WHERE health_factor < ${WAD} OR previous_health_factor < ${WAD}
 ORDER BY account`;
 }
 
-/** Rows of `updateHolderHealthSql`, as PostgreSQL returns them (numerics as decimal strings). */
+const big = (v: unknown, name: string): bigint => {
+  if (typeof v === "string" || typeof v === "number" || typeof v === "bigint") return BigInt(v);
+  throw new TypeError(`health row: ${name} is ${typeof v}`);
+};
+const bigOrNull = (v: unknown, name: string): bigint | null => (v === null || v === undefined ? null : big(v, name));
+
+/** Rows of `writeHealthSql`, as PostgreSQL returns them (numerics as decimal strings). */
 export function parseHealthChanges(rows: readonly Record<string, unknown>[]): HealthChange[] {
-  const big = (v: unknown, name: string): bigint => {
-    if (typeof v === "string" || typeof v === "number" || typeof v === "bigint") return BigInt(v);
-    throw new TypeError(`health change: ${name} is ${typeof v}`);
-  };
   return rows.map((r) => ({
     account: String(r.account) as `0x${string}`,
-    previousHealthFactor: r.previous_health_factor === null || r.previous_health_factor === undefined ? null : big(r.previous_health_factor, "previous_health_factor"),
+    previousHealthFactor: bigOrNull(r.previous_health_factor, "previous_health_factor"),
     healthFactor: big(r.health_factor, "health_factor"),
     debtValue: big(r.debt_value, "debt_value"),
   }));
+}
+
+/** One account's health as `computeHealthSql` returns it (account_health's columns but the block ones). */
+export interface ComputedHealth {
+  account: `0x${string}`;
+  healthFactor: bigint;
+  collateralValue: bigint;
+  thresholdValue: bigint;
+  borrowPower: bigint;
+  debtValue: bigint;
+  dominantCollateralAssetId: number | null;
+  liquidationPriceWad: bigint | null;
+  shockWad: bigint | null;
+  guardHf: bigint;
+  previousHealthFactor: bigint | null;
+  triggers: { assetId: number; side: 0 | 1; priceWad: bigint }[];
+}
+
+/** Rows of `computeHealthSql`. */
+export function parseComputedHealth(rows: readonly Record<string, unknown>[]): ComputedHealth[] {
+  return rows.map((r) => ({
+    account: String(r.account) as `0x${string}`,
+    healthFactor: big(r.health_factor, "health_factor"),
+    collateralValue: big(r.collateral_value, "collateral_value"),
+    thresholdValue: big(r.threshold_value, "threshold_value"),
+    borrowPower: big(r.borrow_power, "borrow_power"),
+    debtValue: big(r.debt_value, "debt_value"),
+    dominantCollateralAssetId: r.dominant_collateral_asset_id === null || r.dominant_collateral_asset_id === undefined ? null : Number(r.dominant_collateral_asset_id),
+    liquidationPriceWad: bigOrNull(r.liquidation_price_wad, "liquidation_price_wad"),
+    shockWad: bigOrNull(r.shock_wad, "shock_wad"),
+    guardHf: big(r.guard_hf, "guard_hf"),
+    previousHealthFactor: bigOrNull(r.previous_health_factor, "previous_health_factor"),
+    triggers: parseTriggers(r.triggers),
+  }));
+}
+
+function parseTriggers(v: unknown): ComputedHealth["triggers"] {
+  if (v === null || v === undefined) return [];
+  const list = (typeof v === "string" ? JSON.parse(v) : v) as unknown;
+  if (!Array.isArray(list)) throw new TypeError("health row: triggers is not an array");
+  return list.map((x) => {
+    if (!Array.isArray(x) || x.length !== 3) throw new TypeError("health row: a trigger is not [asset_id, side, price_wad]");
+    const side = Number(x[1]);
+    if (side !== 0 && side !== 1) throw new TypeError(`health row: trigger side ${x[1]}`);
+    return { assetId: Number(x[0]), side, priceWad: big(x[2], "trigger price_wad") };
+  });
 }

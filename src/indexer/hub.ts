@@ -16,6 +16,7 @@ import {
 import { priceFeedAbi } from "../../abis/index.js";
 import { priceToWad, valueOf } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
+import { recomputeSubjects } from "./recompute.js";
 import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
@@ -38,12 +39,15 @@ ponder.on("Hub:AssetListed", async ({ event, context }) => {
     heartbeat: BigInt(heartbeat),
     listedBlock: event.block.number,
   };
+  const relisted = (await context.db.find(asset, { assetId })) !== null;
   await context.db.insert(asset).values({ assetId, ...values }).onConflictDoUpdate(values);
   // A price indexed before the listing was scaled with the manifest's feed decimals: rescale it (from its answer
   // when that is positive; a non-positive one is refused by the hub, and its priceWad is rescaled at the next).
   const chainId = context.chain.id;
   const current = await context.db.find(price, { chainId, assetId });
   if (current && current.answer > 0n) await context.db.update(price, { chainId, assetId }).set({ priceWad: priceToWad(current.answer, feedDecimals) });
+  // A re-listing may change thresholds and the price's scale: every holder's health and envelope with them.
+  if (relisted) await recomputeSubjects(context, { kind: "holders", assetId }, event.block, event.log.logIndex);
 });
 
 ponder.on("Hub:CollateralMarketListed", async ({ event, context }) => {
@@ -79,7 +83,7 @@ ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
   if (balance !== 0n) list.push({ eid, assetId, amount: balance.toString() });
   list.sort((a, b) => a.eid - b.eid || a.assetId - b.assetId);
   const updated = await context.db.update(account, { address }).set({ collateral: list, updatedBlock: block.number });
-  await recomputeHealth(context, updated, block, event.log.logIndex);
+  await recomputeHealth(context, updated, block, event.log.logIndex, { assetId, side: "collateral" });
 });
 
 ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
@@ -92,7 +96,7 @@ ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
   if (balance !== 0n) list.push({ assetId, amount: balance.toString() });
   list.sort((a, b) => a.assetId - b.assetId);
   const updated = await context.db.update(account, { address }).set({ debt: list, updatedBlock: block.number });
-  await recomputeHealth(context, updated, block, event.log.logIndex);
+  await recomputeHealth(context, updated, block, event.log.logIndex, { assetId, side: "debt" });
 });
 
 ponder.on("Hub:AuctionKicked", async ({ event, context }) => {

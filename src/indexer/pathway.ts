@@ -23,7 +23,8 @@ import type { Context } from "ponder:registry";
 import { type OpenPacket, type StallRule, ageAt, blockedNonce, nearestRank, stallBound, stallReason, stallRule } from "../layerzero/stall.js";
 import { ascending, checkpointBlock, deliveryWindow } from "./pathway-history.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { type PathwayEventInput, logPathwayEvents, qualifiedName } from "./state.js";
+import { type PathwayEventInput, logPathwayEvents } from "./state.js";
+import { qualifiedName } from "./tables.js";
 
 interface Clock {
   chainId: number;

@@ -2,26 +2,17 @@
  * Shared steps of the indexing functions: inline position lists on the account row, and health
  * recomputation for one account from indexed positions, prices and asset configs.
  */
-import { sql } from "ponder";
 import type { Context } from "ponder:registry";
-import { account, accountHealth, asset, opportunityEvent, price } from "ponder:schema";
+import { account, accountHealth, asset, healthTrigger, opportunityEvent, price } from "ponder:schema";
 import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
 import type { StallReason } from "../layerzero/stall.js";
 import type { Hex } from "viem";
+import { SIDE_CODE, type TriggerSide, guardOf, triggerPrice } from "../health/envelope.js";
 import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
 
 export type AccountRow = typeof account.$inferSelect;
-
-/**
- * A table's name as Ponder's queries use it: qualified with the schema `ponder start --schema` gave
- * (Ponder's onchainTable carries it), for the few statements written as raw SQL (health-sql.ts).
- */
-export function qualifiedName(table: Parameters<typeof sql>[1]): string {
-  const quote = (n: string) => `"${n.replace(/"/g, '""')}"`;
-  return sql`${table}`.toQuery({ escapeName: quote, escapeParam: () => "?", escapeString: (v) => `'${v}'`, casing: undefined as never }).sql;
-}
 
 export interface BlockRef {
   number: bigint;
@@ -69,12 +60,19 @@ async function loadMarketInputs(context: Context, ids: Iterable<number>): Promis
   return inputs;
 }
 
+/** A position the event changed: its trigger is dropped when the account no longer holds that asset on that side. */
+export interface TouchedPosition {
+  assetId: number;
+  side: TriggerSide;
+}
+
 /**
- * Recomputes and stores one account's health from its inline positions (a position event). Inputs that are
- * not indexed yet (an asset listed later than a position, which the hub forbids) leave the previous health in
- * place. A price update recomputes all its holders at once instead (health-sql.ts).
+ * Recomputes and stores one account's health, guard and trigger prices (src/health/envelope.ts) from its inline
+ * positions (a position event). Inputs that are not indexed yet (an asset listed later than a position, which
+ * the hub forbids) leave the previous health in place. A price update recomputes the accounts whose trigger it
+ * crosses in one statement instead (feeds.ts, health-sql.ts).
  */
-export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number): Promise<void> {
+export async function recomputeHealth(context: Context, row: AccountRow, block: BlockRef, logIndex: number, touched: TouchedPosition): Promise<void> {
   const { prices, assets } = await loadMarketInputs(context, new Set([...row.collateral.map((c) => c.assetId), ...row.debt.map((d) => d.assetId)]));
   let health;
   try {
@@ -88,6 +86,7 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
     if (error instanceof MissingInputError) return;
     throw error;
   }
+  const guardHf = guardOf(health);
   const values = {
     healthFactor: health.healthFactor,
     collateralValue: health.collateralValue,
@@ -97,12 +96,28 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
     dominantCollateralAssetId: health.dominantCollateralAssetId,
     liquidationPriceWad: health.liquidationPriceWad,
     shockWad: health.shockWad,
+    guardHf,
     updatedBlock: block.number,
     updatedAt: block.timestamp,
   };
   // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
   await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
+  // The envelope moves with the health: every held asset's trigger from this computation's prices (none without
+  // debt), and the touched position's trigger dropped when the account no longer holds it on that side.
+  const held: { assetId: number; side: TriggerSide }[] = [
+    ...new Set(row.collateral.filter((c) => BigInt(c.amount) > 0n).map((c) => c.assetId)),
+  ].map((assetId) => ({ assetId, side: "collateral" as const }));
+  held.push(...row.debt.filter((d) => BigInt(d.amount) > 0n).map((d) => ({ assetId: d.assetId, side: "debt" as const })));
+  if (health.debtValue > 0n) {
+    for (const h of held) {
+      const priceWad = triggerPrice(h.side, prices.get(h.assetId)!, guardHf);
+      await context.db.insert(healthTrigger).values({ account: row.address, assetId: h.assetId, side: SIDE_CODE[h.side], priceWad }).onConflictDoUpdate({ priceWad });
+    }
+  }
+  // Without debt no trigger is kept (nothing a price does matters until the account borrows again).
+  const dropped = health.debtValue > 0n ? (held.some((h) => h.assetId === touched.assetId && h.side === touched.side) ? [] : [touched]) : [...held, touched];
+  for (const d of dropped) await context.db.delete(healthTrigger, { account: row.address, assetId: d.assetId, side: SIDE_CODE[d.side] });
   await logHealthEvents(context, [{ account: row.address, previousHealthFactor: previousHf ?? null, healthFactor: health.healthFactor, debtValue: health.debtValue }], block, logIndex);
 }
 
