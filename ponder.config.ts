@@ -4,7 +4,8 @@
  * writes). Real networks use the same manifest shape, written by hand; parsing names any bad field.
  *
  * Indexed: the Hub (hub chain), every Spoke (spoke chains), the hub chain's price feeds (the ones the hub
- * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle).
+ * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle); and every block from the head at start, for
+ * the pathways' stall watch (src/indexer/pathway.ts).
  *
  * Database: PostgreSQL when DATABASE_URL is set, else PGlite. Devnet chains reuse chain ids across runs,
  * so for loopback RPCs the RPC cache is disabled and PGlite gets a directory per deployment.
@@ -70,5 +71,10 @@ export default createConfig({
       abi: endpointV2Abi,
       chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { address: c.contracts.endpoint, startBlock: c.startBlock }])),
     },
+  },
+  // The pathways' stall watch (src/indexer/pathway.ts): every block of every chain from the head at start, so the
+  // backfill never runs it.
+  blocks: {
+    PathwayWatch: { chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { startBlock: "latest" as const }])), interval: 1 },
   },
 });

@@ -286,19 +286,47 @@ export const healthTrigger = onchainTable(
 );
 
 /**
- * The opportunity feed's durable log: every time an account's health crosses below 1 ("liquidatable"),
- * moves while below 1 ("updated"), or recovers to 1 or more ("healthy"), in indexing order. The id
- * `<block:20>:<logIndex:10>:<account>` sorts as (block, log index, account), so it is also the resume
- * cursor; being an onchainTable, a reorg removes the events of the orphaned blocks.
+ * The opportunity feed's durable log, in indexing order. Account events: an account's health crosses below 1
+ * ("liquidatable"), moves while below 1 ("updated"), recovers to 1 or more ("healthy"), or its auction is kicked
+ * ("kicked"); `account`, `healthFactor` and `debtValue` are set. Pathway events: a LayerZero pathway became
+ * stalled ("stalled", with its `reason`) or cleared ("cleared"), decided at a hub block (src/indexer/pathway.ts);
+ * `srcEid`, `dstEid` and `asOf*` (the destination's indexed block whose clock the ages were counted to) are set,
+ * the account fields null. The id `<block:20>:<logIndex:10>:<subject>` (subject: the account, or
+ * `pathway-<srcEid>-<dstEid>`) sorts as (hub block, log index, subject), so it is also the resume cursor; being an
+ * onchainTable, a reorg removes the events of the orphaned blocks.
  */
 export const opportunityEvent = onchainTable("opportunity_event", (t) => ({
   id: t.text().primaryKey(),
-  account: t.hex().notNull(),
-  kind: t.text().$type<"liquidatable" | "updated" | "healthy" | "kicked">().notNull(),
-  healthFactor: t.bigint().notNull(),
+  account: t.hex(),
+  kind: t.text().$type<"liquidatable" | "updated" | "healthy" | "kicked" | "stalled" | "cleared">().notNull(),
+  healthFactor: t.bigint(),
   previousHealthFactor: t.bigint(),
-  debtValue: t.bigint().notNull(),
+  debtValue: t.bigint(),
   blockNumber: t.bigint().notNull(),
   logIndex: t.integer().notNull(),
   timestamp: t.bigint().notNull(),
+  srcEid: t.integer(),
+  dstEid: t.integer(),
+  /** "nonce blocked" | "oldest in flight past the bound" on a stalled event; null otherwise. */
+  reason: t.text().$type<"nonce blocked" | "oldest in flight past the bound">(),
+  asOfChainId: t.integer(),
+  asOfBlock: t.bigint(),
+  asOfTimestamp: t.bigint(),
 }));
+
+/**
+ * Per LayerZero pathway (source eid → destination eid): whether the indexer last found it stalled, so each
+ * transition is logged to the feed once. Written only on a transition (src/indexer/pathway.ts).
+ */
+export const pathwayStall = onchainTable(
+  "pathway_stall",
+  (t) => ({
+    srcEid: t.integer().notNull(),
+    dstEid: t.integer().notNull(),
+    stalled: t.boolean().notNull(),
+    reason: t.text().$type<"nonce blocked" | "oldest in flight past the bound">(),
+    /** The hub block of the last transition. */
+    changedBlock: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.srcEid, table.dstEid] }) }),
+);

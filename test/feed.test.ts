@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { hubAbi } from "../abis/index.js";
 import { write } from "../src/chains/tx.js";
-import { type OpportunityEvent, createSalvageClient } from "../src/client/index.js";
+import { type AccountEvent, type OpportunityEvent, createSalvageClient } from "../src/client/index.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import type { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
@@ -122,7 +122,7 @@ describe("opportunity feed", () => {
     const liquidatable = crash.liquidatable.map((a) => a.toLowerCase()).sort();
     expect(liquidatable.length).toBeGreaterThan(3);
 
-    const liquidatableIn = (list: { kind: string; account: string }[]) => list.filter((e) => e.kind === "liquidatable").map((e) => e.account.toLowerCase()).sort();
+    const liquidatableIn = (list: { kind: string; account: string | null }[]) => list.filter((e) => e.kind === "liquidatable").map((e) => e.account!.toLowerCase()).sort();
     await until("every liquidatable event over SSE and WebSocket", () => liquidatableIn(viaClient).length >= liquidatable.length && liquidatableIn(viaWs).length >= liquidatable.length);
     await dropperDone;
     await caughtUp();
@@ -138,7 +138,7 @@ describe("opportunity feed", () => {
     // Each liquidatable event comes from the hub block where that account's health first fell below 1,
     // and carries a take at that block (collateral on a spoke, something to seize).
     const spokeChainIds = new Set(net.network.manifest.chains.filter((c) => c.role === "spoke").map((c) => c.chainId));
-    for (const e of viaClient.filter((x) => x.kind === "liquidatable")) {
+    for (const e of viaClient.filter((x): x is AccountEvent => x.kind === "liquidatable")) {
       expect(e.blockNumber, e.account).toBe(await firstBlockBelowOne(e.account, from, to));
       expect(e.chainId).toBe(net.deployment.hub.chainId);
       expect(e.healthFactor).toBeLessThan(WAD);
@@ -177,7 +177,7 @@ describe("opportunity feed", () => {
   it("a kick reaches subscribers as a kicked event whose take carries the auction's bonus schedule", async () => {
     const client = createSalvageClient({ url: ponder.url });
     const stop = new AbortController();
-    const got: OpportunityEvent[] = [];
+    const got: AccountEvent[] = [];
     const done = (async () => {
       for await (const e of client.opportunities({ filter: { kinds: ["kicked"] }, signal: stop.signal })) {
         got.push(e);

@@ -29,6 +29,7 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/health/wad.js";
 import { Deployment } from "../src/protocol/deployment.js";
 import type { PacketDeliverer } from "../src/layerzero/deliverer.js";
+import { type PathwayEvent, createSalvageClient } from "../src/client/index.js";
 import { type TestDatabase, createTestDatabase } from "./helpers/database.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_INDEXER_TEST_ACCOUNTS ?? 60);
@@ -177,6 +178,59 @@ async function indexedPathways(ix: Indexer): Promise<PathwayOut[]> {
 }
 
 const clamp = (v: bigint, lo: bigint, hi: bigint) => (v < lo ? lo : v > hi ? hi : v);
+
+interface PathwayEventOut {
+  id: string; kind: string; account: string | null; healthFactor: string | null; chainId: number; blockNumber: string; logIndex: number;
+  pathway: { srcEid: number; dstEid: number; srcChainId: number; dstChainId: number; reason: string | null; asOf: { chainId: number; number: string; timestamp: string } } | null;
+}
+
+/** The feed log's `stalled` / `cleared` events after `since` (the replay a subscriber gets with that cursor). */
+async function pathwayEventsAfter(ix: Indexer, since: string): Promise<PathwayEventOut[]> {
+  const res = await api(ix, "/salvage/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      query: "query($s: String) { opportunityEvents(since: $s, first: 500) { items { id kind account healthFactor chainId blockNumber logIndex pathway { srcEid dstEid srcChainId dstChainId reason asOf { chainId number timestamp } } } } }",
+      variables: { s: since },
+    }),
+  });
+  const body = (await res.json()) as { data?: { opportunityEvents: { items: PathwayEventOut[] } }; errors?: unknown };
+  expect(body.errors, ix.backend).toBeUndefined();
+  return body.data!.opportunityEvents.items.filter((e) => e.kind === "stalled" || e.kind === "cleared");
+}
+
+async function latestEventId(ix: Indexer): Promise<string> {
+  const res = await api(ix, "/salvage/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ latestEventId }" }) });
+  return ((await res.json()) as { data: { latestEventId: string | null } }).data.latestEventId ?? "0";
+}
+
+/** A typed-client (SSE) subscriber to the pathway events of one indexer, from `since`. */
+function pathwaySubscriber(ix: Indexer, since: string) {
+  const got: PathwayEvent[] = [];
+  const stop = new AbortController();
+  const client = createSalvageClient({ url: `http://127.0.0.1:${ix.port}` });
+  let failure: unknown;
+  const done = (async () => {
+    for await (const e of client.opportunities({ since, filter: { kinds: ["stalled", "cleared"] }, signal: stop.signal })) got.push(e);
+  })().catch((e: unknown) => {
+    failure = e;
+  });
+  return {
+    got,
+    /** Waits until it holds `n` events. */
+    has: async (n: number) => {
+      await waitFor(ix, `${n} pathway events over SSE`, async () => (got.length >= n || failure !== undefined ? true : undefined), 60_000).catch(async (e: Error) => {
+        throw new Error(`${e.message.split("\n")[0]}; got ${got.length}; the log's pathway events after ${since}: ${JSON.stringify(await pathwayEventsAfter(ix, since))}`);
+      });
+      if (failure !== undefined) throw new Error(`the SSE subscriber failed: ${String(failure)}`);
+    },
+    stop: async () => {
+      stop.abort();
+      await done;
+    },
+  };
+}
+
 
 interface EndpointEvents {
   sent: Map<string, { srcEid: number; dstEid: number; at: bigint }>;
@@ -417,12 +471,17 @@ describe("indexer", () => {
     expect(before.samples).toBeGreaterThanOrEqual(20);
     const bound = BigInt(before.stallBoundSeconds);
     expect(bound).toBe(clamp((BigInt(before.p99Seconds!) * 3n), 60n, 1_800n));
+    // The feed: where each indexer's log ends now, and an SSE subscriber (typed client) of its pathway events.
+    const since = await Promise.all(indexers.map(latestEventId));
+    // The API's answers need PostgreSQL (one snapshot per answer): the subscriber reads from that indexer when there is one.
+    const served = Math.max(0, indexers.findIndex((i) => i.backend === "postgres"));
+    const subscriber = pathwaySubscriber(indexers[served]!, since[served]!);
     await mint(deployment, spoke1.name, spoke1.tokens["10"]!, accounts[0]!, 10n ** 18n);
     const sent = await deposit(deployment, spoke1.name, accounts[0]!, 10, 10n ** 18n);
     const sentAt = (await deployment.clients(spoke1).public.getBlock({ blockNumber: sent.blockNumber })).timestamp;
     await deployment.hubClients.public.request({ method: "evm_increaseTime", params: [Number(bound) + 60] } as never);
     await deployment.hubClients.public.request({ method: "evm_mine", params: [] } as never);
-    await caughtUp();
+    const stalledAt = await caughtUp();
     for (const ix of indexers) {
       const stalled = (await indexedPathways(ix)).find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
       expect(stalled, ix.backend).toMatchObject({ inFlight: 1, stalled: true, stallBoundSeconds: String(bound), stalledReason: "oldest in flight past the bound", blockedNonce: null, blockedPackets: 0 });
@@ -430,7 +489,10 @@ describe("indexer", () => {
       expect(BigInt(stalled.oldestAgeSeconds!)).toBe(hubNow - sentAt);
       expect((await api(ix, "/salvage/metrics").then((r) => r.text())).split("\n")).toContain(`salvage_pathway_stalled{src_eid="${spoke1.eid}",dst_eid="${deployment.hub.eid}"} 1`);
     }
+    await subscriber.has(1);
     await deliverer!.drain();
+    // Two more hub blocks: a watch that logged every block it finds the pathway clear would log again.
+    await deployment.hubClients.public.request({ method: "anvil_mine", params: ["0x2"] } as never);
     await caughtUp();
     for (const ix of indexers) {
       const cleared = (await indexedPathways(ix)).find((p) => p.srcEid === spoke1.eid && p.dstEid === deployment.hub.eid)!;
@@ -438,11 +500,38 @@ describe("indexer", () => {
     }
     const after = await endpointEvents();
     for (const ix of indexers) expect(comparable(await indexedPathways(ix)), ix.backend).toEqual(comparable(expectedPathways(after)));
+
+    // Exactly one `stalled` at the hub block whose clock passed the bound, and one `cleared` at the block that delivered it.
+    const deliveredAt = (
+      await deployment.hubClients.public.getContractEvents({ address: deployment.hub.contracts.endpoint, abi: endpointV2Abi, eventName: "PacketDelivered", fromBlock: stalledAt })
+    ).find((l) => l.args.origin!.srcEid === spoke1.eid)!.blockNumber;
+    const pathway = { srcEid: spoke1.eid, dstEid: deployment.hub.eid, srcChainId: spoke1.chainId, dstChainId: deployment.hub.chainId };
+    const at = (block: bigint) => `${String(block).padStart(20, "0")}:2147483647:pathway-${spoke1.eid}-${deployment.hub.eid}`;
+    const expected = [
+      { id: at(stalledAt), kind: "stalled", account: null, healthFactor: null, chainId: deployment.hub.chainId, blockNumber: String(stalledAt), logIndex: 2147483647,
+        pathway: { ...pathway, reason: "oldest in flight past the bound", asOf: { chainId: deployment.hub.chainId, number: String(stalledAt) } } },
+      { id: at(deliveredAt), kind: "cleared", account: null, healthFactor: null, chainId: deployment.hub.chainId, blockNumber: String(deliveredAt), logIndex: 2147483647,
+        pathway: { ...pathway, reason: null, asOf: { chainId: deployment.hub.chainId, number: String(deliveredAt) } } },
+    ];
+    // The replay from the cursor taken before: the same two events, with the same ids, on every indexer.
+    for (const [i, ix] of indexers.entries()) expect(await pathwayEventsAfter(ix, since[i]!), ix.backend).toMatchObject(expected);
+    await subscriber.has(2);
+    await subscriber.stop();
+    expect(subscriber.got.map((e) => ({ id: e.id, kind: e.kind, reason: e.pathway.reason, srcEid: e.pathway.srcEid, dstEid: e.pathway.dstEid, blockNumber: e.blockNumber })), "SSE").toEqual(
+      expected.map((e) => ({ id: e.id, kind: e.kind, reason: e.pathway.reason, srcEid: e.pathway.srcEid, dstEid: e.pathway.dstEid, blockNumber: BigInt(e.blockNumber) })),
+    );
+    expect(subscriber.got[0]!.pathway.asOf.timestamp).toBe((await deployment.hubClients.public.getBlock({ blockNumber: stalledAt })).timestamp);
+    // A subscriber resuming after the stalled event gets the cleared one only.
+    const resumed = pathwaySubscriber(indexers[served]!, expected[0]!.id);
+    await resumed.has(1);
+    await resumed.stop();
+    expect(resumed.got.map((e) => e.id)).toEqual([expected[1]!.id]);
   });
 
   it("a pathway whose later nonce is verified while an earlier one is not is nonce-blocked, and stalled once that lasts past the rule's minimum", async () => {
     // Two deposits spoke1 → hub; only the second is verified (the DVN skipped the first), so EndpointV2 cannot run it.
     const spoke1 = deployment.spokes.find((c) => c.name === "spoke1")!;
+    const since = await Promise.all(indexers.map(latestEventId));
     const { public: hubReader, wallet } = deployment.hubClients;
     // Ages are the hub's clock minus spoke1's, and the test before moved the hub's on: spoke1's catches up first.
     const spokeReader = deployment.clients(spoke1).public;
@@ -482,6 +571,15 @@ describe("indexer", () => {
     await deliverer!.drain();
     await caughtUp();
     for (const ix of indexers) expect(onPath(await indexedPathways(ix)), ix.backend).toMatchObject({ inFlight: 0, blockedNonce: null, blockedPackets: 0, stalled: false, stalledReason: null });
+    // The feed: one `stalled` ("nonce blocked", not before the rule's minimum), then one `cleared`, the same ids everywhere.
+    const logged = await Promise.all(indexers.map((ix, i) => pathwayEventsAfter(ix, since[i]!)));
+    expect(logged[0]!.map((e) => [e.kind, e.pathway?.reason ?? null, e.pathway?.srcEid, e.pathway?.dstEid])).toEqual([
+      ["stalled", "nonce blocked", spoke1.eid, deployment.hub.eid],
+      ["cleared", null, spoke1.eid, deployment.hub.eid],
+    ]);
+    for (const list of logged) expect(list.map((e) => e.id)).toEqual(logged[0]!.map((e) => e.id));
+    const stalledAsOf = logged[0]![0]!.pathway!.asOf;
+    expect(BigInt(stalledAsOf.timestamp) - blockingSentAt).toBeGreaterThan(60n);
   });
 
   it("rejects malformed requests with errors and keeps serving", async () => {

@@ -34,39 +34,10 @@ import { feedEventIdFloor } from "../indexer/state.js";
 import { Channel } from "./channel.js";
 import { apiLimits } from "./limits.js";
 import { feedEventsEmitted } from "./metrics.js";
-import { type IndexedBlock, atOneBlock, reader } from "./snapshot.js";
+import { EVENT_KINDS, type EventKind, type FeedEvent, type FeedFilter, type FeedPathway, matchesFilter } from "./feed-event.js";
+import { type IndexedBlock, atOneBlock, blockJson, reader } from "./snapshot.js";
 
-export const EVENT_KINDS = ["liquidatable", "updated", "healthy", "kicked"] as const;
-export type EventKind = (typeof EVENT_KINDS)[number];
-
-/** A feed event: the log row, the hub chain, and the best take when the account is liquidatable at `head`. */
-export interface FeedEvent {
-  id: string;
-  account: Address;
-  kind: EventKind;
-  healthFactor: bigint;
-  previousHealthFactor: bigint | null;
-  debtValue: bigint;
-  /** The hub chain, its block and timestamp that caused the event. */
-  chainId: number;
-  blockNumber: bigint;
-  logIndex: number;
-  timestamp: bigint;
-  /** The best take computed at the indexed hub block when the event was sent; null once the account is healthy. */
-  opportunity: Opportunity | null;
-}
-
-/** What a subscriber wants; every field optional. Validated by `parseFeedFilter`. */
-export interface FeedFilter {
-  kinds?: EventKind[];
-  accounts?: Address[];
-  /** Only takes whose collateral sits on this chain. */
-  chainId?: number;
-  /** WAD USD: only takes at least this profitable. */
-  minProfitUsd?: bigint;
-  /** WAD USD: only accounts owing at least this. */
-  minDebtUsd?: bigint;
-}
+export * from "./feed-event.js";
 
 /** The filter as it arrives (GraphQL input, webhook registration JSON): decimals as strings. */
 export const feedFilterInput = z
@@ -105,36 +76,21 @@ function stripNulls(raw: unknown): unknown {
   return Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null && v !== undefined));
 }
 
-/**
- * Whether an event passes a filter. `kinds`, `accounts` and `minDebtUsd` apply to every event; `chainId` and
- * `minProfitUsd` are about the take, so an event without one (the account recovered) passes them only when
- * it is `healthy`: a subscriber that watched an account hears that it is gone.
- */
-export function matchesFilter(e: FeedEvent, f: FeedFilter): boolean {
-  if (f.kinds && !f.kinds.includes(e.kind)) return false;
-  if (f.accounts && !f.accounts.some((a) => a.toLowerCase() === e.account.toLowerCase())) return false;
-  if (f.minDebtUsd !== undefined && e.debtValue < f.minDebtUsd) return false;
-  if (f.chainId === undefined && f.minProfitUsd === undefined) return true;
-  if (!e.opportunity) return e.kind === "healthy";
-  if (f.chainId !== undefined && e.opportunity.collateral.chainId !== f.chainId) return false;
-  if (f.minProfitUsd !== undefined && e.opportunity.profitUsd < f.minProfitUsd) return false;
-  return true;
-}
-
 /** An event as JSON (bigints as decimal strings): the GraphQL `OpportunityEvent` with every field, and the webhook body. */
 export function feedEventJson(e: FeedEvent) {
   return {
     id: e.id,
     account: e.account,
     kind: e.kind,
-    healthFactor: e.healthFactor.toString(),
+    healthFactor: e.healthFactor?.toString() ?? null,
     previousHealthFactor: e.previousHealthFactor?.toString() ?? null,
-    debtValue: e.debtValue.toString(),
+    debtValue: e.debtValue?.toString() ?? null,
     chainId: e.chainId,
     blockNumber: e.blockNumber.toString(),
     logIndex: e.logIndex,
     timestamp: e.timestamp.toString(),
     opportunity: e.opportunity ? opportunityJson(e.opportunity) : null,
+    pathway: e.pathway ? { ...e.pathway, asOf: blockJson(e.pathway.asOf) } : null,
   };
 }
 export type FeedEventJson = ReturnType<typeof feedEventJson>;
@@ -231,7 +187,7 @@ export class FeedHub {
   private readonly marked: Promise<void>;
   private markDone!: () => void;
   private readonly pollWaiters: { after: number; resolve: () => void }[] = [];
-  readonly stats: FeedStats = { subscribers: { sse: 0, ws: 0, webhook: 0, internal: 0 }, emitted: { liquidatable: 0, updated: 0, healthy: 0, kicked: 0 }, lastId: null, polls: 0 };
+  readonly stats: FeedStats = { subscribers: { sse: 0, ws: 0, webhook: 0, internal: 0 }, emitted: { liquidatable: 0, updated: 0, healthy: 0, kicked: 0, stalled: 0, cleared: 0 }, lastId: null, polls: 0 };
 
   constructor(private readonly pollMs: number) {
     this.marked = new Promise((resolve) => (this.markDone = resolve));
@@ -408,23 +364,38 @@ export async function enrich(rows: readonly OpportunityEventRow[], indexed?: Ind
 
 async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBlock | undefined): Promise<FeedEvent[]> {
   const chainId = loadIndexerManifest().hub.chainId;
-  const wanted = [...new Set(rows.filter((r) => r.kind !== "healthy").map((r) => r.account.toLowerCase() as Address))];
+  const wanted = [...new Set(rows.flatMap((r) => (r.kind !== "healthy" && r.account ? [r.account.toLowerCase() as Address] : [])))];
+  const chainOfEid = new Map(loadIndexerManifest().manifest.chains.map((c) => [c.eid, c.chainId] as const));
   const [mk, head] = await Promise.all([market(), indexed ?? indexedHubBlock()]);
   const health = wanted.length > 0 && head ? await healthOf(wanted) : [];
   const takes = head ? await takesOf(health, mk, head) : new Map<string, Opportunity>();
   return rows.map((r) => ({
     id: r.id,
-    account: r.account as Address,
+    account: (r.account as Address | null) ?? null,
     kind: r.kind as EventKind,
-    healthFactor: r.healthFactor,
+    healthFactor: r.healthFactor ?? null,
     previousHealthFactor: r.previousHealthFactor ?? null,
-    debtValue: r.debtValue,
+    debtValue: r.debtValue ?? null,
     chainId,
     blockNumber: r.blockNumber,
     logIndex: r.logIndex,
     timestamp: r.timestamp,
-    opportunity: takes.get(r.account.toLowerCase()) ?? null,
+    opportunity: (r.account && takes.get(r.account.toLowerCase())) || null,
+    pathway: pathwayOf(r, chainOfEid),
   }));
+}
+
+/** The pathway of a `stalled` / `cleared` row; null for an account event. */
+function pathwayOf(r: OpportunityEventRow, chainOfEid: ReadonlyMap<number, number>): FeedPathway | null {
+  if (r.srcEid === null || r.dstEid === null || r.asOfBlock === null || r.asOfTimestamp === null) return null;
+  return {
+    srcEid: r.srcEid,
+    dstEid: r.dstEid,
+    srcChainId: chainOfEid.get(r.srcEid) ?? 0,
+    dstChainId: chainOfEid.get(r.dstEid) ?? 0,
+    reason: r.reason ?? null,
+    asOf: { chainId: r.asOfChainId ?? chainOfEid.get(r.dstEid) ?? 0, number: r.asOfBlock, timestamp: r.asOfTimestamp },
+  };
 }
 
 let hub: FeedHub | undefined;

@@ -17,30 +17,13 @@
  */
 import { packet } from "ponder:schema";
 import { and, count, desc, eq, min, ne, sql, sum } from "ponder";
-import { z } from "zod";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { DEFAULT_STALL_RULE, type StallRule, nearestRank, stallBound } from "../layerzero/stall.js";
+import { DELIVERY_WINDOW, ascending, deliveryWindow } from "../indexer/pathway-history.js";
+import { type OpenPacket, type StallReason, blockedNonce, nearestRank, stallBound, stallReason, stallRule } from "../layerzero/stall.js";
 import { type IndexedBlock, atOneBlock, blockJson, reader } from "./snapshot.js";
 
 /** Delivered packets per pathway the percentiles are taken over (the newest). */
-export const WINDOW = 1_000;
-
-const stallEnv = z.object({
-  SALVAGE_PATHWAY_STALL_FACTOR: z.coerce.number().positive().max(1_000).default(DEFAULT_STALL_RULE.factor),
-  SALVAGE_PATHWAY_STALL_MIN_SECONDS: z.coerce.number().int().positive().default(DEFAULT_STALL_RULE.minSeconds),
-  SALVAGE_PATHWAY_STALL_MAX_SECONDS: z.coerce.number().int().positive().default(DEFAULT_STALL_RULE.maxSeconds),
-});
-
-let rule: StallRule | undefined;
-/** The stall rule (src/layerzero/stall.ts) with the environment's settings (validated once; a bad value names its variable). */
-export function stallRule(): StallRule {
-  if (rule) return rule;
-  const parsed = stallEnv.safeParse(process.env);
-  if (!parsed.success) throw new Error(`pathway stall settings: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  const r = { ...DEFAULT_STALL_RULE, factor: parsed.data.SALVAGE_PATHWAY_STALL_FACTOR, minSeconds: parsed.data.SALVAGE_PATHWAY_STALL_MIN_SECONDS, maxSeconds: parsed.data.SALVAGE_PATHWAY_STALL_MAX_SECONDS };
-  if (r.minSeconds > r.maxSeconds) throw new Error(`pathway stall settings: SALVAGE_PATHWAY_STALL_MIN_SECONDS (${r.minSeconds}) exceeds SALVAGE_PATHWAY_STALL_MAX_SECONDS (${r.maxSeconds})`);
-  return (rule = r);
-}
+export const WINDOW = DELIVERY_WINDOW;
 
 export interface Pathway {
   srcEid: number;
@@ -68,31 +51,7 @@ export interface Pathway {
   blockedPackets: number;
   stalled: boolean;
   /** Why it is stalled: "nonce blocked" (takes precedence) or "oldest in flight past the bound"; null when not. */
-  stalledReason: "nonce blocked" | "oldest in flight past the bound" | null;
-}
-
-interface OpenPacket {
-  srcEid: number;
-  dstEid: number;
-  sender: string;
-  receiver: string;
-  nonce: bigint;
-  status: string;
-  sentAt: bigint | null;
-}
-
-/** The blocking nonce of a pathway's packets in flight, if any: see Pathway.blockedNonce. */
-export function blockedNonce(open: readonly Pick<OpenPacket, "sender" | "receiver" | "nonce" | "status" | "sentAt">[]): { nonce: bigint; behind: number; sentAt: bigint | null } | null {
-  const paths = new Map<string, typeof open[number][]>();
-  for (const p of open) paths.set(`${p.sender}:${p.receiver}`, [...(paths.get(`${p.sender}:${p.receiver}`) ?? []), p]);
-  let worst: { nonce: bigint; behind: number; sentAt: bigint | null } | null = null;
-  for (const list of paths.values()) {
-    const unverified = list.filter((p) => p.status === "sent").sort((a, b) => (a.nonce < b.nonce ? -1 : 1))[0];
-    if (!unverified) continue;
-    const behind = list.filter((p) => p.status === "verified" && p.nonce > unverified.nonce).length;
-    if (behind > 0 && (!worst || behind > worst.behind)) worst = { nonce: unverified.nonce, behind, sentAt: unverified.sentAt };
-  }
-  return worst;
+  stalledReason: StallReason | null;
 }
 
 export async function pathways(): Promise<Pathway[]> {
@@ -124,13 +83,14 @@ export async function pathways(): Promise<Pathway[]> {
     for (const p of unverifiedAhead) pendingOf.set(`${p.srcEid}:${p.dstEid}`, [...(pendingOf.get(`${p.srcEid}:${p.dstEid}`) ?? []), p]);
     const out = await Promise.all(
       all.map(async ({ srcEid, dstEid }): Promise<Pathway> => {
+        const w = deliveryWindow(srcEid, dstEid);
         const recent = await reader()
           .select({ latency: packet.latencySeconds, failures: packet.failures })
           .from(packet)
-          .where(and(eq(packet.srcEid, srcEid), eq(packet.dstEid, dstEid), eq(packet.status, "delivered"), sql`${packet.latencySeconds} IS NOT NULL`))
-          .orderBy(desc(packet.deliveredAt), desc(packet.nonce))
-          .limit(WINDOW);
-        const latencies = recent.map((x) => x.latency!).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          .where(w.where)
+          .orderBy(...w.orderBy)
+          .limit(w.limit);
+        const latencies = ascending(recent.map((x) => x.latency!));
         const f = openOf.get(`${srcEid}:${dstEid}`);
         const asOf = clockOf(dstEid) ?? null;
         const oldest = f?.oldest ?? null;
@@ -139,12 +99,7 @@ export async function pathways(): Promise<Pathway[]> {
         const bound = stallBound(p99, latencies.length, r);
         const blocked = blockedNonce(pendingOf.get(`${srcEid}:${dstEid}`) ?? []);
         const blockedAge = blocked?.sentAt == null || !asOf ? null : asOf.timestamp - blocked.sentAt;
-        const stalledReason =
-          blockedAge !== null && blockedAge > BigInt(r.minSeconds)
-            ? ("nonce blocked" as const)
-            : oldestAgeSeconds !== null && oldestAgeSeconds > bound
-              ? ("oldest in flight past the bound" as const)
-              : null;
+        const stalledReason = await stallReason({ oldestAge: oldestAgeSeconds, blockedAge, bound: () => bound }, r);
         return {
           srcEid,
           dstEid,

@@ -484,7 +484,7 @@ export const FROM_START = "0";
 /** A resume cursor as given: an event id, or FROM_START; undefined when absent. */
 export function parseSince(raw: string | null | undefined, name = "since"): string | undefined {
   if (raw === null || raw === undefined) return undefined;
-  if (raw !== FROM_START && !FEED_EVENT_ID.test(raw)) throw new QueryError(`${name} must be an event id (<block:20>:<logIndex:10>:<account>) or "0" for the start of the log`, name);
+  if (raw !== FROM_START && !FEED_EVENT_ID.test(raw)) throw new QueryError(`${name} must be an event id (<block:20>:<logIndex:10>:<account or pathway-<srcEid>-<dstEid>>) or "0" for the start of the log`, name);
   return raw;
 }
 

@@ -176,7 +176,7 @@ export const typeDefs = /* GraphQL */ `
     """
     The opportunity feed: an event as soon as the indexer has processed the hub block that made an account
     liquidatable, moved its health (and so its best take) while liquidatable, kicked its auction (the bonus
-    starts to grow), or made it healthy again.
+    starts to grow), or made it healthy again; and when a LayerZero pathway became stalled or cleared.
     Without \`since\` it starts with the next event; with an event id it first replays what came after it
     ("0": the whole log). Over SSE a reconnecting EventSource resumes by itself (Last-Event-ID).
     """
@@ -185,9 +185,9 @@ export const typeDefs = /* GraphQL */ `
     accountHealth(address: String!): AccountHealth!
   }
 
-  "Every field optional; all given must hold. chainId and minProfitUsd look at the take: a healthy event (no take) passes them."
+  "Every field optional; all given must hold. chainId and minProfitUsd look at the take: a healthy event (no take) passes them. A pathway event (stalled, cleared) passes accounts, minProfitUsd and minDebtUsd, and chainId when the pathway starts or ends on that chain."
   input OpportunityFilter {
-    "liquidatable | updated | healthy | kicked"
+    "liquidatable | updated | healthy | kicked | stalled | cleared"
     kinds: [String!]
     accounts: [String!]
     "Only takes whose collateral sits on this chain."
@@ -207,22 +207,39 @@ export const typeDefs = /* GraphQL */ `
     chainBlocks: [Block!]!
   }
 
-  "An account's health crossed below 1 (liquidatable), moved below 1 (updated) or recovered (healthy), or its auction started (kicked: the bonus starts to grow)."
+  "An account's health crossed below 1 (liquidatable), moved below 1 (updated) or recovered (healthy), or its auction started (kicked: the bonus starts to grow); or a LayerZero pathway became stalled (stalled) or cleared (cleared)."
   type OpportunityEvent {
-    "Sortable (block, log index, account): the resume cursor."
+    "Sortable (hub block, log index, subject: the account or pathway-<srcEid>-<dstEid>): the resume cursor."
     id: String!
-    account: String!
+    "The account of an account event; null on a pathway event."
+    account: String
     kind: String!
-    healthFactor: String!
+    "Null on a pathway event."
+    healthFactor: String
     previousHealthFactor: String
-    debtValue: String!
-    "Hub chain block and its timestamp that caused it."
+    "Null on a pathway event."
+    debtValue: String
+    "Hub chain block and its timestamp that caused it (a pathway event: the hub block it was judged at, log index 2147483647, after the block's logs)."
     chainId: Int!
     blockNumber: String!
     logIndex: Int!
     timestamp: String!
     "The best take at the indexed hub block when the event was read; null when the account is no longer liquidatable."
     opportunity: Opportunity
+    "The pathway of a stalled / cleared event; null on an account event."
+    pathway: FeedPathway
+  }
+
+  "The LayerZero pathway a stalled / cleared event is about."
+  type FeedPathway {
+    srcEid: Int!
+    dstEid: Int!
+    srcChainId: Int!
+    dstChainId: Int!
+    "Why it stalled: nonce blocked | oldest in flight past the bound; null on cleared."
+    reason: String
+    "The destination chain's indexed block whose clock the pathway was judged by."
+    asOf: Block!
   }
 
   "A block the index has processed: the state an answer is as of."

@@ -22,6 +22,7 @@ import { db } from "ponder:api";
 import { GraphQLError } from "graphql";
 import { sql } from "ponder";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { checkpointBlock } from "../indexer/pathway-history.js";
 import { apiLimits } from "./limits.js";
 
 /** What the query code reads through: Ponder's readonly database or the open snapshot transaction. */
@@ -69,11 +70,6 @@ export function reader(): Reader {
 /** The snapshot open in this async context, if any. */
 export function openSnapshot(): Snapshot | undefined {
   return current.getStore();
-}
-
-/** The block of a Ponder checkpoint string: 10 digits of block timestamp, 16 of chain id, 16 of block number, ... */
-export function checkpointBlock(checkpoint: string): { number: bigint; timestamp: bigint } {
-  return { timestamp: BigInt(checkpoint.slice(0, 10)), number: BigInt(checkpoint.slice(26, 42)) };
 }
 
 /** Every chain's latest indexed block (Ponder's `_ponder_checkpoint`), hub first, then by chain id. */

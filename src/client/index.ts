@@ -48,21 +48,58 @@ export const opportunitySchema = z.object({
 });
 export type Opportunity = z.output<typeof opportunitySchema>;
 
-export const opportunityEventSchema = z.object({
+const eventPosition = {
   id: z.string(),
+  chainId: z.number().int(),
+  blockNumber: big,
+  logIndex: z.number().int(),
+  timestamp: big,
+};
+
+/** An event about an account: its health crossed, moved or recovered, or its auction was kicked. */
+export const accountEventSchema = z.object({
+  ...eventPosition,
   account: address,
   kind: z.enum(["liquidatable", "updated", "healthy", "kicked"]),
   healthFactor: big,
   previousHealthFactor: big.nullable(),
   debtValue: big,
-  chainId: z.number().int(),
-  blockNumber: big,
-  logIndex: z.number().int(),
-  timestamp: big,
   opportunity: opportunitySchema.nullable(),
+  pathway: z.null().optional(),
 });
-/** One feed event: amounts in base units, ratios and USD values in WAD, all bigint. */
+
+/** A block the index has processed: what an answer is as of. */
+export const blockSchema = z.object({ chainId: z.number().int(), number: big, timestamp: big });
+export type IndexedBlock = z.output<typeof blockSchema>;
+
+/** A LayerZero pathway that became stalled (with why) or cleared, judged at the destination's indexed block `asOf`. */
+export const feedPathwaySchema = z.object({
+  srcEid: z.number().int(),
+  dstEid: z.number().int(),
+  srcChainId: z.number().int(),
+  dstChainId: z.number().int(),
+  reason: z.enum(["nonce blocked", "oldest in flight past the bound"]).nullable(),
+  asOf: blockSchema,
+});
+export type FeedPathway = z.output<typeof feedPathwaySchema>;
+
+/** An event about a LayerZero pathway: `stalled` or `cleared`; no account. */
+export const pathwayEventSchema = z.object({
+  ...eventPosition,
+  account: z.null(),
+  kind: z.enum(["stalled", "cleared"]),
+  healthFactor: z.null(),
+  previousHealthFactor: z.null(),
+  debtValue: z.null(),
+  opportunity: z.null(),
+  pathway: feedPathwaySchema,
+});
+
+export const opportunityEventSchema = z.discriminatedUnion("kind", [accountEventSchema, pathwayEventSchema]);
+/** One feed event: amounts in base units, ratios and USD values in WAD, all bigint. Narrow on `kind` (or `account`). */
 export type OpportunityEvent = z.output<typeof opportunityEventSchema>;
+export type AccountEvent = z.output<typeof accountEventSchema>;
+export type PathwayEvent = z.output<typeof pathwayEventSchema>;
 
 export const accountHealthSchema = z.object({
   address,
@@ -77,10 +114,6 @@ export const accountHealthSchema = z.object({
   updatedAt: big,
 });
 export type AccountHealth = z.output<typeof accountHealthSchema>;
-
-/** A block the index has processed: what an answer is as of. */
-export const blockSchema = z.object({ chainId: z.number().int(), number: big, timestamp: big });
-export type IndexedBlock = z.output<typeof blockSchema>;
 
 /**
  * One page of `atRiskAccounts`, read in one database snapshot: every item is the hub's state at `block` (null only
@@ -107,9 +140,17 @@ export interface AtRiskArgs {
   signal?: AbortSignal;
 }
 
-/** The filter of the `opportunities` subscription (decimals as strings, as on the wire). */
-export interface OpportunityFilter {
-  kinds?: ("liquidatable" | "updated" | "healthy" | "kicked")[];
+export type EventKind = OpportunityEvent["kind"];
+/** The event type of kind(s) K: `AccountEvent` for account kinds, `PathwayEvent` for `stalled` / `cleared`. */
+export type EventOf<K extends EventKind> = K extends AccountEvent["kind"] ? AccountEvent & { kind: K } : PathwayEvent & { kind: K };
+
+/**
+ * The filter of the `opportunities` subscription (decimals as strings, as on the wire). Pathway events (`stalled`,
+ * `cleared`) pass `accounts`, `minProfitUsd` and `minDebtUsd`, and `chainId` when the pathway starts or ends on that
+ * chain: select with `kinds`.
+ */
+export interface OpportunityFilter<K extends EventKind = EventKind> {
+  kinds?: readonly K[];
   accounts?: string[];
   chainId?: number;
   minProfitUsd?: string;
@@ -121,7 +162,8 @@ const OPPORTUNITY_FIELDS = `account healthFactor collateralValue debtValue
   debt { assetId symbol decimals amount valueUsd priceWad }
   maxRepay repayAmount seizeAmount profitUsd auctionStatus auctionId auctionStartedAt
   bonus minBonus maxBonus auctionDuration maxBonusAt expiresAt blockNumber timestamp chainId`;
-export const OPPORTUNITY_EVENT_FIELDS = `id account kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }`;
+export const OPPORTUNITY_EVENT_FIELDS = `id account kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }
+  pathway { srcEid dstEid srcChainId dstChainId reason asOf { chainId number timestamp } }`;
 const ACCOUNT_HEALTH_FIELDS = "address healthFactor collateralValue thresholdValue borrowPower debtValue liquidationPriceWad shockWad updatedBlock updatedAt";
 const BLOCK_FIELDS = "chainId number timestamp";
 
@@ -142,8 +184,9 @@ export interface SalvageClientOptions {
   fetch?: typeof fetch;
 }
 
-export interface SubscribeArgs {
-  filter?: OpportunityFilter;
+export interface SubscribeArgs<K extends EventKind = EventKind> {
+  /** With `kinds`, the events yielded are typed as those kinds (account kinds only: `AccountEvent`). */
+  filter?: OpportunityFilter<K>;
   /** Resume after this event id ("0": the whole log). Default: the log's newest event (only what follows). */
   since?: string;
   signal?: AbortSignal;
@@ -259,11 +302,11 @@ export function createSalvageClient(options: SalvageClientOptions) {
     },
 
     /** The opportunity feed, typed, gapless across reconnects; ends when `signal` aborts. */
-    async *opportunities(args: SubscribeArgs = {}): AsyncGenerator<OpportunityEvent> {
+    async *opportunities<K extends EventKind = EventKind>(args: SubscribeArgs<K> = {}): AsyncGenerator<EventOf<K>> {
       let since = args.since ?? (await latestEventId(args.signal)) ?? "0";
       const document = `subscription($filter: OpportunityFilter, $since: String) { opportunities(filter: $filter, since: $since) { ${OPPORTUNITY_EVENT_FIELDS} } }`;
       // Each reconnect asks for what followed the last event yielded.
-      for await (const event of resilient(document, () => ({ filter: args.filter, since }), (data) => opportunityEventSchema.parse(data.opportunities), args)) {
+      for await (const event of resilient(document, () => ({ filter: args.filter, since }), (data) => opportunityEventSchema.parse(data.opportunities) as EventOf<K>, args)) {
         since = event.id;
         yield event;
       }

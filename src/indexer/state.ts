@@ -5,6 +5,7 @@
 import type { Context } from "ponder:registry";
 import { account, accountHealth, asset, healthTrigger, opportunityEvent, price } from "ponder:schema";
 import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
+import type { StallReason } from "../layerzero/stall.js";
 import type { Hex } from "viem";
 import { SIDE_CODE, type TriggerSide, guardOf, triggerPrice } from "../health/envelope.js";
 import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
@@ -130,6 +131,16 @@ export interface FeedEventInput {
   debtValue: bigint;
 }
 
+/** A pathway's transition, logged by src/indexer/pathway.ts. */
+export interface PathwayEventInput {
+  kind: "stalled" | "cleared";
+  srcEid: number;
+  dstEid: number;
+  reason: StallReason | null;
+  /** The destination's indexed block the pathway was judged at (its clock). */
+  asOf: { chainId: number; number: bigint; timestamp: bigint };
+}
+
 /** Logs the feed event each health change means, if any (src/opportunity/event.ts decides), in one insert. */
 export async function logHealthEvents(
   context: Context,
@@ -155,13 +166,42 @@ export async function logFeedEvents(context: Context, events: readonly FeedEvent
   );
 }
 
-/** Sortable event id and resume cursor: (block, log index, account). */
-export function feedEventId(blockNumber: bigint, logIndex: number, account: Hex): string {
-  return `${feedEventIdFloor(blockNumber)}${String(logIndex).padStart(10, "0")}:${account.toLowerCase()}`;
+/**
+ * Appends pathway events to the log at a hub block. They come from the block's block handler, which runs after
+ * every log of the block: their log index is BLOCK_LOG_INDEX, so they sort after the block's account events.
+ */
+export async function logPathwayEvents(context: Context, events: readonly PathwayEventInput[], block: BlockRef): Promise<void> {
+  if (events.length === 0) return;
+  await context.db.insert(opportunityEvent).values(
+    events.map((e) => ({
+      id: feedEventId(block.number, BLOCK_LOG_INDEX, pathwaySubject(e.srcEid, e.dstEid)),
+      kind: e.kind,
+      srcEid: e.srcEid,
+      dstEid: e.dstEid,
+      reason: e.reason,
+      asOfChainId: e.asOf.chainId,
+      asOfBlock: e.asOf.number,
+      asOfTimestamp: e.asOf.timestamp,
+      blockNumber: block.number,
+      logIndex: BLOCK_LOG_INDEX,
+      timestamp: block.timestamp,
+    })),
+  );
+}
+
+/** The log index of events a block handler logs: after every log of the block (the largest 32-bit integer). */
+export const BLOCK_LOG_INDEX = 2_147_483_647;
+
+/** The id subject of a pathway's events. */
+export const pathwaySubject = (srcEid: number, dstEid: number): string => `pathway-${srcEid}-${dstEid}`;
+
+/** Sortable event id and resume cursor: (block, log index, subject), the subject an account or `pathwaySubject`. */
+export function feedEventId(blockNumber: bigint, logIndex: number, subject: string): string {
+  return `${feedEventIdFloor(blockNumber)}${String(logIndex).padStart(10, "0")}:${subject.toLowerCase()}`;
 }
 
 /** What `feedEventId` produces. */
-export const FEED_EVENT_ID = /^\d{20}:\d{10}:0x[0-9a-f]{40}$/;
+export const FEED_EVENT_ID = /^\d{20}:\d{10}:(?:0x[0-9a-f]{40}|pathway-\d{1,10}-\d{1,10})$/;
 
 /** A string that sorts just before every event id of `blockNumber` (and after every id of earlier blocks). */
 export function feedEventIdFloor(blockNumber: bigint): string {
