@@ -177,7 +177,8 @@ describe("set-based holder health (PostgreSQL) equals computeHealth", () => {
             ...new Set(dedupe(acc.collateral, (c) => `${c.eid}:${c.assetId}`).filter((c) => c.amount > 0n).map((c) => `${c.assetId}:0`)),
             ...new Set(dedupe(acc.debt, (d) => `${d.assetId}`).filter((d) => d.amount > 0n).map((d) => `${d.assetId}:1`)),
           ].sort();
-          const wantTriggers = want.debtValue === 0n ? [] : held.map((k) => {
+          // Triggers for every held asset and side; none without debt, none when watched (found by its guard).
+          const wantTriggers = want.debtValue === 0n || isWatched(guard) ? [] : held.map((k) => {
             const [assetId, side] = k.split(":").map(Number) as [number, 0 | 1];
             return { assetId, side, priceWad: triggerPrice(side === 0 ? "collateral" : "debt", m.assets[ASSET_IDS.indexOf(assetId)]!.priceWad!, guard) };
           });

@@ -9,11 +9,13 @@
  * - a **trigger price** per asset it holds: collateral fires when its price falls to 39/40 of the reference
  *   (rounded up), debt when its price rises to 41/40 of it (rounded down).
  *
- * A price update recomputes only the accounts whose trigger it crosses (one index range scan on
+ * A price update recomputes only the accounts whose trigger it crosses (index range scans on
  * `health_trigger (asset_id, side, price_wad)`), gives them new references, guards and triggers, and leaves the
- * rest alone. An account whose guard is below 1 is **watched**: its triggers always fire (collateral at
- * MAX_UINT256, debt at 0), so every update of an asset it holds recomputes it and its stored health is exact. That
- * is what the feed's events need: an account that is or was liquidatable is watched.
+ * rest alone. An account whose guard is below 1 is **watched**: it keeps no triggers, and every update of an asset
+ * it holds recomputes it (found through `account_health (guard_hf)`), so its stored health is exact. That is what
+ * the feed's events need: an account that is or was liquidatable is watched. (A crash turns many accounts watched:
+ * their trigger rows are left as they are rather than rewritten; firing, a stale one only names an account the
+ * update recomputes anyway, and they are rewritten when it is unwatched.)
  *
  * Why the guard holds, with Solidity's floors (Hub.accountData): while no trigger fired every collateral price is
  * above c = 39/40 of its reference and every debt price below d = 41/40 of its reference, so with n positions

@@ -20,7 +20,7 @@
  * Tables are named by the caller, qualified with their schema (Ponder's `ponder start --schema`): in the
  * indexer and the API, as drizzle renders Ponder's tables (state.ts `qualifiedName`).
  */
-import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE, triggerPrice } from "../health/envelope.js";
+import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE, isWatched, triggerPrice } from "../health/envelope.js";
 import { MAX_UINT256, WAD } from "../health/wad.js";
 
 /** The qualified SQL names of the tables the statement reads and writes. */
@@ -82,10 +82,13 @@ function subjectsSql(t: HealthTables, subjects: Subjects): string {
     case "fired": {
       const assetId = int("assetId", subjects.assetId, 65_535n);
       const price = int("priceWad", subjects.priceWad, MAX_UINT256);
-      // Two range scans of health_trigger_fires_idx (collateral at or above the price, debt at or below it).
-      return `SELECT account FROM ${t.healthTrigger} WHERE asset_id = ${assetId} AND side = 0 AND price_wad >= ${price}
-  UNION
-  SELECT account FROM ${t.healthTrigger} WHERE asset_id = ${assetId} AND side = 1 AND price_wad <= ${price}`;
+      // Two range scans of health_trigger_fires_idx (collateral at or above the price, debt at or below it), and
+      // the watched accounts (guard below 1, account_health_guard_idx) that hold the asset: they keep no triggers.
+      // (Joins, not EXISTS: Ponder's read-only gate refuses sub-links.)
+      return `SELECT account FROM ${t.healthTrigger} WHERE asset_id=${assetId} AND side=0 AND price_wad>=${price}
+UNION SELECT account FROM ${t.healthTrigger} WHERE asset_id=${assetId} AND side=1 AND price_wad<=${price}
+UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.collateral} c ON c.account=h.account AND c.asset_id=${assetId} AND c.amount>0 WHERE h.guard_hf<${WAD}
+UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.debt} d ON d.account=h.account AND d.asset_id=${assetId} AND d.amount>0 WHERE h.guard_hf<${WAD}`;
     }
     case "accounts": {
       for (const a of subjects.accounts) if (!ADDRESS.test(a)) throw new RangeError(`accounts must be lowercase 0x-prefixed 20-byte hex addresses, got ${JSON.stringify(a)}`);
@@ -147,15 +150,15 @@ ${GUARD} guard_hf,held_c,held_d FROM hf)`;
 }
 
 /**
- * The trigger rows of the accounts in `next` (write path): each held asset's price from the account's own list, so
- * no CTE is joined to another (PostgreSQL cannot estimate a CTE's rows; a nested loop over two took minutes).
+ * The trigger rows of the accounts in `next` that are not watched (write path): each held asset's price from the
+ * account's own list, so no CTE is joined to another (PostgreSQL cannot estimate a CTE's rows; a nested loop over two took minutes).
  */
 const TRIGGERS_CTE = `triggers AS (
 SELECT n.account,(e->>0)::integer asset_id,0 side,${TRIGGER.replaceAll("h.side", "0").replaceAll("m.pw", "(e->>1)::numeric")} price_wad
-FROM next n,json_array_elements(n.held_c) e WHERE n.debt_value>0
+FROM next n,json_array_elements(n.held_c) e WHERE n.debt_value>0 AND n.guard_hf>=${WAD}
 UNION ALL
 SELECT n.account,(e->>0)::integer,1,${TRIGGER.replaceAll("h.side", "1").replaceAll("m.pw", "(e->>1)::numeric")}
-FROM next n,json_array_elements(n.held_d) e WHERE n.debt_value>0)`;
+FROM next n,json_array_elements(n.held_d) e WHERE n.debt_value>0 AND n.guard_hf>=${WAD})`;
 
 /**
  * Session settings of every Ponder connection (ponder.config.ts `poolConfig.options`), for the health statements:
@@ -257,13 +260,13 @@ export interface ComputedHealth {
   triggers: { assetId: number; side: 0 | 1; priceWad: bigint }[];
 }
 
-/** Rows of `computeHealthSql`, with each held asset's trigger price (none without debt). */
+/** Rows of `computeHealthSql`, with each held asset's trigger price (none without debt, none when watched). */
 export function parseComputedHealth(rows: readonly Record<string, unknown>[]): ComputedHealth[] {
   return rows.map((r) => {
     const debtValue = big(r.debt_value, "debt_value");
     const guardHf = big(r.guard_hf, "guard_hf");
     const triggers: ComputedHealth["triggers"] = [];
-    if (debtValue > 0n) {
+    if (debtValue > 0n && !isWatched(guardHf)) {
       for (const [side, list] of [[0, r.held_c], [1, r.held_d]] as const) {
         for (const [assetId, priceWad] of heldList(list)) triggers.push({ assetId, side, priceWad: triggerPrice(side === 0 ? "collateral" : "debt", priceWad, guardHf) });
       }

@@ -7,7 +7,7 @@ import { account, accountHealth, asset, healthTrigger, opportunityEvent, price }
 import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
 import type { StallReason } from "../layerzero/stall.js";
 import type { Hex } from "viem";
-import { SIDE_CODE, type TriggerSide, guardOf, triggerPrice } from "../health/envelope.js";
+import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from "../health/envelope.js";
 import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
@@ -109,7 +109,9 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
     ...new Set(row.collateral.filter((c) => BigInt(c.amount) > 0n).map((c) => c.assetId)),
   ].map((assetId) => ({ assetId, side: "collateral" as const }));
   held.push(...row.debt.filter((d) => BigInt(d.amount) > 0n).map((d) => ({ assetId: d.assetId, side: "debt" as const })));
-  if (health.debtValue > 0n) {
+  // A watched account keeps no triggers (a price update finds it by its guard); triggers it had stay until it is
+  // unwatched and they are rewritten: firing, they only name an account the update recomputes anyway.
+  if (health.debtValue > 0n && !isWatched(guardHf)) {
     for (const h of held) {
       const priceWad = triggerPrice(h.side, prices.get(h.assetId)!, guardHf);
       await context.db.insert(healthTrigger).values({ account: row.address, assetId: h.assetId, side: SIDE_CODE[h.side], priceWad }).onConflictDoUpdate({ priceWad });
