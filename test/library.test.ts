@@ -28,7 +28,7 @@ it("builds; the package entry exports a validating createRelayer, and salvage/cl
     const [secret, other] = [0, 1].map(() => "whsec_" + randomBytes(24).toString("base64"));
     const headers = signWebhook({ secret, id: "x", timestamp: Math.floor(Date.now() / 1000), body });
     console.log(typeof c.opportunities, verifyWebhook({ secret, body, headers }).ok, verifyWebhook({ secret: other, body, headers }).ok);
-    const e = opportunityEventSchema.safeParse({ id: "1", account: "0x12" });
+    const e = opportunityEventSchema.safeParse({ id: "1", kind: "liquidatable", account: "0x12" });
     console.log(e.success ? "accepted" : e.error.issues.map((i) => i.path.join(".")).join(","));
   `;
   const clientOut = execFileSync(process.execPath, ["--input-type=module", "-e", client], { cwd: root, encoding: "utf8" });
