@@ -10,42 +10,43 @@
 import { accountHealth } from "ponder:schema";
 import { inArray, sql } from "ponder";
 import type { Address } from "viem";
-import { type HealthSqlArgs, type Subjects, healthCte } from "../indexer/health-sql.js";
+import { type AtRiskFilter, type ComputedHealth, atRiskSql, healthCte, parseComputedHealth } from "../indexer/health-sql.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { healthTables } from "../indexer/tables.js";
 import type { HealthRow } from "./queries.js";
 import { type Snapshot, atOneBlock, reader } from "./snapshot.js";
 
-const HEALTH_COLUMNS = ["healthFactor", "collateralValue", "thresholdValue", "borrowPower", "debtValue", "liquidationPriceWad", "shockWad"] as const;
+const HEALTH_COLUMNS = ["healthFactor", "collateralValue", "thresholdValue", "borrowPower", "debtValue", "liquidationPriceWad", "shockWad", "dominantCollateralAssetId"] as const;
 
-const args = (subjects: Subjects): HealthSqlArgs => ({ tables: healthTables(), hubChainId: loadIndexerManifest().hub.chainId, subjects });
+const sqlArgs = () => ({ tables: healthTables(), hubChainId: loadIndexerManifest().hub.chainId });
 
 async function rowsOf(statement: string): Promise<Record<string, unknown>[]> {
   return ((await reader().execute(sql.raw(statement))) as unknown as { rows: Record<string, unknown>[] }).rows;
 }
 
-const bigOrNull = (v: unknown): bigint | null => (v === null || v === undefined ? null : BigInt(v as string));
-
-/** A computed row as account_health's, as of the snapshot's hub block (the stored row's block when nothing moved). */
-function toRow(r: Record<string, unknown>, stored: HealthRow | undefined, snapshot: Snapshot): HealthRow {
-  const computed = {
-    account: String(r.account) as Address,
-    healthFactor: BigInt(r.health_factor as string),
-    collateralValue: BigInt(r.collateral_value as string),
-    thresholdValue: BigInt(r.threshold_value as string),
-    borrowPower: BigInt(r.borrow_power as string),
-    debtValue: BigInt(r.debt_value as string),
-    dominantCollateralAssetId: r.dominant_collateral_asset_id === null || r.dominant_collateral_asset_id === undefined ? null : Number(r.dominant_collateral_asset_id),
-    liquidationPriceWad: bigOrNull(r.liquidation_price_wad),
-    shockWad: bigOrNull(r.shock_wad),
-  };
-  if (stored && HEALTH_COLUMNS.every((c) => stored[c] === computed[c]) && stored.dominantCollateralAssetId === computed.dominantCollateralAssetId) return stored;
+/** A computed health as account_health's row, as of the snapshot's hub block (the stored row when nothing moved). */
+function toRow(c: ComputedHealth, stored: HealthRow | undefined, snapshot: Snapshot): HealthRow {
+  if (stored && HEALTH_COLUMNS.every((k) => stored[k] === c[k])) return stored;
   return {
-    ...computed,
-    guardHf: stored?.guardHf ?? BigInt(r.guard_hf as string),
+    account: c.account,
+    healthFactor: c.healthFactor,
+    collateralValue: c.collateralValue,
+    thresholdValue: c.thresholdValue,
+    borrowPower: c.borrowPower,
+    debtValue: c.debtValue,
+    dominantCollateralAssetId: c.dominantCollateralAssetId,
+    liquidationPriceWad: c.liquidationPriceWad,
+    shockWad: c.shockWad,
+    guardHf: stored?.guardHf ?? c.guardHf,
     updatedBlock: snapshot.hub?.number ?? stored?.updatedBlock ?? 0n,
     updatedAt: snapshot.hub?.timestamp ?? stored?.updatedAt ?? 0n,
   };
+}
+
+/** The stored rows of `accounts`, by lower-case address. */
+async function storedRows(accounts: readonly Address[]): Promise<Map<string, HealthRow>> {
+  if (accounts.length === 0) return new Map();
+  return new Map((await reader().select().from(accountHealth).where(inArray(accountHealth.account, [...accounts]))).map((s) => [s.account.toLowerCase(), s]));
 }
 
 /**
@@ -56,37 +57,17 @@ export async function healthOf(keys: readonly Address[]): Promise<HealthRow[]> {
   if (keys.length === 0) return [];
   const lower = [...new Set(keys.map((k) => k.toLowerCase() as Address))];
   return atOneBlock(async (snapshot) => {
-    const stored = await reader().select().from(accountHealth).where(inArray(accountHealth.account, lower));
-    if (stored.length === 0) return [];
-    const now = new Map((await rowsOf(`WITH ${healthCte(args({ kind: "accounts", accounts: stored.map((s) => s.account.toLowerCase()) }))} SELECT * FROM next`)).map((r) => [String(r.account), r]));
+    const stored = await storedRows(lower);
+    if (stored.size === 0) return [];
+    const subjects = { kind: "accounts" as const, accounts: [...stored.keys()] };
+    const now = new Map(parseComputedHealth(await rowsOf(`WITH ${healthCte({ ...sqlArgs(), subjects })} SELECT * FROM next`)).map((c) => [c.account.toLowerCase(), c]));
     // An account missing an input (a price not indexed) keeps its stored health, as in the indexer.
-    return stored.map((s) => {
-      const r = now.get(s.account.toLowerCase());
-      return r ? toRow(r, s, snapshot) : s;
+    return [...stored.values()].map((s) => {
+      const c = now.get(s.account.toLowerCase());
+      return c ? toRow(c, s, snapshot) : s;
     });
   });
 }
-
-export interface AtRiskFilter {
-  maxHealthFactor: bigint;
-  minDebtUsd?: bigint;
-  chainId?: number;
-  assetId?: number;
-  /** Rows after (healthFactor, account), exclusive. */
-  after?: { healthFactor: bigint; account: string };
-  limit: number;
-}
-
-const address = (a: string): string => {
-  if (!/^0x[0-9a-f]{40}$/.test(a)) throw new RangeError(`a cursor's account must be a lowercase address, got ${JSON.stringify(a)}`);
-  return a;
-};
-
-const int = (v: number | bigint): string => {
-  const b = BigInt(v);
-  if (b < 0n) throw new RangeError(`a filter value must not be negative, got ${v}`);
-  return b.toString();
-};
 
 /**
  * Accounts whose health at the answer's block is strictly below `maxHealthFactor`, by health then account, after
@@ -94,30 +75,11 @@ const int = (v: number | bigint): string => {
  */
 export async function atRiskOf(f: AtRiskFilter): Promise<{ rows: HealthRow[]; total: number }> {
   return atOneBlock(async (snapshot) => {
-    const t = healthTables();
-    const where = [`n.health_factor < ${int(f.maxHealthFactor)}`];
-    if (f.minDebtUsd !== undefined) where.push(`n.debt_value >= ${int(f.minDebtUsd)}`);
-    if (f.chainId !== undefined) where.push(`EXISTS (SELECT 1 FROM ${t.collateral} c WHERE c.account = n.account AND c.chain_id = ${int(f.chainId)} AND c.amount > 0)`);
-    if (f.assetId !== undefined) {
-      const id = int(f.assetId);
-      where.push(`(EXISTS (SELECT 1 FROM ${t.collateral} c WHERE c.account = n.account AND c.asset_id = ${id} AND c.amount > 0)
-        OR EXISTS (SELECT 1 FROM ${t.debt} d WHERE d.account = n.account AND d.asset_id = ${id} AND d.amount > 0))`);
-    }
-    const after = f.after
-      ? `WHERE health_factor > ${int(f.after.healthFactor)} OR (health_factor = ${int(f.after.healthFactor)} AND account > '${address(f.after.account)}')`
-      : "";
-    const rows = await rowsOf(`WITH ${healthCte(args({ kind: "guardBelow", bound: f.maxHealthFactor }))},
-filtered AS (SELECT n.* FROM next n WHERE ${where.join(" AND ")}),
-counted AS (SELECT f.*, count(*) OVER () AS total FROM filtered f)
-SELECT * FROM counted ${after} ORDER BY health_factor, account LIMIT ${int(f.limit)}`);
-    const stored = new Map(
-      rows.length === 0 ? [] : (await reader().select().from(accountHealth).where(inArray(accountHealth.account, rows.map((r) => String(r.account) as Address)))).map((s) => [s.account.toLowerCase(), s]),
-    );
-    let total = rows.length > 0 ? Number(rows[0]!.total) : 0;
-    if (rows.length === 0 && f.after) {
-      const [c] = await rowsOf(`WITH ${healthCte(args({ kind: "guardBelow", bound: f.maxHealthFactor }))} SELECT count(*) AS total FROM next n WHERE ${where.join(" AND ")}`);
-      total = Number(c?.total ?? 0);
-    }
-    return { rows: rows.map((r) => toRow(r, stored.get(String(r.account)), snapshot)), total };
+    const raw = await rowsOf(atRiskSql(sqlArgs(), f));
+    const computed = parseComputedHealth(raw);
+    const stored = await storedRows(computed.map((c) => c.account));
+    let total = raw.length > 0 ? Number(raw[0]!.total) : 0;
+    if (raw.length === 0 && f.after) total = Number((await rowsOf(atRiskSql(sqlArgs(), f, true)))[0]?.total ?? 0);
+    return { rows: computed.map((c) => toRow(c, stored.get(c.account.toLowerCase()), snapshot)), total };
   });
 }

@@ -13,12 +13,13 @@
  * Accounts with a position in an asset whose price or listing is not indexed are left out (they keep their
  * previous health), as computeHealth's MissingInputError does.
  *
- * A price update reads with `computeHealthSql` (read-only: Ponder flushes the tables it reads and keeps its row
- * cache) and writes the few fired accounts through Ponder's store; a large set is written in one statement by
- * `writeHealthSql` (a raw write makes Ponder flush and give up its row cache for the rest of the process).
+ * A price update counts its subjects (`countSubjectsSql`), then either reads them with `computeHealthSql`
+ * (read-only: Ponder flushes the tables it reads and keeps its row cache) and writes them through Ponder's store,
+ * or computes and writes them in one statement, `writeHealthSql` (recompute.ts says when). The API reads with
+ * `healthCte` and `atRiskSql`.
  *
  * Tables are named by the caller, qualified with their schema (Ponder's `ponder start --schema`): in the
- * indexer and the API, as drizzle renders Ponder's tables (state.ts `qualifiedName`).
+ * indexer and the API, as drizzle renders Ponder's tables (tables.ts `healthTables`).
  */
 import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE, isWatched, triggerPrice } from "../health/envelope.js";
 import { MAX_UINT256, WAD } from "../health/wad.js";
@@ -103,8 +104,11 @@ UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.debt} d ON d.account=h
 /** The envelope's guard from health_factor, tv and dv: src/health/envelope.ts `guardOf`. */
 const GUARD = `CASE WHEN dv=0 THEN ${MAX_UINT256} WHEN tv<${MIN_VALUE} OR dv<${MIN_VALUE} THEN 0 ELSE greatest(div(health_factor*${COLLATERAL_TRIGGER.num * DEBT_TRIGGER.den * (GUARD_PRECISION - 1n)},${COLLATERAL_TRIGGER.den * DEBT_TRIGGER.num * GUARD_PRECISION})-1,0) END`;
 
-/** A position's trigger price from its side (h.side), reference price (m.pw) and the account's guard (n.guard_hf): envelope.ts `triggerPrice`. */
-const TRIGGER = `CASE WHEN n.guard_hf<${WAD} THEN (1-h.side)*${MAX_UINT256} WHEN h.side=0 THEN div(m.pw*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) ELSE div(m.pw*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
+/** A position's trigger price from its side, its reference price and the account's guard (n.guard_hf): envelope.ts `triggerPrice`. */
+const triggerSql = (side: 0 | 1, price: string): string =>
+  side === 0
+    ? `CASE WHEN n.guard_hf<${WAD} THEN ${MAX_UINT256} ELSE div(${price}*${COLLATERAL_TRIGGER.num}+${COLLATERAL_TRIGGER.den - 1n},${COLLATERAL_TRIGGER.den}) END`
+    : `CASE WHEN n.guard_hf<${WAD} THEN 0 ELSE div(${price}*${DEBT_TRIGGER.num},${DEBT_TRIGGER.den}) END`;
 
 /** 10^80: above any uint256, to pack an amount under a dominance key. */
 const PACK = `1${"0".repeat(80)}`;
@@ -154,10 +158,10 @@ ${GUARD} guard_hf,held_c,held_d FROM hf)`;
  * account's own list, so no CTE is joined to another (PostgreSQL cannot estimate a CTE's rows; a nested loop over two took minutes).
  */
 const TRIGGERS_CTE = `triggers AS (
-SELECT n.account,(e->>0)::integer asset_id,0 side,${TRIGGER.replaceAll("h.side", "0").replaceAll("m.pw", "(e->>1)::numeric")} price_wad
+SELECT n.account,(e->>0)::integer asset_id,0 side,${triggerSql(0, "(e->>1)::numeric")} price_wad
 FROM next n,json_array_elements(n.held_c) e WHERE n.debt_value>0 AND n.guard_hf>=${WAD}
 UNION ALL
-SELECT n.account,(e->>0)::integer,1,${TRIGGER.replaceAll("h.side", "1").replaceAll("m.pw", "(e->>1)::numeric")}
+SELECT n.account,(e->>0)::integer,1,${triggerSql(1, "(e->>1)::numeric")}
 FROM next n,json_array_elements(n.held_d) e WHERE n.debt_value>0 AND n.guard_hf>=${WAD})`;
 
 /**
@@ -184,6 +188,47 @@ const COLUMNS = [
 export function computeHealthSql(args: HealthSqlArgs): string {
   return `WITH ${healthCte(args)}
 SELECT n.*,old.health_factor previous_health_factor FROM next n LEFT JOIN ${args.tables.accountHealth} old ON old.account=n.account ORDER BY n.account`;
+}
+
+/** The at-risk list's filters (src/api/health-read.ts `atRiskOf`). */
+export interface AtRiskFilter {
+  maxHealthFactor: bigint;
+  minDebtUsd?: bigint;
+  chainId?: number;
+  assetId?: number;
+  /** Rows after (healthFactor, account), exclusive. */
+  after?: { healthFactor: bigint; account: string };
+  limit: number;
+}
+
+/**
+ * Read-only: the accounts whose health is strictly below the bound among those whose guard is below it (no other can
+ * be), with the filters, by health then account, after the cursor, at most `limit`, each with `total`: how many pass
+ * the filters, the cursor aside. With `countOnly`, that count alone (a page after the last row has no row to carry it).
+ */
+export function atRiskSql(args: Omit<HealthSqlArgs, "subjects">, f: AtRiskFilter, countOnly = false): string {
+  const t = args.tables;
+  const u = (name: string, v: number | bigint) => int(name, v, MAX_UINT256);
+  const where = [`n.health_factor<${u("maxHealthFactor", f.maxHealthFactor)}`];
+  if (f.minDebtUsd !== undefined) where.push(`n.debt_value>=${u("minDebtUsd", f.minDebtUsd)}`);
+  if (f.chainId !== undefined) where.push(`EXISTS (SELECT 1 FROM ${t.collateral} c WHERE c.account=n.account AND c.chain_id=${u("chainId", f.chainId)} AND c.amount>0)`);
+  if (f.assetId !== undefined) {
+    const id = u("assetId", f.assetId);
+    where.push(`(EXISTS (SELECT 1 FROM ${t.collateral} c WHERE c.account=n.account AND c.asset_id=${id} AND c.amount>0)
+OR EXISTS (SELECT 1 FROM ${t.debt} d WHERE d.account=n.account AND d.asset_id=${id} AND d.amount>0))`);
+  }
+  const cte = healthCte({ ...args, subjects: { kind: "guardBelow", bound: f.maxHealthFactor } });
+  if (countOnly) return `WITH ${cte} SELECT count(*) AS total FROM next n WHERE ${where.join(" AND ")}`;
+  let after = "";
+  if (f.after) {
+    if (!ADDRESS.test(f.after.account)) throw new RangeError(`a cursor's account must be a lowercase address, got ${JSON.stringify(f.after.account)}`);
+    const hf = u("after.healthFactor", f.after.healthFactor);
+    after = `WHERE health_factor>${hf} OR (health_factor=${hf} AND account>'${f.after.account}')`;
+  }
+  return `WITH ${cte},
+filtered AS (SELECT n.* FROM next n WHERE ${where.join(" AND ")}),
+counted AS (SELECT f.*,count(*) OVER () AS total FROM filtered f)
+SELECT * FROM counted ${after} ORDER BY health_factor,account LIMIT ${int("limit", f.limit, 2n ** 31n)}`;
 }
 
 /** Read-only: how many subjects there are (an index-only count for fired accounts), to choose how to write them. */

@@ -15,7 +15,7 @@ import {
   parseHealthChanges,
   writeHealthSql,
 } from "./health-sql.js";
-import { type BlockRef, hubChainId, logHealthEvents } from "./state.js";
+import { type BlockRef, healthValues, hubChainId, logHealthEvents } from "./state.js";
 import { healthTables } from "./tables.js";
 
 /**
@@ -70,24 +70,7 @@ export async function recomputeSubjects(context: Context, subjects: Subjects, bl
 
 /** Writes computed rows and their triggers through Ponder's store (during a fresh backfill: its cache holds them). */
 async function storeHealth(context: Context, computed: readonly ComputedHealth[], block: BlockRef): Promise<void> {
-  const rows = new Map(
-    computed.map((c) => [
-      c.account,
-      {
-        healthFactor: c.healthFactor,
-        collateralValue: c.collateralValue,
-        thresholdValue: c.thresholdValue,
-        borrowPower: c.borrowPower,
-        debtValue: c.debtValue,
-        dominantCollateralAssetId: c.dominantCollateralAssetId,
-        liquidationPriceWad: c.liquidationPriceWad,
-        shockWad: c.shockWad,
-        guardHf: c.guardHf,
-        updatedBlock: block.number,
-        updatedAt: block.timestamp,
-      },
-    ]),
-  );
+  const rows = new Map(computed.map((c) => [c.account, healthValues(c, block)]));
   await context.db
     .insert(accountHealth)
     .values([...rows].map(([account, v]) => ({ account, ...v })))

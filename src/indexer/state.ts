@@ -8,7 +8,7 @@ import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
 import type { StallReason } from "../layerzero/stall.js";
 import type { Hex } from "viem";
 import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from "../health/envelope.js";
-import { type AssetInfo, computeHealth, MissingInputError } from "./health.js";
+import { type AssetInfo, type Health, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
 
@@ -60,6 +60,23 @@ async function loadMarketInputs(context: Context, ids: Iterable<number>): Promis
   return inputs;
 }
 
+/** An account_health row's values (all but the key) from a computed health and its guard, as of `block`. */
+export function healthValues(h: Health & { guardHf: bigint }, block: BlockRef): Omit<typeof accountHealth.$inferInsert, "account"> {
+  return {
+    healthFactor: h.healthFactor,
+    collateralValue: h.collateralValue,
+    thresholdValue: h.thresholdValue,
+    borrowPower: h.borrowPower,
+    debtValue: h.debtValue,
+    dominantCollateralAssetId: h.dominantCollateralAssetId,
+    liquidationPriceWad: h.liquidationPriceWad,
+    shockWad: h.shockWad,
+    guardHf: h.guardHf,
+    updatedBlock: block.number,
+    updatedAt: block.timestamp,
+  };
+}
+
 /** A position the event changed: its trigger is dropped when the account no longer holds that asset on that side. */
 export interface TouchedPosition {
   assetId: number;
@@ -87,19 +104,7 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
     throw error;
   }
   const guardHf = guardOf(health);
-  const values = {
-    healthFactor: health.healthFactor,
-    collateralValue: health.collateralValue,
-    thresholdValue: health.thresholdValue,
-    borrowPower: health.borrowPower,
-    debtValue: health.debtValue,
-    dominantCollateralAssetId: health.dominantCollateralAssetId,
-    liquidationPriceWad: health.liquidationPriceWad,
-    shockWad: health.shockWad,
-    guardHf,
-    updatedBlock: block.number,
-    updatedAt: block.timestamp,
-  };
+  const values = healthValues({ ...health, guardHf }, block);
   // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
   await context.db.insert(accountHealth).values({ account: row.address, ...values }).onConflictDoUpdate(values);
