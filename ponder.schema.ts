@@ -315,6 +315,18 @@ export const opportunityEvent = onchainTable("opportunity_event", (t) => ({
 }));
 
 /**
+ * When the stall watch (src/indexer/pathway.ts) must judge the pathways again: one row (id 0). `dirty` is set by
+ * every packet event (a packet sent, verified or delivered changes what is in flight); `nextCheckAt` is the
+ * earliest block timestamp at which time alone can change a pathway's state (a packet in flight reaching an age the
+ * stall rule counts), null when nothing in flight can. Between the two the watch costs one cached row read a block.
+ */
+export const pathwayWatch = onchainTable("pathway_watch", (t) => ({
+  id: t.integer().primaryKey(),
+  dirty: t.boolean().notNull(),
+  nextCheckAt: t.bigint(),
+}));
+
+/**
  * Per LayerZero pathway (source eid → destination eid): whether the indexer last found it stalled, so each
  * transition is logged to the feed once. Written only on a transition (src/indexer/pathway.ts).
  */

@@ -71,18 +71,22 @@ async function firstBlockBelowOne(account: Address, from: bigint, to: bigint): P
 function rawSse(query: string, headers: Record<string, string> = {}) {
   const controller = new AbortController();
   const events: { id?: string; data: { data?: { opportunities?: { id: string; kind: string; account: string } }; errors?: { message: string }[] } }[] = [];
+  let markOpened!: () => void;
+  const opened = new Promise<void>((resolve) => (markOpened = resolve));
   const done = (async () => {
     const res = await fetch(`${ponder.url}/salvage/graphql?query=${encodeURIComponent(query)}`, {
       headers: { accept: "text/event-stream", ...headers },
       signal: controller.signal,
     });
+    markOpened();
     const parser = createParser({ onEvent: (e) => e.event === "next" && events.push({ id: e.id, data: JSON.parse(e.data) }) });
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
   })().catch((error: unknown) => {
     if (!controller.signal.aborted) throw error;
   });
-  return { events, close: () => controller.abort(), done };
+  // `opened` settles with the response's headers, or with the stream's end or failure before them.
+  return { events, close: () => controller.abort(), done, opened: Promise.race([opened, done]) };
 }
 
 describe("opportunity feed", () => {
@@ -260,26 +264,37 @@ describe("opportunity feed", () => {
     await until("no SSE subscriber left", async () => (await subscribers("sse")) === 0, 60_000);
     const before = rss();
     const startId = (await createSalvageClient({ url: ponder.url }).latestEventId()) ?? "0";
-    const subs = Array.from({ length: N }, () => rawSse(`subscription { opportunities(since: "${startId}") { id kind account } }`));
-    await until(`${N} SSE subscribers`, async () => (await subscribers("sse")) === N, 120_000);
-    const withSubscribers = rss();
+    const subs: ReturnType<typeof rawSse>[] = [];
+    try {
+      // 50 connects at a time, as a pool of clients would reconnect: all 1,000 at once overran a 2-core machine.
+      await mapLimit(Array.from({ length: N }, (_, i) => i), 50, async () => {
+        const sub = rawSse(`subscription { opportunities(since: "${startId}") { id kind account } }`);
+        subs.push(sub);
+        await sub.opened;
+      });
+      await until(`${N} SSE subscribers`, async () => (await subscribers("sse")) === N, 120_000);
+      const withSubscribers = rss();
 
-    // A deeper crash: more accounts become liquidatable and the rest move; every subscriber hears all of it.
-    const from = await net.deployment.hubClients.public.getBlockNumber({ cacheTime: 0 });
-    await new MarketSimulator(net.deployment, rng).crash(accounts, 0.85);
-    await caughtUp();
-    const log = await ponder.gql<{ opportunityEvents: { items: { id: string; blockNumber: string }[] } }>(`query($s: String) { opportunityEvents(since: $s, first: 500) { items { id blockNumber } } }`, { s: startId });
-    const ids = log.data!.opportunityEvents.items.map((e) => e.id);
-    expect(ids.length).toBeGreaterThan(0);
-    expect(log.data!.opportunityEvents.items.every((e) => BigInt(e.blockNumber) > from)).toBe(true);
-    await until(`all ${N} subscribers to get ${ids.length} events`, () => subs.every((s) => s.events.length >= ids.length), 120_000);
-    const peak = rss();
-    for (const s of subs) expect(s.events.map((e) => e.id)).toEqual(ids);
+      // A deeper crash: more accounts become liquidatable and the rest move; every subscriber hears all of it.
+      const from = await net.deployment.hubClients.public.getBlockNumber({ cacheTime: 0 });
+      await new MarketSimulator(net.deployment, rng).crash(accounts, 0.85);
+      await caughtUp();
+      const log = await ponder.gql<{ opportunityEvents: { items: { id: string; blockNumber: string }[] } }>(`query($s: String) { opportunityEvents(since: $s, first: 500) { items { id blockNumber } } }`, { s: startId });
+      const ids = log.data!.opportunityEvents.items.map((e) => e.id);
+      expect(ids.length).toBeGreaterThan(0);
+      expect(log.data!.opportunityEvents.items.every((e) => BigInt(e.blockNumber) > from)).toBe(true);
+      await until(`all ${N} subscribers to get ${ids.length} events`, () => subs.every((s) => s.events.length >= ids.length), 120_000);
+      const peak = rss();
+      for (const s of subs) expect(s.events.map((e) => e.id)).toEqual(ids);
 
-    for (const s of subs) s.close();
-    await Promise.all(subs.map((s) => s.done));
-    await until("subscribers to be released", async () => (await subscribers("sse")) === 0, 60_000);
-    const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-    console.log(`[feed] ponder RSS: ${mb(before)} before, ${mb(withSubscribers)} with ${N} SSE subscribers, ${mb(peak)} after ${ids.length} events to each (${ids.length * N} deliveries), ${mb(rss())} after they closed`);
+      for (const s of subs) s.close();
+      await Promise.all(subs.map((s) => s.done));
+      await until("subscribers to be released", async () => (await subscribers("sse")) === 0, 60_000);
+      const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+      console.log(`[feed] ponder RSS: ${mb(before)} before, ${mb(withSubscribers)} with ${subs.length} SSE subscribers, ${mb(peak)} after ${ids.length} events to each (${ids.length * subs.length} deliveries), ${mb(rss())} after they closed`);
+    } finally {
+      for (const s of subs) s.close();
+      await Promise.all(subs.map((s) => s.done));
+    }
   }, 400_000);
 });

@@ -8,6 +8,7 @@ import { ponder } from "ponder:registry";
 import { packet } from "ponder:schema";
 import { type Hex, pad } from "viem";
 import { decodePacket } from "../layerzero/packet.js";
+import { pathwaysChanged } from "./pathway-watch.js";
 import { eidOfChain } from "./state.js";
 
 const RANK = { sent: 0, verified: 1, delivered: 2 } as const;
@@ -30,6 +31,7 @@ ponder.on("EndpointV2:PacketSent", async ({ event, context }) => {
   const p = decodePacket(event.args.encodedPayload);
   const id = packetId(p.srcEid, p.sender, p.dstEid, p.receiver, p.nonce);
   const sent = { guid: p.guid, sentBlock: event.block.number, sentAt: event.block.timestamp, sentTx: event.transaction.hash };
+  await pathwaysChanged(context);
   const existing = await context.db.find(packet, { id });
   if (!existing) {
     await context.db.insert(packet).values({
@@ -55,6 +57,7 @@ async function arrived(
     status === "verified"
       ? { verifiedBlock: block.number, verifiedAt: block.timestamp }
       : { deliveredBlock: block.number, deliveredAt: block.timestamp, deliveredTx: tx };
+  await pathwaysChanged(context);
   const existing = await context.db.find(packet, { id });
   if (!existing) {
     await context.db.insert(packet).values({

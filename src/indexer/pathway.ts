@@ -12,9 +12,12 @@
  * every later one sorts after), log index BLOCK_LOG_INDEX. So the log keeps one order (its ids stay a resume
  * cursor), every replica serves the event with one id, and a reorg of the block that logged it removes it.
  *
- * Per block: one read of the packets in flight (the status index) and one of `pathway_stall` (a row per pathway);
- * with anything in flight or stalled, one of the checkpoints; a pathway's delivery history only while its oldest
- * packet is older than the rule's minimum.
+ * A block judges the pathways only when it must (src/indexer/pathway-watch.ts): after a packet event, or once its
+ * clock reaches the earliest moment time alone can change a state (a packet in flight, or a blocked nonce, reaching
+ * the rule's minimum age; the oldest packet reaching its pathway's bound). Any other block costs one cached row
+ * read. A judgement reads the packets in flight (the status index) and `pathway_stall` (a row per pathway); with
+ * anything in flight or stalled, the checkpoints; a pathway's delivery history only while its oldest packet is
+ * older than the rule's minimum.
  */
 import { ponder } from "ponder:registry";
 import { packet, pathwayStall } from "ponder:schema";
@@ -25,6 +28,7 @@ import { ascending, checkpointBlock, deliveryWindow } from "./pathway-history.js
 import { loadIndexerManifest } from "./manifest.js";
 import { type PathwayEventInput, logPathwayEvents } from "./state.js";
 import { qualifiedName } from "./tables.js";
+import { judged, mustJudge } from "./pathway-watch.js";
 
 interface Clock {
   chainId: number;
@@ -59,6 +63,7 @@ async function boundOf(context: Context, srcEid: number, dstEid: number, rule: S
 }
 
 ponder.on("PathwayWatch:block", async ({ event, context }) => {
+  if (!(await mustJudge(context, event.block.timestamp))) return;
   const rule = stallRule();
   // One after another: Ponder runs each raw read in a nested transaction of the block's.
   const open = await context.db.sql
@@ -66,11 +71,17 @@ ponder.on("PathwayWatch:block", async ({ event, context }) => {
     .from(packet)
     .where(inArray(packet.status, ["sent", "verified"]));
   const states = await context.db.sql.select().from(pathwayStall);
-  if (open.length === 0 && !states.some((s) => s.stalled)) return;
+  if (open.length === 0 && !states.some((s) => s.stalled)) return judged(context, { again: false, nextCheckAt: null });
   const clockOf = await clocks(context, { chainId: context.chain.id, number: event.block.number, timestamp: event.block.timestamp });
   // Where the log stands: the hub block this block's chain sees indexed (this block itself on the hub).
   const hub = clockOf.get(loadIndexerManifest().hub.eid);
-  if (!hub) return;
+  if (!hub) return judged(context, { again: true, nextCheckAt: null });
+  let again = false;
+  let nextCheckAt: bigint | null = null;
+  const checkAt = (t: bigint) => {
+    if (nextCheckAt === null || t < nextCheckAt) nextCheckAt = t;
+  };
+  const min = BigInt(rule.minSeconds);
 
   const key = (srcEid: number, dstEid: number) => `${srcEid}:${dstEid}`;
   const inFlight = new Map<string, OpenPacket[]>();
@@ -83,29 +94,40 @@ ponder.on("PathwayWatch:block", async ({ event, context }) => {
   const events: PathwayEventInput[] = [];
   for (const [k, { srcEid, dstEid }] of [...pathways].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const clock = clockOf.get(dstEid);
-    if (!clock) continue;
+    if (!clock) {
+      again = true;
+      continue;
+    }
     const packets = inFlight.get(k) ?? [];
     const sentAts = packets.flatMap((p) => (p.sentAt === null ? [] : [p.sentAt]));
     const oldest = sentAts.length === 0 ? null : sentAts.reduce((a, b) => (a < b ? a : b));
     const blocked = blockedNonce(packets);
+    let bound: bigint | undefined;
     const reason = await stallReason(
       {
         oldestAge: oldest === null ? null : ageAt(clock.timestamp, oldest),
         blockedAge: blocked?.sentAt == null ? null : ageAt(clock.timestamp, blocked.sentAt),
-        bound: () => boundOf(context, srcEid, dstEid, rule),
+        bound: async () => (bound = await boundOf(context, srcEid, dstEid, rule)),
       },
       rule,
     );
+    // When time alone next changes this pathway's state: ages count from the sending block, strictly past a bound.
+    if (blocked?.sentAt != null && ageAt(clock.timestamp, blocked.sentAt) <= min) checkAt(blocked.sentAt + min + 1n);
+    if (reason === null && oldest !== null) checkAt(oldest + (bound ?? min) + 1n);
     const was = stateOf.get(k);
     const wasReason = was?.stalled ? was.reason : null;
     if (reason === wasReason) continue;
     const transition = (reason !== null) !== (wasReason !== null);
     // One transition per pathway per hub block (its id): a second one waits for the next block, judged again there.
-    if (transition && was?.changedBlock === hub.number) continue;
+    if (transition && was?.changedBlock === hub.number) {
+      again = true;
+      continue;
+    }
     // A stalled pathway whose reason changed stays stalled: its row says why, the log has nothing new.
     const state = { stalled: reason !== null, reason, changedBlock: transition ? hub.number : was!.changedBlock };
     await context.db.insert(pathwayStall).values({ srcEid, dstEid, ...state }).onConflictDoUpdate(state);
     if (transition) events.push({ kind: reason ? "stalled" : "cleared", srcEid, dstEid, reason, asOf: clock });
   }
   await logPathwayEvents(context, events, hub);
+  await judged(context, { again, nextCheckAt });
 });
