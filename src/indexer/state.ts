@@ -124,7 +124,13 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   }
   // Without debt no trigger is kept (nothing a price does matters until the account borrows again).
   const dropped = health.debtValue > 0n ? (held.some((h) => h.assetId === touched.assetId && h.side === touched.side) ? [] : [touched]) : [...held, touched];
-  for (const d of dropped) await context.db.delete(healthTrigger, { account: row.address, assetId: d.assetId, side: SIDE_CODE[d.side] });
+  // Ponder's store deletes through the database even when no such row exists (a round trip per call): look first,
+  // which its row cache answers without the database while it is complete (a fresh backfill, where most
+  // positions are opened before any debt, so there is nothing to drop).
+  for (const d of dropped) {
+    const key = { account: row.address, assetId: d.assetId, side: SIDE_CODE[d.side] };
+    if (await context.db.find(healthTrigger, key)) await context.db.delete(healthTrigger, key);
+  }
   await logHealthEvents(context, [{ account: row.address, previousHealthFactor: previousHf ?? null, healthFactor: health.healthFactor, debtValue: health.debtValue }], block, logIndex);
 }
 
