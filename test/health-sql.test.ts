@@ -18,7 +18,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AssetInfo, computeHealth } from "../src/indexer/health.js";
-import { type Subjects, computeHealthSql, countSubjectsSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
+import { type Subjects, computeHealthSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
 import { guardOf, isWatched, triggerPrice } from "../src/health/envelope.js";
 import { MAX_UINT256, WAD } from "../src/health/wad.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
@@ -274,10 +274,9 @@ describe("Ponder's raw-SQL gate", () => {
   };
   const fired: Subjects = { kind: "fired", assetId: 65_535, priceWad: MAX_UINT256 };
 
-  it("takes the count and the computation of the fired accounts for reads, and the write for a write", async () => {
+  it("takes the computation of the fired accounts for a read, and the write for a write", async () => {
     const gate = (await import(new URL("../node_modules/ponder/dist/esm/utils/sql-parse.js", import.meta.url).href)) as { isReadonlySQLQuery: (sql: string) => Promise<boolean> };
-    expect(await gate.isReadonlySQLQuery(countSubjectsSql({ tables, subjects: fired }))).toBe(true);
-    const compute = computeHealthSql({ tables, subjects: fired, hubChainId: 2 ** 53 - 1 });
+    const compute = computeHealthSql({ tables, subjects: fired, hubChainId: 2 ** 53 - 1 }, 2 ** 31);
     expect(compute.length).toBeLessThanOrEqual(5_000);
     expect(await gate.isReadonlySQLQuery(compute)).toBe(true);
     expect(await gate.isReadonlySQLQuery(writeHealthSql({ tables, subjects: fired, hubChainId: 1, blockNumber: 1n, blockTimestamp: 1n }))).toBe(false);

@@ -11,6 +11,7 @@ import { accountHealth } from "ponder:schema";
 import { inArray, sql } from "ponder";
 import type { Address } from "viem";
 import { type AtRiskFilter, type ComputedHealth, atRiskSql, healthCte, parseComputedHealth } from "../indexer/health-sql.js";
+import { isWatched } from "../health/envelope.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { healthTables } from "../indexer/tables.js";
 import type { HealthRow } from "./queries.js";
@@ -59,8 +60,14 @@ export async function healthOf(keys: readonly Address[]): Promise<HealthRow[]> {
   return atOneBlock(async (snapshot) => {
     const stored = await storedRows(lower);
     if (stored.size === 0) return [];
-    const subjects = { kind: "accounts" as const, accounts: [...stored.keys()] };
-    const now = new Map(parseComputedHealth(await rowsOf(`WITH ${healthCte({ ...sqlArgs(), subjects })} SELECT * FROM next`)).map((c) => [c.account.toLowerCase(), c]));
+    // A watched account's row is exact at every block (the indexer recomputes it at each move of a price it
+    // holds, and at each position event): only the others are computed. In a crash that is most of the feed's.
+    const moving = [...stored.values()].filter((s) => !isWatched(s.guardHf)).map((s) => s.account.toLowerCase());
+    const subjects = { kind: "accounts" as const, accounts: moving };
+    const now =
+      moving.length === 0
+        ? new Map<string, ComputedHealth>()
+        : new Map(parseComputedHealth(await rowsOf(`WITH ${healthCte({ ...sqlArgs(), subjects })} SELECT * FROM next`)).map((c) => [c.account.toLowerCase(), c]));
     // An account missing an input (a price not indexed) keeps its stored health, as in the indexer.
     return [...stored.values()].map((s) => {
       const c = now.get(s.account.toLowerCase());

@@ -13,9 +13,9 @@
  * Accounts with a position in an asset whose price or listing is not indexed are left out (they keep their
  * previous health), as computeHealth's MissingInputError does.
  *
- * A price update counts its subjects (`countSubjectsSql`), then either reads them with `computeHealthSql`
- * (read-only: Ponder flushes the tables it reads and keeps its row cache) and writes them through Ponder's store,
- * or computes and writes them in one statement, `writeHealthSql` (recompute.ts says when). The API reads with
+ * A price update either reads its subjects with `computeHealthSql` (read-only: Ponder flushes the tables it reads
+ * and keeps its row cache) and writes them through Ponder's store, or computes and writes them in one statement,
+ * `writeHealthSql` (recompute.ts says when). The API reads with
  * `healthCte` and `atRiskSql`.
  *
  * Tables are named by the caller, qualified with their schema (Ponder's `ponder start --schema`): in the
@@ -182,12 +182,14 @@ const COLUMNS = [
 /**
  * Read-only: each subject's health and guard (next's columns, with the assets it holds and their prices as JSON
  * [asset_id, "price_wad"] lists `held_c` and `held_d`), and its stored row's health factor before
- * (`previous_health_factor`, null without a row). Ordered by account. Its triggers are computed from those lists by
+ * (`previous_health_factor`, null without a row). Ordered by account, the first `limit` when given. Its triggers are computed from those lists by
  * `parseComputedHealth` (envelope.ts `triggerPrice`).
  */
-export function computeHealthSql(args: HealthSqlArgs): string {
+export function computeHealthSql(args: HealthSqlArgs, limit?: number): string {
   return `WITH ${healthCte(args)}
-SELECT n.*,old.health_factor previous_health_factor FROM next n LEFT JOIN ${args.tables.accountHealth} old ON old.account=n.account ORDER BY n.account`;
+SELECT n.*,old.health_factor previous_health_factor FROM next n LEFT JOIN ${args.tables.accountHealth} old ON old.account=n.account ORDER BY n.account${
+    limit === undefined ? "" : ` LIMIT ${int("limit", limit, 2n ** 31n)}`
+  }`;
 }
 
 /** The at-risk list's filters (src/api/health-read.ts `atRiskOf`). */
@@ -229,11 +231,6 @@ OR EXISTS (SELECT 1 FROM ${t.debt} d WHERE d.account=n.account AND d.asset_id=${
 filtered AS (SELECT n.* FROM next n WHERE ${where.join(" AND ")}),
 counted AS (SELECT f.*,count(*) OVER () AS total FROM filtered f)
 SELECT * FROM counted ${after} ORDER BY health_factor,account LIMIT ${int("limit", f.limit, 2n ** 31n)}`;
-}
-
-/** Read-only: how many subjects there are (an index-only count for fired accounts), to choose how to write them. */
-export function countSubjectsSql(args: Pick<HealthSqlArgs, "tables" | "subjects">): string {
-  return `SELECT count(*) AS n FROM (${subjectsSql(args.tables, args.subjects)}) s`;
 }
 
 /**

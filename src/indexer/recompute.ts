@@ -5,16 +5,7 @@
 import { sql } from "ponder";
 import type { Context } from "ponder:registry";
 import { accountHealth, healthTrigger } from "ponder:schema";
-import {
-  type ComputedHealth,
-  type HealthChange,
-  type Subjects,
-  computeHealthSql,
-  countSubjectsSql,
-  parseComputedHealth,
-  parseHealthChanges,
-  writeHealthSql,
-} from "./health-sql.js";
+import { type ComputedHealth, type Subjects, computeHealthSql, parseComputedHealth, parseHealthChanges, writeHealthSql } from "./health-sql.js";
 import { type BlockRef, healthValues, hubChainId, logHealthEvents } from "./state.js";
 import { healthTables } from "./tables.js";
 
@@ -37,9 +28,10 @@ export function markFreshStart(): void {
   freshStart = true;
 }
 
-function writeThroughStore(count: number, block: BlockRef): boolean {
+/** Whether Ponder's row cache can still be complete: a fresh start's backfill, no raw write yet. */
+function storeCanHold(block: BlockRef): boolean {
   const live = BigInt(Math.floor(Date.now() / 1000)) - block.timestamp < LIVE_BLOCK_AGE_SECONDS;
-  return freshStart && !rawWritten && !live && count <= STORE_WRITE_LIMIT;
+  return freshStart && !rawWritten && !live;
 }
 
 // Ponder's indexing `sql` is drizzle's pg-proxy driver: `execute` resolves to the rows themselves.
@@ -47,24 +39,23 @@ const rowsOf = async (context: Context, statement: string): Promise<Record<strin
   (await context.db.sql.execute(sql.raw(statement))) as unknown as Record<string, unknown>[];
 
 /**
- * Recomputes the subjects' health and envelope at the indexed prices and logs the feed's events. Counted first
- * (read-only, an index range scan); then either computed read-only (Ponder flushes the tables it reads, nothing
- * more) and written through the store, or computed and written in one statement (see STORE_WRITE_LIMIT).
+ * Recomputes the subjects' health and envelope at the indexed prices and logs the feed's events. While Ponder's
+ * cache can be complete (see STORE_WRITE_LIMIT), computed read-only (Ponder flushes the tables it reads, nothing
+ * more), at most one more row than the limit: within it, written through the store; past it, or otherwise,
+ * computed and written in one statement (no count first: a statement that Ponder parses twice and flushes for).
  */
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
-  const [count] = await rowsOf(context, countSubjectsSql(args));
-  const n = Number(count?.n ?? 0);
-  if (n === 0) return;
-  let changes: HealthChange[];
-  if (writeThroughStore(n, block)) {
-    const computed = parseComputedHealth(await rowsOf(context, computeHealthSql(args)));
-    await storeHealth(context, computed, block);
-    changes = computed;
-  } else {
-    rawWritten = true;
-    changes = parseHealthChanges(await rowsOf(context, writeHealthSql({ ...args, blockNumber: block.number, blockTimestamp: block.timestamp })));
+  if (storeCanHold(block)) {
+    const rows = await rowsOf(context, computeHealthSql(args, STORE_WRITE_LIMIT + 1));
+    if (rows.length <= STORE_WRITE_LIMIT) {
+      const computed = parseComputedHealth(rows);
+      await storeHealth(context, computed, block);
+      return logHealthEvents(context, computed, block, logIndex);
+    }
   }
+  rawWritten = true;
+  const changes = parseHealthChanges(await rowsOf(context, writeHealthSql({ ...args, blockNumber: block.number, blockTimestamp: block.timestamp })));
   await logHealthEvents(context, changes, block, logIndex);
 }
 
