@@ -9,6 +9,7 @@
  * - transform: the sum of ponder_historical_transform_duration (prefetch, begin, index, load, finalize,
  *   commit): the indexing work itself, what the app's logic costs.
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type BenchResult, type Figure, log, median, round } from "./lib/common.js";
 import type { BenchNetwork } from "./lib/network.js";
@@ -26,6 +27,8 @@ export interface ThroughputRun {
   handlerMs: number;
   wallToReadyMs: number;
   peakRssMiB: number | null;
+  /** context.client calls Ponder retried (its log's warnings), when any. */
+  rpcRetries?: number;
 }
 
 async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: string): Promise<ThroughputRun> {
@@ -59,7 +62,12 @@ async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: stri
       wallToReadyMs,
       peakRssMiB: p.memory()?.peakRssMiB ?? null,
     };
-    log(`throughput ${app}: ${run.events} events, backfill ${run.backfillMs} ms, transform ${round(run.transformMs, 0)} ms, peak RSS ${run.peakRssMiB} MiB`);
+    // A context.client call Ponder retried (it backs off 125 ms, 250 ms, … in the handler's time).
+    const retried = p.logLines("Failed 'context.client' action");
+    if (retried.length > 0) run.rpcRetries = retried.length;
+    // SALVAGE_BENCH_THROUGHPUT_LOG=dir keeps each app's log (JSON lines) as <dir>/<app>.log.
+    if (process.env.SALVAGE_BENCH_THROUGHPUT_LOG) writeFileSync(join(process.env.SALVAGE_BENCH_THROUGHPUT_LOG, `${app}.log`), p.log());
+    log(`throughput ${app}: ${run.events} events, backfill ${run.backfillMs} ms, transform ${round(run.transformMs, 0)} ms, peak RSS ${run.peakRssMiB} MiB${run.rpcRetries ? `, ${run.rpcRetries} context.client retries` : ""}`);
     return run;
   } finally {
     await p.stop();

@@ -13,8 +13,8 @@ import {
   price,
   reserve,
 } from "ponder:schema";
-import { priceFeedAbi } from "../../abis/index.js";
 import { priceToWad, valueOf } from "../health/health.js";
+import { feedDecimals as readFeedDecimals } from "./feed-decimals.js";
 import { loadIndexerManifest } from "./manifest.js";
 import { markFreshStart, recomputeSubjects } from "./recompute.js";
 import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
@@ -30,9 +30,9 @@ ponder.on("Hub:AssetListed", async ({ event, context }) => {
   const { assetId, feed, decimals, token, ltv, liquidationThreshold, heartbeat } = event.args;
   const configured = loadIndexerManifest().assetById.get(assetId);
   // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value. A feed's
-  // decimals are immutable (Chainlink's and ours), so it is read at the latest block ("immutable"): no archive
-  // state needed, which a pruned RPC, or anvil past its in-memory history, cannot serve for an old block.
-  const feedDecimals = await context.client.readContract({ abi: priceFeedAbi, address: feed, functionName: "decimals", cache: "immutable" });
+  // decimals are immutable (Chainlink's and ours), so it is read at the latest block: no archive state needed,
+  // which a pruned RPC, or anvil past its in-memory history, cannot serve for an old block (feed-decimals.ts).
+  const feedDecimals = await readFeedDecimals(loadIndexerManifest().hub.rpcUrl, feed);
   const values = {
     symbol: configured?.symbol ?? null,
     feed,
