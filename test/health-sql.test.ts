@@ -18,7 +18,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AssetInfo, computeHealth } from "../src/indexer/health.js";
-import { type Subjects, computeHealthSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
+import { type Subjects, PRICE_PARAM, bindPrice, computeHealthSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
 import { guardOf, isWatched, triggerPrice } from "../src/health/envelope.js";
 import { MAX_UINT256, WAD } from "../src/health/wad.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
@@ -280,5 +280,19 @@ describe("Ponder's raw-SQL gate", () => {
     expect(compute.length).toBeLessThanOrEqual(5_000);
     expect(await gate.isReadonlySQLQuery(compute)).toBe(true);
     expect(await gate.isReadonlySQLQuery(writeHealthSql({ tables, subjects: fired, hubChainId: 1, blockNumber: 1n, blockTimestamp: 1n }))).toBe(false);
+  });
+
+  it("writes a price update's computation with its price bound: one text per asset, read-only as Ponder renders the parameters", async () => {
+    const gate = (await import(new URL("../node_modules/ponder/dist/esm/utils/sql-parse.js", import.meta.url).href)) as { isReadonlySQLQuery: (sql: string) => Promise<boolean> };
+    const bound = (priceWad: bigint) => computeHealthSql({ tables, subjects: { kind: "fired", assetId: 65_535, priceWad, bound: true }, hubChainId: 2 ** 53 - 1 }, 5_001);
+    expect(bound(1n)).toBe(bound(MAX_UINT256));
+    const { parts, param } = bindPrice(bound(12n), 12n);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(param).toBe("12");
+    // drizzle numbers the parameters $1, $2, … in order.
+    const rendered = parts.reduce((text, part, i) => `${text}$${i}::numeric${part}`);
+    expect(rendered).not.toContain(PRICE_PARAM);
+    expect(await gate.isReadonlySQLQuery(rendered)).toBe(true);
+    expect(() => bindPrice(bound(1n), -1n)).toThrow(/priceWad/);
   });
 });

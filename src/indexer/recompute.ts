@@ -5,7 +5,7 @@
 import { sql } from "ponder";
 import type { Context } from "ponder:registry";
 import { accountHealth, healthTrigger } from "ponder:schema";
-import { type ComputedHealth, type Subjects, computeHealthSql, parseComputedHealth, parseHealthChanges, writeHealthSql } from "./health-sql.js";
+import { type ComputedHealth, type Subjects, bindPrice, computeHealthSql, parseComputedHealth, parseHealthChanges, writeHealthSql } from "./health-sql.js";
 import { type BlockRef, healthValues, hubChainId, logHealthEvents } from "./state.js";
 import { healthTables } from "./tables.js";
 
@@ -34,9 +34,18 @@ function storeCanHold(block: BlockRef): boolean {
   return freshStart && !rawWritten && !live;
 }
 
+/** A statement with parameters (drizzle's SQL, which ponder does not export by name). */
+type SQL = ReturnType<typeof sql.raw>;
+
 // Ponder's indexing `sql` is drizzle's pg-proxy driver: `execute` resolves to the rows themselves.
-const rowsOf = async (context: Context, statement: string): Promise<Record<string, unknown>[]> =>
-  (await context.db.sql.execute(sql.raw(statement))) as unknown as Record<string, unknown>[];
+const rowsOf = async (context: Context, statement: string | SQL): Promise<Record<string, unknown>[]> =>
+  (await context.db.sql.execute(typeof statement === "string" ? sql.raw(statement) : statement)) as unknown as Record<string, unknown>[];
+
+/** A statement written with PRICE_PARAM, the price bound as a parameter in each place (health-sql.ts `bindPrice`). */
+function withPrice(statement: string, priceWad: bigint): SQL {
+  const { parts, param } = bindPrice(statement, priceWad);
+  return sql.join(parts.flatMap((part, i) => (i === 0 ? [sql.raw(part)] : [sql`${param}::numeric`, sql.raw(part)])));
+}
 
 /**
  * Recomputes the subjects' health and envelope at the indexed prices and logs the feed's events. While Ponder's
@@ -47,7 +56,9 @@ const rowsOf = async (context: Context, statement: string): Promise<Record<strin
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
   if (storeCanHold(block)) {
-    const rows = await rowsOf(context, computeHealthSql(args, STORE_WRITE_LIMIT + 1));
+    // A price update's statement binds its price: its text is the same at every update of the asset.
+    const compute = subjects.kind === "fired" ? withPrice(computeHealthSql({ ...args, subjects: { ...subjects, bound: true } }, STORE_WRITE_LIMIT + 1), subjects.priceWad) : computeHealthSql(args, STORE_WRITE_LIMIT + 1);
+    const rows = await rowsOf(context, compute);
     if (rows.length <= STORE_WRITE_LIMIT) {
       const computed = parseComputedHealth(rows);
       await storeHealth(context, computed, block);
