@@ -20,6 +20,7 @@ import type { Deployment } from "../src/protocol/deployment.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { bestTake } from "../src/opportunity/index.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
+import { dashboardGaps, readDashboard } from "./helpers/dashboard.js";
 import { metricConventionViolations } from "./helpers/metric-conventions.js";
 import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js";
 import { revertOf } from "../src/chains/errors.js";
@@ -295,10 +296,12 @@ describe("salvage GraphQL", () => {
     expect(bad.errors?.[0]?.message).toMatch(/opportunityEvents: since must be an event id/);
   });
 
-  it("/salvage/metrics follows Prometheus naming: salvage_ prefix, _total on counters only, base units, no per-account labels", async () => {
+  it("/salvage/metrics follows Prometheus naming: salvage_ prefix, _total on counters only, base units, no per-account labels; serves what the Grafana dashboard reads", async () => {
     const text = await (await api("/salvage/metrics")).text();
     expect(text).toContain("# TYPE salvage_pathway_delivery_seconds gauge");
     expect(metricConventionViolations(text)).toEqual([]);
+    // The Grafana dashboard's indexer panels name only metrics and labels served here.
+    expect(dashboardGaps(readDashboard().queries, "indexer", text)).toEqual([]);
   });
 
   it("rejects abuse with GraphQL errors and keeps serving", async () => {

@@ -11,6 +11,7 @@ import { HEARTBEAT_SECONDS, assetById } from "../src/devnet/market.js";
 import { valueOf } from "../src/health/health.js";
 import { WAD } from "../src/health/wad.js";
 import { openPosition } from "./helpers/bad-debt.js";
+import { dashboardGaps, readDashboard } from "./helpers/dashboard.js";
 import { setAnswer } from "./helpers/prices.js";
 import { coverage, nearestUnderWaterFirst } from "../src/recovery/policy.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
@@ -85,6 +86,8 @@ it("recovers every liquidatable account after the crash and touches no healthy o
     const median = sorted[Math.ceil(sorted.length / 2) - 1]!;
     expect(text).toContain(`salvage_delivery_seconds{eid="${eid}",quantile="0.5"} ${median}`);
   }
+  // The Grafana dashboard's relayer panels name only metrics and labels the relayer serves.
+  expect(dashboardGaps(readDashboard().queries, "relayer", text)).toEqual([]);
 }, 240_000);
 
 it("neither kicks nor takes an account whose health needs a stale price, recovers one without that asset meanwhile, and the first once the price is usable", async () => {
