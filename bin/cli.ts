@@ -87,7 +87,8 @@ async function demo(argv: string[]): Promise<void> {
     strict: true,
     options: { ...DEVNET_FLAGS, "api-port": { type: "string", default: "42069" }, "metrics-port": { type: "string", default: "9464" } },
   });
-  const options = devnetOptions(values, { scenario: "crash", crashAfter: 30 });
+  // The crash a few steps after seeding: the relayer detects from the hub while the indexer still backfills.
+  const options = devnetOptions(values, { scenario: "crash", crashAfter: 5 });
   const signal = interruptible();
   await runDemo({ ...options, apiPort: Number(values["api-port"]), metricsPort: Number(values["metrics-port"]) }, (line) => console.log(line), signal);
   if (signal.aborted) process.exit(0);

@@ -1,7 +1,7 @@
 /** `npx salvage devnet` end to end, as an operator runs it: headless, and leaving no chain behind. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { connect } from "node:net";
+import { type AddressInfo, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,8 +11,8 @@ import { cascadePath } from "../src/devnet/cascade.js";
 const root = join(import.meta.dirname, "..");
 
 /** `detached`: in a process group of its own, as a shell runs a foreground job (Ctrl-C signals the whole group). */
-function runCli(args: string[], options: { detached?: boolean } = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [join(root, "bin/salvage.mjs"), "devnet", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: options.detached ?? false });
+function runCli(args: string[], options: { detached?: boolean; command?: "devnet" | "demo" } = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [join(root, "bin/salvage.mjs"), options.command ?? "devnet", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: options.detached ?? false });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -167,4 +167,40 @@ describe("salvage devnet", () => {
     expect(run.output()).not.toMatch(/error|Timed out/i);
     await expectNothingLeft(manifestPath);
   }, 180_000);
+});
+
+/** A port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe("salvage demo", () => {
+  it("prints its first recovery, and on a terminal's Ctrl-C stops the devnet, the indexer and the relayer with a clean stopped line", async () => {
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-demo-")), "manifest.json");
+    const [apiPort, metricsPort] = [await freePort(), await freePort()];
+    const run = runCli(["--manifest", manifestPath, "--api-port", String(apiPort), "--metrics-port", String(metricsPort)], { command: "demo", detached: true });
+    const deadline = Date.now() + 180_000;
+    while (!/\[demo\] first recovery [\d.]+ s after start/.test(run.output()) && run.child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    const first = /\[demo\] first recovery ([\d.]+) s after start/.exec(run.output());
+    expect(first, run.output().slice(-3_000)).not.toBeNull();
+    console.log(`[demo] first recovery ${first![1]} s after start`);
+    // The recovery is real: the page's server answers and the relayer counts a seized recovery.
+    expect((await fetch(`http://127.0.0.1:${apiPort}/salvage/status`)).status).toBe(200);
+    expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toMatch(/^salvage_recoveries\{state="seized"\} [1-9]/m);
+
+    process.kill(-run.child.pid!, "SIGINT");
+    const code = await Promise.race([run.exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), 30_000))]);
+    expect(code, run.output().slice(-3_000)).toBe(0);
+    expect(run.output()).toMatch(/\[devnet\] devnet stopped\n[\s\S]*\[demo\] stopped [\d.]+ s after the interrupt/);
+    expect(run.output()).not.toMatch(/stopped on error|Timed out/i);
+    for (const port of [apiPort, metricsPort]) expect(await portOpen(port), `port ${port} still answers`).toBe(false);
+    await expectNothingLeft(manifestPath);
+  }, 300_000);
 });

@@ -2,6 +2,10 @@
  * `salvage demo`: the whole system on one machine. The devnet (chains, protocol, borrowers, market
  * simulation and crash), the Ponder indexer with its GraphQL API, and the relayer, each in its own
  * process with prefixed logs. Ctrl-C stops all of them.
+ *
+ * It says how long the point took: `[demo] first recovery N s after start` when the relayer logs its first
+ * `recovered` (collateral seized on the spoke), and `[demo] stopped N s after the interrupt` once every process has
+ * exited.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
@@ -18,19 +22,38 @@ export interface DemoOptions extends DevnetOptions {
   metricsPort: number;
 }
 
-function prefixed(child: ChildProcess, name: string, log: (line: string) => void): void {
+function prefixed(child: ChildProcess, name: string, log: (line: string) => void, onLine?: (line: string) => void): void {
   for (const stream of [child.stdout, child.stderr]) {
     let buffer = "";
     stream?.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
       const lines = buffer.split("\n");
       buffer = lines.pop()!;
-      for (const line of lines) if (line.trim()) log(`[${name}] ${line}`);
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        log(`[${name}] ${line}`);
+        onLine?.(line);
+      }
     });
   }
 }
 
+/** Whether a relayer log line (pino JSON) is a recovery's end: collateral seized on the spoke. */
+function isRecovered(line: string): boolean {
+  if (!line.startsWith("{")) return false;
+  try {
+    return (JSON.parse(line) as { msg?: unknown }).msg === "recovered";
+  } catch {
+    return false;
+  }
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
 export async function runDemo(options: DemoOptions, log: (line: string) => void, signal: AbortSignal): Promise<void> {
+  const started = Date.now();
+  let interruptedAt: number | undefined;
+  signal.addEventListener("abort", () => (interruptedAt = Date.now()), { once: true });
   const root = resolve(dirname(require.resolve("../../package.json")));
   const manifest = resolve(options.manifest);
   rmSync(manifest, { force: true });
@@ -54,7 +77,12 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
     ),
   ];
   prefixed(children[0]!, "indexer", log);
-  prefixed(children[1]!, "relayer", log);
+  let recovered = false;
+  prefixed(children[1]!, "relayer", log, (line) => {
+    if (recovered || !isRecovered(line)) return;
+    recovered = true;
+    log(`[demo] first recovery ${seconds(Date.now() - started)} s after start (collateral seized on the spoke)`);
+  });
   log(`page: http://127.0.0.1:${options.apiPort}/ · GraphQL: http://127.0.0.1:${options.apiPort}/graphql and /salvage/graphql (subscriptions: SSE and WebSocket) · at-risk: http://127.0.0.1:${options.apiPort}/at-risk · relayer metrics: http://127.0.0.1:${options.metricsPort}/metrics`);
   try {
     await devnet;
@@ -70,5 +98,6 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
           }),
       ),
     );
+    if (interruptedAt !== undefined) log(`[demo] stopped ${seconds(Date.now() - interruptedAt)} s after the interrupt`);
   }
 }
