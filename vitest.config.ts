@@ -12,6 +12,8 @@ const shared = { testTimeout: 120_000, hookTimeout: 180_000 };
 
 export default defineConfig({
   test: {
+    // PostgreSQL started and Chromium installed when missing (test/setup/machine.ts), once before every file.
+    globalSetup: ["test/setup/machine.ts"],
     maxWorkers: 2,
     projects: [
       { test: { ...shared, name: "suite", include: ["test/**/*.test.ts"], exclude: LOAD, sequence: { groupOrder: 0 } } },
