@@ -167,6 +167,18 @@ export const liquidation = onchainTable(
 );
 
 /**
+ * A spoke's Seized, by take id: kept whatever order the chains are indexed in (Ponder indexes them independently,
+ * so a spoke's Seized can be indexed before the hub's Take it pays), and merged into `liquidation` by whichever of
+ * the two comes second (src/indexer/spoke.ts, hub.ts).
+ */
+export const seizure = onchainTable("seizure", (t) => ({
+  takeId: t.bigint().primaryKey(),
+  chainId: t.integer().notNull(),
+  block: t.bigint().notNull(),
+  timestamp: t.bigint().notNull(),
+}));
+
+/**
  * LayerZero packets by path and nonce (what PacketVerified/PacketDelivered identify them by), with the
  * guid from PacketSent. Status: sent → verified → delivered. Blocks are per chain (source for sent, destination
  * for verified/delivered); latency is in seconds of block time.

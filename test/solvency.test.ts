@@ -11,7 +11,7 @@
 import { writeFileSync } from "node:fs";
 import { type Address, parseUnits } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hubAbi } from "../abis/index.js";
+import { hubAbi, spokeAbi } from "../abis/index.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { fundLiquidator, fundReserve, openPosition, takeUntilWrittenOff } from "./helpers/bad-debt.js";
@@ -220,5 +220,39 @@ describe("solvency", () => {
     expect(sample("salvage_underwater_shortfall_usd")).toBeCloseTo(Number(BigInt(s.underWater.shortfallUsd) / 10n ** 12n) / 1e6, 2);
     expect(text).not.toMatch(/account="/);
     expect(text).toMatch(/# TYPE salvage_bad_debt_written_off_total counter/);
+  });
+
+  it("every take's liquidation carries its spoke's Seized block, live and in a fresh index (where a spoke's Seized can be indexed before the hub's Take)", async () => {
+    const d = net!.deployment;
+    const takes = await d.hubClients.public.getContractEvents({ address: d.hubAddress, abi: hubAbi, eventName: "Take", fromBlock: 0n });
+    const ours = takes.filter((t) => [whale, small].includes(t.args.account!));
+    expect(ours.length).toBeGreaterThan(1);
+    const seizedAt = new Map<string, string>();
+    for (const spoke of d.spokes) {
+      const logs = await d.clients(spoke).public.getContractEvents({ address: spoke.contracts.spoke!, abi: spokeAbi, eventName: "Seized", fromBlock: 0n });
+      for (const l of logs) seizedAt.set(l.args.takeId!.toString(), l.blockNumber.toString());
+    }
+    const expected = Object.fromEntries(ours.map((t) => [t.args.takeId!.toString(), seizedAt.get(t.args.takeId!.toString()) ?? null]));
+    expect(Object.values(expected).every((b) => b !== null), JSON.stringify(expected)).toBe(true);
+    const served = async (app: PonderApp) => {
+      const q = `query($a: String!) { account(address: $a) { liquidations { takeId seizedBlock } } }`;
+      const out: Record<string, string | null> = {};
+      for (const a of [whale, small]) {
+        const r = await app.gql<{ account: { liquidations: { takeId: string; seizedBlock: string | null }[] } }>(q, { a });
+        expect(r.errors).toBeUndefined();
+        for (const l of r.data!.account.liquidations) out[l.takeId] = l.seizedBlock;
+      }
+      return out;
+    };
+    for (const spoke of d.spokes) await ponder!.indexed(spoke.name, await d.clients(spoke).public.getBlockNumber({ cacheTime: 0 }));
+    expect(await served(ponder!)).toEqual(expected);
+    // A fresh index backfills every chain on its own: the spokes, with few events, often run ahead of the hub.
+    const fresh = await startPonder({ manifest: net!.network.manifest, databaseUrl: database?.url });
+    try {
+      for (const c of d.manifest.chains) await fresh.indexed(c.name, await d.clients(c).public.getBlockNumber({ cacheTime: 0 }));
+      expect(await served(fresh)).toEqual(expected);
+    } finally {
+      await fresh.stop();
+    }
   });
 });

@@ -12,6 +12,7 @@ import {
   liquidation,
   price,
   reserve,
+  seizure,
 } from "ponder:schema";
 import { priceToWad, valueOf } from "../health/health.js";
 import { feedDecimals as readFeedDecimals } from "./feed-decimals.js";
@@ -142,6 +143,9 @@ ponder.on("Hub:Take", async ({ event, context }) => {
     timestamp: event.block.timestamp,
     transactionHash: event.transaction.hash,
   }).onConflictDoNothing();
+  // The spoke's Seized may be indexed first (chains are indexed independently).
+  const seized = await context.db.find(seizure, { takeId: a.takeId });
+  if (seized) await context.db.update(liquidation, { takeId: a.takeId }).set({ seizedBlock: seized.block, seizedAt: seized.timestamp });
   const row = await context.db.find(auction, { auctionId: a.auctionId });
   if (row) await context.db.update(auction, { auctionId: a.auctionId }).set({ takes: row.takes + 1, repaid: row.repaid + a.repayAmount });
 });
