@@ -7,27 +7,14 @@
  *   npx tsx bench/crash-write-plan.ts [N=100000] [P=80]
  */
 import pg from "pg";
-import { writeHealthSql } from "../src/indexer/health-sql.js";
+import { HEALTH_SQL_SESSION_OPTIONS, writeHealthSql } from "../src/indexer/health-sql.js";
+import { createHealthTables } from "./lib/health-tables.js";
 import { BENCH_DATABASE_URL } from "./lib/pg.js";
 const N = Number(process.argv[2] ?? 100000);
 const S = "crash_profile";
-const T = { collateral: `${S}.collateral`, debt: `${S}.debt`, asset: `${S}.asset`, price: `${S}.price`, accountHealth: `${S}.account_health`, healthTrigger: `${S}.health_trigger` };
-const c = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+const c = new pg.Client({ connectionString: BENCH_DATABASE_URL, options: HEALTH_SQL_SESSION_OPTIONS });
 await c.connect();
-await c.query("SET jit=off; SET work_mem='64MB'; SET random_page_cost=1.1; SET max_parallel_workers_per_gather=0");
-await c.query(`DROP SCHEMA IF EXISTS ${S} CASCADE; CREATE SCHEMA ${S}; SET search_path TO ${S};
-CREATE TABLE collateral (account text, eid integer, asset_id integer, amount numeric(78,0), PRIMARY KEY (account, eid, asset_id));
-CREATE TABLE debt (account text, asset_id integer, amount numeric(78,0), PRIMARY KEY (account, asset_id));
-CREATE TABLE asset (asset_id integer PRIMARY KEY, decimals integer, ltv numeric(78,0), liquidation_threshold numeric(78,0));
-CREATE TABLE price (chain_id integer, asset_id integer, price_wad numeric(78,0), PRIMARY KEY (chain_id, asset_id));
-CREATE TABLE account_health (account text PRIMARY KEY, health_factor numeric(78,0) NOT NULL, collateral_value numeric(78,0) NOT NULL,
-  threshold_value numeric(78,0) NOT NULL, borrow_power numeric(78,0) NOT NULL, debt_value numeric(78,0) NOT NULL,
-  dominant_collateral_asset_id integer, liquidation_price_wad numeric(78,0), shock_wad numeric(78,0),
-  guard_hf numeric(78,0) NOT NULL DEFAULT 0, updated_block numeric(78,0) NOT NULL, updated_at numeric(78,0) NOT NULL);
-CREATE INDEX ON account_health (guard_hf);
-CREATE TABLE health_trigger (account text, asset_id integer, side integer, price_wad numeric(78,0) NOT NULL, PRIMARY KEY (account, asset_id, side));
-CREATE INDEX ON health_trigger (asset_id, side, price_wad);
-SET search_path TO public;`);
+const T = await createHealthTables(c, S);
 await c.query(`INSERT INTO ${T.asset} VALUES (10, 18, 800000000000000000, 850000000000000000), (2, 18, 900000000000000000, 950000000000000000)`);
 await c.query(`INSERT INTO ${T.price} VALUES (1, 10, 3000000000000000000000), (1, 2, 1000000000000000000)`);
 await c.query(`INSERT INTO ${T.collateral} SELECT '0xbe' || lpad(to_hex(i), 38, '0'), 40101, 10, (1 + i % 10)::numeric * 1000000000000000000 FROM generate_series(0, ${N - 1}) i`);

@@ -1,10 +1,11 @@
 /** `npx salvage devnet` end to end, as an operator runs it: headless, and leaving no chain behind. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { type AddressInfo, connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../src/chains/anvil.js";
 import { parseManifest, readManifest } from "../src/deployment/manifest.js";
 import { cascadePath } from "../src/devnet/cascade.js";
 
@@ -168,18 +169,6 @@ describe("salvage devnet", () => {
     await expectNothingLeft(manifestPath);
   }, 180_000);
 });
-
-/** A port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("salvage demo", () => {
   it("prints its first recovery, and on a terminal's Ctrl-C stops the devnet, the indexer and the relayer with a clean stopped line", async () => {

@@ -12,7 +12,8 @@
  * guard, every watched row is exact, and the accounts stored below 1 are exactly those below 1.
  *
  * The tables are the columns the statement reads, in a schema of their own that is not on the `search_path`
- * (Ponder's indexing connections have none set: the statement must use the qualified names it is given).
+ * (Ponder's indexing connections have none set: the statement must use the qualified names it is given):
+ * bench/lib/health-tables.ts, shared with the benchmarks' plan of the crash-sized write.
  */
 import fc from "fast-check";
 import pg from "pg";
@@ -22,33 +23,18 @@ import { type Subjects, PRICE_PARAM, bindPrice, computeHealthSql, healthCte, par
 import { guardOf, isWatched, triggerPrice } from "../src/health/envelope.js";
 import { MAX_UINT256, WAD } from "../src/health/wad.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
+import { createHealthTables, healthTablesIn } from "../bench/lib/health-tables.js";
 
 const SCHEMA = `health_sql_${process.pid}`;
 const HUB = 31337;
-const TABLES = {
-  collateral: `${SCHEMA}.collateral`, debt: `${SCHEMA}.debt`, asset: `${SCHEMA}.asset`, price: `${SCHEMA}.price`,
-  accountHealth: `${SCHEMA}.account_health`, healthTrigger: `${SCHEMA}.health_trigger`,
-};
+const TABLES = healthTablesIn(SCHEMA);
 const holders = (assetId: number): Subjects => ({ kind: "holders", assetId });
 let client: pg.Client;
 
 beforeAll(async () => {
   client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE; CREATE SCHEMA ${SCHEMA}; SET search_path TO public`);
-  await client.query(`
-    SET search_path TO ${SCHEMA};
-    CREATE TABLE collateral (account text, eid integer, asset_id integer, amount numeric(78,0), PRIMARY KEY (account, eid, asset_id));
-    CREATE TABLE debt (account text, asset_id integer, amount numeric(78,0), PRIMARY KEY (account, asset_id));
-    CREATE TABLE asset (asset_id integer PRIMARY KEY, decimals integer, ltv numeric(78,0), liquidation_threshold numeric(78,0));
-    CREATE TABLE price (chain_id integer, asset_id integer, price_wad numeric(78,0), PRIMARY KEY (chain_id, asset_id));
-    CREATE TABLE account_health (account text PRIMARY KEY, health_factor numeric(78,0) NOT NULL, collateral_value numeric(78,0) NOT NULL,
-      threshold_value numeric(78,0) NOT NULL, borrow_power numeric(78,0) NOT NULL, debt_value numeric(78,0) NOT NULL,
-      dominant_collateral_asset_id integer, liquidation_price_wad numeric(78,0), shock_wad numeric(78,0),
-      guard_hf numeric(78,0) NOT NULL DEFAULT 0, updated_block numeric(78,0) NOT NULL, updated_at numeric(78,0) NOT NULL);
-    CREATE TABLE health_trigger (account text, asset_id integer, side integer, price_wad numeric(78,0) NOT NULL, PRIMARY KEY (account, asset_id, side));
-    CREATE INDEX ON health_trigger (asset_id, side, price_wad);
-    SET search_path TO public;`);
+  await createHealthTables(client, SCHEMA);
 });
 
 afterAll(async () => {

@@ -33,7 +33,7 @@ ponder.on("Hub:AssetListed", async ({ event, context }) => {
   // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value. A feed's
   // decimals are immutable (Chainlink's and ours), so it is read at the latest block: no archive state needed,
   // which a pruned RPC, or anvil past its in-memory history, cannot serve for an old block (feed-decimals.ts).
-  const feedDecimals = await readFeedDecimals(loadIndexerManifest().hub.rpcUrl, feed);
+  const feedDecimals = await readFeedDecimals(loadIndexerManifest().hub, feed);
   const values = {
     symbol: configured?.symbol ?? null,
     feed,

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parser } from "@prometheus-io/lezer-promql";
+import { parseExposition } from "./metric-conventions.js";
 
 export interface DashboardQuery {
   panel: string;
@@ -57,14 +58,7 @@ export function parsePromql(expr: string): Pick<DashboardQuery, "expr" | "errors
  * for metrics with samples). Empty when the dashboard matches what the process serves.
  */
 export function dashboardGaps(queries: readonly DashboardQuery[], process: "indexer" | "relayer", exposition: string): string[] {
-  const types = new Map<string, string>();
-  for (const m of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(m[1]!, m[2]!);
-  const labels = new Map<string, Set<string>>();
-  for (const m of exposition.matchAll(/^([a-z_:][a-z0-9_:]*)\{([^}]*)\}/gm)) {
-    const set = labels.get(m[1]!) ?? new Set<string>();
-    for (const l of m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) set.add(l[1]!);
-    labels.set(m[1]!, set);
-  }
+  const { types, labels } = parseExposition(exposition);
   const gaps: string[] = [];
   for (const q of queries.filter((x) => x.process === process)) {
     for (const metric of q.metrics) {
