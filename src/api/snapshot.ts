@@ -85,11 +85,27 @@ export async function readCheckpoints(from: Reader = reader()): Promise<IndexedB
 
 /**
  * Runs `fn` inside one read-only REPEATABLE READ snapshot whose first read is every chain's checkpoint; joins the
- * snapshot already open in this async context (a GraphQL request's, say) instead of opening another.
+ * snapshot already open in this async context (a GraphQL request's, say) instead of opening another. `fn` only
+ * reads, so an answer whose read hit a lock timeout is read again, in a new snapshot (up to LOCK_TIMEOUT_ATTEMPTS).
  */
 export async function atOneBlock<T>(fn: (snapshot: Snapshot) => Promise<T>): Promise<T> {
   const open = current.getStore();
   if (open) return fn(open);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inSnapshot(fn);
+    } catch (error) {
+      // A read waited past Ponder's lock_timeout (500 ms on its readonly pool) for a lock held for a moment, as
+      // autovacuum truncating a hot table holds one: nothing was read, so the answer is read again in a new snapshot.
+      if (attempt >= LOCK_TIMEOUT_ATTEMPTS || !hasPgCode(error, "55P03")) throw error;
+    }
+  }
+}
+
+/** Answers a read that hit a lock timeout this many times at most. */
+const LOCK_TIMEOUT_ATTEMPTS = 3;
+
+async function inSnapshot<T>(fn: (snapshot: Snapshot) => Promise<T>): Promise<T> {
   const hubChainId = loadIndexerManifest().hub.chainId;
   const timeoutMs = apiLimits().statementTimeoutMs;
   const outcome = await transactional().transaction(
@@ -121,8 +137,13 @@ export class StatementTimeoutError extends GraphQLError {
 
 /** PostgreSQL's query_canceled (57014), the code of a statement timeout, wherever drizzle or pg nested it. */
 export function isStatementTimeout(error: unknown): boolean {
+  return hasPgCode(error, "57014");
+}
+
+/** Whether PostgreSQL's error code `code` is on the error or its causes (drizzle and pg nest them). */
+function hasPgCode(error: unknown, code: string): boolean {
   for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === "57014") return true;
+    if (e.code === code) return true;
   }
   return false;
 }
