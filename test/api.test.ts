@@ -19,6 +19,7 @@ import { WAD } from "../src/health/wad.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { bestTake } from "../src/opportunity/index.js";
+import { type LevelsTotals, liquidationLevels } from "../src/health/liquidation-levels.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
 import { dashboardGaps, readDashboard } from "./helpers/dashboard.js";
 import { metricConventionViolations } from "./helpers/metric-conventions.js";
@@ -188,6 +189,72 @@ describe("salvage GraphQL", () => {
       expect(acc.auctions.some((a) => a.active)).toBe(address === kicked.toLowerCase());
     }
     expect((await gql(`{ account(address: "0x000000000000000000000000000000000000dEaD") { address } }`)).data).toEqual({ account: null });
+  });
+
+  it("liquidationLevels equal the levels of the hub's own positions at the answer's block (per spoke too); REST the same; each account's price drop to liquidation", async () => {
+    type Totals = { accounts: number; collateralUsd: string; debtUsd: string; assetAmount: string };
+    type Levels = {
+      assetId: number; symbol: string; priceWad: string; holders: number; unpriced: number; now: Totals; beyond: Totals; block: { number: string };
+      bins: (Totals & { index: number; fromDropWad: string; toDropWad: string; priceWad: string; dangerZone: boolean; cumulative: Totals })[];
+    };
+    const fields = `assetId symbol priceWad holders unpriced block { number }
+      now { accounts collateralUsd debtUsd assetAmount } beyond { accounts collateralUsd debtUsd assetAmount }
+      bins { index fromDropWad toDropWad priceWad dangerZone accounts collateralUsd debtUsd assetAmount cumulative { accounts collateralUsd debtUsd assetAmount } }`;
+    const totals = (t: LevelsTotals): Totals => ({ accounts: t.accounts, collateralUsd: t.collateralValue.toString(), debtUsd: t.debtValue.toString(), assetAmount: t.asset.toString() });
+    const positions = await mapLimit(accounts, 16, async (a) => ({ address: a, ...(await deployment.positions(a, block)) }));
+    const prices = await deployment.pricesWad(block);
+    const assets = new Map(deployment.manifest.assets.map((a) => [a.id, deployment.asset(a.id)] as const));
+    const spoke = deployment.spokes[0]!;
+    let liquidatableSomewhere = 0;
+    for (const asset of deployment.collateralAssets) {
+      for (const chainId of [undefined, spoke.chainId]) {
+        const r = await gql<{ liquidationLevels: Levels }>(
+          `query($a: Int!, $c: Int) { liquidationLevels(assetId: $a, chainId: $c, bins: 20, maxDrop: "0.6") { ${fields} } }`,
+          { a: asset.id, c: chainId ?? null },
+          asset.id === deployment.collateralAssets[0]!.id && chainId === undefined,
+        );
+        expect(r.errors).toBeUndefined();
+        const got = r.data!.liquidationLevels;
+        expect(got.block.number).toBe(block.toString());
+        const want = liquidationLevels(positions, assets, prices, { assetId: asset.id, bins: 20, maxDropWad: (6n * WAD) / 10n, eids: chainId === undefined ? undefined : new Set([spoke.eid]) });
+        expect(got.priceWad).toBe(prices.get(asset.id)!.toString());
+        expect(got.now).toEqual(totals(want.now));
+        expect(got.beyond).toEqual(totals(want.beyond));
+        expect(got.bins).toEqual(want.bins.map((b) => ({
+          index: b.index, fromDropWad: b.fromDropWad.toString(), toDropWad: b.toDropWad.toString(), priceWad: b.priceWad.toString(),
+          dangerZone: b.toDropWad <= WAD / 5n, ...totals(b), cumulative: totals(b.cumulative),
+        })));
+        const holders = positions.filter((p) => p.collateral.some((c) => c.assetId === asset.id && c.amount > 0n && (chainId === undefined || c.eid === spoke.eid))).length;
+        expect(got.holders).toBe(holders);
+        expect(got.bins.at(-1)!.cumulative.accounts + got.beyond.accounts).toBe(holders);
+        expect(got.unpriced).toBe(0);
+        liquidatableSomewhere += got.bins.at(-1)!.cumulative.accounts - got.now.accounts;
+        if (chainId === undefined) {
+          const rest = await (await api(`/liquidation-levels?assetId=${asset.id}&bins=20&maxDrop=0.6`)).json();
+          expect((rest as { bins: unknown }).bins).toEqual((await gql<{ liquidationLevels: { bins: unknown } }>(`{ liquidationLevels(assetId: ${asset.id}, bins: 20, maxDrop: "0.6") { bins { index fromDropWad toDropWad priceWad dangerZone accounts collateralUsd debtUsd assetAmount cumulative { accounts collateralUsd debtUsd assetAmount } } } }`)).data!.liquidationLevels.bins);
+        }
+      }
+    }
+    expect(liquidatableSomewhere).toBeGreaterThan(0); // the grid holds accounts, not only `now` and `beyond`
+    // Bad arguments are named.
+    const bad = await gql(`{ liquidationLevels(assetId: 1, bins: 0) { holders } }`);
+    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "bins" });
+    const badDrop = await api(`/liquidation-levels?assetId=1&maxDrop=1.5`);
+    expect(badDrop.status).toBe(400);
+    expect(await badDrop.text()).toMatch(/maxDrop/);
+    expect((await api(`/liquidation-levels?assetId=999`)).status).toBe(400);
+
+    // Each at-risk account's drop of its dominant collateral to its liquidation price, at the same prices.
+    const risk = await gql<{ atRiskAccounts: { items: { liquidationPriceWad: string | null; priceDropToLiquidationWad: string | null; dominantCollateral: { assetId: number } | null }[] } }>(
+      `{ atRiskAccounts(maxHealthFactor: "1.5", first: 500) { items { liquidationPriceWad priceDropToLiquidationWad dominantCollateral { assetId } } } }`,
+    );
+    expect(risk.errors).toBeUndefined();
+    expect(risk.data!.atRiskAccounts.items.length).toBeGreaterThan(0);
+    for (const i of risk.data!.atRiskAccounts.items) {
+      const p = prices.get(i.dominantCollateral!.assetId)!;
+      const l = BigInt(i.liquidationPriceWad!);
+      expect(i.priceDropToLiquidationWad).toBe((l >= p ? 0n : ((p - l) * WAD) / p).toString());
+    }
   });
 
   it("opportunities: every entry is liquidatable on chain, and the kicked account's take equals previewTake at the indexed block", async () => {

@@ -7,6 +7,7 @@
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
  *   GET  /solvency            bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
  *   GET  /pathways            LayerZero pathways: in flight, delivery times, failures, stalled (the GraphQL `pathways`)
+ *   GET  /liquidation-levels  ?assetId=&chainId=&bins=&maxDrop=: the GraphQL `liquidationLevels`
  *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
  *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
  *   *    /salvage/webhooks     webhook registrations and deliveries (admin token; src/api/webhooks/)
@@ -39,6 +40,7 @@ import { solvency, solvencyJson } from "./solvency.js";
 import "./solvency-metrics.js";
 import "./pathway-metrics.js";
 import { pathwayJson, pathways } from "./pathways.js";
+import { levels, levelsJson, parseLevelsArgs } from "./liquidation-levels.js";
 import { statusRoutes } from "./status.js";
 import { acceptWebSocketsOnPonderServer } from "./websocket.js";
 import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
@@ -79,7 +81,7 @@ function mountPublicApi(app: Hono): void {
     maxSize: LIMITS.maxBodyBytes,
     onError: (c) => c.json({ errors: [{ message: `request body larger than ${LIMITS.maxBodyBytes} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] }, 413),
   });
-  for (const path of ["/salvage/graphql", "/graphql", "/at-risk", "/solvency", "/pathways"]) app.use(path, perClient);
+  for (const path of ["/salvage/graphql", "/graphql", "/at-risk", "/solvency", "/pathways", "/liquidation-levels"]) app.use(path, perClient);
   app.post("/", perClient);
   for (const path of ["/salvage/graphql", "/graphql"]) app.use(path, bodyLimited);
   app.post("/", bodyLimited);
@@ -128,6 +130,9 @@ function mountPublicApi(app: Hono): void {
 
   app.get("/solvency", (c) => restAnswer(c, async () => solvencyJson(await solvency())));
   app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
+  app.get("/liquidation-levels", (c) =>
+    restAnswer(c, async () => levelsJson(await levels(parseLevelsArgs({ assetId: c.req.query("assetId"), chainId: c.req.query("chainId"), bins: c.req.query("bins"), maxDrop: c.req.query("maxDrop") })))),
+  );
 }
 
 /** A REST answer as JSON; a bad parameter is a 400 naming it, an answer past the statement timeout a 503 naming it. */

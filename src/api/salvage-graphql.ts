@@ -8,6 +8,7 @@
  *   opportunityEvents(since, first)                                             the feed's log, replayable
  *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
  *   pathways                                                                    LayerZero pathways: in flight, delivery times, failures, stalled (src/api/pathways.ts)
+ *   liquidationLevels(assetId, chainId, bins, maxDrop)                          what becomes liquidatable per bin of one asset's price drop (src/api/liquidation-levels.ts)
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
  *
@@ -52,6 +53,8 @@ import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
 import { solvency, solvencyJson } from "./solvency.js";
 import { pathwayJson, pathways } from "./pathways.js";
+import { levels, levelsJson, parseLevelsArgs } from "./liquidation-levels.js";
+import { priceDropToLiquidation } from "../health/liquidation-levels.js";
 import { AccountWatch } from "./account-watch.js";
 import { apiLimits, subscriberGate, tooManySubscriptions } from "./limits.js";
 import { queryCostLimit } from "./query-cost.js";
@@ -95,6 +98,74 @@ export const typeDefs = /* GraphQL */ `
     solvency: Solvency!
     "Every LayerZero pathway (source eid → destination eid) the protocol's packets use, by srcEid then dstEid."
     pathways: [Pathway!]!
+    """
+    Liquidation levels of one asset: per bin of its price drop (other prices fixed), the accounts holding it as
+    collateral that become liquidatable there (Hub.accountData's HF below 1 at the bin's edge price, and at no
+    smaller edge), their collateral and debt valued at that price, and the cumulative sums. Exact for the indexed
+    positions at the answer's block.
+    """
+    liquidationLevels(
+      assetId: Int!
+      "Only collateral of the asset on this chain (a spoke) counts."
+      chainId: Int
+      "Number of equal bins of drop between 0 and maxDrop (1..200)."
+      bins: Int = 50
+      "Largest drop, a decimal share of the current price in (0, 1]."
+      maxDrop: String = "0.5"
+    ): LiquidationLevels!
+  }
+
+  type LiquidationLevels {
+    assetId: Int!
+    symbol: String
+    decimals: Int!
+    "The chain asked for (null: every spoke)."
+    chainId: Int
+    "The asset's hub price (WAD USD) at the answer's block."
+    priceWad: String!
+    "True when the hub refuses that price at the answer's block (StalePrice or InvalidPrice)."
+    priceStale: Boolean!
+    maxDropWad: String!
+    "Bins whose drops are all within this share of the price are flagged dangerZone (0.2: within 20 %)."
+    dangerZoneDropWad: String!
+    "Accounts holding the asset as collateral (on chainId when given)."
+    holders: Int!
+    "Holders left out because an asset or price they need is not indexed."
+    unpriced: Int!
+    "Liquidatable already at the current price, valued at it."
+    now: LevelTotals!
+    bins: [LiquidationLevel!]!
+    "Still healthy at the largest drop, valued at the current price."
+    beyond: LevelTotals!
+    block: Block
+    chainBlocks: [Block!]!
+  }
+
+  type LevelTotals {
+    accounts: Int!
+    "Their collateral value, every asset, WAD USD."
+    collateralUsd: String!
+    "Their debt value, WAD USD."
+    debtUsd: String!
+    "The asset they hold as collateral (on chainId when given), base units."
+    assetAmount: String!
+  }
+
+  "Accounts first liquidatable at a drop in (fromDropWad, toDropWad], valued at the edge price priceWad."
+  type LiquidationLevel {
+    "1-based."
+    index: Int!
+    fromDropWad: String!
+    toDropWad: String!
+    "The asset's price at toDropWad: mulDiv(price, 1e18 - toDropWad, 1e18)."
+    priceWad: String!
+    dangerZone: Boolean!
+    accounts: Int!
+    collateralUsd: String!
+    debtUsd: String!
+    assetAmount: String!
+    "Everything liquidatable at this bin's edge: now plus bins 1..index."
+    cumulative: LevelTotals!
   }
 
   "A LayerZero pathway's packets as indexed from both endpoints' events (PacketSent, PacketVerified, PacketDelivered, LzReceiveAlert)."
@@ -269,6 +340,8 @@ export const typeDefs = /* GraphQL */ `
     liquidationPriceWad: String
     "Uniform collateral price drop (WAD share) that brings HF to 1; 0 when HF <= 1."
     shockWad: String
+    "Drop of the dominant collateral's price (WAD share of today's) to liquidationPriceWad, other prices fixed; 0 when already there."
+    priceDropToLiquidationWad: String
     updatedBlock: String!
     updatedAt: String!
     "True when a price this health needs (of an asset the account holds or owes) is one the hub refuses at the answer's hub block: see unusablePrices. The figures above are then the last the hub could compute, and the hub's healthFactor, kick and take revert for the account until the price is usable again."
@@ -497,9 +570,13 @@ async function field<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 const pageSize = (first: number | null | undefined) => checkInt("first", first ?? 50, 1, MAX_PAGE)!;
 
-/** An AccountHealth; without `unusable` its price fields are resolved later (subscriptions: `loadUnusablePrices`). */
-const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>, unusable?: readonly UnusablePrice[]) => ({
+/**
+ * An AccountHealth; without `unusable` its price fields are resolved later (subscriptions: `loadUnusablePrices`),
+ * without `prices` its price drop to liquidation too (`priceDropToLiquidationWad` below).
+ */
+const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>, unusable?: readonly UnusablePrice[], prices?: ReadonlyMap<number, bigint>) => ({
   ...(unusable ? priceFields(unusable) : {}),
+  ...(prices ? { priceDropToLiquidationWad: dropOf(h, prices) } : {}),
   address: h.account,
   healthFactor: h.healthFactor.toString(),
   collateralValue: h.collateralValue.toString(),
@@ -516,6 +593,10 @@ const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; d
   updatedBlock: h.updatedBlock.toString(),
   updatedAt: h.updatedAt.toString(),
 });
+
+/** The dominant collateral's price drop to the account's liquidation price (src/health/liquidation-levels.ts). */
+const dropOf = (h: Pick<HealthRow, "liquidationPriceWad" | "dominantCollateralAssetId">, prices: ReadonlyMap<number, bigint>): string | null =>
+  h.dominantCollateralAssetId === null ? null : str(priceDropToLiquidation(h.liquidationPriceWad, prices.get(h.dominantCollateralAssetId)));
 
 const accountOut = (v: AccountView, snapshot: Snapshot) => {
   const assets = new Map<number, { symbol: string | null; decimals: number }>();
@@ -561,7 +642,7 @@ export const resolvers = {
         }), market()]);
         const unusable = await unusablePricesByAccount(page.items.map((h) => h.account), mk);
         return {
-          items: page.items.map((h) => healthOut(h, mk.assets, unusable.get(h.account.toLowerCase()) ?? [])),
+          items: page.items.map((h) => healthOut(h, mk.assets, unusable.get(h.account.toLowerCase()) ?? [], mk.prices)),
           pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0, ...asOf(snapshot),
         };
       })),
@@ -587,6 +668,8 @@ export const resolvers = {
     latestEventId: () => field("latestEventId", latestEventId),
     solvency: () => field("solvency", async () => solvencyJson(await solvency())),
     pathways: () => field("pathways", async () => (await pathways()).map(pathwayJson)),
+    liquidationLevels: (_: unknown, args: { assetId: number; chainId?: number | null; bins?: number | null; maxDrop?: string | null }) =>
+      field("liquidationLevels", async () => levelsJson(await levels(parseLevelsArgs(args)))),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
         const since = parseSince(args.since);
@@ -623,6 +706,11 @@ export const resolvers = {
     account: (parent: { address: string }, _: unknown, context: Context) =>
       context.loadAccount(parent.address as Address).then((found) => (found ? accountOut(found.view, found.snapshot) : null)),
     ...priceResolvers((parent: { address: string }) => parent.address),
+    // Read with the market when the answer did not (account, subscriptions): in the request's snapshot.
+    priceDropToLiquidationWad: async (parent: { priceDropToLiquidationWad?: string | null; liquidationPriceWad: string | null; dominantCollateralAssetId: number | null }) =>
+      parent.priceDropToLiquidationWad !== undefined
+        ? parent.priceDropToLiquidationWad
+        : dropOf({ liquidationPriceWad: parent.liquidationPriceWad === null ? null : BigInt(parent.liquidationPriceWad), dominantCollateralAssetId: parent.dominantCollateralAssetId }, (await market()).prices),
   },
   // A feed event's opportunity (feed.ts opportunityJson) carries no price fields: read when resolved.
   Opportunity: priceResolvers((parent: { account: string }) => parent.account),
