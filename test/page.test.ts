@@ -7,13 +7,17 @@
  * blocks for every account the crash made liquidatable, each event once. No console errors, and no request
  * leaves the API's origin. The pathways panel shows exactly what the `pathways` query returns. The solvency panel shows, per debt asset, exactly what the `solvency` query returns
  * (written off, uncovered, reserve, under-water debt) and the accounts under water, before and after an account
- * is taken until the hub writes its debt off. The screenshot goes to test-results/page.png
+ * is taken until the hub writes its debt off. The liquidation levels chart (uPlot, served from the API's origin)
+ * draws exactly the liquidationLevels answer for each asset chosen, bin for bin, with the 20 % danger zone marked.
+ * The recoveries panel lists the hub's Take events newest first with the seizure block of each from the spokes'
+ * Seized events, and counts takes by state, before and after the SEIZE packets are delivered. The screenshot goes to test-results/page.png
  * (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere; docs/page.png is one such run).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 import type { Address } from "viem";
+import { hubAbi, spokeAbi } from "../abis/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM } from "./setup/machine.js";
 import type { Network } from "../src/devnet/network.js";
@@ -108,11 +112,19 @@ describe.skipIf(noChromium)("the page at /", () => {
     const res = await ponder!.api("/");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
-    expect(res.headers.get("content-security-policy")).toMatch(/default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'; connect-src 'self'/);
+    expect(res.headers.get("content-security-policy")).toMatch(/default-src 'none'; script-src 'self' 'sha256-[^']+'; style-src 'self' 'sha256-[^']+'; connect-src 'self'/);
     const html = await res.text();
-    // No markup from data, nothing from elsewhere (no CDN, no fonts).
+    // No markup from data, nothing from elsewhere (no CDN, no fonts): the one library (uPlot) comes from this origin.
     expect(html).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
-    expect(html).not.toMatch(/https?:\/\/|<script src|<link rel="stylesheet"|@import|url\(/);
+    expect(html).not.toMatch(/https?:\/\/|@import|url\(/);
+    const links = [...html.matchAll(/\b(?:src|href)="([^"]*)"/g)].map((m) => m[1]!);
+    expect(links.sort()).toEqual(["assets/uplot.css", "assets/uplot.js", "data:,"]);
+    for (const [path, type] of [["/assets/uplot.js", /^text\/javascript/], ["/assets/uplot.css", /^text\/css/]] as const) {
+      const asset = await ponder!.api(path);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get("content-type")).toMatch(type);
+      expect((await asset.text()).length).toBeGreaterThan(1_000);
+    }
     const gql = await ponder!.api("/", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ accountHealths { totalCount } }" }) });
     expect(await gql.json()).toEqual({ data: { accountHealths: { totalCount: ACCOUNTS } } });
   });
@@ -201,6 +213,48 @@ describe.skipIf(noChromium)("the page at /", () => {
     console.log(`[page] screenshot ${SCREENSHOT} at ${elapsed()}`);
   });
 
+  it("the liquidation levels chart draws exactly what liquidationLevels returns, per asset, with the danger zone", async () => {
+    type Totals = { accounts: number; collateralUsd: string; debtUsd: string; assetAmount: string };
+    type Levels = { assetId: number; symbol: string; holders: number; block: { number: string }; now: Totals; bins: (Totals & { index: number; toDropWad: string; priceWad: string; dangerZone: boolean; cumulative: Totals })[] };
+    const collateralIds = deployment.collateralAssets.map((a) => a.id).sort((a, b) => a - b);
+    expect(await page.$$eval("#levels-asset option", (os) => os.map((o) => Number((o as HTMLOptionElement).value)))).toEqual(collateralIds);
+    let drawnSomething = false;
+    for (const assetId of [collateralIds[0]!, collateralIds.at(-1)!]) {
+      await page.selectOption("#levels-asset", String(assetId));
+      const want = await until(`the levels panel for asset ${assetId} at the query's block`, async () => {
+        const r = await ponder!.gql<{ liquidationLevels: Levels }>(
+          `{ liquidationLevels(assetId: ${assetId}, bins: 50, maxDrop: "0.5") { assetId symbol holders block { number } now { accounts collateralUsd debtUsd assetAmount }
+             bins { index toDropWad priceWad dangerZone accounts collateralUsd debtUsd assetAmount cumulative { accounts collateralUsd debtUsd assetAmount } } } }`,
+        );
+        expect(r.errors).toBeUndefined();
+        const l = r.data!.liquidationLevels;
+        const shown = await page.getAttribute("#levels-chart", "data-asset-id");
+        const block = await page.getAttribute("#levels-block", "data-block");
+        return shown === String(assetId) && block === l.block.number ? l : undefined;
+      }, 30_000);
+      expect(want.bins).toHaveLength(50);
+      // The chart's series are the answer's, bin for bin; the table (under "bins") the same with the exact figures.
+      expect((await page.getAttribute("#levels-chart", "data-collateral-usd"))!.split(",")).toEqual(want.bins.map((b) => b.collateralUsd));
+      expect((await page.getAttribute("#levels-chart", "data-cumulative-collateral-usd"))!.split(",")).toEqual(want.bins.map((b) => b.cumulative.collateralUsd));
+      const table = await rows("levels");
+      expect(table.map((r) => r.data)).toEqual(want.bins.map((b) => ({
+        index: String(b.index), toDropWad: b.toDropWad, priceWad: b.priceWad, collateralUsd: b.collateralUsd, debtUsd: b.debtUsd, assetAmount: b.assetAmount,
+        accounts: String(b.accounts), cumulativeCollateralUsd: b.cumulative.collateralUsd,
+      })));
+      // The danger zone: the bins within 20 % of the price are marked, in the table and on the canvas.
+      const danger = await page.$$eval("#levels tbody tr.danger", (trs) => trs.length);
+      expect(danger).toBe(want.bins.filter((b) => b.dangerZone).length);
+      expect(danger).toBe(20);
+      expect(await page.getAttribute("#levels-summary", "data-holders")).toBe(String(want.holders));
+      expect(await page.$$eval("#levels-chart canvas", (cs) => cs.length)).toBe(1);
+      drawnSomething ||= want.bins.some((b) => b.accounts > 0);
+    }
+    expect(drawnSomething).toBe(true);
+    await page.$eval("#levels-panel", (e) => e.scrollIntoView());
+    await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, "-levels.png"), fullPage: true });
+    console.log(`[page] screenshot with the levels chart ${SCREENSHOT.replace(/\.png$/, "-levels.png")} at ${elapsed()}`);
+  });
+
   it("the solvency panel shows exactly what the solvency query returns, before and after a write-off", async () => {
     type Solvency = {
       block: { number: string };
@@ -280,6 +334,42 @@ describe.skipIf(noChromium)("the page at /", () => {
     await page.waitForTimeout(1_600); // let the new-row highlight fade
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`[page] screenshot with the solvency panel ${SCREENSHOT} at ${elapsed()}`);
+  });
+
+  it("the recoveries panel shows the hub's takes and the spokes' seizures, before and after the SEIZEs are delivered", async () => {
+    const hub = deployment.hubClients.public;
+    const takes = (await hub.getContractEvents({ address: deployment.hubAddress, abi: hubAbi, eventName: "Take", fromBlock: 0n })).map((l) => l.args);
+    expect(takes.length).toBeGreaterThan(0); // the solvency test's takes
+    const seizures = async () =>
+      new Map(
+        (await Promise.all(deployment.spokes.map((s) => deployment.clients(s).public.getContractEvents({ address: s.contracts.spoke!, abi: spokeAbi, eventName: "Seized", fromBlock: 0n }))))
+          .flat()
+          .map((l) => [l.args.takeId!, l.blockNumber] as const),
+      );
+    const expectPanel = async (phase: string) => {
+      for (const c of network.manifest.chains) await ponder!.indexed(c.name, await deployment.clients(c).public.getBlockNumber({ cacheTime: 0 }));
+      const seized = await seizures();
+      const expected = [...takes].sort((a, b) => (a.takeId! > b.takeId! ? -1 : 1)).slice(0, 20).map((t) => ({
+        takeId: String(t.takeId), repayAmount: String(t.repayAmount), seizeAmount: String(t.seizeAmount), seizeBlock: seized.has(BigInt(t.takeId!)) ? String(seized.get(BigInt(t.takeId!))) : "",
+      }));
+      const shown = () => rows("recoveries").then((r) => r.map(({ data }) => ({ takeId: data.takeId, repayAmount: data.repayAmount, seizeAmount: data.seizeAmount, seizeBlock: data.seizeBlock })));
+      await until(`the recoveries panel ${phase}`, async () => (JSON.stringify(await shown()) === JSON.stringify(expected) ? true : undefined), 30_000, shown);
+      const count = (state: string) => page.getAttribute(`#recovery-states [data-state="${state}"]`, "data-count").then(Number);
+      const states = { taken: await count("taken"), verified: await count("verified"), delivered: await count("delivered"), seized: await count("seized"), failed: await count("failed") };
+      expect(states.seized).toBe(takes.filter((t) => seized.has(BigInt(t.takeId!))).length);
+      expect(Object.values(states).reduce((a, b) => a + b, 0)).toBe(takes.length);
+      expect(await count("writeOffs")).toBe(1); // the solvency test's write-off
+      for (const r of await rows("recoveries")) expect(r.data.state).toBe(r.data.seizeBlock ? "seized" : r.data.state === "verified" ? "verified" : "taken");
+      expect(await page.getAttribute("#relayer-states", "data-relayer")).toBe("none");
+      return states;
+    };
+    const before = await expectPanel("before delivery");
+    expect(before.seized).toBe(0); // the SEIZE packets wait for the deliverer
+    await net!.deliverer.drain();
+    const after = await expectPanel("after delivery");
+    expect(after.seized).toBe(takes.length);
+    await page.$eval("#recoveries-panel", (e) => e.scrollIntoView());
+    await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, "-recoveries.png"), fullPage: true });
   });
 
   it("the pathways panel shows exactly what the pathways query returns", async () => {

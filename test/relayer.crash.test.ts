@@ -17,6 +17,8 @@ import { devnetAccounts } from "../src/devnet/accounts.js";
 import { createDevnetDeliverer } from "../src/devnet/network.js";
 import { openDatabase } from "../src/recovery/db.js";
 import { createRelayer } from "../src/recovery/relayer.js";
+import type { RelayerReport } from "../src/recovery/report.js";
+import { RECOVERY_STATES } from "../src/recovery/states.js";
 import { RecoveryStore } from "../src/recovery/store.js";
 import { relayProcess as startRelayProcess } from "./helpers/relay-process.js";
 import { type CrashScenario, TEST_DATABASE_URL, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, scenarioRelayerConfig } from "./helpers/scenario.js";
@@ -119,6 +121,26 @@ describe("salvage relay processes", () => {
     expect(Number(seizedGauge?.[1])).toBe((await store.list()).filter((r) => r.state === "seized").length);
     expect(metrics).toMatch(/salvage_recovery_transitions_total\{from="\w+",to="\w+"\} \d+/);
     expect(metrics).toMatch(/salvage_recovery_seconds_count \d+/);
+    // The relayer's report (GET /recoveries): every state counted across both workers, the latest recoveries as stored.
+    const answer = await fetch(`http://127.0.0.1:${metricsPort}/recoveries?recent=3`);
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get("content-type")).toBe("application/json");
+    const report = (await answer.json()) as RelayerReport;
+    expect(report.worker).toBe("worker-a");
+    expect(Object.keys(report.states).sort()).toEqual([...RECOVERY_STATES].sort());
+    const stored = await store.list();
+    expect(Object.values(report.states).reduce((a, b) => a + b, 0)).toBe(stored.length);
+    expect(report.states.seized).toBe(stored.filter((r) => r.state === "seized").length);
+    expect(report.recent).toHaveLength(3);
+    for (const r of report.recent) {
+      const row = stored.find((x) => x.id === r.id);
+      expect({ account: r.account, state: r.state, takeId: r.takeId }).toEqual({ account: row?.account, state: row?.state, takeId: row?.takeId?.toString() ?? null });
+    }
+    expect(((await (await fetch(`http://127.0.0.1:${metricsPort}/recoveries`)).json()) as RelayerReport).recent.length).toBe(Math.min(20, stored.length));
+    const bad = await fetch(`http://127.0.0.1:${metricsPort}/recoveries?recent=abc`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/\brecent\b/);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/recoveries?recent=101`)).status).toBe(400);
     a.child.kill("SIGTERM");
     b.child.kill("SIGTERM");
     expect(await a.exited).toBe(0);

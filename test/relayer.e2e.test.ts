@@ -16,6 +16,8 @@ import { setAnswer } from "./helpers/prices.js";
 import { coverage, nearestUnderWaterFirst } from "../src/recovery/policy.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
+import { relayerReport } from "../src/recovery/report.js";
+import { RECOVERY_STATES } from "../src/recovery/states.js";
 import type { TransitionEvent } from "../src/recovery/coordinator.js";
 import { type CrashScenario, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, scenarioRelayerConfig } from "./helpers/scenario.js";
 
@@ -89,6 +91,34 @@ it("recovers every liquidatable account after the crash and touches no healthy o
   // The Grafana dashboard's relayer panels name only metrics and labels the relayer serves.
   expect(dashboardGaps(readDashboard().queries, "relayer", text)).toEqual([]);
 }, 240_000);
+
+it("reports what only the relayer knows: every state's count from the shared database and the latest recoveries as stored", async () => {
+  const report = await relayerReport(relayer, 5);
+  expect(report.worker).toBe(relayer.workerId);
+  expect(Object.keys(report.states).sort()).toEqual([...RECOVERY_STATES].sort());
+  const counts = await relayer.store.countsByState();
+  for (const state of RECOVERY_STATES) expect(report.states[state], state).toBe(counts.get(state) ?? 0);
+  const stored = await relayer.store.list();
+  expect(Object.values(report.states).reduce((a, b) => a + b, 0)).toBe(stored.length);
+  expect(report.states.seized).toBeGreaterThan(0);
+
+  expect(report.recent).toHaveLength(5);
+  const times = report.recent.map((r) => Date.parse(r.updatedAt));
+  for (let i = 1; i < times.length; i++) expect(times[i]).toBeLessThanOrEqual(times[i - 1]!);
+  const byId = new Map(stored.map((r) => [r.id, r]));
+  for (const r of report.recent) {
+    const row = byId.get(r.id)!;
+    expect(row, `recovery ${r.id}`).toBeDefined();
+    expect({ id: r.id, account: r.account, state: r.state, takeId: r.takeId, updatedAt: r.updatedAt }).toEqual({
+      id: row.id, account: row.account, state: row.state, takeId: row.takeId === undefined ? null : row.takeId.toString(), updatedAt: row.updatedAt.toISOString(),
+    });
+  }
+  // The newest 5 of all: none left out is more recent than the oldest reported.
+  const reported = new Set(report.recent.map((r) => r.id));
+  for (const r of stored) if (!reported.has(r.id)) expect(r.updatedAt.getTime()).toBeLessThanOrEqual(times.at(-1)!);
+  // JSON as served: no bigint left.
+  expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+});
 
 it("neither kicks nor takes an account whose health needs a stale price, recovers one without that asset meanwhile, and the first once the price is usable", async () => {
   const d = s.net.deployment;

@@ -8,6 +8,7 @@
  *   GET  /solvency            bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
  *   GET  /pathways            LayerZero pathways: in flight, delivery times, failures, stalled (the GraphQL `pathways`)
  *   GET  /liquidation-levels  ?assetId=&chainId=&bins=&maxDrop=: the GraphQL `liquidationLevels`
+ *   GET  /recoveries          ?first=: takes by state, the latest, bad debt, the relayer's view (the GraphQL `recoveries`)
  *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
  *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
  *   *    /salvage/webhooks     webhook registrations and deliveries (admin token; src/api/webhooks/)
@@ -41,6 +42,8 @@ import "./solvency-metrics.js";
 import "./pathway-metrics.js";
 import { pathwayJson, pathways } from "./pathways.js";
 import { levels, levelsJson, parseLevelsArgs } from "./liquidation-levels.js";
+import { recoveries, recoveriesJson } from "./recoveries.js";
+import { relayerUrl } from "./relayer-report.js";
 import { statusRoutes } from "./status.js";
 import { acceptWebSocketsOnPonderServer } from "./websocket.js";
 import { startWebhooks, webhookRoutes } from "./webhooks/routes.js";
@@ -62,6 +65,7 @@ if (apiMode(process.env) === "on") mountPublicApi(app);
 export default app;
 
 function mountPublicApi(app: Hono): void {
+  relayerUrl(); // a malformed SALVAGE_RELAYER_URL stops the API at start, naming the variable
   const salvage = createSalvageYoga("/salvage/graphql");
   const limits = apiLimits();
   // Every query route: a request rate per client (429 with Retry-After past it) and, on the GraphQL routes, a body
@@ -81,7 +85,7 @@ function mountPublicApi(app: Hono): void {
     maxSize: LIMITS.maxBodyBytes,
     onError: (c) => c.json({ errors: [{ message: `request body larger than ${LIMITS.maxBodyBytes} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] }, 413),
   });
-  for (const path of ["/salvage/graphql", "/graphql", "/at-risk", "/solvency", "/pathways", "/liquidation-levels"]) app.use(path, perClient);
+  for (const path of ["/salvage/graphql", "/graphql", "/at-risk", "/solvency", "/pathways", "/liquidation-levels", "/recoveries"]) app.use(path, perClient);
   app.post("/", perClient);
   for (const path of ["/salvage/graphql", "/graphql"]) app.use(path, bodyLimited);
   app.post("/", bodyLimited);
@@ -130,6 +134,7 @@ function mountPublicApi(app: Hono): void {
 
   app.get("/solvency", (c) => restAnswer(c, async () => solvencyJson(await solvency())));
   app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
+  app.get("/recoveries", (c) => restAnswer(c, async () => recoveriesJson(await recoveries({ first: smallInt("first", c.req.query("first"), 0, 100) }))));
   app.get("/liquidation-levels", (c) =>
     restAnswer(c, async () => levelsJson(await levels(parseLevelsArgs({ assetId: c.req.query("assetId"), chainId: c.req.query("chainId"), bins: c.req.query("bins"), maxDrop: c.req.query("maxDrop") })))),
   );

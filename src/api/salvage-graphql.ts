@@ -9,6 +9,7 @@
  *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
  *   pathways                                                                    LayerZero pathways: in flight, delivery times, failures, stalled (src/api/pathways.ts)
  *   liquidationLevels(assetId, chainId, bins, maxDrop)                          what becomes liquidatable per bin of one asset's price drop (src/api/liquidation-levels.ts)
+ *   recoveries(first)                                                           takes by state, the latest with take, packet and seizure; bad debt; the relayer's view (src/api/recoveries.ts)
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
  *
@@ -54,6 +55,7 @@ import { sseWithEventIds } from "./sse.js";
 import { solvency, solvencyJson } from "./solvency.js";
 import { pathwayJson, pathways } from "./pathways.js";
 import { levels, levelsJson, parseLevelsArgs } from "./liquidation-levels.js";
+import { recoveries, recoveriesJson } from "./recoveries.js";
 import { priceDropToLiquidation } from "../health/liquidation-levels.js";
 import { AccountWatch } from "./account-watch.js";
 import { apiLimits, subscriberGate, tooManySubscriptions } from "./limits.js";
@@ -113,7 +115,64 @@ export const typeDefs = /* GraphQL */ `
       "Largest drop, a decimal share of the current price in (0, 1]."
       maxDrop: String = "0.5"
     ): LiquidationLevels!
+    "Recoveries at one indexed hub block: what waits for a kick, auctions open, takes by state, bad debt, the latest takes; and the relayer's own view when SALVAGE_RELAYER_URL names it."
+    recoveries("Latest takes to return (0..100)." first: Int = 20): Recoveries!
   }
+
+  type Recoveries {
+    "Liquidatable (HF < 1) with no auction open: waiting for a kick."
+    liquidatable: Int!
+    "Auctions open: kicked, waiting for (more) takes."
+    auctionsOpen: Int!
+    takes: TakeStates!
+    badDebt: BadDebtTotals!
+    "The latest takes, newest first."
+    recent: [RecoveryTake!]!
+    "What only the relayer knows (its recoveries by state, skipped and abandoned included); null without SALVAGE_RELAYER_URL."
+    relayer: RelayerRecoveries
+    block: Block
+    chainBlocks: [Block!]!
+  }
+
+  "Takes by where their collateral is: taken (repaid on the hub, SEIZE sent), verified on the spoke, delivered, seized (the spoke's Seized), failed (lzReceive reverted: LzReceiveAlert, waiting for a retry)."
+  type TakeStates { taken: Int!, verified: Int!, delivered: Int!, seized: Int!, failed: Int! }
+
+  type BadDebtTotals { writeOffs: Int!, "WAD USD at each write-off's block." writtenOffUsd: String! }
+
+  type RecoveryTake {
+    takeId: String!
+    auctionId: String!
+    account: String!
+    "taken | verified | delivered | seized | failed"
+    state: String!
+    take: TakeLeg!
+    seize: SeizeLeg!
+    packet: TakePacket!
+    "Take to seizure, seconds of block time (null until seized)."
+    seconds: String
+  }
+
+  "The hub side: the Take, what it repaid."
+  type TakeLeg { block: String!, timestamp: String!, tx: String!, debtAssetId: Int!, symbol: String, decimals: Int!, repayAmount: String!, "WAD" bonus: String! }
+
+  "The spoke side: the collateral seized (block and timestamp null until the spoke's Seized is indexed)."
+  type SeizeLeg { chainId: Int, chainName: String, eid: Int!, assetId: Int!, symbol: String, decimals: Int!, amount: String!, block: String, timestamp: String }
+
+  "The SEIZE packet (LayerZero V2), by guid; status null until indexed."
+  type TakePacket { guid: String!, nonce: String, status: String, failures: Int!, lastFailureReason: String, deliveredTx: String }
+
+  type RelayerRecoveries {
+    "Why the relayer's report could not be read (null when it was)."
+    error: String
+    worker: String
+    "Recoveries by the relayer's states (detected, kicking, kicked, taking, taken, verified, delivered, stalled, seized, abandoned, skipped), every worker on its database."
+    states: [RelayerStateCount!]!
+    recent: [RelayerRecovery!]!
+  }
+
+  type RelayerStateCount { state: String!, count: Int! }
+
+  type RelayerRecovery { id: Int!, account: String!, state: String!, reason: String, takeId: String, guid: String, takeTx: String, deliverTx: String, updatedAt: String! }
 
   type LiquidationLevels {
     assetId: Int!
@@ -670,6 +729,7 @@ export const resolvers = {
     pathways: () => field("pathways", async () => (await pathways()).map(pathwayJson)),
     liquidationLevels: (_: unknown, args: { assetId: number; chainId?: number | null; bins?: number | null; maxDrop?: string | null }) =>
       field("liquidationLevels", async () => levelsJson(await levels(parseLevelsArgs(args)))),
+    recoveries: (_: unknown, args: { first?: number | null }) => field("recoveries", async () => recoveriesJson(await recoveries(args))),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
         const since = parseSince(args.since);

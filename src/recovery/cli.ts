@@ -1,18 +1,24 @@
 /**
- * `salvage relay`: the relayer for operators. Structured logs (pino, JSON on stdout), Prometheus metrics
- * at http://127.0.0.1:PORT/metrics, keys from the environment (SALVAGE_TAKER_KEY, SALVAGE_VERIFIER_KEY).
+ * `salvage relay`: the relayer for operators. Structured logs (pino, JSON on stdout), keys from the environment
+ * (SALVAGE_TAKER_KEY, SALVAGE_VERIFIER_KEY). With --metrics-port, an HTTP server on 127.0.0.1:PORT serves
+ *   GET /metrics                 Prometheus metrics
+ *   GET /health                  "ok"
+ *   GET /recoveries[?recent=N]   the relayer's report as JSON (src/recovery/report.ts): recoveries by state and
+ *                                the N (0..100, default 20) most recently updated; 400 on a bad N
  * SIGINT/SIGTERM stop it after the current step; every recovery resumes from the database next time.
  */
 import { createHash } from "node:crypto";
-import { createServer } from "node:http";
+import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
+import { z } from "zod";
 import { ANVIL_DEV_KEYS } from "../chains/dev-keys.js";
 import { type Manifest, hubChain, isLoopbackUrl, readManifest } from "../deployment/manifest.js";
 import { type RelayerConfigInput, keysFromEnv } from "./config.js";
-import { createRelayer } from "./relayer.js";
+import { type Relayer, createRelayer } from "./relayer.js";
+import { DEFAULT_RECENT, relayerReport } from "./report.js";
 
 export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR | --memory] [--schema NAME]
                     [--indexer-url URL] [--max-feed-lag BLOCKS] [--executor ADDRESS]
@@ -30,6 +36,54 @@ export function defaultPgliteDir(manifest: Manifest, cwd = process.cwd()): strin
   const hub = hubChain(manifest);
   const id = createHash("sha256").update(`${manifest.createdAt}:${hub.chainId}:${hub.contracts.hub}`).digest("hex").slice(0, 12);
   return resolve(cwd, ".salvage", "relayer", `${hub.chainId}-${id}`);
+}
+
+/** The most recent recoveries GET /recoveries lists at most. */
+export const MAX_REPORT_RECENT = 100;
+
+const RecoveriesQuery = z.object({
+  recent: z
+    .string()
+    .regex(/^\d{1,3}$/)
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(MAX_REPORT_RECENT))
+    .default(String(DEFAULT_RECENT)),
+});
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify(body));
+}
+
+/** The --metrics-port server's routes: /metrics, /health and /recoveries (see the module's comment). */
+export function relayerHttpHandler(relayer: Pick<Relayer, "metrics" | "store" | "workerId">, log?: Logger): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://127.0.0.1");
+      if (url.pathname === "/metrics") {
+        res.setHeader("content-type", relayer.metrics.registry.contentType);
+        res.end(await relayer.metrics.registry.metrics());
+      } else if (url.pathname === "/health") {
+        res.end("ok");
+      } else if (url.pathname === "/recoveries") {
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          res.setHeader("allow", "GET, HEAD");
+          return sendJson(res, 405, { error: "method not allowed" });
+        }
+        const query = RecoveriesQuery.safeParse(Object.fromEntries(url.searchParams));
+        if (!query.success) return sendJson(res, 400, { error: `recent must be an integer in [0, ${MAX_REPORT_RECENT}]` });
+        sendJson(res, 200, await relayerReport(relayer, query.data.recent));
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    } catch (error) {
+      log?.error({ url: req.url, error: error instanceof Error ? error.message : String(error) }, "http request failed");
+      if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      else res.end();
+    }
+  };
 }
 
 export async function relayCommand(argv: string[]): Promise<void> {
@@ -114,17 +168,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
 
   let server: ReturnType<typeof createServer> | undefined;
   if (values["metrics-port"]) {
-    server = createServer(async (req, res) => {
-      if (req.url === "/metrics") {
-        res.setHeader("content-type", relayer.metrics.registry.contentType);
-        res.end(await relayer.metrics.registry.metrics());
-      } else if (req.url === "/health") {
-        res.end("ok");
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    });
+    server = createServer(relayerHttpHandler(relayer, log));
     server.listen(Number(values["metrics-port"]), "127.0.0.1");
   }
 

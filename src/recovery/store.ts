@@ -260,6 +260,11 @@ export class RecoveryStore {
     return (await this.db.query(`SELECT * FROM recoveries ORDER BY id`)).map(fromRow);
   }
 
+  /** The `limit` most recently updated recoveries (every worker's), newest first; ties by id, newest first. */
+  async recent(limit: number): Promise<Recovery[]> {
+    return (await this.db.query(`SELECT * FROM recoveries ORDER BY updated_at DESC, id DESC LIMIT $1`, [limit])).map(fromRow);
+  }
+
   async countsByState(): Promise<Map<RecoveryState, number>> {
     const rows = await this.db.query<{ state: string; n: string | number }>(`SELECT state, count(*) AS n FROM recoveries GROUP BY state`);
     return new Map(rows.map((r) => [r.state as RecoveryState, Number(r.n)]));
