@@ -189,6 +189,17 @@ describe("salvage demo", () => {
     }
     expect(status, run.output().slice(-3_000)).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toMatch(/^salvage_recoveries\{state="seized"\} [1-9]/m);
+    // The page's recoveries read the relayer's own report through the API (SALVAGE_RELAYER_URL), and the chains' takes.
+    type Recoveries = { takes: { seized: number }; relayer: { error: string | null; states: { state: string; count: number }[] } | null };
+    let recoveries: Recoveries | undefined;
+    while (Date.now() < deadline) {
+      recoveries = (await (await fetch(`http://127.0.0.1:${apiPort}/recoveries`)).json()) as Recoveries;
+      if (recoveries.takes.seized > 0 && (recoveries.relayer?.states.find((s) => s.state === "seized")?.count ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(recoveries?.relayer?.error, JSON.stringify(recoveries)).toBeNull();
+    expect(recoveries!.takes.seized).toBeGreaterThan(0);
+    expect(recoveries!.relayer!.states.map((s) => s.state)).toEqual(expect.arrayContaining(["detected", "skipped", "abandoned", "seized"]));
 
     process.kill(-run.child.pid!, "SIGINT");
     const code = await Promise.race([run.exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), 30_000))]);

@@ -68,7 +68,11 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void,
   // ponder exports no package.json subpath: find its CLI beside its entry module.
   const ponderBin = join(dirname(fileURLToPath(import.meta.resolve("ponder"))), "bin/ponder.js");
   const children: ChildProcess[] = [
-    spawn(process.execPath, [ponderBin, "start", "--schema", `demo_${Date.now()}`, "--port", String(options.apiPort)], { cwd: root, env }),
+    // The page's recoveries panel shows what only the relayer knows from the relayer's own server.
+    spawn(process.execPath, [ponderBin, "start", "--schema", `demo_${Date.now()}`, "--port", String(options.apiPort)], {
+      cwd: root,
+      env: { ...env, SALVAGE_RELAYER_URL: `http://127.0.0.1:${options.metricsPort}` },
+    }),
     spawn(
       process.execPath,
       // The devnet process already delivers LayerZero packets with the verifier key; one deliverer per key.
