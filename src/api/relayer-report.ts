@@ -47,14 +47,14 @@ export function relayerUrl(env: NodeJS.ProcessEnv = process.env): string | undef
   return parsed.data.replace(/\/+$/, "");
 }
 
-let last: { at: number; answer: Promise<RelayerRecoveries> } | undefined;
+let last: { url: string; at: number; answer: Promise<RelayerRecoveries> } | undefined;
 
 /** The relayer's recoveries, or null when no relayer is configured. */
-export function relayerRecoveries(): Promise<RelayerRecoveries> | null {
-  const url = relayerUrl();
+export function relayerRecoveries(env: NodeJS.ProcessEnv = process.env): Promise<RelayerRecoveries> | null {
+  const url = relayerUrl(env);
   if (!url) return null;
-  if (last && Date.now() - last.at < FRESH_MS) return last.answer;
-  last = { at: Date.now(), answer: read(`${url}/recoveries?recent=10`) };
+  if (last && last.url === url && Date.now() - last.at < FRESH_MS) return last.answer;
+  last = { url, at: Date.now(), answer: read(`${url}/recoveries?recent=10`) };
   return last.answer;
 }
 
