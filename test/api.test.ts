@@ -10,7 +10,7 @@
 import { writeFileSync } from "node:fs";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hubAbi } from "../abis/index.js";
+import { hubAbi, spokeAbi } from "../abis/index.js";
 import { write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import type { Network } from "../src/devnet/network.js";
@@ -27,6 +27,7 @@ import { type GqlResult, type PonderApp, startPonder } from "./helpers/ponder.js
 import { revertOf } from "../src/chains/errors.js";
 import { HEARTBEAT_SECONDS } from "../src/devnet/market.js";
 import { setAnswer } from "./helpers/prices.js";
+import { fundLiquidator } from "./helpers/bad-debt.js";
 
 const ACCOUNTS = Number(process.env.SALVAGE_API_TEST_ACCOUNTS ?? 40);
 const SEED = 23;
@@ -404,6 +405,55 @@ describe("salvage GraphQL", () => {
     const ponderGql = await (await api("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ accountHealths { totalCount } }" }) })).json();
     expect(ponderGql).toEqual({ data: { accountHealths: { totalCount: accounts.length } } });
     expect((await api("/health")).status).toBe(200);
+  });
+
+  it("recoveries: what waits for a kick and the auctions open equal the hub's; a take shows as taken, then seized with the spoke's block once its SEIZE is delivered", async () => {
+    type Recoveries = {
+      block: { number: string }; liquidatable: number; auctionsOpen: number; takes: Record<"taken" | "verified" | "delivered" | "seized" | "failed", number>;
+      badDebt: { writeOffs: number; writtenOffUsd: string }; relayer: null;
+      recent: { takeId: string; account: string; state: string; take: { block: string; tx: string; repayAmount: string }; seize: { chainId: number; amount: string; block: string | null }; packet: { guid: string; status: string | null } }[];
+    };
+    const query = `{ recoveries(first: 5) { block { number } liquidatable auctionsOpen takes { taken verified delivered seized failed } badDebt { writeOffs writtenOffUsd }
+      recent { takeId auctionId account state seconds take { block timestamp tx symbol decimals repayAmount bonus } seize { chainId chainName eid assetId symbol decimals amount block timestamp }
+               packet { guid nonce status failures lastFailureReason deliveredTx } } relayer { error worker states { state count } } } }`;
+    const read = async (record = false) => {
+      const r = await gql<{ recoveries: Recoveries }>(query, undefined, record);
+      expect(r.errors).toBeUndefined();
+      return r.data!.recoveries;
+    };
+    const before = await read();
+    expect(before).toMatchObject({ liquidatable: liquidatable.length - 1, auctionsOpen: 1, takes: { taken: 0, verified: 0, delivered: 0, seized: 0, failed: 0 }, recent: [], relayer: null });
+
+    // The liquidator takes from the kicked account: its largest debt against its first collateral position.
+    const { public: reader, wallet } = deployment.hubClients;
+    const positions = await deployment.positions(kicked);
+    const owed = positions.debt.filter((d) => d.amount > 0n).sort((a, b) => (a.amount > b.amount ? -1 : 1))[0]!;
+    const c = positions.collateral.find((x) => x.amount > 0n)!;
+    await fundLiquidator(net!, owed.assetId, owed.amount);
+    const fee = await reader.readContract({ address: deployment.hubAddress, abi: hubAbi, functionName: "quoteSpokeMessage", args: [c.eid] });
+    const receipt = await write(wallet(devnetAccounts.liquidator), reader, {
+      address: deployment.hubAddress, abi: hubAbi, functionName: "take", args: [kicked, owed.assetId, 2n ** 255n, c.eid, c.assetId, 0n, devnetAccounts.liquidator.address], value: fee,
+    });
+    const [take] = await reader.getContractEvents({ address: deployment.hubAddress, abi: hubAbi, eventName: "Take", blockHash: receipt.blockHash });
+    await caughtUp();
+    const taken = await read();
+    expect(taken.takes).toEqual({ taken: 1, verified: 0, delivered: 0, seized: 0, failed: 0 });
+    expect(taken.recent).toHaveLength(1);
+    expect(taken.recent[0]).toMatchObject({
+      takeId: String(take!.args.takeId), account: kicked.toLowerCase(), state: "taken",
+      take: { block: String(receipt.blockNumber), tx: receipt.transactionHash, repayAmount: String(take!.args.repayAmount) },
+      seize: { amount: String(take!.args.seizeAmount), block: null }, packet: { guid: take!.args.guid },
+    });
+
+    await net!.deliverer.drain();
+    const spoke = deployment.spokes.find((s) => s.eid === c.eid)!;
+    const [seized] = await deployment.clients(spoke).public.getContractEvents({ address: spoke.contracts.spoke!, abi: spokeAbi, eventName: "Seized", args: { account: kicked }, fromBlock: 0n });
+    expect(seized!.args.takeId).toBe(take!.args.takeId);
+    await ponder.indexed(spoke.name, seized!.blockNumber);
+    await caughtUp();
+    const after = await read(true);
+    expect(after.takes).toEqual({ taken: 0, verified: 0, delivered: 0, seized: 1, failed: 0 });
+    expect(after.recent[0]).toMatchObject({ state: "seized", seize: { chainId: spoke.chainId, block: String(seized!.blockNumber) }, packet: { status: "delivered" } });
   });
 
   it("marks health and opportunities resting on a price the hub refuses (priceStale, unusablePrices): exactly the accounts whose healthFactor reverts on chain, by the same error", async () => {
