@@ -169,6 +169,12 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
       const liveMs = await caughtUpLive(indexer.url, d);
       log(`indexer live at every chain's head ${liveMs} ms after /ready`);
       details1.liveAfterReadyMs = liveMs;
+      // That catch-up is a burst of JSON-RPC requests (a block and its logs, 30 blocks a chain), and Ponder's own
+      // rate limiter (node_modules/ponder/src/rpc/index.ts: 20 requests a second a chain to start with, counted over
+      // 10 s) then holds its head polls back: a crash in those seconds waited up to 0.7 s before Ponder even asked
+      // for the block. An indexer that has been running is past that window: the crash waits it out too.
+      await sleep(PONDER_RPC_WINDOW_MS);
+      details1.waitedForRpcWindowMs = PONDER_RPC_WINDOW_MS;
       sub = await subscribe(indexer.url, () => hubClock.head);
       if (sub.error) {
         skipped1.push(`detection latency not measured: ${sub.error}`);
@@ -269,6 +275,11 @@ export async function benchCrash(net: BenchNetwork, options: CrashOptions): Prom
         figures1.push({ bench: "1 detection", metric: "crash block → indexed (the indexer's /status at the crash block)", value: indexedMs, unit: "ms", setup: `${crashSetup}; /status polled every 20 ms from the crash; the rest of the event's latency is the feed (poll, best take of each event, SSE)` });
       }
       details1.indexedMs = indexedMs ?? null;
+      // Epoch ms of the crash block's evm_mine returning, and of the first and median events: to line up with the
+      // indexer's own log (SALVAGE_BENCH_INDEXER_LOG, SALVAGE_BENCH_PONDER_LOG_LEVEL=trace).
+      details1.crashMinedAtEpochMs = crash.minedAt;
+      const arrivals = [...firstByAccount.values()].map((e) => e.at).sort((a, b) => a - b);
+      details1.eventsEpochMs = { first: arrivals[0] ?? null, p50: arrivals[Math.floor(arrivals.length / 2)] ?? null, last: arrivals.at(-1) ?? null };
       if (indexer && handlersBefore !== undefined && indexedMs !== undefined) {
         // Read once the crash block is indexed; later blocks' handlers (few events) may be counted too.
         const after = await indexerHandlerMs(indexer);
@@ -488,6 +499,9 @@ async function spokeToHub(d: Deployment, spoke: Deployment["spokes"][number], ac
 }
 
 /** Ms until the indexer's /status reports every chain at the head it had when the wait began (polled every 50 ms). */
+/** Ponder's JSON-RPC rate limiter counts each chain's requests over this window (its `rps` buckets: 10 s). */
+const PONDER_RPC_WINDOW_MS = 11_000;
+
 async function caughtUpLive(url: string, d: Deployment): Promise<number> {
   const started = Date.now();
   const heads = new Map(await Promise.all(d.manifest.chains.map(async (c) => [c.name, await d.clients(c).public.getBlockNumber()] as const)));

@@ -3,9 +3,10 @@
  * hands each new event, enriched with the best take at the indexed block, to every subscriber (GraphQL over
  * SSE and WebSocket, webhooks). 1,000 subscribers cost one query per tick, not 1,000.
  *
- * - Live: the poller reads events past its high-water mark every `SALVAGE_FEED_POLL_MS` (default 100 ms).
- *   It re-reads a window of the last REORG_WINDOW hub blocks, so an event re-mined after a reorg with an id
- *   below the mark is still delivered (once: ids already sent are remembered for the window).
+ * - Live: the poller reads the log as soon as the indexer commits a block (PostgreSQL's NOTIFY, src/api/commit-signal.ts)
+ *   and every `SALVAGE_FEED_POLL_MS` (default 100 ms) in any case. It re-reads the ids of the last REORG_WINDOW hub
+ *   blocks, so an event re-mined after a reorg with an id below the mark is still delivered (once: ids already
+ *   sent are remembered for the window), and enriches and delivers new events DELIVERY_BATCH at a time.
  * - Resume: a subscriber with `since` first replays the log after that id from the database, while live
  *   events queue behind; live events it already replayed are skipped by id, so nothing is missed or doubled.
  * - Bounded: each subscriber's queue holds at most `maxQueue` events; a subscriber that falls that far
@@ -13,7 +14,7 @@
  */
 import { opportunityEvent } from "ponder:schema";
 import { healthOf } from "./health-read.js";
-import { asc, desc, gt } from "ponder";
+import { asc, desc, gt, inArray } from "ponder";
 import { GraphQLError } from "graphql";
 import { z } from "zod";
 import type { Address } from "viem";
@@ -32,6 +33,7 @@ import {
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { feedEventIdFloor } from "../indexer/state.js";
 import { Channel } from "./channel.js";
+import { onIndexedCommit } from "./commit-signal.js";
 import { apiLimits } from "./limits.js";
 import { feedEventsEmitted } from "./metrics.js";
 import { EVENT_KINDS, type EventKind, type FeedEvent, type FeedFilter, type FeedPathway, matchesFilter } from "./feed-event.js";
@@ -157,6 +159,10 @@ export function feedEventBytes(e: FeedEvent): number {
 /** Hub blocks re-read each tick so events re-mined after a reorg are not missed. */
 const REORG_WINDOW = 64n;
 const PAGE = 1_000;
+/** Ids of the window read at a time. */
+const ID_PAGE = 10_000;
+/** Events enriched and delivered at a time. */
+const DELIVERY_BATCH = 200;
 
 interface Subscriber {
   filter: FeedFilter;
@@ -180,6 +186,10 @@ export class FeedHub {
   private readonly sent = new Map<string, bigint>();
   private markBlock: bigint | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private ticking = false;
+  private again = false;
+  private stopSignal: (() => void) | undefined;
   private polling: Promise<void> | null = null;
   private readonly listeners = new Set<(head: bigint) => void>();
   private lastHead: bigint | null = null;
@@ -193,10 +203,42 @@ export class FeedHub {
     this.marked = new Promise((resolve) => (this.markDone = resolve));
   }
 
-  /** Starts the poller (idempotent). The first tick marks the log's end: live subscribers get what follows. */
+  /**
+   * Starts the poller (idempotent). The first tick marks the log's end: live subscribers get what follows. A tick
+   * runs every `pollMs`, and at once when the indexer commits a block (src/api/commit-signal.ts): never two at once;
+   * a signal during a tick runs one more right after it.
+   */
   start(): void {
-    if (this.timer) return;
-    const loop = async () => {
+    if (this.running) return;
+    this.running = true;
+    this.stopSignal = onIndexedCommit(() => this.wake());
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.running = false;
+    this.stopSignal?.();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** A new block is committed: tick now (or right after the tick in progress). */
+  private wake(): void {
+    if (!this.running) return;
+    if (this.ticking) this.again = true;
+    else this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop(), ms);
+  }
+
+  private async loop(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    do {
+      this.again = false;
       const poll = ++this.stats.polls;
       this.polling = this.tick().catch(() => undefined);
       await this.polling;
@@ -204,14 +246,9 @@ export class FeedHub {
         if (w.after < poll) w.resolve();
         else this.pollWaiters.push(w);
       }
-      if (this.timer) this.timer = setTimeout(loop, this.pollMs);
-    };
-    this.timer = setTimeout(loop, 0);
-  }
-
-  stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    } while (this.again && this.running);
+    this.ticking = false;
+    if (this.running) this.schedule(this.pollMs);
   }
 
   /** Resolves once a poll that starts after this call has finished. */
@@ -306,17 +343,20 @@ export class FeedHub {
       this.markDone();
       return;
     }
+    // The ids of the window (cheap), then the rows not sent yet, a batch at a time: each batch is enriched and
+    // delivered before the next is read, so a crash's first events leave before its last are read.
     const from = this.markBlock > REORG_WINDOW ? this.markBlock - REORG_WINDOW : 0n;
+    const unsent: string[] = [];
     let cursor = feedEventIdFloor(from);
-    const fresh: OpportunityEventRow[] = [];
     for (;;) {
-      const rows = await eventsAfter(cursor, PAGE);
-      for (const r of rows) if (!this.sent.has(r.id)) fresh.push(r);
-      if (rows.length < PAGE) break;
-      cursor = rows[rows.length - 1]!.id;
+      const ids = await idsAfter(cursor, ID_PAGE);
+      for (const id of ids) if (!this.sent.has(id)) unsent.push(id);
+      if (ids.length < ID_PAGE) break;
+      cursor = ids[ids.length - 1]!;
     }
-    if (fresh.length > 0) {
-      const events = await enrich(fresh, head);
+    for (let i = 0; i < unsent.length; i += DELIVERY_BATCH) {
+      const rows = await eventsById(unsent.slice(i, i + DELIVERY_BATCH));
+      const events = await enrich(rows, head);
       for (const e of events) {
         this.sent.set(e.id, e.blockNumber);
         if (e.blockNumber > this.markBlock) this.markBlock = e.blockNumber;
@@ -337,6 +377,17 @@ export class FeedHub {
       for (const listener of this.listeners) listener(head.number);
     }
   }
+}
+
+/** Up to `limit` event ids above `after`, in order. */
+async function idsAfter(after: string, limit: number): Promise<string[]> {
+  const rows = await reader().select({ id: opportunityEvent.id }).from(opportunityEvent).where(gt(opportunityEvent.id, after)).orderBy(asc(opportunityEvent.id)).limit(limit);
+  return rows.map((r) => r.id);
+}
+
+/** The log rows of `ids` (ascending), in id order. */
+async function eventsById(ids: readonly string[]): Promise<OpportunityEventRow[]> {
+  return reader().select().from(opportunityEvent).where(inArray(opportunityEvent.id, [...ids])).orderBy(asc(opportunityEvent.id));
 }
 
 /** The last REORG_WINDOW blocks of the log (what the first tick counts as already sent). */
