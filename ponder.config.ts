@@ -5,7 +5,7 @@
  *
  * Indexed: the Hub (hub chain), every Spoke (spoke chains), the hub chain's price feeds (the ones the hub
  * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle); and every block from the head at start, for
- * the pathways' stall watch (src/indexer/pathway.ts).
+ * the pathways' stall watch (src/indexer/pathway.ts) and the hub's end-of-block price moves (src/indexer/price-moves.ts).
  *
  * Database: PostgreSQL when DATABASE_URL is set, else PGlite. Devnet chains reuse chain ids across runs,
  * so for loopback RPCs the RPC cache is disabled and PGlite gets a directory per deployment.
@@ -72,8 +72,9 @@ export default createConfig({
       chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { address: c.contracts.endpoint, startBlock: c.startBlock }])),
     },
   },
-  // The pathways' stall watch (src/indexer/pathway.ts): every block of every chain from the head at start, so the
-  // backfill never runs it.
+  // Every block of every chain from the head at start (so the backfill never runs it): the pathways' stall watch
+  // (src/indexer/pathway.ts), and on the hub the end of the block, where its price moves are recomputed once
+  // (src/indexer/price-moves.ts).
   blocks: {
     PathwayWatch: { chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { startBlock: "latest" as const }])), interval: 1 },
   },

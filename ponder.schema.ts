@@ -106,6 +106,21 @@ export const collateralMarket = onchainTable(
   (table) => ({ pk: primaryKey({ columns: [table.eid, table.assetId] }) }),
 );
 
+/**
+ * A hub block's price moves waiting for the block's end (src/indexer/price-moves.ts): one row (id 0) from the
+ * block's first AnswerUpdated until its block handler (live) or the next hub event of a later block (backfill)
+ * recomputes the accounts they reach, once, at the block's last prices. Empty between blocks when indexing live.
+ */
+export const pendingPriceMove = onchainTable("pending_price_move", (t) => ({
+  id: t.integer().primaryKey(),
+  block: t.bigint().notNull(),
+  timestamp: t.bigint().notNull(),
+  /** The block's last AnswerUpdated: the log index the recomputation's feed events carry. */
+  logIndex: t.integer().notNull(),
+  /** `[{ assetId, priceWad }]`, prices as decimal strings, one per asset. */
+  moves: t.json().$type<{ assetId: number; priceWad: string }[]>().notNull(),
+}));
+
 /** Hub auction parameters (single row, id 0). */
 export const auctionParams = onchainTable("auction_params", (t) => ({
   id: t.integer().primaryKey(),

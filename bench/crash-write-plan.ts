@@ -27,7 +27,7 @@ await c.query(`ANALYZE ${T.accountHealth}; ANALYZE ${T.healthTrigger}`);
 console.log((await c.query(`SELECT count(*) FILTER (WHERE guard_hf < 1000000000000000000) watched, count(*) FILTER (WHERE health_factor < 1000000000000000000) liq FROM ${T.accountHealth}`)).rows);
 const pct = Number(process.argv[3] ?? 80);
 await c.query(`UPDATE ${T.price} SET price_wad = ${3000n * 10n ** 18n * BigInt(pct) / 100n} WHERE asset_id = 10`);
-const stmt = writeHealthSql({ tables: T, hubChainId: 1, subjects: { kind: "fired", assetId: 10, priceWad: 3000n * 10n ** 18n * BigInt(pct) / 100n }, blockNumber: 2n, blockTimestamp: 2n });
+const stmt = writeHealthSql({ tables: T, hubChainId: 1, subjects: { kind: "fired", moves: [{ assetId: 10, priceWad: 3000n * 10n ** 18n * BigInt(pct) / 100n }] }, blockNumber: 2n, blockTimestamp: 2n });
 await c.query("BEGIN");
 t = Date.now();
 const plan = await c.query(`EXPLAIN (ANALYZE, BUFFERS off, COSTS off) ${stmt}`);

@@ -19,7 +19,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AssetInfo, computeHealth } from "../src/indexer/health.js";
-import { type Subjects, PRICE_PARAM, bindPrice, computeHealthSql, healthCte, parseComputedHealth, parseHealthChanges, writeHealthSql } from "../src/indexer/health-sql.js";
+import { type Subjects, bindPrices, computeHealthSql, healthCte, movesWithin, parseComputedHealth, parseHealthChanges, renderedLength, writeHealthSql } from "../src/indexer/health-sql.js";
 import { guardOf, isWatched, triggerPrice } from "../src/health/envelope.js";
 import { MAX_UINT256, WAD } from "../src/health/wad.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
@@ -201,7 +201,9 @@ describe("set-based holder health (PostgreSQL) equals computeHealth", () => {
     expect(() => writeHealthSql({ tables: TABLES, subjects: holders(1.5), hubChainId: HUB, blockNumber: 1n, blockTimestamp: 1n })).toThrow(/assetId/);
     expect(() => writeHealthSql({ tables: TABLES, subjects: holders(1), hubChainId: HUB, blockNumber: -1n, blockTimestamp: 1n })).toThrow(/blockNumber/);
     expect(() => healthCte({ tables: TABLES, subjects: holders(70_000), hubChainId: HUB })).toThrow(/assetId/);
-    expect(() => healthCte({ tables: TABLES, subjects: { kind: "fired", assetId: 1, priceWad: -1n }, hubChainId: HUB })).toThrow(/priceWad/);
+    expect(() => healthCte({ tables: TABLES, subjects: { kind: "fired", moves: [{ assetId: 1, priceWad: -1n }] }, hubChainId: HUB })).toThrow(/priceWad/);
+    expect(() => healthCte({ tables: TABLES, subjects: { kind: "fired", moves: [] }, hubChainId: HUB })).toThrow(/at least one/);
+    expect(() => healthCte({ tables: TABLES, subjects: { kind: "fired", moves: [{ assetId: 1, priceWad: 1n }, { assetId: 1, priceWad: 2n }] }, hubChainId: HUB })).toThrow(/one move per asset/);
     expect(() => healthCte({ tables: TABLES, subjects: { kind: "accounts", accounts: ["0x1'; DROP TABLE x; --"] }, hubChainId: HUB })).toThrow(/accounts/);
   });
 });
@@ -213,22 +215,27 @@ describe("the envelope (PostgreSQL): recomputing only the accounts a move fires 
     perMille: fc.oneof(fc.integer({ min: 985, max: 1_015 }), fc.integer({ min: 500, max: 1_500 })),
   });
 
-  it("true health ≥ stored guard for every account, watched rows exact, the liquidatable set exact, over random moves", async () => {
+  it("true health ≥ stored guard for every account, watched rows exact, the liquidatable set exact, over random blocks of moves", async () => {
     await fc.assert(
       fc.asyncProperty(
         marketArb.map((m) => ({ ...m, assets: m.assets.map((a) => ({ ...a, priceWad: a.priceWad ?? WAD })) as typeof m.assets })),
-        fc.array(moveArb, { minLength: 1, maxLength: 12 }),
-        async (m, moves) => {
+        // Blocks of one to three moves (an asset may move twice in a block: its last price is the block's).
+        fc.array(fc.array(moveArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
+        async (m, blocks) => {
           const { addresses } = await load(m);
           await client.query(`TRUNCATE ${TABLES.accountHealth}`);
           for (const id of ASSET_IDS) await client.query(writeHealthSql({ tables: TABLES, subjects: holders(id), hubChainId: HUB, blockNumber: 1n, blockTimestamp: 1n }));
           const prices = new Map(ASSET_IDS.map((id, j) => [id, m.assets[j]!.priceWad!]));
-          for (const [step, move] of moves.entries()) {
-            const id = ASSET_IDS[move.assetIndex]!;
-            const next = (prices.get(id)! * BigInt(move.perMille)) / 1_000n || 1n;
-            prices.set(id, next);
-            await client.query(`UPDATE ${TABLES.price} SET price_wad = $1 WHERE chain_id = $2 AND asset_id = $3`, [next.toString(), HUB, id]);
-            const subjects: Subjects = { kind: "fired", assetId: id, priceWad: next };
+          for (const [step, moves] of blocks.entries()) {
+            const moved = new Map<number, bigint>();
+            for (const move of moves) {
+              const id = ASSET_IDS[move.assetIndex]!;
+              const next = (prices.get(id)! * BigInt(move.perMille)) / 1_000n || 1n;
+              prices.set(id, next);
+              moved.set(id, next);
+              await client.query(`UPDATE ${TABLES.price} SET price_wad = $1 WHERE chain_id = $2 AND asset_id = $3`, [next.toString(), HUB, id]);
+            }
+            const subjects: Subjects = { kind: "fired", moves: [...moved].map(([assetId, priceWad]) => ({ assetId, priceWad })) };
             await client.query(writeHealthSql({ tables: TABLES, subjects, hubChainId: HUB, blockNumber: BigInt(step + 2), blockTimestamp: 1n }));
             const stored = new Map((await client.query(`SELECT account, health_factor, guard_hf FROM ${TABLES.accountHealth}`)).rows.map((r) => [r.account as string, r]));
             for (const [i, address] of addresses.entries()) {
@@ -258,7 +265,8 @@ describe("Ponder's raw-SQL gate", () => {
     collateral: `${schema}."collateral"`, debt: `${schema}."debt"`, asset: `${schema}."asset"`, price: `${schema}."price"`,
     accountHealth: `${schema}."account_health"`, healthTrigger: `${schema}."health_trigger"`,
   };
-  const fired: Subjects = { kind: "fired", assetId: 65_535, priceWad: MAX_UINT256 };
+  const moves = (n: number) => Array.from({ length: n }, (_, i) => ({ assetId: 65_535 - i, priceWad: MAX_UINT256 - BigInt(i) }));
+  const fired: Subjects = { kind: "fired", moves: moves(1) };
 
   it("takes the computation of the fired accounts for a read, and the write for a write", async () => {
     const gate = (await import(new URL("../node_modules/ponder/dist/esm/utils/sql-parse.js", import.meta.url).href)) as { isReadonlySQLQuery: (sql: string) => Promise<boolean> };
@@ -268,17 +276,31 @@ describe("Ponder's raw-SQL gate", () => {
     expect(await gate.isReadonlySQLQuery(writeHealthSql({ tables, subjects: fired, hubChainId: 1, blockNumber: 1n, blockTimestamp: 1n }))).toBe(false);
   });
 
-  it("writes a price update's computation with its price bound: one text per asset, read-only as Ponder renders the parameters", async () => {
+  it("writes a block's moves with their prices bound: one text per set of assets, read-only as Ponder renders the parameters; past 5,000 characters, in parts", async () => {
     const gate = (await import(new URL("../node_modules/ponder/dist/esm/utils/sql-parse.js", import.meta.url).href)) as { isReadonlySQLQuery: (sql: string) => Promise<boolean> };
-    const bound = (priceWad: bigint) => computeHealthSql({ tables, subjects: { kind: "fired", assetId: 65_535, priceWad, bound: true }, hubChainId: 2 ** 53 - 1 }, 5_001);
-    expect(bound(1n)).toBe(bound(MAX_UINT256));
-    const { parts, param } = bindPrice(bound(12n), 12n);
-    expect(parts.length).toBeGreaterThan(1);
-    expect(param).toBe("12");
+    const bound = (ms: { assetId: number; priceWad: bigint }[]) => computeHealthSql({ tables, subjects: { kind: "fired", moves: ms, bound: true }, hubChainId: 2 ** 53 - 1 }, 5_001);
+    const three = moves(3);
+    expect(bound(three)).toBe(bound(three.map((m) => ({ ...m, priceWad: 1n }))));
+    const { parts, params } = bindPrices(bound(three), three);
+    expect(parts.length).toBe(params.length + 1);
+    expect(new Set(params)).toEqual(new Set(three.map((m) => m.priceWad.toString())));
     // drizzle numbers the parameters $1, $2, … in order.
     const rendered = parts.reduce((text, part, i) => `${text}$${i}::numeric${part}`);
-    expect(rendered).not.toContain(PRICE_PARAM);
+    expect(rendered).not.toMatch(/\$price\d+\$/);
     expect(await gate.isReadonlySQLQuery(rendered)).toBe(true);
-    expect(() => bindPrice(bound(1n), -1n)).toThrow(/priceWad/);
+    expect(() => bindPrices(bound(three), [...three.slice(0, 2), { assetId: 1, priceWad: -1n }])).toThrow(/priceWad/);
+    // The longest names: every part the indexer sends is within Ponder's 5,000 characters and read-only.
+    const all = moves(24);
+    const split = movesWithin(all, (ms) => renderedLength(bound(ms)));
+    expect(split.flat()).toEqual(all);
+    expect(split.length).toBeGreaterThan(1);
+    for (const part of split) {
+      const p = bindPrices(bound(part), part);
+      const text = p.parts.reduce((t, x, i) => `${t}$${i}::numeric${x}`);
+      expect(text.length).toBeLessThanOrEqual(5_000);
+      expect(await gate.isReadonlySQLQuery(text)).toBe(true);
+    }
+    // The devnet's five assets fit in one statement.
+    expect(movesWithin(moves(5), (ms) => renderedLength(bound(ms)))).toHaveLength(1);
   });
 });

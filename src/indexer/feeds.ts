@@ -2,18 +2,21 @@
  * Price feeds the hub reads. An answer can only matter to the accounts holding that asset, and among them only
  * to those whose envelope (src/health/envelope.ts) it leaves: the accounts whose trigger price it crosses, found
  * by one range scan of health_trigger, plus the watched ones (guard below 1, triggers that always fire). They are
- * recomputed inside PostgreSQL (health-sql.ts); the work is O(accounts fired), not O(holders).
+ * recomputed inside PostgreSQL (health-sql.ts), once per block for all of the block's moves (price-moves.ts); the
+ * work is O(accounts fired), not O(holders).
  */
 import { ponder } from "ponder:registry";
 import { asset, price } from "ponder:schema";
 import { priceToWad } from "../health/health.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { recomputeSubjects } from "./recompute.js";
+import { addPriceMove, settleEarlierMoves } from "./price-moves.js";
 
 ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   const m = loadIndexerManifest();
   const assetId = m.assetIdByFeed.get(event.log.address.toLowerCase());
   if (assetId === undefined) return;
+  // An earlier block's moves are recomputed at that block's prices, before this one changes any.
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   // Scale as the hub does: with the decimals it read from the feed at listing, else the manifest's.
   const listed = await context.db.find(asset, { assetId });
   const feedDecimals = listed?.feedDecimals ?? m.assetById.get(assetId)?.feedDecimals;
@@ -39,5 +42,6 @@ ponder.on("PriceFeed:AnswerUpdated", async ({ event, context }) => {
   };
   await context.db.insert(price).values({ chainId: context.chain.id, assetId, ...values }).onConflictDoUpdate(values);
 
-  await recomputeSubjects(context, { kind: "fired", assetId, priceWad: values.priceWad }, event.block, event.log.logIndex);
+  // The accounts it reaches are recomputed once at the block's end, with the block's other moves (price-moves.ts).
+  await addPriceMove(context, event.block, event.log.logIndex, { assetId, priceWad: values.priceWad });
 });

@@ -38,14 +38,20 @@ export interface HealthTables {
 export type Subjects =
   | { kind: "holders"; assetId: number }
   | {
+      /** The accounts a hub block's price moves reach: one move per asset, at its last price in the block. */
       kind: "fired";
-      assetId: number;
-      priceWad: bigint;
-      /** Write PRICE_PARAM where the price goes, for `bindPrice` to make it a bound parameter. */
+      moves: readonly PriceMove[];
+      /** Write priceParam(i) where move i's price goes, for `bindPrices` to make each a bound parameter. */
       bound?: true;
     }
   | { kind: "accounts"; accounts: readonly string[] }
   | { kind: "guardBelow"; bound: bigint };
+
+/** An asset's new price (WAD). */
+export interface PriceMove {
+  assetId: number;
+  priceWad: bigint;
+}
 
 export interface HealthSqlArgs {
   tables: HealthTables;
@@ -87,15 +93,18 @@ function subjectsSql(t: HealthTables, subjects: Subjects): string {
   SELECT account FROM ${t.debt} WHERE asset_id = ${assetId} AND amount > 0`;
     }
     case "fired": {
-      const assetId = int("assetId", subjects.assetId, 65_535n);
-      const price = subjects.bound ? PRICE_PARAM : int("priceWad", subjects.priceWad, MAX_UINT256);
-      // Two range scans of health_trigger_fires_idx (collateral at or above the price, debt at or below it), and
-      // the watched accounts (guard below 1, account_health_guard_idx) that hold the asset: they keep no triggers.
-      // (Joins, not EXISTS: Ponder's read-only gate refuses sub-links.)
-      return `SELECT account FROM ${t.healthTrigger} WHERE asset_id=${assetId} AND side=0 AND price_wad>=${price}
-UNION SELECT account FROM ${t.healthTrigger} WHERE asset_id=${assetId} AND side=1 AND price_wad<=${price}
-UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.collateral} c ON c.account=h.account AND c.asset_id=${assetId} AND c.amount>0 WHERE h.guard_hf<${WAD}
-UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.debt} d ON d.account=h.account AND d.asset_id=${assetId} AND d.amount>0 WHERE h.guard_hf<${WAD}`;
+      if (subjects.moves.length === 0) throw new RangeError("fired subjects need at least one price move");
+      const ids = subjects.moves.map((m) => int("assetId", m.assetId, 65_535n));
+      if (new Set(ids).size !== ids.length) throw new RangeError(`fired subjects take one move per asset, got assets ${ids.join(",")}`);
+      const prices = subjects.moves.map((m, i) => (subjects.bound ? priceParam(i) : int("priceWad", m.priceWad, MAX_UINT256)));
+      // Per move, two range scans of health_trigger_fires_idx (collateral at or above the price, debt at or below
+      // it: one OR, planned as a BitmapOr); and the watched accounts (guard below 1, account_health_guard_idx)
+      // that hold a moved asset: they keep no triggers. (Joins, not EXISTS: Ponder's read-only gate refuses sub-links.)
+      const fires = ids.map((id, i) => `(asset_id=${id} AND side=0 AND price_wad>=${prices[i]}) OR (asset_id=${id} AND side=1 AND price_wad<=${prices[i]})`).join(" OR ");
+      const moved = ids.length === 1 ? `=${ids[0]}` : ` IN (${ids.join(",")})`;
+      return `SELECT account FROM ${t.healthTrigger} WHERE ${fires}
+UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.collateral} c ON c.account=h.account AND c.asset_id${moved} AND c.amount>0 WHERE h.guard_hf<${WAD}
+UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.debt} d ON d.account=h.account AND d.asset_id${moved} AND d.amount>0 WHERE h.guard_hf<${WAD}`;
     }
     case "accounts": {
       for (const a of subjects.accounts) if (!ADDRESS.test(a)) throw new RangeError(`accounts must be lowercase 0x-prefixed 20-byte hex addresses, got ${JSON.stringify(a)}`);
@@ -108,15 +117,57 @@ UNION SELECT h.account FROM ${t.accountHealth} h JOIN ${t.debt} d ON d.account=h
 }
 
 /**
- * Where a statement of bound fired subjects takes the price. Ponder parses every raw statement of an indexing
+ * Where a statement of bound fired subjects takes move i's price. Ponder parses every raw statement of an indexing
  * function to find the tables it reads (and flushes them), caching the answer by the statement's text: with the
- * price bound as a parameter the text is one per asset, and the parse (~20 ms for the computation) is done once.
+ * prices bound as parameters the text is one per set of assets moved together, and the parse (~20 ms for the
+ * computation) is done once.
  */
-export const PRICE_PARAM = "$price";
+export const priceParam = (i: number): string => `$price${i}$`;
+const PRICE_PARAMS = /\$price(\d+)\$/g;
 
-/** Binds the price into a statement written with PRICE_PARAM: each place one parameter (numeric, as text). */
-export function bindPrice(statement: string, priceWad: bigint): { parts: string[]; param: string } {
-  return { parts: statement.split(PRICE_PARAM), param: int("priceWad", priceWad, MAX_UINT256) };
+/** A statement written with priceParam(i) as Ponder receives it, each place a numbered parameter: its length. */
+export function renderedLength(statement: string): number {
+  let n = 0;
+  return statement.replace(PRICE_PARAMS, () => `$${++n}::numeric`).length;
+}
+
+/** Binds the prices into a statement written with priceParam(i): each place one parameter (numeric, as text). */
+export function bindPrices(statement: string, moves: readonly PriceMove[]): { parts: string[]; params: string[] } {
+  const values = moves.map((m) => int("priceWad", m.priceWad, MAX_UINT256));
+  const parts: string[] = [];
+  const params: string[] = [];
+  let last = 0;
+  for (const match of statement.matchAll(PRICE_PARAMS)) {
+    const i = Number(match[1]);
+    if (values[i] === undefined) throw new RangeError(`the statement names price ${i} of ${values.length}`);
+    parts.push(statement.slice(last, match.index));
+    params.push(values[i]!);
+    last = match.index! + match[0].length;
+  }
+  parts.push(statement.slice(last));
+  return { parts, params };
+}
+
+/** Ponder's raw-SQL gate takes a longer statement for a write (and drops its row cache for it). */
+export const PONDER_READ_LIMIT = 5_000;
+
+/**
+ * A block's moves in parts whose statement (`lengthOf` a part) Ponder's gate can read as read-only: the moves in
+ * order, each part as long as fits. Recomputing the parts one after the other at the block's last prices gives what
+ * one statement would: an account two parts reach is recomputed twice at the same prices.
+ */
+export function movesWithin<T>(moves: readonly T[], lengthOf: (part: T[]) => number, limit = PONDER_READ_LIMIT): T[][] {
+  const parts: T[][] = [];
+  let part: T[] = [];
+  for (const m of moves) {
+    if (part.length > 0 && lengthOf([...part, m]) > limit) {
+      parts.push(part);
+      part = [];
+    }
+    part.push(m);
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 /** The envelope's guard from health_factor, tv and dv: src/health/envelope.ts `guardOf`. */

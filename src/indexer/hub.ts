@@ -1,4 +1,7 @@
-/** Indexing functions of the Hub: positions, assets, auctions, liquidations, bad debt and reserve. */
+/**
+ * Indexing functions of the Hub: positions, assets, auctions, liquidations, bad debt and reserve. Each first lets
+ * an earlier block's price moves be recomputed (price-moves.ts), so it changes the state that block ended with.
+ */
 import { ponder } from "ponder:registry";
 import {
   account,
@@ -18,6 +21,7 @@ import { priceToWad, valueOf } from "../health/health.js";
 import { feedDecimals as readFeedDecimals } from "./feed-decimals.js";
 import { loadIndexerManifest } from "./manifest.js";
 import { markFreshStart, recomputeSubjects } from "./recompute.js";
+import { settleEarlierMoves } from "./price-moves.js";
 import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
@@ -28,6 +32,7 @@ ponder.on("Hub:setup", async () => {
 });
 
 ponder.on("Hub:AssetListed", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { assetId, feed, decimals, token, ltv, liquidationThreshold, heartbeat } = event.args;
   const configured = loadIndexerManifest().assetById.get(assetId);
   // The hub scales answers by 10^(18 - feed.decimals()) read at listing: read the same value. A feed's
@@ -57,6 +62,7 @@ ponder.on("Hub:AssetListed", async ({ event, context }) => {
 });
 
 ponder.on("Hub:CollateralMarketListed", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { eid, assetId } = event.args;
   await context.db
     .insert(collateralMarket)
@@ -65,6 +71,7 @@ ponder.on("Hub:CollateralMarketListed", async ({ event, context }) => {
 });
 
 ponder.on("Hub:AuctionParamsSet", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const values = {
     closeFactor: event.args.closeFactor,
     minBonus: event.args.minBonus,
@@ -77,6 +84,7 @@ ponder.on("Hub:AuctionParamsSet", async ({ event, context }) => {
 });
 
 ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { account: address, eid, assetId, balance } = event.args;
   const block = event.block;
   const position = { amount: balance, updatedBlock: block.number, updatedAt: block.timestamp };
@@ -93,6 +101,7 @@ ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
 });
 
 ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { account: address, assetId, balance } = event.args;
   const block = event.block;
   const position = { amount: balance, updatedBlock: block.number, updatedAt: block.timestamp };
@@ -106,6 +115,7 @@ ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
 });
 
 ponder.on("Hub:AuctionKicked", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { auctionId, account: address, kicker, healthFactor, collateralValue, debtValue } = event.args;
   await context.db.insert(auction).values({
     auctionId,
@@ -125,6 +135,7 @@ ponder.on("Hub:AuctionKicked", async ({ event, context }) => {
 });
 
 ponder.on("Hub:Take", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const a = event.args;
   await context.db.insert(liquidation).values({
     takeId: a.takeId,
@@ -151,6 +162,7 @@ ponder.on("Hub:Take", async ({ event, context }) => {
 });
 
 ponder.on("Hub:AuctionEnded", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { auctionId, reason } = event.args;
   const row = await context.db.find(auction, { auctionId });
   if (!row) return;
@@ -160,6 +172,7 @@ ponder.on("Hub:AuctionEnded", async ({ event, context }) => {
 });
 
 ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { account: address, assetId, amount, coveredByReserve, uncovered } = event.args;
   // The loss in USD when it happened: Hub.valueOf at this block's price (the hub chain's feed, indexed already).
   const [p, a] = await Promise.all([context.db.find(price, { chainId: context.chain.id, assetId }), context.db.find(asset, { assetId })]);
@@ -189,6 +202,7 @@ ponder.on("Hub:BadDebtWrittenOff", async ({ event, context }) => {
 });
 
 ponder.on("Hub:ReserveFunded", async ({ event, context }) => {
+  await settleEarlierMoves(context, event.block, event.log.logIndex);
   const { assetId, reserve: total } = event.args;
   const values = { reserve: total, updatedBlock: event.block.number };
   await context.db

@@ -29,6 +29,7 @@ import { loadIndexerManifest } from "./manifest.js";
 import { type PathwayEventInput, logPathwayEvents } from "./state.js";
 import { qualifiedName } from "./tables.js";
 import { judged, mustJudge } from "./pathway-watch.js";
+import { settleMovesAtBlockEnd } from "./price-moves.js";
 
 interface Clock {
   chainId: number;
@@ -63,6 +64,8 @@ async function boundOf(context: Context, srcEid: number, dstEid: number, rule: S
 }
 
 ponder.on("PathwayWatch:block", async ({ event, context }) => {
+  // The hub's block end: its price moves are recomputed first (price-moves.ts), then the pathways judged.
+  if (context.chain.id === loadIndexerManifest().hub.chainId) await settleMovesAtBlockEnd(context, event.block);
   if (!(await mustJudge(context, event.block.timestamp))) return;
   const rule = stallRule();
   // One after another: Ponder runs each raw read in a nested transaction of the block's.

@@ -5,7 +5,19 @@
 import { sql } from "ponder";
 import type { Context } from "ponder:registry";
 import { accountHealth, healthTrigger } from "ponder:schema";
-import { type ComputedHealth, type Subjects, bindPrice, computeHealthSql, parseComputedHealth, parseHealthChanges, writeHealthSql } from "./health-sql.js";
+import {
+  type ComputedHealth,
+  type HealthSqlArgs,
+  type PriceMove,
+  type Subjects,
+  bindPrices,
+  computeHealthSql,
+  movesWithin,
+  parseComputedHealth,
+  parseHealthChanges,
+  renderedLength,
+  writeHealthSql,
+} from "./health-sql.js";
 import { type BlockRef, healthValues, hubChainId, logHealthEvents } from "./state.js";
 import { healthTables } from "./tables.js";
 
@@ -41,10 +53,10 @@ type SQL = ReturnType<typeof sql.raw>;
 const rowsOf = async (context: Context, statement: string | SQL): Promise<Record<string, unknown>[]> =>
   (await context.db.sql.execute(typeof statement === "string" ? sql.raw(statement) : statement)) as unknown as Record<string, unknown>[];
 
-/** A statement written with PRICE_PARAM, the price bound as a parameter in each place (health-sql.ts `bindPrice`). */
-function withPrice(statement: string, priceWad: bigint): SQL {
-  const { parts, param } = bindPrice(statement, priceWad);
-  return sql.join(parts.flatMap((part, i) => (i === 0 ? [sql.raw(part)] : [sql`${param}::numeric`, sql.raw(part)])));
+/** A statement written with priceParam(i), each move's price bound as a parameter (health-sql.ts `bindPrices`). */
+function withPrices(statement: string, moves: readonly PriceMove[]): SQL {
+  const { parts, params } = bindPrices(statement, moves);
+  return sql.join(parts.flatMap((part, i) => (i === 0 ? [sql.raw(part)] : [sql`${params[i - 1]}::numeric`, sql.raw(part)])));
 }
 
 /**
@@ -56,15 +68,34 @@ function withPrice(statement: string, priceWad: bigint): SQL {
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
   if (storeCanHold(block)) {
-    // A price update's statement binds its price: its text is the same at every update of the asset.
-    const compute = subjects.kind === "fired" ? withPrice(computeHealthSql({ ...args, subjects: { ...subjects, bound: true } }, STORE_WRITE_LIMIT + 1), subjects.priceWad) : computeHealthSql(args, STORE_WRITE_LIMIT + 1);
-    const rows = await rowsOf(context, compute);
-    if (rows.length <= STORE_WRITE_LIMIT) {
+    // A block's price moves bind their prices: the text is the same whenever the same assets move together. Many
+    // moves are computed in parts, each statement short enough for Ponder's gate to read as read-only.
+    const parts: (Subjects | undefined)[] =
+      subjects.kind === "fired"
+        ? movesWithin(subjects.moves, (moves) => renderedLength(boundCompute(args, moves))).map((moves) => ({ kind: "fired", moves }))
+        : [undefined];
+    for (const [i, part] of parts.entries()) {
+      const compute = part?.kind === "fired" ? withPrices(boundCompute(args, part.moves), part.moves) : computeHealthSql(args, STORE_WRITE_LIMIT + 1);
+      const rows = await rowsOf(context, compute);
+      if (rows.length > STORE_WRITE_LIMIT) {
+        // Past the limit: this part and the rest in one write statement.
+        const rest = parts.slice(i).flatMap((p) => (p?.kind === "fired" ? p.moves : []));
+        return writeInOneStatement(context, part?.kind === "fired" ? { ...args, subjects: { kind: "fired", moves: rest } } : args, block, logIndex);
+      }
       const computed = parseComputedHealth(rows);
       await storeHealth(context, computed, block);
-      return logHealthEvents(context, computed, block, logIndex);
+      await logHealthEvents(context, computed, block, logIndex);
     }
+    return;
   }
+  await writeInOneStatement(context, args, block, logIndex);
+}
+
+/** The computation of the accounts `moves` reach, their prices written as priceParam(i). */
+const boundCompute = (args: Omit<HealthSqlArgs, "subjects">, moves: readonly PriceMove[]): string =>
+  computeHealthSql({ ...args, subjects: { kind: "fired", moves, bound: true } }, STORE_WRITE_LIMIT + 1);
+
+async function writeInOneStatement(context: Context, args: HealthSqlArgs, block: BlockRef, logIndex: number): Promise<void> {
   rawWritten = true;
   const changes = parseHealthChanges(await rowsOf(context, writeHealthSql({ ...args, blockNumber: block.number, blockTimestamp: block.timestamp })));
   await logHealthEvents(context, changes, block, logIndex);
