@@ -24,6 +24,12 @@ export interface ThroughputRun {
   handlerMsByName: Record<string, number>;
   backfillMs: number;
   transformMs: number;
+  /** The transform by Ponder's step (prefetch, begin, index, load = the flush of its row cache, finalize, commit). */
+  transformMsByStep: Record<string, number>;
+  /** Store calls (ponder_indexing_store_queries_total), by table and method. */
+  storeQueries: Record<string, number>;
+  /** Ponder's cache queries by table and method (ponder_indexing_cache_query_duration_sum: flushes, loads), ms. */
+  cacheQueryMs: Record<string, number>;
   handlerMs: number;
   wallToReadyMs: number;
   peakRssMiB: number | null;
@@ -58,6 +64,9 @@ async function runApp(net: BenchNetwork, app: "salvage" | "plain", appRoot: stri
       handlerMsByName,
       backfillMs: Number(done?.duration ?? NaN),
       transformMs: sumMetric(m, "ponder_historical_transform_duration"),
+      transformMsByStep: Object.fromEntries((m.get("ponder_historical_transform_duration") ?? []).map((x) => [x.labels.step ?? "?", round(x.value, 0)])),
+      storeQueries: Object.fromEntries((m.get("ponder_indexing_store_queries_total") ?? []).map((x) => [`${x.labels.table}.${x.labels.method}`, x.value])),
+      cacheQueryMs: Object.fromEntries((m.get("ponder_indexing_cache_query_duration_sum") ?? []).map((x) => [`${x.labels.table}.${x.labels.method}`, round(x.value, 1)])),
       handlerMs: sumMetric(m, "ponder_indexing_function_duration_sum"),
       wallToReadyMs,
       peakRssMiB: p.memory()?.peakRssMiB ?? null,

@@ -30,6 +30,7 @@ import { type PathwayEventInput, logPathwayEvents } from "./state.js";
 import { qualifiedName } from "./tables.js";
 import { judged, mustJudge } from "./pathway-watch.js";
 import { settleMovesAtBlockEnd } from "./price-moves.js";
+import { markLive } from "./recompute.js";
 
 interface Clock {
   chainId: number;
@@ -64,6 +65,7 @@ async function boundOf(context: Context, srcEid: number, dstEid: number, rule: S
 }
 
 ponder.on("PathwayWatch:block", async ({ event, context }) => {
+  markLive();
   // The hub's block end: its price moves are recomputed first (price-moves.ts), then the pathways judged.
   if (context.chain.id === loadIndexerManifest().hub.chainId) await settleMovesAtBlockEnd(context, event.block);
   if (!(await mustJudge(context, event.block.timestamp))) return;
