@@ -4,7 +4,8 @@
  * Read from the chain straight, not through Ponder's `context.client`: a feed's decimals are immutable (Chainlink's
  * and ours), so neither Ponder's block pinning nor its reorg-aware cache adds anything, and Ponder's client queues
  * behind its own backfill requests: in the throughput benchmark a listing's read waited up to ~1 s for them. One
- * read per feed per process; a failed read is not remembered.
+ * read per feed per process, started when the indexing functions load (`prefetchFeedDecimals`) so a listing finds
+ * it done; a failed read is not remembered (the listing reads again).
  */
 import type { Address } from "viem";
 import { priceFeedAbi } from "../../abis/index.js";
@@ -24,4 +25,9 @@ export function feedDecimals(chain: ChainEndpoint, feed: Address): Promise<numbe
     read.catch(() => reads.delete(key));
   }
   return read;
+}
+
+/** Starts reading every feed's decimals now, off the handlers' path; errors wait for the handler's own read. */
+export function prefetchFeedDecimals(chain: ChainEndpoint, feeds: readonly Address[]): void {
+  for (const feed of feeds) feedDecimals(chain, feed).catch(() => undefined);
 }

@@ -18,13 +18,16 @@ import {
   seizure,
 } from "ponder:schema";
 import { priceToWad, valueOf } from "../health/health.js";
-import { feedDecimals as readFeedDecimals } from "./feed-decimals.js";
+import { prefetchFeedDecimals, feedDecimals as readFeedDecimals } from "./feed-decimals.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { markFreshStart, recomputeSubjects } from "./recompute.js";
+import { markFreshStart, markPositions, recomputeSubjects } from "./recompute.js";
 import { settleEarlierMoves } from "./price-moves.js";
 import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
+
+// The manifest's feeds: their decimals are read while Ponder syncs, before the first listing needs them.
+prefetchFeedDecimals(loadIndexerManifest().hub, Object.values(loadIndexerManifest().hub.feeds));
 
 // Ponder runs setup only when it indexes from the first block: its row cache is complete (recompute.ts).
 ponder.on("Hub:setup", async () => {
@@ -85,6 +88,7 @@ ponder.on("Hub:AuctionParamsSet", async ({ event, context }) => {
 
 ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
   await settleEarlierMoves(context, event.block, event.log.logIndex);
+  markPositions();
   const { account: address, eid, assetId, balance } = event.args;
   const block = event.block;
   const position = { amount: balance, updatedBlock: block.number, updatedAt: block.timestamp };
@@ -102,6 +106,7 @@ ponder.on("Hub:CollateralUpdated", async ({ event, context }) => {
 
 ponder.on("Hub:DebtUpdated", async ({ event, context }) => {
   await settleEarlierMoves(context, event.block, event.log.logIndex);
+  markPositions();
   const { account: address, assetId, balance } = event.args;
   const block = event.block;
   const position = { amount: balance, updatedBlock: block.number, updatedAt: block.timestamp };

@@ -49,6 +49,12 @@ export function markLive(): void {
   live = true;
 }
 
+let positions = false;
+/** Called by every position event (hub.ts): from then on an account can hold a health row and triggers. */
+export function markPositions(): void {
+  positions = true;
+}
+
 /** Whether Ponder's row cache can still be complete: a fresh start's backfill, no raw write yet. */
 function storeCanHold(): boolean {
   return freshStart && !rawWritten && !live;
@@ -74,6 +80,9 @@ function withPrices(statement: string, moves: readonly PriceMove[]): SQL {
  * computed and written in one statement (no count first: a statement that Ponder parses twice and flushes for).
  */
 export async function recomputeSubjects(context: Context, subjects: Subjects, block: BlockRef, logIndex: number): Promise<void> {
+  // From the first block, before any position: no account holds anything a price could reach (a protocol lists its
+  // assets and sets its prices first). Not after a resume: positions indexed by an earlier process are unknown here.
+  if (freshStart && !positions) return;
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
   if (storeCanHold()) {
     // A block's price moves bind their prices: the text is the same whenever the same assets move together. Many
