@@ -369,6 +369,8 @@ export interface ComputedHealth {
   guardHf: bigint;
   previousHealthFactor: bigint | null;
   triggers: { assetId: number; side: 0 | 1; priceWad: bigint }[];
+  /** The assets it holds as collateral or owes (amounts above zero), by id. */
+  heldAssets: number[];
 }
 
 /** Rows of `computeHealthSql`, with each held asset's trigger price (none without debt, none when watched). */
@@ -377,9 +379,10 @@ export function parseComputedHealth(rows: readonly Record<string, unknown>[]): C
     const debtValue = big(r.debt_value, "debt_value");
     const guardHf = big(r.guard_hf, "guard_hf");
     const triggers: ComputedHealth["triggers"] = [];
+    const held = [[0, heldList(r.held_c)], [1, heldList(r.held_d)]] as const;
     if (debtValue > 0n && !isWatched(guardHf)) {
-      for (const [side, list] of [[0, r.held_c], [1, r.held_d]] as const) {
-        for (const [assetId, priceWad] of heldList(list)) triggers.push({ assetId, side, priceWad: triggerPrice(side === 0 ? "collateral" : "debt", priceWad, guardHf) });
+      for (const [side, list] of held) {
+        for (const [assetId, priceWad] of list) triggers.push({ assetId, side, priceWad: triggerPrice(side === 0 ? "collateral" : "debt", priceWad, guardHf) });
       }
     }
     return {
@@ -395,6 +398,7 @@ export function parseComputedHealth(rows: readonly Record<string, unknown>[]): C
       guardHf,
       previousHealthFactor: bigOrNull(r.previous_health_factor, "previous_health_factor"),
       triggers: triggers.sort((a, b) => a.assetId - b.assetId || a.side - b.side),
+      heldAssets: [...new Set(held.flatMap(([, list]) => list.map(([assetId]) => assetId)))].sort((a, b) => a - b),
     };
   });
 }

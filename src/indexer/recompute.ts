@@ -19,6 +19,7 @@ import {
   writeHealthSql,
 } from "./health-sql.js";
 import { type BlockRef, healthValues, hubChainId, logHealthEvents } from "./state.js";
+import { noteHealth, noteTrigger, reachesNobody } from "./reach-bounds.js";
 import { healthTables } from "./tables.js";
 
 /**
@@ -85,6 +86,8 @@ export async function recomputeSubjects(context: Context, subjects: Subjects, bl
   if (freshStart && !positions) return;
   const args = { tables: healthTables(), hubChainId: hubChainId(), subjects };
   if (storeCanHold()) {
+    // What this process wrote on its fresh backfill proves some moves reach nobody: no statement for them.
+    if (subjects.kind === "fired" && reachesNobody(subjects.moves)) return;
     // A block's price moves bind their prices: the text is the same whenever the same assets move together. Many
     // moves are computed in parts, each statement short enough for Ponder's gate to read as read-only.
     const parts: (Subjects | undefined)[] =
@@ -120,6 +123,10 @@ async function writeInOneStatement(context: Context, args: HealthSqlArgs, block:
 
 /** Writes computed rows and their triggers through Ponder's store (during a fresh backfill: its cache holds them). */
 async function storeHealth(context: Context, computed: readonly ComputedHealth[], block: BlockRef): Promise<void> {
+  for (const c of computed) {
+    noteHealth(c.guardHf, c.heldAssets);
+    for (const t of c.triggers) noteTrigger(t);
+  }
   const rows = new Map(computed.map((c) => [c.account, healthValues(c, block)]));
   await context.db
     .insert(accountHealth)

@@ -11,6 +11,7 @@ import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from ".
 import { type AssetInfo, type Health, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
+import { noteHealth, noteTrigger } from "./reach-bounds.js";
 
 export type AccountRow = typeof account.$inferSelect;
 
@@ -100,10 +101,15 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
       assets,
     });
   } catch (error) {
-    if (error instanceof MissingInputError) return;
+    if (error instanceof MissingInputError) {
+      // Its stored health (maybe watched) stays: its assets, the new one included, may be reached by any move.
+      noteHealth(0n, [...row.collateral, ...row.debt].map((p) => p.assetId));
+      return;
+    }
     throw error;
   }
   const guardHf = guardOf(health);
+  noteHealth(guardHf, [...row.collateral, ...row.debt].filter((p) => BigInt(p.amount) > 0n).map((p) => p.assetId));
   const values = healthValues({ ...health, guardHf }, block);
   // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
@@ -119,6 +125,7 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   if (health.debtValue > 0n && !isWatched(guardHf)) {
     for (const h of held) {
       const priceWad = triggerPrice(h.side, prices.get(h.assetId)!, guardHf);
+      noteTrigger({ assetId: h.assetId, side: SIDE_CODE[h.side], priceWad });
       await context.db.insert(healthTrigger).values({ account: row.address, assetId: h.assetId, side: SIDE_CODE[h.side], priceWad }).onConflictDoUpdate({ priceWad });
     }
   }
