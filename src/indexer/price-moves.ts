@@ -64,7 +64,7 @@ async function settle(context: Context, p: Pending): Promise<void> {
 }
 
 /** Before a hub event changes anything: the moves of an earlier block are recomputed first. */
-export async function settleEarlierMoves(context: Context, block: HubBlock, logIndex: number): Promise<void> {
+async function settleEarlierMoves(context: Context, block: HubBlock, logIndex: number): Promise<void> {
   let pending = await pendingAt(context, block, logIndex);
   if (pending && pending.block < block.number) {
     await settle(context, pending);
@@ -73,9 +73,17 @@ export async function settleEarlierMoves(context: Context, block: HubBlock, logI
   known = { hash: block.hash, at: logIndex, pending };
 }
 
+/** A hub handler that first lets an earlier block's price moves be recomputed, as every hub handler must. */
+export function afterEarlierMoves<A extends { event: { block: HubBlock; log: { logIndex: number } }; context: Context }>(handler: (args: A) => Promise<void>) {
+  return async (args: A): Promise<void> => {
+    await settleEarlierMoves(args.context, args.event.block, args.event.log.logIndex);
+    await handler(args);
+  };
+}
+
 /**
  * An AnswerUpdated whose price is indexed: the asset's new price joins its block's moves (an asset's last price in
- * a block wins). The handler called settleEarlierMoves first, before writing the price.
+ * a block wins). The handler (wrapped in afterEarlierMoves) settled earlier blocks first, before writing the price.
  */
 export async function addPriceMove(context: Context, block: HubBlock, logIndex: number, move: PriceMove): Promise<void> {
   const before = known?.hash === block.hash ? known.pending : ((await context.db.find(pendingPriceMove, { id: 0 })) ?? undefined);

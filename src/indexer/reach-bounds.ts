@@ -31,7 +31,12 @@ export function noteTrigger(t: { assetId: number; side: number; priceWad: bigint
 
 /** A health row written with `guardHf` for an account holding `assets` (collateral or debt). */
 export function noteHealth(guardHf: bigint, assets: Iterable<number>): void {
-  if (isWatched(guardHf)) for (const a of assets) watchedHeld.add(a);
+  if (isWatched(guardHf)) noteMaybeWatched(assets);
+}
+
+/** An account whose stored health this process did not write (it may be watched) holds `assets`. */
+export function noteMaybeWatched(assets: Iterable<number>): void {
+  for (const a of assets) watchedHeld.add(a);
 }
 
 /** Whether none of `moves` can reach an account, by what this process wrote. */

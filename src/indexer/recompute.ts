@@ -90,17 +90,17 @@ export async function recomputeSubjects(context: Context, subjects: Subjects, bl
     if (subjects.kind === "fired" && reachesNobody(subjects.moves)) return;
     // A block's price moves bind their prices: the text is the same whenever the same assets move together. Many
     // moves are computed in parts, each statement short enough for Ponder's gate to read as read-only.
-    const parts: (Subjects | undefined)[] =
+    const parts: Subjects[] =
       subjects.kind === "fired"
         ? movesWithin(subjects.moves, (moves) => renderedLength(boundCompute(args, moves))).map((moves) => ({ kind: "fired", moves }))
-        : [undefined];
+        : [subjects];
     for (const [i, part] of parts.entries()) {
-      const compute = part?.kind === "fired" ? withPrices(boundCompute(args, part.moves), part.moves) : computeHealthSql(args, STORE_WRITE_LIMIT + 1);
+      const compute = part.kind === "fired" ? withPrices(boundCompute(args, part.moves), part.moves) : computeHealthSql(args, STORE_WRITE_LIMIT + 1);
       const rows = await rowsOf(context, compute);
       if (rows.length > STORE_WRITE_LIMIT) {
         // Past the limit: this part and the rest in one write statement.
-        const rest = parts.slice(i).flatMap((p) => (p?.kind === "fired" ? p.moves : []));
-        return writeInOneStatement(context, part?.kind === "fired" ? { ...args, subjects: { kind: "fired", moves: rest } } : args, block, logIndex);
+        const rest: Subjects = part.kind === "fired" ? { kind: "fired", moves: parts.slice(i).flatMap((p) => (p.kind === "fired" ? p.moves : [])) } : part;
+        return writeInOneStatement(context, { ...args, subjects: rest }, block, logIndex);
       }
       const computed = parseComputedHealth(rows);
       await storeHealth(context, computed, block);

@@ -11,7 +11,7 @@ import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from ".
 import { type AssetInfo, type Health, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { noteHealth, noteTrigger } from "./reach-bounds.js";
+import { noteHealth, noteMaybeWatched, noteTrigger } from "./reach-bounds.js";
 
 export type AccountRow = typeof account.$inferSelect;
 
@@ -103,13 +103,12 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   } catch (error) {
     if (error instanceof MissingInputError) {
       // Its stored health (maybe watched) stays: its assets, the new one included, may be reached by any move.
-      noteHealth(0n, [...row.collateral, ...row.debt].map((p) => p.assetId));
+      noteMaybeWatched([...row.collateral, ...row.debt].map((p) => p.assetId));
       return;
     }
     throw error;
   }
   const guardHf = guardOf(health);
-  noteHealth(guardHf, [...row.collateral, ...row.debt].filter((p) => BigInt(p.amount) > 0n).map((p) => p.assetId));
   const values = healthValues({ ...health, guardHf }, block);
   // Read the previous HF as a value before the upsert: Ponder's row cache may update the found object in place.
   const previousHf = (await context.db.find(accountHealth, { account: row.address }))?.healthFactor;
@@ -120,6 +119,7 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
     ...new Set(row.collateral.filter((c) => BigInt(c.amount) > 0n).map((c) => c.assetId)),
   ].map((assetId) => ({ assetId, side: "collateral" as const }));
   held.push(...row.debt.filter((d) => BigInt(d.amount) > 0n).map((d) => ({ assetId: d.assetId, side: "debt" as const })));
+  noteHealth(guardHf, held.map((h) => h.assetId));
   // A watched account keeps no triggers (a price update finds it by its guard); triggers it had stay until it is
   // unwatched and they are rewritten: firing, they only name an account the update recomputes anyway.
   if (health.debtValue > 0n && !isWatched(guardHf)) {
