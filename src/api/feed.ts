@@ -20,6 +20,7 @@ import { z } from "zod";
 import type { Address } from "viem";
 import {
   FROM_START,
+  type Market,
   type Opportunity,
   type OpportunityEventRow,
   QueryError,
@@ -354,9 +355,11 @@ export class FeedHub {
       if (ids.length < ID_PAGE) break;
       cursor = ids[ids.length - 1]!;
     }
+    // The market (assets, prices, auction parameters) is the snapshot's: read once for every batch.
+    const mk = unsent.length > 0 ? await market() : undefined;
     for (let i = 0; i < unsent.length; i += DELIVERY_BATCH) {
       const rows = await eventsById(unsent.slice(i, i + DELIVERY_BATCH));
-      const events = await enrich(rows, head);
+      const events = await enrich(rows, head, mk);
       for (const e of events) {
         this.sent.set(e.id, e.blockNumber);
         if (e.blockNumber > this.markBlock) this.markBlock = e.blockNumber;
@@ -404,20 +407,20 @@ async function readTail(): Promise<{ id: string; blockNumber: bigint }[]> {
 
 /**
  * Log rows → feed events: each liquidatable or updated event gets its account's best take at the indexed
- * hub block (`indexed` when the caller has just read it; one read of health, positions and auctions for
+ * hub block (`indexed` and `mk` when the caller has just read them; one read of health, positions and auctions for
  * the whole batch). A take is null when the
  * account is healthy at that block, whatever the event's kind.
  */
-export async function enrich(rows: readonly OpportunityEventRow[], indexed?: IndexedBlock): Promise<FeedEvent[]> {
+export async function enrich(rows: readonly OpportunityEventRow[], indexed?: IndexedBlock, mk?: Market): Promise<FeedEvent[]> {
   if (rows.length === 0) return [];
-  return atOneBlock(() => enrichAt(rows, indexed));
+  return atOneBlock(() => enrichAt(rows, indexed, mk));
 }
 
-async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBlock | undefined): Promise<FeedEvent[]> {
+async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBlock | undefined, m: Market | undefined): Promise<FeedEvent[]> {
   const chainId = loadIndexerManifest().hub.chainId;
   const wanted = [...new Set(rows.flatMap((r) => (r.kind !== "healthy" && r.account ? [r.account.toLowerCase() as Address] : [])))];
   const chainOfEid = new Map(loadIndexerManifest().manifest.chains.map((c) => [c.eid, c.chainId] as const));
-  const [mk, head] = await Promise.all([market(), indexed ?? indexedHubBlock()]);
+  const [mk, head] = await Promise.all([m ?? market(), indexed ?? indexedHubBlock()]);
   const health = wanted.length > 0 && head ? await healthOf(wanted) : [];
   const takes = head ? await takesOf(health, mk, head) : new Map<string, Opportunity>();
   return rows.map((r) => ({

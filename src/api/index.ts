@@ -32,7 +32,7 @@ import { z } from "zod";
 import { bodyLimit } from "hono/body-limit";
 import { rateLimiter } from "hono-rate-limiter";
 import { graphql, replaceBigInts } from "ponder";
-import { MAX_PAGE, QueryError, atRiskAccounts, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
+import { MAX_PAGE, QueryError, atRiskAccounts, checkInt, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
 import { StatementTimeoutError, asOf } from "./snapshot.js";
 import { apiLimits, clientOf } from "./limits.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
@@ -99,13 +99,6 @@ function mountPublicApi(app: Hono): void {
   app.route("/salvage/webhooks", webhookRoutes); // signed webhooks: admin routes here, deliveries in the background
   startWebhooks();
 
-  const smallInt = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
-    if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) throw new QueryError(`${name} must be an integer in [${min}, ${max}]`, name);
-    return n;
-  };
-
   app.get("/at-risk", (c) =>
     restAnswer(c, async () => {
       const q = (name: string) => c.req.query(name);
@@ -113,11 +106,11 @@ function mountPublicApi(app: Hono): void {
       const minDebt = q("minDebtUsd");
       const after = q("after");
       if (after !== undefined) decodeCursor(after);
-      const first = smallInt("first", q("first"), 1, MAX_PAGE) ?? 100;
+      const first = checkInt("first", q("first"), 1, MAX_PAGE) ?? 100;
       const page = await atRiskAccounts({
         maxHealthFactor: max,
-        chainId: smallInt("chainId", q("chainId"), 1, 2 ** 31 - 1),
-        assetId: smallInt("assetId", q("assetId"), 0, 65_535),
+        chainId: checkInt("chainId", q("chainId"), 1, 2 ** 31 - 1),
+        assetId: checkInt("assetId", q("assetId"), 0, 65_535),
         minDebtUsd: minDebt === undefined ? undefined : parseDecimalWad("minDebtUsd", minDebt),
         first,
         after,
@@ -134,7 +127,7 @@ function mountPublicApi(app: Hono): void {
 
   app.get("/solvency", (c) => restAnswer(c, async () => solvencyJson(await solvency())));
   app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
-  app.get("/recoveries", (c) => restAnswer(c, async () => recoveriesJson(await recoveries({ first: smallInt("first", c.req.query("first"), 0, 100) }))));
+  app.get("/recoveries", (c) => restAnswer(c, async () => recoveriesJson(await recoveries({ first: checkInt("first", c.req.query("first"), 0, 100) }))));
   app.get("/liquidation-levels", (c) =>
     restAnswer(c, async () => levelsJson(await levels(parseLevelsArgs({ assetId: c.req.query("assetId"), chainId: c.req.query("chainId"), bins: c.req.query("bins"), maxDrop: c.req.query("maxDrop") })))),
   );

@@ -28,16 +28,11 @@ export interface LevelsArgs {
 
 /** Arguments as strings or numbers from GraphQL or a query string, checked; errors name the argument. */
 export function parseLevelsArgs(raw: { assetId?: number | string | null; chainId?: number | string | null; bins?: number | string | null; maxDrop?: string | null }): LevelsArgs {
-  const int = (name: string, v: number | string | null | undefined, min: number, max: number) => {
-    if (v === null || v === undefined) return undefined;
-    const n = typeof v === "number" ? v : /^\d{1,10}$/.test(v) ? Number(v) : NaN;
-    return checkInt(name, Number.isNaN(n) ? -1 : n, min, max);
-  };
-  const assetId = int("assetId", raw.assetId, 0, 65_535);
+  const assetId = checkInt("assetId", raw.assetId, 0, 65_535);
   if (assetId === undefined) throw new QueryError("assetId is required", "assetId");
   const maxDropWad = parseDecimalWad("maxDrop", raw.maxDrop ?? "0.5");
   if (maxDropWad <= 0n || maxDropWad > WAD) throw new QueryError(`maxDrop must be in (0, 1], got ${raw.maxDrop}`, "maxDrop");
-  return { assetId, chainId: int("chainId", raw.chainId, 1, 2 ** 31 - 1), bins: int("bins", raw.bins, 1, MAX_BINS) ?? 50, maxDropWad };
+  return { assetId, chainId: checkInt("chainId", raw.chainId, 1, 2 ** 31 - 1), bins: checkInt("bins", raw.bins, 1, MAX_BINS) ?? 50, maxDropWad };
 }
 
 export interface LevelsAnswer extends LiquidationLevels {

@@ -49,9 +49,14 @@ export function parseMaxHealthFactor(query: { maxHealthFactor?: string; maxHealt
   return parseDecimalWad("maxHealthFactor", query.maxHealthFactor ?? "1");
 }
 
-export function checkInt(name: string, n: number | undefined, min: number, max: number): number | undefined {
-  if (n === undefined) return undefined;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new QueryError(`${name} must be an integer in [${min}, ${max}], got ${n}`, name);
+/**
+ * An integer argument in [min, max]: a number (GraphQL) or its decimal digits (a query string); undefined when absent.
+ * Anything else is a QueryError naming the argument.
+ */
+export function checkInt(name: string, v: number | string | null | undefined, min: number, max: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === "number" ? v : /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new QueryError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(typeof v === "string" ? v.slice(0, 40) : v)}`, name);
   return n;
 }
 
