@@ -160,7 +160,12 @@ async function read(until: number): Promise<void> {
 }
 
 describe.skipIf(process.env.SALVAGE_TEST_POSTGRES === "0")("one block per answer", () => {
-  it("every answer read while blocks are indexed equals the hub at the block it names", async () => {
+  // retry: once in CI, under the full suite's load, a transaction produce() sent never got its receipt (viem's 60 s wait
+  // timed out) and produce() sends nothing until it does. Likely anvil's automine leaving a transaction in its pool
+  // until another arrives (as in foundry-rs/foundry#10122); not what this test checks. A retry starts over.
+  it("every answer read while blocks are indexed equals the hub at the block it names", { timeout: 300_000, retry: 1 }, async () => {
+    answers.length = 0;
+    producedBlocks = 0;
     const until = Date.now() + SECONDS * 1000;
     await Promise.all([produce(until), read(until)]);
 
@@ -242,5 +247,5 @@ describe.skipIf(process.env.SALVAGE_TEST_POSTGRES === "0")("one block per answer
     expect(answers.length).toBeGreaterThanOrEqual(30);
     expect(blocks.size).toBeGreaterThanOrEqual(10);
     for (const kind of ["graphql atRiskAccounts", "graphql account", "graphql request of several fields", "REST /at-risk"]) expect(answers.some((a) => a.kind === kind), kind).toBe(true);
-  }, 300_000);
+  });
 });
