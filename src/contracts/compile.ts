@@ -8,13 +8,26 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, sep } from "node:path";
 import solc from "solc";
 
 const require = createRequire(import.meta.url);
 
-/** Contracts of ours that are deployed and need an ABI module. */
-export const OWN_CONTRACTS = ["Hub", "Spoke", "PriceFeed", "TestToken", "SalvageExecutor", "Multicall3"] as const;
+/**
+ * Contracts of ours that are deployed and need an ABI module, by name and source path under contracts/: the
+ * reference protocol at the top, the hub-accounted money market in its own folder.
+ */
+export const OWN_CONTRACTS = {
+  Hub: "Hub.sol",
+  Spoke: "Spoke.sol",
+  PriceFeed: "PriceFeed.sol",
+  TestToken: "TestToken.sol",
+  SalvageExecutor: "SalvageExecutor.sol",
+  Multicall3: "Multicall3.sol",
+  AccountedHub: "hub-accounted/AccountedHub.sol",
+  AccountedSpoke: "hub-accounted/AccountedSpoke.sol",
+  AccountedExecutor: "hub-accounted/AccountedExecutor.sol",
+} as const;
 
 /** LayerZero artifacts shipped by the npm package, by contract name and path inside the package. */
 export const LAYERZERO_ARTIFACTS = {
@@ -51,8 +64,8 @@ function resolveImport(path: string): { contents: string } | { error: string } {
 
 export function compileContracts(contractsDir: string): CompiledContract[] {
   const sources: Record<string, { content: string }> = {};
-  for (const file of readdirSync(contractsDir).filter((f) => f.endsWith(".sol")).sort()) {
-    sources[`contracts/${file}`] = { content: readFileSync(join(contractsDir, file), "utf8") };
+  for (const file of (readdirSync(contractsDir, { recursive: true }) as string[]).filter((f) => f.endsWith(".sol")).sort()) {
+    sources[`contracts/${file.split(sep).join("/")}`] = { content: readFileSync(join(contractsDir, file), "utf8") };
   }
   const input = { language: "Solidity", sources, settings: SOLC_SETTINGS };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: resolveImport })) as {
@@ -62,8 +75,8 @@ export function compileContracts(contractsDir: string): CompiledContract[] {
   const errors = (output.errors ?? []).filter((e) => e.severity === "error");
   if (errors.length > 0) throw new Error(`solc failed:\n${errors.map((e) => e.formattedMessage).join("\n")}`);
 
-  const own = OWN_CONTRACTS.map((name) => {
-    const artifact = output.contracts[`contracts/${name}.sol`]?.[name];
+  const own = Object.entries(OWN_CONTRACTS).map(([name, path]) => {
+    const artifact = output.contracts[`contracts/${path}`]?.[name];
     if (!artifact) throw new Error(`solc produced no artifact for ${name}`);
     return { name, abi: artifact.abi, bytecode: `0x${artifact.evm.bytecode.object}` as const };
   });

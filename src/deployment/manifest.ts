@@ -56,6 +56,19 @@ export const chainSchema = z.object({
   feeds: z.record(z.string().regex(/^\d+$/), address),
 });
 
+/**
+ * A deployment of the hub-accounted money market (contracts/hub-accounted/) on the manifest's chains: its
+ * AccountedHub on the hub chain and an AccountedSpoke on each spoke chain, by chain name, beside the reference
+ * protocol's contracts (the chains, endpoints, feeds and tokens are shared). Its liquidation terms as set on chain.
+ */
+export const hubAccountedSchema = z.object({
+  protocol: z.literal("hub-accounted"),
+  /** Names the deployment in logs and in the API (`protocol` on every row). */
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower case letters, digits and dashes"),
+  contracts: z.record(z.string(), z.object({ address, startBlock: z.number().int().nonnegative() })),
+  liquidation: z.object({ closeFactor: bigintString, fullCloseBelowHf: bigintString, bonus: bigintString }),
+});
+
 export const manifestSchema = z
   .object({
     version: z.literal(1),
@@ -70,6 +83,8 @@ export const manifestSchema = z
     }),
     chains: z.array(chainSchema).min(2),
     roles: z.object({ deployer: address, relayer: address, liquidator: address }).partial(),
+    /** Further lending protocols deployed on the same chains (the reference protocol is `contracts.hub`/`spoke`). */
+    protocols: z.array(z.discriminatedUnion("protocol", [hubAccountedSchema])).default([]),
     /** Seeded borrowers (devnet only). */
     accounts: z.array(address).default([]),
     devnet: z
@@ -126,12 +141,21 @@ export const manifestSchema = z
       const needed = c.role === "hub" ? "hub" : "spoke";
       if (!c.contracts[needed]) ctx.addIssue({ code: "custom", path: ["chains", i, "contracts", needed], message: `a ${c.role} chain needs its ${needed} address` });
     });
+    m.protocols.forEach((p, i) => {
+      for (const name of Object.keys(p.contracts)) {
+        if (!m.chains.some((c) => c.name === name)) ctx.addIssue({ code: "custom", path: ["protocols", i, "contracts", name], message: `no chain named ${name}` });
+      }
+      const hub = m.chains.find((c) => c.role === "hub");
+      if (hub && !p.contracts[hub.name]) ctx.addIssue({ code: "custom", path: ["protocols", i, "contracts"], message: `needs its hub on chain ${hub.name}` });
+      if (m.protocols.findIndex((q) => q.name === p.name) !== i) ctx.addIssue({ code: "custom", path: ["protocols", i, "name"], message: `duplicate protocol name ${p.name}` });
+    });
   });
 
 export type Manifest = z.output<typeof manifestSchema>;
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type ManifestChain = Manifest["chains"][number];
 export type ManifestAsset = Manifest["assets"][number];
+export type HubAccountedManifest = z.output<typeof hubAccountedSchema>;
 
 /** Renders zod issues as one line per bad field, e.g. `chains.1.rpcUrl: Invalid url`. */
 export function formatIssues(error: z.ZodError): string {

@@ -8,6 +8,7 @@ import type { Manifest } from "../deployment/manifest.js";
 import { type DelivererOptions, PacketDeliverer, deliveryChains } from "../layerzero/deliverer.js";
 import { devnetAccounts } from "./accounts.js";
 import { type ChainToDeploy, deployProtocol } from "./deploy.js";
+import { deployHubAccounted } from "./deploy-hub-accounted.js";
 
 export const HUB_CHAIN_ID = 31_400;
 export const HUB_EID = 40_400;
@@ -20,6 +21,8 @@ export interface NetworkOptions {
   stateDir?: string;
   /** Block gas limit per chain name ("hub", "spoke1", …); anvil's default when absent. */
   gasLimits?: Partial<Record<string, bigint>>;
+  /** Deploy the hub-accounted money market too (contracts/hub-accounted/), beside the reference protocol. */
+  hubAccounted?: boolean;
 }
 
 export interface Network {
@@ -62,8 +65,10 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       version: 1,
       createdAt: new Date().toISOString(),
       accounts: [],
+      protocols: [],
       ...deployed,
     };
+    if (options.hubAccounted) manifest.protocols.push(await deployHubAccounted(manifest.chains));
     return {
       manifest,
       anvils,

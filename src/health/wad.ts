@@ -3,6 +3,8 @@
  * Every amount is a bigint in base units; every ratio is a WAD (1e18) bigint.
  */
 export const WAD = 10n ** 18n;
+/** 1e27: the unit of borrow indexes and per-second rates (Aave's and Compound's RAY). */
+export const RAY = 10n ** 27n;
 export const MAX_UINT256 = 2n ** 256n - 1n;
 
 /** floor(a * b / d), as Math.mulDiv(a, b, d). */

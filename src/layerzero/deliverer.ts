@@ -851,7 +851,8 @@ export function deliveryChains(manifest: Manifest): DeliveryChain[] {
       eid: c.eid,
       endpoint: c.contracts.endpoint,
       messageLib: c.contracts.messageLib,
-      receivers: [c.contracts.hub ?? c.contracts.spoke!],
+      // The reference protocol's app on the chain, and every other protocol's.
+      receivers: [c.contracts.hub ?? c.contracts.spoke!, ...manifest.protocols.flatMap((p) => (p.contracts[c.name] ? [p.contracts[c.name]!.address] : []))],
       startBlock: c.startBlock,
       confirmations: c.lzConfirmations,
     };

@@ -393,9 +393,10 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
         due.set(r.id, { at: Date.now() + this.o.recheckMs * 4, reason: `collateral only across stalled pathway(s) to eid ${[...new Set(read.collaterals.filter((c) => c.amount > 0n).map((c) => c.eid))].join(", ")}` });
         continue;
       }
-      const live = v.auction.active && m.block.timestamp <= v.auction.startedAt + m.auction.auctionTail;
-      // A kick and take in one transaction take at the kick's bonus, minBonus; a running auction's bonus only grows.
-      const bonus = live ? bonusAt(m.auction, v.auction.startedAt, m.block.timestamp) : m.auction.minBonus;
+      // A protocol without auctions liquidates at its terms now; in an auction, a kick and take in one transaction
+      // take at the kick's bonus, minBonus, and a running auction's bonus only grows.
+      const live = v.terms !== undefined || (v.auction.active && m.block.timestamp <= v.auction.startedAt + m.auction.auctionTail);
+      const bonus = v.terms?.bonus ?? (live ? bonusAt(m.auction, v.auction.startedAt, m.block.timestamp) : m.auction.minBonus);
       const gas = live ? this.o.protocol.gas.take : this.o.protocol.gas.kick + this.o.protocol.gas.take;
       const plan = planTake({ ...this.o.policy, takeGas: gas }, this.planInput(v, m, bonus, inventory, exposure, deliverySeconds));
       if (plan.action === "skip") {
@@ -451,7 +452,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     return {
       debts: v.debts.filter((p) => p.amount > 0n).map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)!, inventory: maxZero(inventory.get(p.assetId) ?? 0n) })),
       collaterals: v.collaterals.filter((p) => p.amount > 0n).map((p) => ({ ...p, priceWad: m.pricesWad.get(p.assetId)!, decimals: m.decimals.get(p.assetId)! })),
-      closeFactor: m.auction.closeFactor,
+      closeFactor: v.terms?.closeFactor ?? m.auction.closeFactor,
       bonus,
       gasPriceWei: m.gasPriceWei,
       hubNativePriceWad: this.o.hubNativePriceWad,
@@ -602,7 +603,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     for (const r of live) {
       const s = settlements.get(r.id);
       const wait = (reason: string, ms = this.o.recheckMs) => due.set(r.id, { at: Date.now() + ms, reason });
-      const delivered: Move = { recovery: r, to: "delivered", detail: `packet ${r.guid} delivered` };
+      const delivered: Move = { recovery: r, to: "delivered", detail: r.guid ? `packet ${r.guid} delivered` : "no packet: the collateral stays on the hub" };
       if (!s) {
         wait("spoke read failed", this.backoff(r.attempts));
       } else if (s.state === "seized") {
@@ -630,7 +631,7 @@ export class Coordinator extends EventEmitter<{ transition: [TransitionEvent] }>
     const moved = new Map((await this.moveMany(first)).map((r) => [r.id, r] as const));
     const second = seizing.flatMap(({ r, s }) => {
       const at = r.state === "delivered" ? r : moved.get(r.id);
-      return at ? [{ recovery: at, to: "seized" as const, patch: { deliverTx: s.seizeTx }, detail: `collateral paid to ${this.o.receiver} in ${s.seizeTx}`, s }] : [];
+      return at ? [{ recovery: at, to: "seized" as const, patch: { deliverTx: s.seizeTx }, detail: s.seizeTx ? `collateral paid to ${this.o.receiver} in ${s.seizeTx}` : `collateral kept on the hub (take ${r.takeTx})`, s }] : [];
     });
     const seized = new Set((await this.moveMany(second)).map((r) => r.id));
     for (const { recovery: r, s } of second) {

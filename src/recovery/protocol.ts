@@ -5,6 +5,8 @@
  */
 import type { Address, Hex, TransactionReceipt } from "viem";
 import type { AuctionParams } from "../health/health.js";
+import type { Database } from "./db.js";
+import type { DetectionLogger, Detector } from "./detection/types.js";
 
 export interface AccountView {
   account: Address;
@@ -13,6 +15,12 @@ export interface AccountView {
   collateralValue: bigint;
   debtValue: bigint;
   auction: { id: bigint; startedAt: bigint; active: boolean };
+  /**
+   * A protocol without auctions (liquidation in one transaction at fixed terms) says what a liquidation of this
+   * account gets now: the share of one debt position it may repay and the bonus. Absent: the Dutch auction of
+   * `auction` and `MarketView.auction` decides (kick, then take at the bonus of the auction's age).
+   */
+  terms?: { closeFactor: bigint; bonus: bigint };
   debts: { assetId: number; amount: bigint }[];
   collaterals: { eid: number; assetId: number; amount: bigint }[];
 }
@@ -54,7 +62,13 @@ export interface Order {
 }
 
 export type OrderOutcome =
-  | { status: "executed"; kicked: boolean; auctionId?: bigint; take?: { takeId: bigint; guid: Hex; packet: Hex; repayAmount: bigint; seizeAmount: bigint; bonus: bigint } }
+  | {
+      status: "executed";
+      kicked: boolean;
+      auctionId?: bigint;
+      /** `guid` and `packet`: the message that carries the collateral to its chain; absent when it stays on the hub. */
+      take?: { takeId: bigint; guid?: Hex; packet?: Hex; repayAmount: bigint; seizeAmount: bigint; bonus: bigint };
+    }
   | { status: "failed"; errorName?: string; message: string };
 
 /** What a failed order's error means for the recovery. */
@@ -93,7 +107,7 @@ export interface LendingProtocol {
   batchOutcomes(receipt: TransactionReceipt, executor: Address): Map<string, OrderOutcome>;
   classify(errorName: string | undefined): RevertClass;
   /** Where each take's collateral stands on its chain, in a few reads for all of them. */
-  settlements(takes: readonly { key: number; packet: Hex; takeId: bigint; account: Address; receiver: Address; fromBlock: bigint; takeBlock?: bigint }[]): Promise<Map<number, Settlement>>;
+  settlements(takes: readonly { key: number; packet?: Hex; takeId: bigint; account: Address; receiver: Address; fromBlock: bigint; takeBlock?: bigint }[]): Promise<Map<number, Settlement>>;
   /** The newest block of the chain that holds collateral `eid` (where a take's Seized event is searched from). */
   collateralChainHead(eid: number): Promise<bigint>;
   /** Creation code of the liquidator's executor for `owner`. */
@@ -101,4 +115,9 @@ export interface LendingProtocol {
   executorOwner(executor: Address): Promise<Address>;
   /** Planning gas of one order: a kick, a take. */
   readonly gas: { kick: bigint; take: bigint; batchOverhead: bigint };
+  /**
+   * The protocol's own detection, when it has one; absent, the relayer reads the indexer's opportunity feed and
+   * the reference hub's scanner (src/recovery/detection/).
+   */
+  detector?(o: { db: Database; log?: DetectionLogger }): Promise<Detector>;
 }

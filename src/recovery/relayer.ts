@@ -106,7 +106,9 @@ export async function createRelayer(input: RelayerConfigInput, options: RelayerO
   });
   let detector: Detector;
   try {
-    detector = await createDetector({ deployment, db, indexerUrl: config.indexerUrl, maxFeedLagBlocks: config.maxFeedLagBlocks, backrun: config.backrun, log: options.log });
+    detector = protocol.detector
+      ? await protocol.detector({ db, log: options.log })
+      : await createDetector({ deployment, db, indexerUrl: config.indexerUrl, maxFeedLagBlocks: config.maxFeedLagBlocks, backrun: config.backrun, log: options.log });
   } catch (error) {
     await db.close();
     throw error;

@@ -1,22 +1,35 @@
 /**
- * Where each take's collateral stands on its spoke, for every in-flight take in a few reads: the
- * destination endpoint's inbound state per packet (one Multicall3 per spoke), and the spoke's Seized and
- * the endpoint's LzReceiveAlert events from a cursor per spoke (one eth_getLogs each per call).
+ * Where each take's collateral stands on its chain, for every in-flight take in a few reads: the destination
+ * endpoint's inbound state per packet (one Multicall3 per chain), and the destination app's "paid" event (the
+ * reference spoke's Seized, the hub-accounted spoke's Withdrawn) and the endpoint's LzReceiveAlert events from a
+ * cursor per chain (one eth_getLogs each per call). Which event pays, and which id of the message it carries, is
+ * the protocol's: `PaidEvent`.
  */
-import { type Address, type Hex, type PublicClient, getAbiItem } from "viem";
-import { endpointV2Abi, spokeAbi } from "../../../abis/index.js";
-import { decodeRevertData } from "../../chains/errors.js";
-import { deliveryReasonAbi } from "../../layerzero/alerts.js";
-import { inboundStates } from "../../layerzero/endpoint.js";
-import { decodePacket } from "../../layerzero/packet.js";
-import type { Deployment } from "../../protocol/deployment.js";
-import type { Settlement } from "../../recovery/protocol.js";
+import { type AbiEvent, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import { getAbiItem } from "viem";
+import { endpointV2Abi } from "../../abis/index.js";
+import { decodeRevertData } from "../chains/errors.js";
+import { deliveryReasonAbi } from "./alerts.js";
+import { inboundStates } from "./endpoint.js";
+import { decodePacket } from "./packet.js";
+import type { Deployment } from "../protocol/deployment.js";
+import type { Settlement } from "../recovery/protocol.js";
 
-const seizedEvent = getAbiItem({ abi: spokeAbi, name: "Seized" });
 const alertEvent = getAbiItem({ abi: endpointV2Abi, name: "LzReceiveAlert" });
-// The reasons an executor reports: the spoke's and endpoint's errors, and an out-of-gas without revert data.
-const alertErrors = [...deliveryReasonAbi, ...endpointV2Abi, ...spokeAbi].filter((i) => i.type === "error");
 const MAX_RANGE = 5_000n;
+
+/** The event that pays a message's collateral on its destination, and the id that ties it to the take. */
+export interface PaidEvent {
+  /** The app that emits it on the chain of `eid`. */
+  app(eid: number): Address;
+  event: AbiEvent;
+  /** The id an emitted event carries (decimal string). */
+  idOf(args: Record<string, unknown>): string;
+  /** The id the take's message carries (decimal string). */
+  idOfTake(take: { takeId: bigint; packet: Hex }): string;
+  /** The destination app's errors, so an executor's alert reads by name. */
+  errors: Abi;
+}
 
 interface SpokeLog {
   next?: bigint;
@@ -28,8 +41,15 @@ export class SettlementReader {
   private readonly logs = new Map<number, SpokeLog>();
   /** Block timestamps by `chainId:block`, for the delivery times (a few thousand kept). */
   private readonly timestamps = new Map<string, bigint>();
+  // The reasons an executor reports: the app's and endpoint's errors, and an out-of-gas without revert data.
+  private readonly alertErrors: Abi;
 
-  constructor(private readonly d: Deployment) {}
+  constructor(
+    private readonly d: Deployment,
+    private readonly paid: PaidEvent,
+  ) {
+    this.alertErrors = [...deliveryReasonAbi, ...endpointV2Abi, ...paid.errors].filter((i) => i.type === "error");
+  }
 
   async read(takes: readonly { key: number; packet: Hex; takeId: bigint; fromBlock: bigint; takeBlock?: bigint }[]): Promise<Map<number, Settlement>> {
     const out = new Map<number, Settlement>();
@@ -44,7 +64,7 @@ export class SettlementReader {
         if (!spoke) return;
         const reader = this.d.clients(spoke).public;
         const endpoint = spoke.contracts.endpoint;
-        const log = await this.scan(eid, reader, spoke.contracts.spoke!, endpoint, list.reduce((m, t) => (t.fromBlock < m ? t.fromBlock : m), list[0]!.fromBlock));
+        const log = await this.scan(eid, reader, this.paid.app(eid), endpoint, list.reduce((m, t) => (t.fromBlock < m ? t.fromBlock : m), list[0]!.fromBlock));
         const packets = list.map((t) => decodePacket(t.packet));
         const states = await inboundStates(reader, endpoint, packets);
         await Promise.all(
@@ -53,7 +73,7 @@ export class SettlementReader {
             const inbound = states[k];
             // A failed read says nothing: leave this take out, it is read again next time.
             if (inbound === undefined) return;
-            const seized = log.seized.get(t.takeId.toString());
+            const seized = log.seized.get(this.paid.idOfTake(t));
             const alert = log.alerts.get(p.guid.toLowerCase());
             const state = seized ? "seized" : inbound;
             const settlement: Settlement = { state, seizeTx: seized?.tx, alert: state === "seized" || state === "delivered" ? undefined : alert };
@@ -81,7 +101,7 @@ export class SettlementReader {
     return timestamp;
   }
 
-  private async scan(eid: number, reader: PublicClient, spoke: Address, endpoint: Address, fromBlock: bigint): Promise<SpokeLog> {
+  private async scan(eid: number, reader: PublicClient, app: Address, endpoint: Address, fromBlock: bigint): Promise<SpokeLog> {
     const log: SpokeLog = this.logs.get(eid) ?? { seized: new Map(), alerts: new Map() };
     this.logs.set(eid, log);
     let next = log.next === undefined || fromBlock < log.next - 64n ? fromBlock : log.next;
@@ -89,11 +109,11 @@ export class SettlementReader {
     while (next <= head) {
       const to: bigint = next + MAX_RANGE - 1n < head ? next + MAX_RANGE - 1n : head;
       const [seized, alerts] = await Promise.all([
-        reader.getLogs({ address: spoke, event: seizedEvent, fromBlock: next, toBlock: to }),
+        reader.getLogs({ address: app, event: this.paid.event, fromBlock: next, toBlock: to }),
         reader.getLogs({ address: endpoint, event: alertEvent, fromBlock: next, toBlock: to }),
       ]);
-      for (const e of seized) log.seized.set(e.args.takeId!.toString(), { tx: e.transactionHash!, block: e.blockNumber! });
-      for (const e of alerts) log.alerts.set(e.args.guid!.toLowerCase(), decodeRevertData(alertErrors as never, e.args.reason as Hex).message);
+      for (const e of seized) log.seized.set(this.paid.idOf(e.args as Record<string, unknown>), { tx: e.transactionHash!, block: e.blockNumber! });
+      for (const e of alerts) log.alerts.set(e.args.guid!.toLowerCase(), decodeRevertData(this.alertErrors, e.args.reason as Hex).message);
       next = to + 1n;
     }
     // Re-read the newest blocks next time: a spoke reorg may replace them.
