@@ -32,6 +32,8 @@ export class MarketSimulator {
     private readonly rng: Rng,
     /** Largest move of one step, in basis points. */
     private readonly stepBps = 150,
+    /** The protocol's health of an account (the reference hub's by default; the feeds are shared). */
+    private readonly healthFactor: (account: Address, blockNumber?: bigint) => Promise<bigint> = (a, b) => deployment.onchainHealthFactor(a, b),
   ) {}
 
   private async setAnswer(assetId: number, answer: bigint): Promise<void> {
@@ -65,7 +67,7 @@ export class MarketSimulator {
    */
   async crashFactor(accounts: readonly Address[], share: number): Promise<{ factorWad: bigint; target: number }> {
     if (!(share > 0 && share < 1)) throw new RangeError("crash share must be in (0, 1)");
-    const hfs = (await mapLimit(accounts, 32, (a) => this.deployment.onchainHealthFactor(a))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const hfs = (await mapLimit(accounts, 32, (a) => this.healthFactor(a))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const target = Math.max(1, Math.round(share * accounts.length));
     if (hfs.length <= target) throw new Error(`cannot push ${target} of ${hfs.length} accounts under HF 1`);
     const midpoint = (2n * WAD * WAD) / (hfs[target - 1]! + hfs[target]!);
@@ -74,7 +76,7 @@ export class MarketSimulator {
 
   /** The accounts the hub reports below HF 1 now (or at `blockNumber`). */
   async liquidatable(accounts: readonly Address[], blockNumber?: bigint): Promise<Address[]> {
-    const after = await mapLimit(accounts, 32, async (a) => [a, await this.deployment.onchainHealthFactor(a, blockNumber)] as const);
+    const after = await mapLimit(accounts, 32, async (a) => [a, await this.healthFactor(a, blockNumber)] as const);
     return after.filter(([, hf]) => hf < WAD).map(([a]) => a);
   }
 

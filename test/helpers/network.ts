@@ -20,8 +20,9 @@ export interface TestNetwork {
 
 let counter = 0;
 
-export async function startTestNetwork(spokes = 2, stateDir?: string): Promise<TestNetwork> {
-  const network = await startNetwork({ spokes, stateDir });
+/** `hubAccounted`: deploy the hub-accounted money market too (manifest `protocols[0]`). */
+export async function startTestNetwork(spokes = 2, stateDir?: string, options: { hubAccounted?: boolean } = {}): Promise<TestNetwork> {
+  const network = await startNetwork({ spokes, stateDir, hubAccounted: options.hubAccounted });
   const deployment = new Deployment(network.manifest);
   const deliverer = createDevnetDeliverer(network.manifest, { retryBaseMs: 50, retryMaxMs: 400 });
   const tag = `${process.pid}-${Date.now()}`;
