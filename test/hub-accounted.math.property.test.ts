@@ -7,7 +7,7 @@
  * and repay, previewLiquidation (and real liquidations), and an account that interest alone makes liquidatable.
  */
 import fc from "fast-check";
-import { type Account, type Address, type ContractFunctionArgs, type ContractFunctionName, type TransactionReceipt, getAddress, keccak256, maxUint256, parseEventLogs, toHex } from "viem";
+import { type Account, type Address, type ContractFunctionArgs, type ContractFunctionName, type TransactionReceipt, getAddress, keccak256, parseEventLogs, toHex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountedHubAbi, accountedSpokeAbi, priceFeedAbi, testTokenAbi } from "../abis/index.js";
 import { confirm, serialized, write } from "../src/chains/tx.js";
@@ -343,7 +343,7 @@ async function payer(tag: string, tokens: bigint): Promise<Address> {
   for (const a of DEBT_ASSETS) {
     const token = deployment.hub.tokens[String(a.id)]!;
     await write(asDeployer(), reader(), { address: token, abi: testTokenAbi, functionName: "mint", args: [account, tokens * unit(a.decimals)] });
-    await write(deployment.hubClients.wallet(account), reader(), { address: token, abi: testTokenAbi, functionName: "approve", args: [hub, maxUint256] });
+    await write(deployment.hubClients.wallet(account), reader(), { address: token, abi: testTokenAbi, functionName: "approve", args: [hub, MAX_UINT256] });
   }
   return account;
 }

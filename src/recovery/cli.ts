@@ -19,23 +19,48 @@ import { type Manifest, hubChain, isLoopbackUrl, readManifest } from "../deploym
 import { type RelayerConfigInput, keysFromEnv } from "./config.js";
 import { type Relayer, createRelayer } from "./relayer.js";
 import { DEFAULT_RECENT, relayerReport } from "./report.js";
+import type { Deployment } from "../protocol/deployment.js";
+import { hubAccountedProtocol } from "../protocols/hub-accounted/index.js";
+import type { LendingProtocol } from "./protocol.js";
 
 export const RELAY_USAGE = `usage: salvage relay [--manifest PATH] [--database-url URL | --pglite-dir DIR | --memory] [--schema NAME]
                     [--indexer-url URL] [--max-feed-lag BLOCKS] [--executor ADDRESS]
                     [--worker-id ID] [--metrics-port PORT] [--min-profit-usd USD] [--max-exposure-usd USD] [--max-batch-orders N]
                     [--poll-ms MS] [--devnet-keys] [--no-deliver] [--no-backrun]
+                    [--protocol reference|NAME] [--collateral withdraw|keep]
   keys: SALVAGE_TAKER_KEY (takes on the hub), SALVAGE_VERIFIER_KEY (delivers on local chains)
   database: --database-url, else DATABASE_URL, else a PGlite directory (--pglite-dir, default
             .salvage/relayer/<hub chain id>-<deployment>), or --memory for state that dies with the process
   detection: the indexer's opportunity feed at --indexer-url (SALVAGE_INDEXER_URL), the hub scanner when
              it is absent, unreachable or more than --max-feed-lag hub blocks behind; feed updates still in
-             the hub's pool are backrun (taken in their own block) unless --no-backrun`;
+             the hub's pool are backrun (taken in their own block) unless --no-backrun
+  protocol: the reference protocol, or a protocol of the manifest's \`protocols\` by name (hub-accounted: its
+            own scanner detects; seized collateral is withdrawn to its spoke, or kept on the hub with --collateral keep);
+            its state goes to its own schema (salvage_relayer_NAME) or PGlite directory`;
 
-/** The default PGlite directory: one per deployment, so two devnets that reuse chain ids never share nonces. */
-export function defaultPgliteDir(manifest: Manifest, cwd = process.cwd()): string {
+/**
+ * The default PGlite directory: one per deployment, so two devnets that reuse chain ids never share nonces, and
+ * one per protocol of it (`protocol`: a name in the manifest's `protocols`; the reference protocol when absent).
+ */
+export function defaultPgliteDir(manifest: Manifest, cwd = process.cwd(), protocol?: string): string {
   const hub = hubChain(manifest);
   const id = createHash("sha256").update(`${manifest.createdAt}:${hub.chainId}:${hub.contracts.hub}`).digest("hex").slice(0, 12);
-  return resolve(cwd, ".salvage", "relayer", `${hub.chainId}-${id}`);
+  return resolve(cwd, ".salvage", "relayer", `${hub.chainId}-${id}${protocol ? `-${protocol}` : ""}`);
+}
+
+/**
+ * The protocol `--protocol` names: the reference protocol (`reference`, the default) or a name from the manifest's
+ * `protocols`, with `--collateral` (hub-accounted only: `withdraw`, the default, or `keep`).
+ */
+export function chooseProtocol(manifest: Manifest, name: string | undefined, collateral: string | undefined): { name?: string; make?: (d: Deployment) => LendingProtocol } {
+  if (collateral !== undefined && collateral !== "withdraw" && collateral !== "keep") throw new Error(`--collateral: must be withdraw or keep, got ${collateral}`);
+  if (name === undefined || name === "reference") {
+    if (collateral !== undefined) throw new Error("--collateral: only a hub-accounted protocol keeps or withdraws collateral (see --protocol)");
+    return {};
+  }
+  const entry = manifest.protocols.find((p) => p.name === name);
+  if (!entry) throw new Error(`--protocol: the manifest has no protocol named ${name} (reference${manifest.protocols.map((p) => `, ${p.name}`).join("")})`);
+  return { name, make: (d) => hubAccountedProtocol(d, { name, collateral: collateral as "withdraw" | "keep" | undefined }) };
 }
 
 /** The most recent recoveries GET /recoveries lists at most. */
@@ -108,10 +133,13 @@ export async function relayCommand(argv: string[]): Promise<void> {
       "devnet-keys": { type: "boolean" },
       "no-deliver": { type: "boolean" },
       "no-backrun": { type: "boolean" },
+      protocol: { type: "string" },
+      collateral: { type: "string" },
     },
   });
   const log = pino({ base: { service: "salvage-relay" } });
   const manifest = readManifest(values.manifest!);
+  const protocol = chooseProtocol(manifest, values.protocol, values.collateral);
   let keys = keysFromEnv();
   if (values["devnet-keys"]) {
     if (!manifest.chains.every((c) => isLoopbackUrl(c.rpcUrl))) throw new Error("--devnet-keys: refused, the manifest has a chain that is not on loopback");
@@ -120,7 +148,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
   const databaseUrl = values["database-url"] ?? process.env.DATABASE_URL;
   let pgliteDir = values["pglite-dir"];
   if (!databaseUrl && !pgliteDir && !values.memory) {
-    pgliteDir = defaultPgliteDir(manifest);
+    pgliteDir = defaultPgliteDir(manifest, process.cwd(), protocol.name);
     mkdirSync(pgliteDir, { recursive: true });
   }
   if (databaseUrl) log.info({ database: "postgres", schema: values.schema ?? "salvage_relayer" }, "relayer state in PostgreSQL");
@@ -130,7 +158,8 @@ export async function relayCommand(argv: string[]): Promise<void> {
   const relayer = await createRelayer(
     {
       manifest,
-      database: { url: databaseUrl, pgliteDir, memory: values.memory ?? false, schema: values.schema },
+      // One relayer database per protocol: recoveries, nonces and the executor are the protocol's.
+      database: { url: databaseUrl, pgliteDir, memory: values.memory ?? false, schema: values.schema ?? (protocol.name ? `salvage_relayer_${protocol.name.replaceAll("-", "_")}` : undefined) },
       indexerUrl: values["indexer-url"] ?? process.env.SALVAGE_INDEXER_URL,
       maxFeedLagBlocks: values["max-feed-lag"] ? Number(values["max-feed-lag"]) : undefined,
       executor: values.executor,
@@ -148,6 +177,7 @@ export async function relayCommand(argv: string[]): Promise<void> {
     },
     {
       log,
+      protocol: protocol.make,
       // Fault injection for the crash-safety tests: die without any cleanup at the named checkpoint.
       checkpoint: killAt
         ? (point) => {

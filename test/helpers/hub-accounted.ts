@@ -2,7 +2,11 @@
  * A crashed hub-accounted book for relayer tests (the second protocol, contracts/hub-accounted/), and the
  * exactly-once and conservation checks its recoveries must pass.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Address, getAddress, parseEventLogs } from "viem";
+import { serializeManifest } from "../../src/deployment/manifest.js";
 import { expect } from "vitest";
 import { accountedExecutorAbi, accountedHubAbi, accountedSpokeAbi, testTokenAbi } from "../../abis/index.js";
 import { devnetAccounts } from "../../src/devnet/accounts.js";
@@ -20,6 +24,8 @@ export interface AccountedScenario {
   c: AccountedContracts;
   borrowers: Address[];
   crash: CrashReport;
+  /** The manifest written for `salvage relay` processes. */
+  manifestPath: string;
 }
 
 export async function accountedCrashScenario(o: { accounts: number; seed: number; share?: number; stateDir?: string }): Promise<AccountedScenario> {
@@ -33,7 +39,9 @@ export async function accountedCrashScenario(o: { accounts: number; seed: number
     await fundLiquidator(d, devnetAccounts.liquidator.address);
     const sim = new MarketSimulator(d, rng, 150, (a, b) => accountedHealthFactor(d, c, a, b));
     const crash = await sim.crash(borrowers, o.share ?? 0.25);
-    return { net, c, borrowers, crash };
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-accounted-")), "manifest.json");
+    writeFileSync(manifestPath, serializeManifest(d.manifest));
+    return { net, c, borrowers, crash, manifestPath };
   } catch (error) {
     await net.stop();
     throw error;

@@ -17,14 +17,15 @@ export interface RelayProcess {
  * the process sends itself SIGKILL; `onCleanup` receives the function that kills and awaits it.
  */
 export function relayProcess(
-  s: CrashScenario,
+  s: Pick<CrashScenario, "manifestPath">,
   schema: string,
   worker: string,
-  extra: { killAt?: string; noDeliver?: boolean; metricsPort?: number },
+  extra: { killAt?: string; noDeliver?: boolean; metricsPort?: number; protocol?: string },
   onCleanup: (fn: () => Promise<void>) => void,
 ): RelayProcess {
   const args = [join(root, "bin/salvage.mjs"), "relay", "--manifest", s.manifestPath, "--database-url", TEST_DATABASE_URL, "--schema", schema, "--worker-id", worker, "--devnet-keys", `--min-profit-usd=${PROTOCOL_KEEPER_MIN_PROFIT}`, "--poll-ms", "100"];
   if (extra.noDeliver) args.push("--no-deliver");
+  if (extra.protocol) args.push("--protocol", extra.protocol);
   if (extra.metricsPort) args.push("--metrics-port", String(extra.metricsPort));
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: root,
