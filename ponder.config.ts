@@ -4,7 +4,8 @@
  * writes). Real networks use the same manifest shape, written by hand; parsing names any bad field.
  *
  * Indexed: the Hub (hub chain), every Spoke (spoke chains), the hub chain's price feeds (the ones the hub
- * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle); and every block from the head at start, for
+ * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle); the hub-accounted money market's
+ * AccountedHub and AccountedSpokes when the manifest deploys it (src/protocols/hub-accounted/indexing/); and every block from the head at start, for
  * the pathways' stall watch (src/indexer/pathway.ts) and the hub's end-of-block price moves (src/indexer/price-moves.ts).
  *
  * Database: PostgreSQL when DATABASE_URL is set, else PGlite. Devnet chains reuse chain ids across runs,
@@ -16,6 +17,7 @@ import { endpointV2Abi, hubAbi, priceFeedAbi, spokeAbi } from "./abis/index.js";
 import { isLoopbackUrl } from "./src/deployment/manifest.js";
 import { HEALTH_SQL_SESSION_OPTIONS } from "./src/indexer/health-sql.js";
 import { loadIndexerManifest } from "./src/indexer/manifest.js";
+import { hubAccountedContracts } from "./src/protocols/hub-accounted/indexing/contracts.js";
 
 const { manifest, hub, spokes } = loadIndexerManifest();
 
@@ -71,6 +73,8 @@ export default createConfig({
       abi: endpointV2Abi,
       chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { address: c.contracts.endpoint, startBlock: c.startBlock }])),
     },
+    // Further protocols of the manifest (`protocols[]`), each behind its folder in src/protocols/.
+    ...hubAccountedContracts(manifest),
   },
   // Every block of every chain from the head at start (so the backfill never runs it): the pathways' stall watch
   // (src/indexer/pathway.ts), and on the hub the end of the block, where its price moves are recomputed once

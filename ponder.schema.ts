@@ -369,3 +369,6 @@ export const pathwayStall = onchainTable(
   }),
   (table) => ({ pk: primaryKey({ columns: [table.srcEid, table.dstEid] }) }),
 );
+
+// The hub-accounted money market's tables (src/protocols/hub-accounted/indexing/).
+export * from "./src/protocols/hub-accounted/indexing/schema.js";

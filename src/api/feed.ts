@@ -12,6 +12,7 @@
  * - Bounded: each subscriber's queue holds at most `maxQueue` events; a subscriber that falls that far
  *   behind is ended with SlowSubscriberError (it can resume with `since` = the last id it got).
  */
+import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
 import { opportunityEvent } from "ponder:schema";
 import { healthOf } from "./health-read.js";
 import { asc, desc, gt, inArray } from "ponder";
@@ -103,6 +104,7 @@ export function opportunityJson(o: Opportunity) {
   const s = (v: bigint) => v.toString();
   const n = (v: bigint | null) => (v === null ? null : v.toString());
   return {
+    protocol: REFERENCE_PROTOCOL,
     account: o.account,
     healthFactor: s(o.healthFactor),
     collateralValue: s(o.collateralValue),

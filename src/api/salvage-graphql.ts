@@ -61,6 +61,8 @@ import { AccountWatch } from "./account-watch.js";
 import { apiLimits, subscriberGate, tooManySubscriptions } from "./limits.js";
 import { queryCostLimit } from "./query-cost.js";
 import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter } from "./feed.js";
+import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
+import { accountedAtRiskPage, accountedOpportunityPage, accountedProtocol, protocolsJson } from "./hub-accounted/graphql.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
@@ -85,11 +87,15 @@ export const typeDefs = /* GraphQL */ `
       first: Int = 50
       "endCursor of the previous page."
       after: String
+      "Which lending protocol: reference (the default) or a name from \`protocols\`."
+      protocol: String
     ): AtRiskPage!
     "One account with its health, positions on every chain, auctions and liquidations; null if never seen."
     account(address: String!): Account
     "Accounts liquidatable now (HF < 1), by HF then address, with the best take at the indexed hub block."
-    opportunities(first: Int = 50, after: String, "Decimal USD." minProfitUsd: String, "Only takes whose collateral is on this chain." chainId: Int): OpportunityPage!
+    opportunities(first: Int = 50, after: String, "Decimal USD." minProfitUsd: String, "Only takes whose collateral is on this chain." chainId: Int, "Which lending protocol: reference (the default) or a name from \`protocols\`." protocol: String): OpportunityPage!
+    "The lending protocols this index serves: the reference hub-and-spoke market, and each deployment of the manifest's \`protocols\`."
+    protocols: [Protocol!]!
     "The hub chain block the index has processed (in the request's snapshot: the block the other fields are as of)."
     indexedBlock: Block
     "The opportunity feed's log after event id \`since\` (from the start without it or with 0), in indexing order; endCursor resumes."
@@ -386,7 +392,12 @@ export const typeDefs = /* GraphQL */ `
     chainBlocks: [Block!]!
   }
 
+  "A lending protocol the index serves. kind: hub-spoke (the reference: collateral on spokes, Dutch auctions on the hub) or hub-accounted (collateral accounted on the hub, liquidation in one transaction at a fixed bonus, debt accruing interest)."
+  type Protocol { name: String!, kind: String! }
+
   type AccountHealth {
+    "The lending protocol (see protocols)."
+    protocol: String!
     address: String!
     "WAD; 2^256-1 without debt."
     healthFactor: String!
@@ -497,6 +508,8 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Opportunity {
+    "The lending protocol (see protocols)."
+    protocol: String!
     account: String!
     healthFactor: String!
     collateralValue: String!
@@ -507,12 +520,14 @@ export const typeDefs = /* GraphQL */ `
     debt: OpportunityDebt!
     "debt x closeFactor: the most one take may repay."
     maxRepay: String!
+    "The close factor applied (WAD); for hub-accounted, 100 % below its fullCloseBelowHf."
+    closeFactor: String
     "What a take of maxRepay repays and seizes at 'bonus' (quoteTake, collateral cap applied)."
     repayAmount: String!
     seizeAmount: String!
     "USD value seized minus USD value repaid (WAD)."
     profitUsd: String!
-    "none | active | expired (past the auction tail: needs a re-kick)."
+    "none | active | expired (past the auction tail: needs a re-kick) | instant (no auction: liquidated in one transaction at the fixed bonus)."
     auctionStatus: String!
     auctionId: String
     auctionStartedAt: String
@@ -636,6 +651,7 @@ const pageSize = (first: number | null | undefined) => checkInt("first", first ?
 const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>, unusable?: readonly UnusablePrice[], prices?: ReadonlyMap<number, bigint>) => ({
   ...(unusable ? priceFields(unusable) : {}),
   ...(prices ? { priceDropToLiquidationWad: dropOf(h, prices) } : {}),
+  protocol: REFERENCE_PROTOCOL,
   address: h.account,
   healthFactor: h.healthFactor.toString(),
   collateralValue: h.collateralValue.toString(),
@@ -678,6 +694,7 @@ const accountOut = (v: AccountView, snapshot: Snapshot) => {
 };
 
 interface AtRiskArgsIn {
+  protocol?: string | null;
   maxHealthFactor?: string | null;
   chainId?: number | null;
   asset?: number | null;
@@ -690,6 +707,17 @@ export const resolvers = {
   Query: {
     atRiskAccounts: (_: unknown, args: AtRiskArgsIn) =>
       field("atRiskAccounts", () => atOneBlock(async (snapshot) => {
+        const accounted = accountedProtocol(args.protocol);
+        if (accounted) {
+          return accountedAtRiskPage(accounted, {
+            maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
+            chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
+            assetId: checkInt("asset", args.asset ?? undefined, 0, 65_535),
+            minDebtUsd: args.minDebtUsd == null ? undefined : parseDecimalWad("minDebtUsd", args.minDebtUsd),
+            first: pageSize(args.first),
+            after: args.after ?? undefined,
+          }, snapshot);
+        }
         const [page, mk] = await Promise.all([atRiskAccounts({
           maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
@@ -713,8 +741,18 @@ export const resolvers = {
           return v ? accountOut(v, snapshot) : null;
         });
       }),
-    opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null }) =>
+    opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null; protocol?: string | null }) =>
       field("opportunities", async () => {
+        const accounted = accountedProtocol(args.protocol);
+        if (accounted) {
+          const parsed = {
+            first: pageSize(args.first),
+            after: args.after ?? undefined,
+            minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
+            chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
+          };
+          return atOneBlock((snapshot) => accountedOpportunityPage(accounted, parsed, snapshot));
+        }
         const page = await opportunities({
           first: pageSize(args.first),
           after: args.after ?? undefined,
@@ -723,6 +761,7 @@ export const resolvers = {
         });
         return { items: page.items.map((o) => ({ ...opportunityJson(o), ...priceFields(o.unusablePrices) })), pageInfo: page.pageInfo, ...asOf(page.snapshot) };
       }),
+    protocols: () => field("protocols", async () => protocolsJson()),
     indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
     solvency: () => field("solvency", async () => solvencyJson(await solvency())),

@@ -69,6 +69,9 @@ export const hubAccountedSchema = z.object({
   liquidation: z.object({ closeFactor: bigintString, fullCloseBelowHf: bigintString, bonus: bigintString }),
 });
 
+/** The reference protocol's name where protocols are named (the API's `protocol`, `salvage relay --protocol`). */
+export const REFERENCE_PROTOCOL = "reference";
+
 export const manifestSchema = z
   .object({
     version: z.literal(1),

@@ -1,0 +1,73 @@
+/**
+ * Indexing functions of the AccountedHub (contracts/hub-accounted/AccountedHub.sol): assets, terms, borrow indexes,
+ * collateral and scaled debt as the hub's events report them (absolute balances: a reorg's replacement block writes
+ * them again), liquidations and withdrawals. Registered only when the manifest deploys the protocol. Health is not
+ * stored: debt grows every second, so it is computed when read, at the answer's block (../api.ts).
+ */
+import { ponder } from "ponder:registry";
+import { accountedAsset, accountedCollateral, accountedDebt, accountedLiquidation, accountedRate, accountedTerms, accountedWithdrawal } from "ponder:schema";
+import { loadIndexerManifest } from "../../../indexer/manifest.js";
+import { hubAccountedDeployments, protocolAt } from "./contracts.js";
+
+const manifest = loadIndexerManifest().manifest;
+
+if (hubAccountedDeployments(manifest).length > 0) {
+  const protocolOf = protocolAt(manifest);
+
+  ponder.on("AccountedHub:AssetListed", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const { assetId, decimals, ltv, liquidationThreshold, heartbeat } = event.args;
+    const values = { decimals, ltv, liquidationThreshold, heartbeat: BigInt(heartbeat) };
+    await context.db.insert(accountedAsset).values({ protocol, assetId, ...values }).onConflictDoUpdate(values);
+  });
+
+  ponder.on("AccountedHub:LiquidationParamsSet", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const values = { closeFactor: event.args.closeFactor, fullCloseBelowHf: event.args.fullCloseBelowHf, bonus: event.args.bonus };
+    await context.db.insert(accountedTerms).values({ protocol, ...values }).onConflictDoUpdate(values);
+  });
+
+  ponder.on("AccountedHub:InterestRateSet", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const values = { index: event.args.index, ratePerSecond: event.args.ratePerSecond, lastUpdate: event.args.timestamp };
+    await context.db.insert(accountedRate).values({ protocol, assetId: event.args.assetId, ...values }).onConflictDoUpdate(values);
+  });
+
+  ponder.on("AccountedHub:IndexAccrued", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    // The rate stays; InterestRateSet, which always follows its own accrual, sets it.
+    await context.db.update(accountedRate, { protocol, assetId: event.args.assetId }).set({ index: event.args.index, lastUpdate: event.args.timestamp });
+  });
+
+  ponder.on("AccountedHub:CollateralUpdated", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const key = { protocol, account: event.args.account, eid: event.args.eid, assetId: event.args.assetId };
+    if (event.args.balance === 0n) await context.db.delete(accountedCollateral, key);
+    else await context.db.insert(accountedCollateral).values({ ...key, amount: event.args.balance }).onConflictDoUpdate({ amount: event.args.balance });
+  });
+
+  ponder.on("AccountedHub:DebtUpdated", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const key = { protocol, account: event.args.account, assetId: event.args.assetId };
+    if (event.args.scaledBalance === 0n) await context.db.delete(accountedDebt, key);
+    else await context.db.insert(accountedDebt).values({ ...key, scaled: event.args.scaledBalance }).onConflictDoUpdate({ scaled: event.args.scaledBalance });
+  });
+
+  ponder.on("AccountedHub:Liquidated", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const a = event.args;
+    await context.db.insert(accountedLiquidation).values({
+      protocol, liquidationId: a.liquidationId, account: a.account, liquidator: a.liquidator, debtAssetId: a.debtAssetId,
+      repayAmount: a.repayAmount, eid: a.eid, collateralAssetId: a.collateralAssetId, seizeAmount: a.seizeAmount,
+      healthFactor: a.healthFactor, block: event.block.number, timestamp: event.block.timestamp, tx: event.transaction.hash,
+    });
+  });
+
+  ponder.on("AccountedHub:WithdrawSent", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const a = event.args;
+    const values = { account: a.account, eid: a.eid, assetId: a.assetId, amount: a.amount, receiver: a.receiver, guid: a.guid, sentBlock: event.block.number };
+    // The spoke's Withdrawn may be indexed first (chains index side by side): the row may exist with its payment.
+    await context.db.insert(accountedWithdrawal).values({ protocol, withdrawalId: a.withdrawalId, ...values }).onConflictDoUpdate(values);
+  });
+}
