@@ -11,6 +11,7 @@ import { parseDevnetOptions, runDevnet } from "../src/devnet/run.js";
 import { RELAY_USAGE, relayCommand } from "../src/recovery/cli.js";
 
 const USAGE = `usage: salvage devnet [--spokes N] [--accounts M] [--seed S] [--scenario calm|crash|cascade]
+                     [--protocol reference|hub-accounted|both]
                      [--block-time SECONDS] [--crash-after STEPS] [--crash-share SHARE]
                      [--cascade-decline-bps BPS] [--cascade-blocks N] [--cascade-noise-bps BPS]
                      [--cascade-second-leg-after N [--cascade-second-leg-bps BPS] [--cascade-second-leg-blocks N]]
@@ -22,6 +23,7 @@ const DEVNET_FLAGS = {
   accounts: { type: "string" },
   seed: { type: "string" },
   scenario: { type: "string" },
+  protocol: { type: "string" },
   "block-time": { type: "string" },
   "crash-after": { type: "string" },
   "crash-share": { type: "string" },
@@ -47,6 +49,7 @@ function devnetOptions(values: Record<string, string | boolean | undefined>, def
         accounts: values.accounts,
         seed: values.seed,
         scenario: values.scenario,
+        protocol: values.protocol,
         blockTime: values["block-time"],
         crashAfter: values["crash-after"],
         crashShare: values["crash-share"],

@@ -61,6 +61,34 @@ describe("salvage devnet", () => {
     await expectNothingLeft(manifestPath);
   }, 300_000);
 
+  it("--protocol hub-accounted and both: the second protocol deployed beside the reference one, seeded and crashed", async () => {
+    const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
+    const run = runCli(["--spokes", "2", "--accounts", "40", "--seed", "7", "--scenario", "crash", "--crash-share", "0.25", "--once", "--protocol", "hub-accounted", "--manifest", manifestPath]);
+    expect(await run.exited, run.output()).toBe(0);
+    const manifest = parseManifest(JSON.parse(readFileSync(manifestPath, "utf8")));
+    expect(manifest.accounts).toEqual([]);
+    const [p] = manifest.protocols;
+    expect({ protocol: p!.protocol, name: p!.name, chains: Object.keys(p!.contracts).sort() }).toEqual({ protocol: "hub-accounted", name: "accounted", chains: ["hub", "spoke1", "spoke2"] });
+    expect(p!.accounts).toHaveLength(40);
+    expect(p!.crash!.liquidatable).toHaveLength(10);
+    expect(manifest.devnet!.crash).toBeUndefined();
+    expect(run.output()).toMatch(/10\/40 hub-accounted accounts under HF 1/);
+    await expectNothingLeft(manifestPath);
+
+    const both = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
+    const run2 = runCli(["--spokes", "2", "--accounts", "20", "--seed", "7", "--scenario", "crash", "--once", "--protocol", "both", "--manifest", both]);
+    expect(await run2.exited, run2.output()).toBe(0);
+    const m2 = parseManifest(JSON.parse(readFileSync(both, "utf8")));
+    expect(m2.accounts).toHaveLength(20);
+    expect(m2.protocols[0]!.accounts).toHaveLength(20);
+    expect(new Set([...m2.accounts, ...m2.protocols[0]!.accounts]).size).toBe(40);
+    expect(m2.devnet!.crash!.liquidatable).toHaveLength(5);
+    await expectNothingLeft(both);
+    const bad = runCli(["--protocol", "nope", "--once"]);
+    expect(await bad.exited).not.toBe(0);
+    expect(bad.output()).toMatch(/--protocol/);
+  }, 300_000);
+
   it("--scenario cascade --once: the crash, then the cascade one block a step, recorded so that its seed replays it", async () => {
     const manifestPath = join(mkdtempSync(join(tmpdir(), "salvage-devnet-")), "manifest.json");
     const run = runCli([

@@ -67,6 +67,10 @@ export const hubAccountedSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower case letters, digits and dashes"),
   contracts: z.record(z.string(), z.object({ address, startBlock: z.number().int().nonnegative() })),
   liquidation: z.object({ closeFactor: bigintString, fullCloseBelowHf: bigintString, bonus: bigintString }),
+  /** Seeded borrowers (devnet only), as `accounts` for the reference protocol. */
+  accounts: z.array(address).default([]),
+  /** What the devnet's crash did to this protocol's book (devnet only, when it was the one crashed). */
+  crash: z.object({ factorWad: bigintString, target: z.number().int(), block: z.number().int(), liquidatable: z.array(address) }).optional(),
 });
 
 /** The reference protocol's name where protocols are named (the API's `protocol`, `salvage relay --protocol`). */

@@ -86,5 +86,6 @@ export async function deployHubAccounted(chains: readonly ManifestChain[], name 
       ...spokes.map((s, i) => [s.name, { address: spokeAddresses[i]!, startBlock: startBlocks.get(s.name)! }] as const),
     ]),
     liquidation: { ...HUB_ACCOUNTED_LIQUIDATION },
+    accounts: [],
   };
 }

@@ -5,6 +5,11 @@
  *
  * Scenarios: `calm` (a seeded random walk), `crash` (the walk, then one crash that pushes `crashShare` of the
  * book under HF 1), `cascade` (that crash, then the path of src/devnet/cascade.ts, one step per hub block).
+ *
+ * Protocols: `reference` (the hub-and-spoke market), `hub-accounted` (contracts/hub-accounted/, deployed beside the
+ * reference one, which stays unseeded: its borrowers and the crash are the hub-accounted book's), or `both` (each
+ * seeded with `accounts` borrowers; the crash is calibrated on the reference book and moves both, the feeds being
+ * shared).
  */
 import { writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -14,6 +19,9 @@ import { Deployment } from "../protocol/deployment.js";
 import { createDevnetDeliverer, startNetwork } from "./network.js";
 import { Rng } from "./rng.js";
 import { seedBorrowers } from "./seed.js";
+import { accountedHealthFactor, seedAccountedBorrowers } from "./seed-hub-accounted.js";
+import { accountedContracts } from "../protocols/hub-accounted/contracts.js";
+import type { Address } from "viem";
 import { mint } from "../protocol/actions.js";
 import { devnetAccounts } from "./accounts.js";
 
@@ -35,6 +43,8 @@ const devnetFields = z.object({
   accounts: z.coerce.number().int().min(1).max(100_000).default(200),
   seed: z.coerce.number().int().default(1),
   scenario: z.enum(["calm", "crash", "cascade"]).default("calm"),
+  /** Which lending protocol(s) to deploy and seed. */
+  protocol: z.enum(["reference", "hub-accounted", "both"]).default("reference"),
   /** Seconds per block after seeding (interval mining); 0 keeps automine. */
   blockTime: z.coerce.number().min(0).max(60).default(1),
   /** Random-walk steps before the crash. */
@@ -120,7 +130,7 @@ function writeManifestFile(path: string, manifest: Manifest): void {
 
 export async function runDevnet(options: DevnetOptions, log: Log = console.log, signal?: AbortSignal): Promise<Manifest> {
   const started = Date.now();
-  const network = await startNetwork({ spokes: options.spokes, gasLimits: { hub: options.hubGasLimit } });
+  const network = await startNetwork({ spokes: options.spokes, gasLimits: { hub: options.hubGasLimit }, hubAccounted: options.protocol !== "reference" });
   // Seeding delivers its deposits at once; the running devnet's deliverer waits --lz-confirmations blocks.
   const seeder = createDevnetDeliverer(network.manifest, { pollIntervalMs: 200 });
   const chains = network.manifest.chains.map((c) => ({ ...c, lzConfirmations: options.lzConfirmations }));
@@ -130,7 +140,11 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     for (const c of manifest.chains) log(`chain ${c.name}: id ${c.chainId}, eid ${c.eid}, ${c.rpcUrl}`);
     const deployment = new Deployment(manifest);
     const rng = new Rng(options.seed);
-    const seeding = seedBorrowers(deployment, seeder, { count: options.accounts, seed: options.seed, rng }).then((accounts) => void (manifest.accounts = accounts));
+    const accounted = options.protocol === "reference" ? undefined : { entry: manifest.protocols[0]!, contracts: accountedContracts(deployment) };
+    const seeding = (async () => {
+      if (options.protocol !== "hub-accounted") manifest.accounts = await seedBorrowers(deployment, seeder, { count: options.accounts, seed: options.seed, rng });
+      if (accounted) accounted.entry.accounts = await seedAccountedBorrowers(deployment, accounted.contracts, seeder, { count: options.accounts, seed: options.seed, rng });
+    })();
     if (await orAborted(seeding, signal)) {
       log("stopping: interrupted while seeding");
       return manifest;
@@ -140,7 +154,8 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     for (const asset of deployment.debtAssets) {
       await mint(deployment, deployment.hub.name, deployment.hub.tokens[String(asset.id)]!, devnetAccounts.liquidator.address, LIQUIDATOR_INVENTORY_TOKENS * 10n ** BigInt(asset.decimals));
     }
-    log(`seeded ${manifest.accounts.length} borrowers in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const seeded = manifest.accounts.length + (accounted?.entry.accounts.length ?? 0);
+    log(`seeded ${seeded} borrowers${accounted ? ` (${manifest.accounts.length} reference, ${accounted.entry.accounts.length} hub-accounted)` : ""} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     if (options.blockTime > 0 && !options.once) {
       for (const c of manifest.chains) {
@@ -150,17 +165,26 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
     writeManifestFile(options.manifest, manifest);
     log(`manifest: ${options.manifest}`);
 
-    const simulator = new MarketSimulator(deployment, rng);
+    // The crashed book: the hub-accounted one alone when it is the only one seeded; else the reference one.
+    const crashed = options.protocol === "hub-accounted" ? accounted! : undefined;
+    const book = crashed ? crashed.entry.accounts : manifest.accounts;
+    const simulator = crashed
+      ? new MarketSimulator(deployment, rng, 150, (a, b) => accountedHealthFactor(deployment, crashed.contracts, a, b))
+      : new MarketSimulator(deployment, rng);
+    const recordCrash = (crash: NonNullable<NonNullable<Manifest["devnet"]>["crash"]>) => {
+      if (crashed) crashed.entry.crash = crash;
+      else manifest.devnet!.crash = crash;
+    };
     deliverer.start();
     const deadline = options.duration ? started + options.duration * 1000 : Number.POSITIVE_INFINITY;
     const tickMs = options.once ? 0 : Math.max(250, options.blockTime * 1000);
     let crashRecorded: Promise<void> = Promise.resolve();
     const finishCascade = async (c: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> }) => {
       await crashRecorded;
-      const record = await cascadeRecord(simulator, manifest, options, c);
+      const record = await cascadeRecord(simulator, book, options, c);
       manifest.devnet!.cascade = record;
       writeManifestFile(options.manifest, manifest);
-      log(`cascade over at hub block ${record.lastBlock} after ${record.steps} blocks: ${record.liquidatable.length}/${manifest.accounts.length} accounts under HF 1`);
+      log(`cascade over at hub block ${record.lastBlock} after ${record.steps} blocks: ${record.liquidatable.length}/${book.length} accounts under HF 1`);
     };
     /** The cascade once it started: its steps and the hub block of each step applied so far. */
     let cascade: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> } | undefined;
@@ -199,26 +223,26 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
         await simulator.step();
       }
       if (options.scenario === "crash" && step === crashStep) {
-        const crash = await simulator.crash(manifest.accounts, options.crashShare);
+        const crash = await simulator.crash(book, options.crashShare);
         const block = Number(await deployment.hubClients.public.getBlockNumber());
-        manifest.devnet!.crash = { ...crash, block };
+        recordCrash({ ...crash, block });
         writeManifestFile(options.manifest, manifest);
-        log(`crash at hub block ${block}: collateral prices x${formatWad(crash.factorWad)}, ${crash.liquidatable.length}/${manifest.accounts.length} accounts under HF 1`);
+        log(`crash at hub block ${block}: collateral prices x${formatWad(crash.factorWad)}, ${crash.liquidatable.length}/${book.length} ${crashed ? "hub-accounted " : ""}accounts under HF 1`);
         if (options.once) return void (stepEnds = true);
       }
       if (options.scenario === "cascade" && step === crashStep) {
         // The crash is the cascade's step 0, in one hub block; the decline follows, a step a block.
-        const { factorWad, target } = await simulator.crashFactor(manifest.accounts, options.crashShare);
+        const { factorWad, target } = await simulator.crashFactor(book, options.crashShare);
         const all = await deployment.answers();
         const start = new Map(deployment.collateralAssets.map((a) => [a.id, all.get(a.id)!] as const));
         const path = cascadePath({ seed: options.seed, params: cascadeParams(options), start, crashFactorWad: factorWad });
         const block = await simulator.applyAnswers(path[0]!.answers);
         cascade = { path, blocks: [Number(block)], start };
         // Who the crash took under 1 is read at the crash block beside the next steps, which must not wait for it.
-        crashRecorded = simulator.liquidatable(manifest.accounts, block).then((liquidatable) => {
-          manifest.devnet!.crash = { factorWad, target, liquidatable, block: Number(block) };
+        crashRecorded = simulator.liquidatable(book, block).then((liquidatable) => {
+          recordCrash({ factorWad, target, liquidatable, block: Number(block) });
           writeManifestFile(options.manifest, manifest);
-          log(`crash at hub block ${block}: collateral prices x${formatWad(factorWad)}, ${liquidatable.length}/${manifest.accounts.length} accounts under HF 1; cascade of ${path.length - 1} more blocks follows`);
+          log(`crash at hub block ${block}: collateral prices x${formatWad(factorWad)}, ${liquidatable.length}/${book.length} accounts under HF 1; cascade of ${path.length - 1} more blocks follows`);
         });
         if (options.once) {
           while (cascade.blocks.length < path.length && !signal?.aborted) cascade.blocks.push(Number(await simulator.applyAnswers(path[cascade.blocks.length]!.answers)));
@@ -239,7 +263,7 @@ export async function runDevnet(options: DevnetOptions, log: Log = console.log, 
 /** The manifest's record of a finished cascade (`devnet.cascade`). */
 async function cascadeRecord(
   simulator: MarketSimulator,
-  manifest: Manifest,
+  book: readonly Address[],
   options: DevnetOptions,
   cascade: { path: CascadeStep[]; blocks: number[]; start: Map<number, bigint> },
 ): Promise<NonNullable<NonNullable<Manifest["devnet"]>["cascade"]>> {
@@ -253,7 +277,7 @@ async function cascadeRecord(
     phases: cascade.path.map((s) => s.phase),
     startAnswers: answers(cascade.start),
     endAnswers: answers(cascade.path[cascade.path.length - 1]!.answers),
-    liquidatable: await simulator.liquidatable(manifest.accounts),
+    liquidatable: await simulator.liquidatable(book),
   };
 }
 
