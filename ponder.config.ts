@@ -3,28 +3,30 @@
  * (src/deployment/manifest.ts): `SALVAGE_MANIFEST`, default `.devnet/manifest.json` (what `salvage devnet`
  * writes). Real networks use the same manifest shape, written by hand; parsing names any bad field.
  *
- * Indexed: the Hub (hub chain), every Spoke (spoke chains), the hub chain's price feeds (the ones the hub
- * reads), and LayerZero's EndpointV2 on every chain (packet lifecycle); the hub-accounted money market's
- * AccountedHub and AccountedSpokes when the manifest deploys it (src/protocols/hub-accounted/indexing/); and every block from the head at start, for
- * the pathways' stall watch (src/indexer/pathway.ts) and the hub's end-of-block price moves (src/indexer/price-moves.ts).
+ * Indexed: each lending protocol's contracts, as its folder says (src/protocols/<name>/indexing/contracts.ts): the
+ * reference protocol's Hub, Spokes and the hub chain's price feeds; the hub-accounted market's AccountedHub and
+ * AccountedSpokes when the manifest deploys it. LayerZero's EndpointV2 on every chain (packet lifecycle). And every
+ * block from the head at start, for the pathways' stall watch (src/indexer/pathway.ts) and the hub's end-of-block
+ * price moves (src/protocols/hub-spoke/indexing/price-moves.ts).
  *
  * Database: PostgreSQL when DATABASE_URL is set, else PGlite. Devnet chains reuse chain ids across runs,
  * so for loopback RPCs the RPC cache is disabled and PGlite gets a directory per deployment.
  */
 import { createHash } from "node:crypto";
 import { createConfig } from "ponder";
-import { endpointV2Abi, hubAbi, priceFeedAbi, spokeAbi } from "./abis/index.js";
+import { endpointV2Abi } from "./abis/index.js";
 import { isLoopbackUrl } from "./src/deployment/manifest.js";
-import { HEALTH_SQL_SESSION_OPTIONS } from "./src/indexer/health-sql.js";
+import { HEALTH_SQL_SESSION_OPTIONS } from "./src/protocols/hub-spoke/indexing/health-sql.js";
 import { loadIndexerManifest } from "./src/indexer/manifest.js";
 import { hubAccountedContracts } from "./src/protocols/hub-accounted/indexing/contracts.js";
+import { hubSpokeContracts } from "./src/protocols/hub-spoke/indexing/contracts.js";
 
-const { manifest, hub, spokes } = loadIndexerManifest();
+const { manifest } = loadIndexerManifest();
 
 const local = manifest.chains.every((c) => isLoopbackUrl(c.rpcUrl));
 
 function database() {
-  // Session settings the health statements are planned with (src/indexer/health-sql.ts).
+  // Session settings the health statements are planned with (src/protocols/hub-spoke/indexing/health-sql.ts).
   if (process.env.DATABASE_URL) return { kind: "postgres" as const, connectionString: process.env.DATABASE_URL, poolConfig: { options: HEALTH_SQL_SESSION_OPTIONS } };
   if (process.env.SALVAGE_PGLITE_DIR) return { kind: "pglite" as const, directory: process.env.SALVAGE_PGLITE_DIR };
   if (!local) return { kind: "pglite" as const };
@@ -51,34 +53,21 @@ const chains = Object.fromEntries(
   ]),
 ) as Record<string, { id: number; rpc: string; pollingInterval: number; disableCache: boolean }>;
 
-const hubFeeds = Object.values(hub.feeds);
-
 export default createConfig({
   database: database(),
   chains,
   contracts: {
-    Hub: {
-      abi: hubAbi,
-      chain: { [hub.name]: { address: hub.contracts.hub!, startBlock: hub.startBlock } },
-    },
-    Spoke: {
-      abi: spokeAbi,
-      chain: Object.fromEntries(spokes.map((s) => [s.name, { address: s.contracts.spoke!, startBlock: s.startBlock }])),
-    },
-    PriceFeed: {
-      abi: priceFeedAbi,
-      chain: { [hub.name]: { address: hubFeeds, startBlock: hub.startBlock } },
-    },
+    // Each lending protocol of the manifest, behind its folder in src/protocols/ (its handlers live there too).
+    ...hubSpokeContracts(manifest),
+    ...hubAccountedContracts(manifest),
     EndpointV2: {
       abi: endpointV2Abi,
       chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { address: c.contracts.endpoint, startBlock: c.startBlock }])),
     },
-    // Further protocols of the manifest (`protocols[]`), each behind its folder in src/protocols/.
-    ...hubAccountedContracts(manifest),
   },
   // Every block of every chain from the head at start (so the backfill never runs it): the pathways' stall watch
   // (src/indexer/pathway.ts), and on the hub the end of the block, where its price moves are recomputed once
-  // (src/indexer/price-moves.ts).
+  // (src/protocols/hub-spoke/indexing/price-moves.ts).
   blocks: {
     PathwayWatch: { chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { startBlock: "latest" as const }])), interval: 1 },
   },

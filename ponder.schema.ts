@@ -107,7 +107,7 @@ export const collateralMarket = onchainTable(
 );
 
 /**
- * A hub block's price moves waiting for the block's end (src/indexer/price-moves.ts): one row (id 0) from the
+ * A hub block's price moves waiting for the block's end (src/protocols/hub-spoke/indexing/price-moves.ts): one row (id 0) from the
  * block's first AnswerUpdated until its block handler (live) or the next hub event of a later block (backfill)
  * recomputes the accounts they reach, once, at the block's last prices. Empty between blocks when indexing live.
  */
@@ -184,7 +184,7 @@ export const liquidation = onchainTable(
 /**
  * A spoke's Seized, by take id: kept whatever order the chains are indexed in (Ponder indexes them independently,
  * so a spoke's Seized can be indexed before the hub's Take it pays), and merged into `liquidation` by whichever of
- * the two comes second (src/indexer/spoke.ts, hub.ts).
+ * the two comes second (src/protocols/hub-spoke/indexing/spoke.ts, hub.ts).
  */
 export const seizure = onchainTable("seizure", (t) => ({
   takeId: t.bigint().primaryKey(),

@@ -7,7 +7,7 @@
  *   npx tsx bench/crash-write-plan.ts [N=100000] [P=80]
  */
 import pg from "pg";
-import { HEALTH_SQL_SESSION_OPTIONS, writeHealthSql } from "../src/indexer/health-sql.js";
+import { HEALTH_SQL_SESSION_OPTIONS, writeHealthSql } from "../src/protocols/hub-spoke/indexing/health-sql.js";
 import { createHealthTables } from "./lib/health-tables.js";
 import { BENCH_DATABASE_URL } from "./lib/pg.js";
 const N = Number(process.argv[2] ?? 100000);

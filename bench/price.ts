@@ -33,7 +33,7 @@ interface Point {
 
 /**
  * The indexer's handler time of price updates: AnswerUpdated records the move, the block handler (PathwayWatch:block,
- * which on the hub also recomputes the block's moves: src/indexer/price-moves.ts) does the work. Only the hub mines
+ * which on the hub also recomputes the block's moves: src/protocols/hub-spoke/indexing/price-moves.ts) does the work. Only the hub mines
  * blocks here, so the block handler's time is the hub's.
  */
 async function handlerSum(p: PonderProcess): Promise<number> {

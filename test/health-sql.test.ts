@@ -1,6 +1,6 @@
 /**
- * Property: the set-based health (src/indexer/health-sql.ts, run by PostgreSQL) equals `computeHealth`
- * (src/indexer/health.ts, itself equal to Hub.accountData to the wei: math.property.test.ts) for every holder,
+ * Property: the set-based health (src/protocols/hub-spoke/indexing/health-sql.ts, run by PostgreSQL) equals `computeHealth`
+ * (src/protocols/hub-spoke/indexing/health.ts, itself equal to Hub.accountData to the wei: math.property.test.ts) for every holder,
  * with the envelope's guard and triggers equal to src/health/envelope.ts, on random markets: 1-4 collateral
  * positions over several spokes and assets of 6, 8 and 18 decimals, 0-2 debts, values tied on purpose for the
  * dominant collateral, zero balances, accounts without debt, and assets whose price is not indexed. It also checks
@@ -18,8 +18,8 @@
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AssetInfo, computeHealth } from "../src/indexer/health.js";
-import { type Subjects, bindPrices, computeHealthSql, healthCte, movesWithin, parseComputedHealth, parseHealthChanges, renderedLength, writeHealthSql } from "../src/indexer/health-sql.js";
+import { type AssetInfo, computeHealth } from "../src/protocols/hub-spoke/indexing/health.js";
+import { type Subjects, bindPrices, computeHealthSql, healthCte, movesWithin, parseComputedHealth, parseHealthChanges, renderedLength, writeHealthSql } from "../src/protocols/hub-spoke/indexing/health-sql.js";
 import { guardOf, isWatched, triggerPrice } from "../src/health/envelope.js";
 import { MAX_UINT256, WAD } from "../src/health/wad.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";

@@ -1,5 +1,5 @@
 /**
- * The backfill's proof that a price move reaches nobody (src/indexer/reach-bounds.ts), against the rule the price
+ * The backfill's proof that a price move reaches nobody (src/protocols/hub-spoke/indexing/reach-bounds.ts), against the rule the price
  * statement applies (health-sql.ts, envelope.ts `fires`): a collateral trigger fires at or above the new price, a
  * debt trigger at or below it, a watched holder always. Whether skipping such moves changes nothing is what
  * test/indexer.test.ts shows end to end: a fresh index (which skips) equals live ones (which never do).
@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { fires } from "../src/health/envelope.js";
 import { WAD } from "../src/health/wad.js";
-import { noteHealth, noteTrigger, reachesNobody } from "../src/indexer/reach-bounds.js";
+import { noteHealth, noteTrigger, reachesNobody } from "../src/protocols/hub-spoke/indexing/reach-bounds.js";
 
 describe("reach bounds", () => {
   it("claims nobody exactly when no written trigger fires and no holder was watched", () => {

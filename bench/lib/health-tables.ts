@@ -1,11 +1,11 @@
 /**
- * The tables the health statements (src/indexer/health-sql.ts) read and write, with the columns, keys and indexes
+ * The tables the health statements (src/protocols/hub-spoke/indexing/health-sql.ts) read and write, with the columns, keys and indexes
  * ponder.schema.ts gives them, in a schema of their own: for running those statements on PostgreSQL without Ponder
  * (test/health-sql.test.ts, bench/crash-write-plan.ts). The schema is not put on the `search_path` (Ponder's
  * indexing connections have none set: the statements must use the qualified names they are given).
  */
 import type pg from "pg";
-import type { HealthTables } from "../../src/indexer/health-sql.js";
+import type { HealthTables } from "../../src/protocols/hub-spoke/indexing/health-sql.js";
 
 /** The qualified names of the health tables in `schema`. */
 export function healthTablesIn(schema: string): HealthTables {

@@ -1,7 +1,7 @@
 /**
  * Synthetic accounts written straight into the indexer's own tables (account, collateral, debt), through SQL
  * generate_series, with the column types Ponder created from ponder.schema.ts; their health, guard and triggers
- * (account_health, health_trigger) are then computed by the indexer's own statement (src/indexer/health-sql.ts)
+ * (account_health, health_trigger) are then computed by the indexer's own statement (src/protocols/hub-spoke/indexing/health-sql.ts)
  * at the indexed prices. Used where replaying that many borrowers through the contracts would take hours
  * (benchmarks 4 and 5); the output says so.
  *
@@ -9,7 +9,7 @@
  * the rows as unfinalised and revert them on the next start. Addresses are 0xbe… + the index in hex.
  */
 import type pg from "pg";
-import { type HealthTables, writeHealthSql } from "../../src/indexer/health-sql.js";
+import { type HealthTables, writeHealthSql } from "../../src/protocols/hub-spoke/indexing/health-sql.js";
 
 export const SYNTHETIC_PREFIX = "0xbe";
 const address = (i: string) => `'${SYNTHETIC_PREFIX}' || lpad(to_hex(${i}), 38, '0')`;

@@ -33,7 +33,7 @@ import {
   takesOf,
 } from "./queries.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { feedEventIdFloor } from "../indexer/state.js";
+import { feedEventIdFloor } from "../protocols/hub-spoke/indexing/state.js";
 import { Channel } from "./channel.js";
 import { onIndexedCommit } from "./commit-signal.js";
 import { apiLimits } from "./limits.js";

@@ -10,10 +10,10 @@
 import { accountHealth } from "ponder:schema";
 import { inArray, sql } from "ponder";
 import type { Address } from "viem";
-import { type AtRiskFilter, type ComputedHealth, atRiskSql, healthCte, parseComputedHealth } from "../indexer/health-sql.js";
+import { type AtRiskFilter, type ComputedHealth, atRiskSql, healthCte, parseComputedHealth } from "../protocols/hub-spoke/indexing/health-sql.js";
 import { isWatched } from "../health/envelope.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { healthTables } from "../indexer/tables.js";
+import { healthTables } from "../protocols/hub-spoke/indexing/tables.js";
 import type { HealthRow } from "./queries.js";
 import { type Snapshot, atOneBlock, reader } from "./snapshot.js";
 

@@ -24,7 +24,7 @@
  * floor(HF · 39/41 · (1 − 1e-9)) − 1. Accounts smaller than that are watched. Accounts without debt (HF = max)
  * have neither guard nor triggers: no price can make them liquidatable.
  *
- * The same arithmetic runs in SQL (src/indexer/health-sql.ts, `guardSql`/`triggerSql`); test/health-sql.test.ts
+ * The same arithmetic runs in SQL (src/protocols/hub-spoke/indexing/health-sql.ts, `guardSql`/`triggerSql`); test/health-sql.test.ts
  * checks the two equal and the guard true over random markets and random moves.
  */
 import { MAX_UINT256, WAD } from "./wad.js";

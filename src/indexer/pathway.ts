@@ -26,11 +26,11 @@ import type { Context } from "ponder:registry";
 import { type OpenPacket, type StallRule, ageAt, blockedNonce, nearestRank, stallBound, stallReason, stallRule } from "../layerzero/stall.js";
 import { ascending, checkpointBlock, deliveryWindow } from "./pathway-history.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { type PathwayEventInput, logPathwayEvents } from "./state.js";
-import { qualifiedName } from "./tables.js";
+import { type PathwayEventInput, logPathwayEvents } from "../protocols/hub-spoke/indexing/state.js";
+import { qualifiedName } from "../protocols/hub-spoke/indexing/tables.js";
 import { judged, mustJudge } from "./pathway-watch.js";
-import { settleMovesAtBlockEnd } from "./price-moves.js";
-import { markLive } from "./recompute.js";
+import { settleMovesAtBlockEnd } from "../protocols/hub-spoke/indexing/price-moves.js";
+import { markLive } from "../protocols/hub-spoke/indexing/recompute.js";
 
 interface Clock {
   chainId: number;

@@ -3,7 +3,7 @@
  *
  * The statement sums each account's positions at the indexed prices with exact integer arithmetic (`numeric`,
  * `div` truncating as Solidity's Math.mulDiv floors for non-negative operands), step by step as
- * src/indexer/health.ts `computeHealth` (itself Hub.accountData plus the risk-desk extras), and adds the
+ * src/protocols/hub-spoke/indexing/health.ts `computeHealth` (itself Hub.accountData plus the risk-desk extras), and adds the
  * envelope (src/health/envelope.ts): the guard and the trigger price of every asset the account holds.
  * test/health-sql.test.ts checks it equal to the TypeScript to the wei on random markets.
  *
@@ -21,8 +21,8 @@
  * Tables are named by the caller, qualified with their schema (Ponder's `ponder start --schema`): in the
  * indexer and the API, as drizzle renders Ponder's tables (tables.ts `healthTables`).
  */
-import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE, isWatched, triggerPrice } from "../health/envelope.js";
-import { MAX_UINT256, WAD } from "../health/wad.js";
+import { COLLATERAL_TRIGGER, DEBT_TRIGGER, GUARD_PRECISION, MIN_VALUE, isWatched, triggerPrice } from "../../../health/envelope.js";
+import { MAX_UINT256, WAD } from "../../../health/wad.js";
 
 /** The qualified SQL names of the tables the statement reads and writes. */
 export interface HealthTables {

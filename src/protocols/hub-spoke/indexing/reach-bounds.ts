@@ -12,8 +12,8 @@
  * writes triggers in SQL, unseen) and before Ponder indexes live (recompute.ts `storeCanHold`); the caller asks
  * only then.
  */
-import { isWatched } from "../health/envelope.js";
-import { MAX_UINT256 } from "../health/wad.js";
+import { isWatched } from "../../../health/envelope.js";
+import { MAX_UINT256 } from "../../../health/wad.js";
 import type { PriceMove } from "./health-sql.js";
 
 const highestCollateralTrigger = new Map<number, bigint>();

@@ -7,8 +7,8 @@
  */
 import { ponder } from "ponder:registry";
 import { asset, price } from "ponder:schema";
-import { priceToWad } from "../health/health.js";
-import { loadIndexerManifest } from "./manifest.js";
+import { priceToWad } from "../../../health/health.js";
+import { loadIndexerManifest } from "../../../indexer/manifest.js";
 import { addPriceMove, afterEarlierMoves } from "./price-moves.js";
 
 // An earlier block's moves are recomputed at that block's prices first (afterEarlierMoves), before this one changes any.

@@ -8,8 +8,8 @@
  * it done; a failed read is not remembered (the listing reads again).
  */
 import type { Address } from "viem";
-import { priceFeedAbi } from "../../abis/index.js";
-import { type ChainClients, type ChainEndpoint, createChainClients } from "../chains/clients.js";
+import { priceFeedAbi } from "../../../../abis/index.js";
+import { type ChainClients, type ChainEndpoint, createChainClients } from "../../../chains/clients.js";
 
 const clients = new Map<number, ChainClients>();
 const reads = new Map<string, Promise<number>>();

@@ -18,9 +18,9 @@ import {
   reserve,
   seizure,
 } from "ponder:schema";
-import { priceToWad, valueOf } from "../health/health.js";
+import { priceToWad, valueOf } from "../../../health/health.js";
 import { prefetchFeedDecimals, feedDecimals as readFeedDecimals } from "./feed-decimals.js";
-import { loadIndexerManifest } from "./manifest.js";
+import { loadIndexerManifest } from "../../../indexer/manifest.js";
 import { markFreshStart, markPositions, recomputeSubjects } from "./recompute.js";
 import { afterEarlierMoves } from "./price-moves.js";
 import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";

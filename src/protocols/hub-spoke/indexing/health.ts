@@ -3,8 +3,8 @@
  * Hub.accountData) plus the risk-desk extras: dominant collateral, its liquidation price, and the
  * uniform collateral shock that would make the account liquidatable.
  */
-import { type AccountData, type CollateralPosition, type DebtPosition, accountData, valueOf } from "../health/health.js";
-import { MAX_UINT256, WAD, mulDiv, unit } from "../health/wad.js";
+import { type AccountData, type CollateralPosition, type DebtPosition, accountData, valueOf } from "../../../health/health.js";
+import { MAX_UINT256, WAD, mulDiv, unit } from "../../../health/wad.js";
 
 export interface AssetInfo {
   decimals: number;

@@ -4,13 +4,13 @@
  */
 import type { Context } from "ponder:registry";
 import { account, accountHealth, asset, healthTrigger, opportunityEvent, price } from "ponder:schema";
-import { type HealthEventKind, healthEventKind } from "../opportunity/event.js";
-import type { StallReason } from "../layerzero/stall.js";
+import { type HealthEventKind, healthEventKind } from "../../../opportunity/event.js";
+import type { StallReason } from "../../../layerzero/stall.js";
 import type { Hex } from "viem";
-import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from "../health/envelope.js";
+import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from "../../../health/envelope.js";
 import { type AssetInfo, type Health, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
-import { loadIndexerManifest } from "./manifest.js";
+import { loadIndexerManifest } from "../../../indexer/manifest.js";
 import { noteHealth, noteMaybeWatched, noteTrigger } from "./reach-bounds.js";
 
 export type AccountRow = typeof account.$inferSelect;
