@@ -13,6 +13,7 @@
 import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { accountedHubAbi, hubAbi } from "../abis/index.js";
+import { createSalvageClient } from "../src/client/index.js";
 import { Rng } from "../src/devnet/rng.js";
 import { accountedHealthFactor, seedAccountedBorrowers } from "../src/devnet/seed-hub-accounted.js";
 import { seedBorrowers } from "../src/devnet/seed.js";
@@ -99,6 +100,11 @@ it("after the crash, atRiskAccounts and opportunities of the hub-accounted marke
     expect(answer.items).toEqual(want);
     if (bound === "1") expect(want.length).toBe(12);
   }
+  // The typed client reads the same page, typed, protocol named.
+  const typed = await createSalvageClient({ url: ponder.url }).atRiskAccounts({ protocol: "accounted", maxHealthFactor: "1", first: 500 });
+  const viaGql = await atRisk("1", "accounted");
+  expect(typed.block?.number).toBe(BigInt(viaGql.block.number));
+  expect(typed.items.map((i) => [i.protocol, i.address, i.healthFactor.toString(), i.debtValue.toString()])).toEqual(viaGql.items.map((i) => [i.protocol, i.address, i.healthFactor, i.debtValue]));
   const r = await ponder.gql<{ opportunities: { block: Block; items: { protocol: string; account: string; auctionStatus: string; maxRepay: string; repayAmount: string; seizeAmount: string; collateral: { eid: number; assetId: number }; debt: { assetId: number } }[] } }>(
     `{ opportunities(protocol: "accounted", first: 500) { block { number timestamp } items { protocol account auctionStatus maxRepay repayAmount seizeAmount collateral { eid assetId } debt { assetId } } } }`,
   );

@@ -167,7 +167,14 @@ describe.skipIf(process.env.SALVAGE_TEST_POSTGRES === "0")("one block per answer
     answers.length = 0;
     producedBlocks = 0;
     const until = Date.now() + SECONDS * 1000;
-    await Promise.all([produce(until), read(until)]);
+    await Promise.all([
+      produce(until),
+      read(until).catch((error: unknown) => {
+        // What the API logged about a failed answer (the client only sees "Unexpected error.").
+        const logged = ponder!.log().split("\n").filter((l) => l.includes("salvage API answer failed")).slice(-3).join("\n");
+        throw new Error(`${error instanceof Error ? error.message : String(error)}${logged ? `\nthe API logged:\n${logged}` : ""}`, { cause: error });
+      }),
+    ]);
 
     const { deployment, accounts } = net!;
     const hub = deployment.hubClients.public;

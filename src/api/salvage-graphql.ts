@@ -638,8 +638,19 @@ async function field<T>(name: string, fn: () => Promise<T>): Promise<T> {
       throw new GraphQLError(`${name}: ${error.message}`, { extensions: { code: "BAD_USER_INPUT", field: name, argument: error.argument } });
     }
     if (isStatementTimeout(error)) throw new StatementTimeoutError(apiLimits().statementTimeoutMs);
+    // The client sees yoga's masked "Unexpected error."; the operator sees what it was, in the API's log.
+    if (!(error instanceof GraphQLError)) console.error(JSON.stringify({ level: 50, msg: "salvage API answer failed", field: name, error: describeUnexpected(error) }));
     throw error;
   }
+}
+
+/** An unexpected error with its causes and PostgreSQL code, on one line (drizzle and pg nest them). */
+function describeUnexpected(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error as { message?: unknown; code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    parts.push(`${String(e.message ?? e)}${e.code ? ` (${String(e.code)})` : ""}`);
+  }
+  return parts.join(" <- ");
 }
 
 const pageSize = (first: number | null | undefined) => checkInt("first", first ?? 50, 1, MAX_PAGE)!;

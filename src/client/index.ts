@@ -23,6 +23,8 @@ const big = z.string().regex(/^-?\d+$/, "must be an integer string").transform((
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be an address") as unknown as z.ZodType<`0x${string}`>;
 
 export const opportunitySchema = z.object({
+  /** The lending protocol ("reference", or a name from the index's `protocols`). */
+  protocol: z.string(),
   account: address,
   healthFactor: big,
   collateralValue: big,
@@ -102,6 +104,8 @@ export type AccountEvent = z.output<typeof accountEventSchema>;
 export type PathwayEvent = z.output<typeof pathwayEventSchema>;
 
 export const accountHealthSchema = z.object({
+  /** The lending protocol ("reference", or a name from the index's `protocols`). */
+  protocol: z.string(),
   address,
   healthFactor: big,
   collateralValue: big,
@@ -129,6 +133,8 @@ export const atRiskPageSchema = z.object({
 export type AtRiskPage = z.output<typeof atRiskPageSchema>;
 
 export interface AtRiskArgs {
+  /** The lending protocol: "reference" (the default) or a name from the index's `protocols`. */
+  protocol?: string;
   /** Decimal HF bound, exclusive (default "1"). */
   maxHealthFactor?: string;
   chainId?: number;
@@ -157,14 +163,14 @@ export interface OpportunityFilter<K extends EventKind = EventKind> {
   minDebtUsd?: string;
 }
 
-const OPPORTUNITY_FIELDS = `account healthFactor collateralValue debtValue
+const OPPORTUNITY_FIELDS = `protocol account healthFactor collateralValue debtValue
   collateral { chainId eid assetId symbol decimals amount valueUsd priceWad }
   debt { assetId symbol decimals amount valueUsd priceWad }
   maxRepay repayAmount seizeAmount profitUsd auctionStatus auctionId auctionStartedAt
   bonus minBonus maxBonus auctionDuration maxBonusAt expiresAt blockNumber timestamp chainId`;
 export const OPPORTUNITY_EVENT_FIELDS = `id account kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }
   pathway { srcEid dstEid srcChainId dstChainId reason asOf { chainId number timestamp } }`;
-const ACCOUNT_HEALTH_FIELDS = "address healthFactor collateralValue thresholdValue borrowPower debtValue liquidationPriceWad shockWad updatedBlock updatedAt";
+const ACCOUNT_HEALTH_FIELDS = "protocol address healthFactor collateralValue thresholdValue borrowPower debtValue liquidationPriceWad shockWad updatedBlock updatedAt";
 const BLOCK_FIELDS = "chainId number timestamp";
 
 /** The server answered with GraphQL errors (bad argument, limit): not retried. */
@@ -294,8 +300,8 @@ export function createSalvageClient(options: SalvageClientOptions) {
     /** Accounts with HF below `maxHealthFactor`, by HF then address: one page at one block (`block`), typed. */
     async atRiskAccounts(args: AtRiskArgs = {}): Promise<AtRiskPage> {
       const { signal, ...vars } = args;
-      const document = `query($maxHealthFactor: String, $chainId: Int, $asset: Int, $minDebtUsd: String, $first: Int, $after: String) {
-        atRiskAccounts(maxHealthFactor: $maxHealthFactor, chainId: $chainId, asset: $asset, minDebtUsd: $minDebtUsd, first: $first, after: $after) {
+      const document = `query($maxHealthFactor: String, $chainId: Int, $asset: Int, $minDebtUsd: String, $first: Int, $after: String, $protocol: String) {
+        atRiskAccounts(maxHealthFactor: $maxHealthFactor, chainId: $chainId, asset: $asset, minDebtUsd: $minDebtUsd, first: $first, after: $after, protocol: $protocol) {
           items { ${ACCOUNT_HEALTH_FIELDS} } pageInfo { endCursor hasNextPage } totalCount block { ${BLOCK_FIELDS} } chainBlocks { ${BLOCK_FIELDS} } } }`;
       const data = await query<{ atRiskAccounts: unknown }>(document, vars, signal);
       return atRiskPageSchema.parse(data.atRiskAccounts);
