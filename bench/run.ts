@@ -7,7 +7,9 @@
  *   npm run bench -- --only solvency --out bench/results-solvency.json   bad debt under a cascade (bench/solvency.ts)
  *
  * Flags (env BENCH_<FLAG> with - as _, e.g. BENCH_ONLY=query):
- *   --only LIST          throughput,query,price,memory,recovery,detection,solvency (default: all)
+ *   --only LIST          throughput,query,price,memory,recovery,detection,solvency,hub-accounted (default: all)
+ *                        hub-accounted: the second protocol on its own devnet of --accounts borrowers (bench/hub-accounted.ts),
+ *                        crashed by --crash-share, blocks every --block-time s, the relayer as a library
  *   --accounts N         borrowers seeded on the shared devnet (throughput, recovery, detection, memory; default 1000)
  *   --walk-steps N       random-walk price steps after seeding (default 10)
  *   --reps N             runs per app of the throughput benchmark (default 1)
@@ -56,8 +58,9 @@ import { benchCrash } from "./crash.js";
 import { type IdleRpc, measureIdleRpcAtStage } from "./idle.js";
 import { killStartedRelayers } from "./lib/relayer.js";
 import { benchSolvency, parseSolvencyOptions } from "./solvency.js";
+import { benchHubAccounted } from "./hub-accounted.js";
 
-const ALL = ["throughput", "query", "price", "memory", "recovery", "detection", "solvency"] as const;
+const ALL = ["throughput", "query", "price", "memory", "recovery", "detection", "solvency", "hub-accounted"] as const;
 type BenchName = (typeof ALL)[number];
 
 const FLAGS = {
@@ -229,6 +232,7 @@ async function main(): Promise<void> {
     net = undefined;
     if (want("query")) results.push(await benchQuery({ sizes: list(o.sizes), queries: Number(o.queries), appRoot: app.root }));
     if (solvency) results.push(await benchSolvency({ ...solvency, appRoot: app.root }));
+    if (want("hub-accounted")) results.push(await benchHubAccounted({ accounts, seed: Number(o.seed), share: Number(o["crash-share"]), blockTime }));
     if (want("price")) {
       results.push(
         await benchPrice({
