@@ -70,8 +70,8 @@ export async function seedAccountedBorrowers(d: Deployment, c: AccountedContract
   return plans.map((p) => p.address);
 }
 
-/** Gives the liquidator debt tokens on the hub (devnet: the deployer mints them). */
-export async function fundLiquidator(d: Deployment, liquidator: Address, tokens = 10_000_000n): Promise<void> {
+/** Gives the liquidator debt tokens on the hub (devnet: the deployer mints them): a trillion of each, more than any devnet book owes. */
+export async function fundLiquidator(d: Deployment, liquidator: Address, tokens = 1_000_000_000_000n): Promise<void> {
   await fundGas(d, liquidator, "100");
   for (const a of d.debtAssets) await mint(d, d.hub.name, d.hub.tokens[String(a.id)]!, liquidator, tokens * unit(a.decimals));
 }
