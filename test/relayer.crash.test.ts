@@ -7,19 +7,15 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Hex } from "viem";
 import { afterEach, describe, expect, it } from "vitest";
-import { simpleMessageLibAbi } from "../abis/index.js";
 import { freePort } from "../src/chains/anvil.js";
-import { inboundState } from "../src/layerzero/endpoint.js";
-import { write } from "../src/chains/tx.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { createDevnetDeliverer } from "../src/devnet/network.js";
 import { openDatabase } from "../src/recovery/db.js";
 import { createRelayer } from "../src/recovery/relayer.js";
 import type { RelayerReport } from "../src/recovery/report.js";
 import { RECOVERY_STATES } from "../src/recovery/states.js";
 import { RecoveryStore } from "../src/recovery/store.js";
+import { verifyPendingPackets } from "./helpers/packets.js";
 import { relayProcess as startRelayProcess } from "./helpers/relay-process.js";
 import { startRpcOutageProxy } from "./helpers/rpc-outage.js";
 import { type CrashScenario, TEST_DATABASE_URL, crashScenario, expectRecoveredExactlyOnce, waitUntilRecovered, scenarioRelayerConfig } from "./helpers/scenario.js";
@@ -48,22 +44,6 @@ async function scenario(seed: number): Promise<CrashScenario> {
   return s;
 }
 
-/** Verifies (but does not execute) every pending packet to a spoke, as a DVN would before the executor runs. */
-async function verifyPendingPackets(s: CrashScenario): Promise<number> {
-  const scanner = createDevnetDeliverer(s.net.deployment.manifest);
-  await scanner.scan();
-  let verified = 0;
-  for (const p of scanner.pending()) {
-    const dst = s.net.deployment.manifest.chains.find((c) => c.eid === p.dstEid)!;
-    if (dst.role !== "spoke") continue;
-    const { public: reader, wallet } = s.net.deployment.clients(dst);
-    if ((await inboundState(reader, dst.contracts.endpoint, p)) !== "pending") continue;
-    await write(wallet(devnetAccounts.relayer), reader, { address: dst.contracts.messageLib!, abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded as Hex] });
-    verified++;
-  }
-  return verified;
-}
-
 const schemaName = (tag: string) => `relay_${tag}_${process.pid}_${Date.now() % 1_000_000}`;
 
 describe("salvage relay processes", () => {
@@ -85,7 +65,7 @@ describe("salvage relay processes", () => {
     ];
     const killed: string[] = [];
     for (const step of plan) {
-      if (step.killAt === "verified") expect(await verifyPendingPackets(s)).toBeGreaterThan(0);
+      if (step.killAt === "verified") expect(await verifyPendingPackets(s.net)).toBeGreaterThan(0);
       const run = relayProcess(s, schema, "crash-test", step);
       const outcome = await Promise.race([run.exited, new Promise((r) => setTimeout(() => r("timeout"), 60_000))]);
       expect(outcome, `${step.killAt}: ${run.output().slice(-2_000)}`).toBe("SIGKILL");

@@ -5,17 +5,14 @@
  * liquidatable ends liquidated exactly once, its collateral paid once to the receiver, every token where the
  * books say, and no batch mined twice.
  */
-import type { Hex } from "viem";
 import { afterEach, expect, it } from "vitest";
-import { simpleMessageLibAbi, testTokenAbi } from "../abis/index.js";
-import { write } from "../src/chains/tx.js";
+import { testTokenAbi } from "../abis/index.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
-import { createDevnetDeliverer } from "../src/devnet/network.js";
-import { inboundState } from "../src/layerzero/endpoint.js";
 import { openDatabase } from "../src/recovery/db.js";
 import { isTerminal } from "../src/recovery/states.js";
 import { RecoveryStore } from "../src/recovery/store.js";
-import { type AccountedScenario, accountedCrashScenario, accountedLiquidatableNow, expectAccountedRecoveredOnce } from "./helpers/hub-accounted.js";
+import { accountedCrashScenario, accountedLiquidatableNow, expectAccountedRecoveredOnce } from "./helpers/hub-accounted.js";
+import { verifyPendingPackets } from "./helpers/packets.js";
 import { relayProcess } from "./helpers/relay-process.js";
 import { TEST_DATABASE_URL } from "./helpers/scenario.js";
 
@@ -23,22 +20,6 @@ const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
 });
-
-/** Verifies (but does not execute) every pending packet to a spoke, as a DVN would before the executor runs. */
-async function verifyPendingPackets(s: AccountedScenario): Promise<number> {
-  const scanner = createDevnetDeliverer(s.net.deployment.manifest);
-  await scanner.scan();
-  let verified = 0;
-  for (const p of scanner.pending()) {
-    const dst = s.net.deployment.manifest.chains.find((c) => c.eid === p.dstEid)!;
-    if (dst.role !== "spoke") continue;
-    const { public: reader, wallet } = s.net.deployment.clients(dst);
-    if ((await inboundState(reader, dst.contracts.endpoint, p)) !== "pending") continue;
-    await write(wallet(devnetAccounts.relayer), reader, { address: dst.contracts.messageLib!, abi: simpleMessageLibAbi, functionName: "validatePacket", args: [p.encoded as Hex] });
-    verified++;
-  }
-  return verified;
-}
 
 it("survives SIGKILL at each checkpoint of a recovery and completes each one exactly once", async () => {
   const s = await accountedCrashScenario({ accounts: 40, seed: 23 });
@@ -68,7 +49,7 @@ it("survives SIGKILL at each checkpoint of a recovery and completes each one exa
   const run = (extra: { killAt?: string; noDeliver?: boolean }) =>
     relayProcess(s, schema, "crash-test", { ...extra, protocol: s.c.entry.name }, (fn) => cleanup.push(fn));
   for (const step of plan) {
-    if (step.killAt === "verified") expect(await verifyPendingPackets(s)).toBeGreaterThan(0);
+    if (step.killAt === "verified") expect(await verifyPendingPackets(s.net)).toBeGreaterThan(0);
     const p = run(step);
     const outcome = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r("timeout"), 60_000))]);
     expect(outcome, `${step.killAt}: ${p.output().slice(-2_000)}`).toBe("SIGKILL");

@@ -16,7 +16,7 @@
  * status column has an index, and at most WINDOW latencies per pathway.
  */
 import { packet } from "ponder:schema";
-import { and, count, desc, eq, min, ne, sql, sum } from "ponder";
+import { and, count, min, ne, sql, sum } from "ponder";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { DELIVERY_WINDOW, ascending, deliveryWindow } from "../indexer/pathway-history.js";
 import { type OpenPacket, type StallReason, blockedNonce, nearestRank, stallBound, stallReason, stallRule } from "../layerzero/stall.js";

@@ -718,26 +718,17 @@ export const resolvers = {
   Query: {
     atRiskAccounts: (_: unknown, args: AtRiskArgsIn) =>
       field("atRiskAccounts", () => atOneBlock(async (snapshot) => {
-        const accounted = accountedProtocol(args.protocol);
-        if (accounted) {
-          return accountedAtRiskPage(accounted, {
-            maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
-            chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
-            assetId: checkInt("asset", args.asset ?? undefined, 0, 65_535),
-            minDebtUsd: args.minDebtUsd == null ? undefined : parseDecimalWad("minDebtUsd", args.minDebtUsd),
-            first: pageSize(args.first),
-            after: args.after ?? undefined,
-          }, snapshot);
-        }
-        const [page, mk] = await Promise.all([atRiskAccounts({
+        const parsed = {
           maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
           assetId: checkInt("asset", args.asset ?? undefined, 0, 65_535),
           minDebtUsd: args.minDebtUsd == null ? undefined : parseDecimalWad("minDebtUsd", args.minDebtUsd),
           first: pageSize(args.first),
           after: args.after ?? undefined,
-          withTotalCount: true,
-        }), market()]);
+        };
+        const accounted = accountedProtocol(args.protocol);
+        if (accounted) return accountedAtRiskPage(accounted, parsed, snapshot);
+        const [page, mk] = await Promise.all([atRiskAccounts({ ...parsed, withTotalCount: true }), market()]);
         const unusable = await unusablePricesByAccount(page.items.map((h) => h.account), mk);
         return {
           items: page.items.map((h) => healthOut(h, mk.assets, unusable.get(h.account.toLowerCase()) ?? [], mk.prices)),
@@ -754,22 +745,15 @@ export const resolvers = {
       }),
     opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null; protocol?: string | null }) =>
       field("opportunities", async () => {
-        const accounted = accountedProtocol(args.protocol);
-        if (accounted) {
-          const parsed = {
-            first: pageSize(args.first),
-            after: args.after ?? undefined,
-            minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
-            chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
-          };
-          return atOneBlock((snapshot) => accountedOpportunityPage(accounted, parsed, snapshot));
-        }
-        const page = await opportunities({
+        const parsed = {
           first: pageSize(args.first),
           after: args.after ?? undefined,
           minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
-        });
+        };
+        const accounted = accountedProtocol(args.protocol);
+        if (accounted) return atOneBlock((snapshot) => accountedOpportunityPage(accounted, parsed, snapshot));
+        const page = await opportunities(parsed);
         return { items: page.items.map((o) => ({ ...opportunityJson(o), ...priceFields(o.unusablePrices) })), pageInfo: page.pageInfo, ...asOf(page.snapshot) };
       }),
     protocols: () => field("protocols", async () => protocolsJson()),

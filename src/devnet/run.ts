@@ -14,7 +14,7 @@
 import { writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { type Manifest, serializeManifest, formatIssues } from "../deployment/manifest.js";
+import { type Manifest, serializeManifest } from "../deployment/manifest.js";
 import { Deployment } from "../protocol/deployment.js";
 import { createDevnetDeliverer, startNetwork } from "./network.js";
 import { Rng } from "./rng.js";

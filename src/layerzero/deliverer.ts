@@ -52,7 +52,7 @@
 import { type Account, type Address, BlockNotFoundError, type Hex, encodeFunctionData, getAbiItem, zeroHash } from "viem";
 import { endpointV2Abi, simpleMessageLibAbi } from "../../abis/index.js";
 import { type ChainClients, createChainClients } from "../chains/clients.js";
-import { decodeRevertData, describeError, replayRevert } from "../chains/errors.js";
+import { decodeRevertData, replayRevert } from "../chains/errors.js";
 import type { Manifest } from "../deployment/manifest.js";
 import { mapLimit, sleep } from "../util/concurrency.js";
 import { deliveryAbi, lzReceiveAlertCalldata, lzReceiveCalldata, replayLzReceive } from "./alerts.js";

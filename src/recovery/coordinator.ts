@@ -30,7 +30,7 @@ import { WAD } from "../health/wad.js";
 import { type Coverage, type PolicyConfig, type TakePlan, batchMaxFeePerGas, coverage, nearestUnderWaterFirst, planTake } from "./policy.js";
 import { DeliveryTimes } from "./delivery-times.js";
 import type { AccountView, LendingProtocol, MarketView, Order, OrderOutcome, Settlement } from "./protocol.js";
-import { type RecoveryState, isTerminal } from "./states.js";
+import type { RecoveryState } from "./states.js";
 import { LeaseLostError, type Move, type Recovery, type RecoveryPatch, type RecoveryStore } from "./store.js";
 import type { TxManager } from "./transactions.js";
 import type { PendingUpdates } from "./detection/types.js";

@@ -5,7 +5,7 @@
 import type { Address } from "viem";
 import { REFERENCE_PROTOCOL } from "../../deployment/manifest.js";
 import { loadIndexerManifest } from "../../indexer/manifest.js";
-import { QueryError, decodeCursor } from "../queries.js";
+import { type AtRiskArgs, QueryError, decodeCursor } from "../queries.js";
 import { type Snapshot, asOf } from "../snapshot.js";
 import { type AccountedHealth, accountedBook, accountedOpportunities, byHealth } from "./book.js";
 import { hubAccountedDeployments } from "../../protocols/hub-accounted/indexing/contracts.js";
@@ -49,15 +49,6 @@ function healthJson(h: AccountedHealth, snapshot: Snapshot, assets: Map<number, 
 }
 
 const symbolOf = (assetId: number) => loadIndexerManifest().assetById.get(assetId)?.symbol ?? null;
-
-export interface AtRiskArgs {
-  maxHealthFactor: bigint;
-  chainId?: number;
-  assetId?: number;
-  minDebtUsd?: bigint;
-  first: number;
-  after?: string;
-}
 
 /** atRiskAccounts of a hub-accounted deployment at the snapshot's hub block: health strictly below the bound, by HF then address. */
 export async function accountedAtRiskPage(protocol: string, args: AtRiskArgs, snapshot: Snapshot) {

@@ -3,20 +3,17 @@
  * terms, prices, borrow indexes and each account's positions; health is recomputed with the hub's own math at the
  * block's timestamp (debt grows every second: src/protocols/hub-accounted/math.ts).
  */
-import type { Address, ContractFunctionParameters } from "viem";
+import type { Address } from "viem";
 import { erc20Abi } from "viem";
 import { accountedHubAbi, multicall3Abi } from "../../../abis/index.js";
-import { revertOf } from "../../chains/errors.js";
 import { MULTICALL3_ADDRESS } from "../../chains/multicall.js";
+import { type Call, Results, assetTermCalls, assetTerms, multicallAt } from "../hub-reads.js";
 import { accountData } from "../../health/health.js";
-import { WAD } from "../../health/wad.js";
 import type { Deployment } from "../../protocol/deployment.js";
 import type { AccountView, LendingProtocol } from "../../recovery/protocol.js";
 import type { AccountedContracts } from "./contracts.js";
-import { type BorrowRate, debtOf, indexAt } from "./math.js";
+import { type BorrowRate, closeFactorFor, debtOf, indexAt } from "./math.js";
 
-const CALLS_PER_CHUNK = 400;
-type Call = ContractFunctionParameters;
 type Read = Awaited<ReturnType<LendingProtocol["read"]>>;
 
 export async function readAccounted(d: Deployment, c: AccountedContracts, accounts: readonly Address[], liquidator: Address, at: "latest" | "pending" = "latest"): Promise<Read> {
@@ -29,8 +26,7 @@ export async function readAccounted(d: Deployment, c: AccountedContracts, accoun
     { address: MULTICALL3_ADDRESS, abi: multicall3Abi, functionName: "getBlockNumber" },
     { address: MULTICALL3_ADDRESS, abi: multicall3Abi, functionName: "getCurrentBlockTimestamp" },
     { address: hub, abi: accountedHubAbi, functionName: "liquidationParams" },
-    ...assets.map((a): Call => ({ address: hub, abi: accountedHubAbi, functionName: "priceWad", args: [a.id] })),
-    ...assets.map((a): Call => ({ address: hub, abi: accountedHubAbi, functionName: "assets", args: [a.id] })),
+    ...assetTermCalls(hub, accountedHubAbi, assets.map((a) => a.id)),
     ...debtAssets.map((a): Call => ({ address: hub, abi: accountedHubAbi, functionName: "rates", args: [a.id] })),
     ...eids.map((eid): Call => ({ address: hub, abi: accountedHubAbi, functionName: "quoteWithdraw", args: [eid] })),
     ...debtAssets.map((a): Call => ({ address: d.hub.tokens[String(a.id)]!, abi: erc20Abi, functionName: "balanceOf", args: [liquidator] })),
@@ -41,57 +37,31 @@ export async function readAccounted(d: Deployment, c: AccountedContracts, accoun
     ...debtAssets.map((a): Call => ({ address: hub, abi: accountedHubAbi, functionName: "scaledDebt", args: [account, a.id] })),
   ]);
   const reader = d.hubClients.public;
-  const calls = [...marketCalls, ...accountCalls];
-  const chunks: Call[][] = [];
-  for (let k = 0; k < calls.length; k += CALLS_PER_CHUNK) chunks.push(calls.slice(k, k + CALLS_PER_CHUNK));
-  const [parts, gasPriceWei, block] = await Promise.all([
-    Promise.all(chunks.map((chunk) => reader.multicall({ contracts: chunk, allowFailure: true, multicallAddress: MULTICALL3_ADDRESS, batchSize: 0, blockTag: at }))),
-    reader.getGasPrice(),
-    reader.getBlock(),
-  ]);
-  const results = parts.flat() as { status: "success" | "failure"; result?: unknown; error?: Error }[];
-  const need = <T>(k: number, what: string): T => {
-    const r = results[k]!;
-    if (r.status !== "success") throw new Error(`hub read failed: ${what}: ${r.error?.message ?? "reverted"}`);
-    return r.result as T;
-  };
-  let i = 0;
-  let number = need<bigint>(i++, "block number");
-  let timestamp = need<bigint>(i++, "block timestamp");
+  const [results, gasPriceWei, block] = await Promise.all([multicallAt(reader, [...marketCalls, ...accountCalls], at), reader.getGasPrice(), reader.getBlock()]);
+  const r = new Results(results);
+  let number = r.need<bigint>("block number");
+  let timestamp = r.need<bigint>("block timestamp");
   // The pending block's number and time are the node's guess; the latest block's are facts. Debt valued at the
   // latest block's time is at most a block's interest short: a pending read never overstates what is owed.
   if (at === "pending") ({ number, timestamp } = block);
-  const [closeFactor, fullCloseBelowHf, bonus] = need<readonly [bigint, bigint, bigint]>(i++, "liquidationParams");
-  const pricesWad = new Map<number, bigint>();
-  const unusablePrices = new Map<number, string>();
-  for (const a of assets) {
-    const r = results[i++]!;
-    if (r.status === "success") pricesWad.set(a.id, r.result as bigint);
-    else unusablePrices.set(a.id, revertOf(r.error).message);
-  }
-  const decimals = new Map<number, number>();
-  const thresholds = new Map<number, { ltv: bigint; liquidationThreshold: bigint }>();
-  for (const a of assets) {
-    const config = need<readonly unknown[]>(i++, `assets(${a.id})`);
-    decimals.set(a.id, config[2] as number);
-    thresholds.set(a.id, { ltv: config[4] as bigint, liquidationThreshold: config[5] as bigint });
-  }
+  const [closeFactor, fullCloseBelowHf, bonus] = r.need<readonly [bigint, bigint, bigint]>("liquidationParams");
+  const { pricesWad, unusablePrices, decimals, thresholds } = assetTerms(r, assets.map((a) => a.id));
   const indexes = new Map<number, bigint>();
   for (const a of debtAssets) {
-    const [index, ratePerSecond, lastUpdate] = need<readonly [bigint, bigint, bigint]>(i++, `rates(${a.id})`);
+    const [index, ratePerSecond, lastUpdate] = r.need<readonly [bigint, bigint, bigint]>(`rates(${a.id})`);
     const rate: BorrowRate = { index, ratePerSecond, lastUpdate: BigInt(lastUpdate) };
     indexes.set(a.id, indexAt(rate, timestamp));
   }
   const messageFeeWei = new Map<number, bigint>();
-  for (const eid of eids) messageFeeWei.set(eid, need<bigint>(i++, `quoteWithdraw(${eid})`));
+  for (const eid of eids) messageFeeWei.set(eid, r.need<bigint>(`quoteWithdraw(${eid})`));
   const inventory = new Map<number, bigint>();
-  for (const a of debtAssets) inventory.set(a.id, need<bigint>(i++, `inventory of asset ${a.id}`));
+  for (const a of debtAssets) inventory.set(a.id, r.need<bigint>(`inventory of asset ${a.id}`));
 
   const views = new Map<string, AccountView>();
   const unpriced = new Map<string, string>();
   for (const account of accounts) {
-    const base = i;
-    i += perAccount;
+    const base = r.index;
+    r.index += perAccount;
     if (results.slice(base, base + perAccount).some((r) => r.status !== "success")) continue;
     const collaterals = markets.map((m, k) => ({ ...m, amount: results[base + k]!.result as bigint }));
     const debts = debtAssets.map((a, k) => ({ assetId: a.id, amount: debtOf(results[base + markets.length + k]!.result as bigint, indexes.get(a.id)!) }));
@@ -110,7 +80,7 @@ export async function readAccounted(d: Deployment, c: AccountedContracts, accoun
       collateralValue: health.collateralValue,
       debtValue: health.debtValue,
       auction: { id: 0n, startedAt: 0n, active: false },
-      terms: { closeFactor: health.healthFactor < fullCloseBelowHf ? WAD : closeFactor, bonus },
+      terms: { closeFactor: closeFactorFor(health.healthFactor, { closeFactor, fullCloseBelowHf, bonus }), bonus },
       collaterals,
       debts,
     });
