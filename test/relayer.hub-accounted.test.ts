@@ -4,10 +4,14 @@
  * a crashed devnet: every account the crash made liquidatable is liquidated, no healthy one is touched, every
  * liquidation's collateral is withdrawn to the receiver on its spoke in the same transaction, and every token is
  * where the books say. Then interest alone (time, no price move) pushes more accounts under HF 1: the relayer's
- * scanner finds them with no event and recovers them too.
+ * scanner finds them with no event and recovers them too. Last, a relayer whose policy keeps the collateral on the
+ * hub: its liquidations send no message, the executor's hub position holds exactly what they seized, and its
+ * recoveries settle at the liquidation.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { testTokenAbi } from "../abis/index.js";
+import { accountedHubAbi, testTokenAbi } from "../abis/index.js";
+import { Rng } from "../src/devnet/rng.js";
+import { MarketSimulator } from "../src/devnet/simulate.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { hubAccountedProtocol } from "../src/protocols/hub-accounted/index.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
@@ -63,8 +67,6 @@ it("finds and recovers accounts that interest alone put under HF 1 (no price mov
   await hub.request({ method: "evm_increaseTime", params: [2 * 365 * 86_400] } as never);
   // Prices must stay usable past their heartbeat: the feeds are pushed again at the same answers.
   const answers = await s.net.deployment.answers();
-  const { MarketSimulator } = await import("../src/devnet/simulate.js");
-  const { Rng } = await import("../src/devnet/rng.js");
   await new MarketSimulator(s.net.deployment, new Rng(1)).applyAnswers(new Map([...answers].map(([id, a]) => [id, a + 1n])));
   await new MarketSimulator(s.net.deployment, new Rng(1)).applyAnswers(answers);
   const underwater = await accountedLiquidatableNow(s);
@@ -80,4 +82,48 @@ it("finds and recovers accounts that interest alone put under HF 1 (no price mov
   expect(recovered.length).toBeGreaterThanOrEqual(seizedBefore + underwater.length);
   const accounts = new Set(recovered.slice(seizedBefore).map((r) => r.account.toLowerCase()));
   for (const a of underwater) expect(accounts.has(a.toLowerCase()), `${a} recovered`).toBe(true);
+}, 240_000);
+
+it("keeps the seized collateral on the hub by policy: no withdrawal, the executor's hub position holds it, the recovery settles at the liquidation", async () => {
+  const d = s.net.deployment;
+  const hub = d.hubClients.public;
+  // Another year of interest at unchanged prices puts more accounts under HF 1.
+  await hub.request({ method: "evm_increaseTime", params: [365 * 86_400] } as never);
+  const sim = new MarketSimulator(d, new Rng(2));
+  const answers = await d.answers();
+  await sim.applyAnswers(new Map([...answers].map(([id, a]) => [id, a + 1n])));
+  await sim.applyAnswers(answers);
+  const underwater = await accountedLiquidatableNow(s);
+  expect(underwater.length).toBeGreaterThan(0);
+  const from = (await hub.getBlockNumber()) + 1n;
+  const keeper = await createRelayer(scenarioRelayerConfig(s, { pollIntervalMs: 200 }), { protocol: (dep) => hubAccountedProtocol(dep, { collateral: "keep" }) });
+  try {
+    const held = async () => {
+      const out = new Map<string, bigint>();
+      for (const sp of d.spokes) for (const a of d.collateralAssets) out.set(`${sp.eid}:${a.id}`, await hub.readContract({ address: s.c.hub, abi: accountedHubAbi, functionName: "collateral", args: [keeper.executor, sp.eid, a.id] }));
+      return out;
+    };
+    const before = await held();
+    keeper.start();
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const open = (await keeper.store.list()).filter((r) => !isTerminal(r.state));
+      if (open.length === 0 && (await accountedLiquidatableNow(s)).length === 0) break;
+      if (Date.now() > deadline) throw new Error(`not recovered: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await keeper.stop();
+    const liquidations = await hub.getContractEvents({ address: s.c.hub, abi: accountedHubAbi, eventName: "Liquidated", fromBlock: from });
+    expect(liquidations.length).toBeGreaterThanOrEqual(underwater.length);
+    expect(await hub.getContractEvents({ address: s.c.hub, abi: accountedHubAbi, eventName: "WithdrawSent", fromBlock: from })).toEqual([]);
+    const after = await held();
+    const seized = new Map<string, bigint>();
+    for (const e of liquidations) seized.set(`${e.args.eid}:${e.args.collateralAssetId}`, (seized.get(`${e.args.eid}:${e.args.collateralAssetId}`) ?? 0n) + e.args.seizeAmount!);
+    for (const [key, amount] of after) expect(amount - before.get(key)!, key).toBe(seized.get(key) ?? 0n);
+    const settled = (await keeper.store.list()).filter((r) => r.state === "seized");
+    expect(settled.map((r) => r.takeId).sort()).toEqual(liquidations.map((e) => e.args.liquidationId).sort());
+    for (const r of settled) expect(r.guid, `recovery ${r.id}`).toBeUndefined();
+  } finally {
+    await keeper.close();
+  }
 }, 240_000);
