@@ -18,7 +18,7 @@ import { endpointV2Abi } from "./abis/index.js";
 import { isLoopbackUrl } from "./src/deployment/manifest.js";
 import { HEALTH_SQL_SESSION_OPTIONS } from "./src/protocols/hub-spoke/indexing/health-sql.js";
 import { loadIndexerManifest } from "./src/indexer/manifest.js";
-import { hubAccountedContracts } from "./src/protocols/hub-accounted/indexing/contracts.js";
+import { hubAccountedBlocks, hubAccountedContracts } from "./src/protocols/hub-accounted/indexing/contracts.js";
 import { hubSpokeContracts } from "./src/protocols/hub-spoke/indexing/contracts.js";
 
 const { manifest } = loadIndexerManifest();
@@ -70,5 +70,7 @@ export default createConfig({
   // (src/protocols/hub-spoke/indexing/price-moves.ts).
   blocks: {
     PathwayWatch: { chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { startBlock: "latest" as const }])), interval: 1 },
+    // The hub-accounted market's feed: its health drifts with no event (src/protocols/hub-accounted/indexing/AccountedWatch.ts).
+    ...hubAccountedBlocks(manifest),
   },
 });

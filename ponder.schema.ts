@@ -339,6 +339,8 @@ export const opportunityEvent = onchainTable("opportunity_event", (t) => ({
   asOfChainId: t.integer(),
   asOfBlock: t.bigint(),
   asOfTimestamp: t.bigint(),
+  /** The lending protocol of an account event, by name; null for the reference protocol (and on a pathway event). */
+  protocol: t.text(),
 }));
 
 /**

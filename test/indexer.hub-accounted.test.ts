@@ -8,7 +8,10 @@
  *   previewLiquidation at that block;
  * - the reference protocol's answers (no `protocol`) are the reference hub's, from the same process;
  * - a year passes with no event but one empty block: the answers at that block still equal the hub's (interest
- *   moved health), and more accounts are at risk.
+ *   moved health), and more accounts are at risk;
+ * - the feed logs the second protocol's crossings, live, each block valued as the hub values it: a `liquidatable`
+ *   event (protocol "accounted") where an account is under HF 1 on the hub and was not at the block before, a
+ *   `healthy` one where it came back; what the log says is under 1 at the head is exactly the hub's set there.
  */
 import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -150,4 +153,41 @@ it("stays exact as interest alone moves health: a year later at the same prices,
   expect(later.items).toEqual(await hubAtRisk(empty, 13n * 10n ** 17n));
   const atHead = new Map(after.items.map((i) => [i.address, BigInt(i.debtValue)]));
   for (const i of later.items) if (atHead.has(i.address)) expect(BigInt(i.debtValue)).toBeGreaterThan(atHead.get(i.address)!);
+}, 240_000);
+
+it("logs the second protocol's crossings in the feed, live, at the blocks where the hub's health crossed 1", async () => {
+  const head = await caughtUp();
+  const r = await ponder.gql<{ opportunityEvents: { items: { id: string; account: string | null; protocol: string | null; kind: string; blockNumber: string; healthFactor: string | null; opportunity: unknown }[] } }>(
+    `{ opportunityEvents(since: "0", first: 500) { items { id account protocol kind blockNumber healthFactor opportunity { account } } } }`,
+  );
+  expect(r.errors).toBeUndefined();
+  const events = r.data!.opportunityEvents.items.filter((e) => e.protocol === "accounted");
+  expect(events.length).toBeGreaterThan(0);
+  // The reference protocol's events name it; pathway events name none.
+  for (const e of r.data!.opportunityEvents.items) expect(e.protocol).toBe(e.account === null ? null : e.protocol === "accounted" ? "accounted" : "reference");
+  const hub = net.deployment.hubClients.public;
+  const hfAt = (account: string, block: bigint) =>
+    hub.readContract({ address: c.hub, abi: accountedHubAbi, functionName: "healthFactor", args: [account as Address], blockNumber: block });
+  const first = events.reduce((m, e) => (BigInt(e.blockNumber) < m ? BigInt(e.blockNumber) : m), BigInt(events[0]!.blockNumber));
+  const last = new Map<string, string>();
+  for (const e of events) {
+    const block = BigInt(e.blockNumber);
+    const hf = await hfAt(e.account!, block);
+    expect(String(hf), `${e.kind} ${e.account} at ${block}`).toBe(e.healthFactor);
+    expect(e.opportunity).toBeNull();
+    if (e.kind === "liquidatable") {
+      expect(hf).toBeLessThan(WAD);
+      // A crossing: above 1 at the block before, unless the feed's first live block logged what was already under.
+      if (block > first) expect(await hfAt(e.account!, block - 1n), `${e.account} before ${block}`).toBeGreaterThanOrEqual(WAD);
+    } else {
+      expect(e.kind).toBe("healthy");
+      expect(hf).toBeGreaterThanOrEqual(WAD);
+    }
+    expect(last.get(e.account!) ?? "healthy", `${e.account} alternates`).not.toBe(e.kind);
+    last.set(e.account!, e.kind);
+  }
+  const under = [...last].filter(([, k]) => k === "liquidatable").map(([a]) => a).sort();
+  expect(under).toEqual((await hubAtRisk(head, WAD)).map((x) => x.address.toLowerCase()).sort());
+  // Interest put accounts under that the crash had not: their events are crossings the feed saw live.
+  expect(events.some((e) => e.kind === "liquidatable" && BigInt(e.blockNumber) > first)).toBe(true);
 }, 240_000);

@@ -31,6 +31,8 @@ export interface FeedPathway {
 export interface FeedEvent {
   id: string;
   account: Address | null;
+  /** The lending protocol of an account event ("reference" or a name from `protocols`); null on a pathway event. */
+  protocol: string | null;
   kind: EventKind;
   healthFactor: bigint | null;
   previousHealthFactor: bigint | null;
@@ -40,7 +42,10 @@ export interface FeedEvent {
   blockNumber: bigint;
   logIndex: number;
   timestamp: bigint;
-  /** The best take computed at the indexed hub block when the event was sent; null once the account is healthy. */
+  /**
+   * The best take computed at the indexed hub block when the event was sent; null once the account is healthy, and
+   * (yet) on the hub-accounted protocol's events: its liquidation is `opportunities(protocol:)`.
+   */
   opportunity: Opportunity | null;
   pathway: FeedPathway | null;
 }
@@ -55,6 +60,8 @@ export interface FeedFilter {
   minProfitUsd?: bigint;
   /** WAD USD: only accounts owing at least this. */
   minDebtUsd?: bigint;
+  /** Only account events of these protocols (pathway events pass). */
+  protocols?: string[];
 }
 
 /**
@@ -68,6 +75,7 @@ export interface FeedFilter {
 export function matchesFilter(e: FeedEvent, f: FeedFilter): boolean {
   if (f.kinds && !f.kinds.includes(e.kind)) return false;
   if (e.pathway) return f.chainId === undefined || e.pathway.srcChainId === f.chainId || e.pathway.dstChainId === f.chainId;
+  if (f.protocols && !f.protocols.includes(e.protocol ?? "")) return false;
   if (f.accounts && !f.accounts.some((a) => a.toLowerCase() === e.account?.toLowerCase())) return false;
   if (f.minDebtUsd !== undefined && (e.debtValue === null || e.debtValue < f.minDebtUsd)) return false;
   if (f.chainId === undefined && f.minProfitUsd === undefined) return true;

@@ -33,7 +33,7 @@ import {
   takesOf,
 } from "./queries.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { feedEventIdFloor } from "../protocols/hub-spoke/indexing/state.js";
+import { feedEventIdFloor } from "../indexer/feed-log.js";
 import { Channel } from "./channel.js";
 import { onIndexedCommit } from "./commit-signal.js";
 import { apiLimits } from "./limits.js";
@@ -51,6 +51,7 @@ export const feedFilterInput = z
     chainId: z.number().int().min(1).max(2 ** 31 - 1).optional(),
     minProfitUsd: z.string().optional(),
     minDebtUsd: z.string().optional(),
+    protocols: z.array(z.string().min(1).max(64)).min(1).max(16).optional(),
   })
   .strict();
 export type FeedFilterInput = z.input<typeof feedFilterInput>;
@@ -71,6 +72,7 @@ export function parseFeedFilter(raw: unknown, name = "filter"): FeedFilter {
     chainId: f.chainId,
     minProfitUsd: f.minProfitUsd === undefined ? undefined : parseDecimalWad(`${name}.minProfitUsd`, f.minProfitUsd),
     minDebtUsd: f.minDebtUsd === undefined ? undefined : parseDecimalWad(`${name}.minDebtUsd`, f.minDebtUsd),
+    protocols: f.protocols,
   };
 }
 
@@ -85,6 +87,7 @@ export function feedEventJson(e: FeedEvent) {
   return {
     id: e.id,
     account: e.account,
+    protocol: e.protocol,
     kind: e.kind,
     healthFactor: e.healthFactor?.toString() ?? null,
     previousHealthFactor: e.previousHealthFactor?.toString() ?? null,
@@ -420,7 +423,8 @@ export async function enrich(rows: readonly OpportunityEventRow[], indexed?: Ind
 
 async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBlock | undefined, m: Market | undefined): Promise<FeedEvent[]> {
   const chainId = loadIndexerManifest().hub.chainId;
-  const wanted = [...new Set(rows.flatMap((r) => (r.kind !== "healthy" && r.account ? [r.account.toLowerCase() as Address] : [])))];
+  // The reference protocol's takes (a hub-accounted event's liquidation is its own API's: `opportunities(protocol:)`).
+  const wanted = [...new Set(rows.flatMap((r) => (r.kind !== "healthy" && r.account && r.protocol === null ? [r.account.toLowerCase() as Address] : [])))];
   const chainOfEid = new Map(loadIndexerManifest().manifest.chains.map((c) => [c.eid, c.chainId] as const));
   const [mk, head] = await Promise.all([m ?? market(), indexed ?? indexedHubBlock()]);
   const health = wanted.length > 0 && head ? await healthOf(wanted) : [];
@@ -428,6 +432,7 @@ async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBl
   return rows.map((r) => ({
     id: r.id,
     account: (r.account as Address | null) ?? null,
+    protocol: r.account ? (r.protocol ?? REFERENCE_PROTOCOL) : null,
     kind: r.kind as EventKind,
     healthFactor: r.healthFactor ?? null,
     previousHealthFactor: r.previousHealthFactor ?? null,
@@ -436,7 +441,7 @@ async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBl
     blockNumber: r.blockNumber,
     logIndex: r.logIndex,
     timestamp: r.timestamp,
-    opportunity: (r.account && takes.get(r.account.toLowerCase())) || null,
+    opportunity: (r.account && r.protocol === null && takes.get(r.account.toLowerCase())) || null,
     pathway: pathwayOf(r, chainOfEid),
   }));
 }

@@ -13,7 +13,7 @@ import { type AuctionParams, type FeedRound, priceProblem, valueOf } from "../he
 import { MAX_UINT256, WAD } from "../health/wad.js";
 import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
-import { FEED_EVENT_ID } from "../protocols/hub-spoke/indexing/state.js";
+import { FEED_EVENT_ID } from "../indexer/feed-log.js";
 import { atRiskOf, healthOf } from "./health-read.js";
 import { type IndexedBlock, type Snapshot, atOneBlock, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
 

@@ -332,6 +332,8 @@ export const typeDefs = /* GraphQL */ `
     minProfitUsd: String
     "Decimal USD."
     minDebtUsd: String
+    "Only account events of these protocols (reference, or names from protocols); pathway events pass."
+    protocols: [String!]
   }
 
   type OpportunityEventPage {
@@ -349,6 +351,8 @@ export const typeDefs = /* GraphQL */ `
     id: String!
     "The account of an account event; null on a pathway event."
     account: String
+    "The lending protocol of an account event (see protocols); null on a pathway event."
+    protocol: String
     kind: String!
     "Null on a pathway event."
     healthFactor: String
@@ -360,7 +364,7 @@ export const typeDefs = /* GraphQL */ `
     blockNumber: String!
     logIndex: Int!
     timestamp: String!
-    "The best take at the indexed hub block when the event was read; null when the account is no longer liquidatable."
+    "The best take at the indexed hub block when the event was read; null when the account is no longer liquidatable, and (yet) on a hub-accounted protocol's events: ask opportunities(protocol:)."
     opportunity: Opportunity
     "The pathway of a stalled / cleared event; null on an account event."
     pathway: FeedPathway

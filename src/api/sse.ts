@@ -6,7 +6,7 @@
  */
 import type { ExecutionResult } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { FEED_EVENT_ID } from "../protocols/hub-spoke/indexing/state.js";
+import { FEED_EVENT_ID } from "../indexer/feed-log.js";
 
 const PING_MS = 12_000;
 

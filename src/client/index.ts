@@ -62,6 +62,8 @@ const eventPosition = {
 export const accountEventSchema = z.object({
   ...eventPosition,
   account: address,
+  /** The lending protocol ("reference", or a name from the index's `protocols`). */
+  protocol: z.string(),
   kind: z.enum(["liquidatable", "updated", "healthy", "kicked"]),
   healthFactor: big,
   previousHealthFactor: big.nullable(),
@@ -89,6 +91,7 @@ export type FeedPathway = z.output<typeof feedPathwaySchema>;
 export const pathwayEventSchema = z.object({
   ...eventPosition,
   account: z.null(),
+  protocol: z.null(),
   kind: z.enum(["stalled", "cleared"]),
   healthFactor: z.null(),
   previousHealthFactor: z.null(),
@@ -161,6 +164,8 @@ export interface OpportunityFilter<K extends EventKind = EventKind> {
   chainId?: number;
   minProfitUsd?: string;
   minDebtUsd?: string;
+  /** Only account events of these protocols ("reference", or names from the index's `protocols`). */
+  protocols?: string[];
 }
 
 const OPPORTUNITY_FIELDS = `protocol account healthFactor collateralValue debtValue
@@ -168,7 +173,7 @@ const OPPORTUNITY_FIELDS = `protocol account healthFactor collateralValue debtVa
   debt { assetId symbol decimals amount valueUsd priceWad }
   maxRepay repayAmount seizeAmount profitUsd auctionStatus auctionId auctionStartedAt
   bonus minBonus maxBonus auctionDuration maxBonusAt expiresAt blockNumber timestamp chainId`;
-export const OPPORTUNITY_EVENT_FIELDS = `id account kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }
+export const OPPORTUNITY_EVENT_FIELDS = `id account protocol kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }
   pathway { srcEid dstEid srcChainId dstChainId reason asOf { chainId number timestamp } }`;
 const ACCOUNT_HEALTH_FIELDS = "protocol address healthFactor collateralValue thresholdValue borrowPower debtValue liquidationPriceWad shockWad updatedBlock updatedAt";
 const BLOCK_FIELDS = "chainId number timestamp";

@@ -26,7 +26,7 @@ import type { Context } from "ponder:registry";
 import { type OpenPacket, type StallRule, ageAt, blockedNonce, nearestRank, stallBound, stallReason, stallRule } from "../layerzero/stall.js";
 import { ascending, checkpointBlock, deliveryWindow } from "./pathway-history.js";
 import { loadIndexerManifest } from "./manifest.js";
-import { type PathwayEventInput, logPathwayEvents } from "../protocols/hub-spoke/indexing/state.js";
+import { type PathwayEventInput, logPathwayEvents } from "./feed-log.js";
 import { qualifiedName } from "../protocols/hub-spoke/indexing/tables.js";
 import { judged, mustJudge } from "./pathway-watch.js";
 import { settleMovesAtBlockEnd } from "../protocols/hub-spoke/indexing/price-moves.js";

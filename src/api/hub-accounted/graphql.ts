@@ -7,7 +7,8 @@ import { REFERENCE_PROTOCOL } from "../../deployment/manifest.js";
 import { loadIndexerManifest } from "../../indexer/manifest.js";
 import { type AtRiskArgs, QueryError, decodeCursor } from "../queries.js";
 import { type Snapshot, asOf } from "../snapshot.js";
-import { type AccountedHealth, accountedBook, accountedOpportunities, byHealth } from "./book.js";
+import { accountedBook } from "./book.js";
+import { type AccountedHealth, accountedOpportunities, byHealth } from "../../protocols/hub-accounted/valuation.js";
 import { hubAccountedDeployments } from "../../protocols/hub-accounted/indexing/contracts.js";
 
 

@@ -41,3 +41,15 @@ export function protocolAt(manifest: Manifest): (address: Address) => string {
     return name;
   };
 }
+
+/**
+ * The hub's blocks, live only (from the head at start, so the backfill never runs them), for the feed: health drifts
+ * with no event, so each block values the book (AccountedWatch.ts). On no chain when nothing is deployed.
+ */
+export function hubAccountedBlocks(manifest: Manifest) {
+  const hub = manifest.chains.find((c) => c.role === "hub")!;
+  const deployed = hubAccountedDeployments(manifest).length > 0;
+  return {
+    AccountedWatch: { chain: deployed ? { [hub.name]: { startBlock: "latest" as const } } : ({} as Record<string, { startBlock: "latest" }>), interval: 1 },
+  };
+}

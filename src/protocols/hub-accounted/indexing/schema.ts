@@ -112,3 +112,17 @@ export const accountedWithdrawal = onchainTable(
   }),
   (table) => ({ pk: primaryKey({ columns: [table.protocol, table.withdrawalId] }) }),
 );
+
+/**
+ * Accounts the feed last logged under HF 1 (AccountedWatch): a `liquidatable` event sets the row, a `healthy` one
+ * deletes it, so each crossing is logged once.
+ */
+export const accountedFlag = onchainTable(
+  "accounted_flag",
+  (t) => ({
+    protocol: t.text().notNull(),
+    account: t.hex().notNull(),
+    healthFactor: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.protocol, table.account] }) }),
+);

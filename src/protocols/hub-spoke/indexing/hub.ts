@@ -23,7 +23,8 @@ import { prefetchFeedDecimals, feedDecimals as readFeedDecimals } from "./feed-d
 import { loadIndexerManifest } from "../../../indexer/manifest.js";
 import { markFreshStart, markPositions, recomputeSubjects } from "./recompute.js";
 import { afterEarlierMoves } from "./price-moves.js";
-import { chainIdOfEid, ensureAccount, logFeedEvents, recomputeHealth } from "./state.js";
+import { ensureAccount, recomputeHealth } from "./state.js";
+import { chainIdOfEid, logFeedEvents } from "../../../indexer/feed-log.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
 

@@ -18,7 +18,8 @@ import {
   renderedLength,
   writeHealthSql,
 } from "./health-sql.js";
-import { type BlockRef, healthValues, hubChainId, logHealthEvents } from "./state.js";
+import { healthValues, logHealthEvents } from "./state.js";
+import { type BlockRef, hubChainId } from "../../../indexer/feed-log.js";
 import { noteHealth, noteTrigger, reachesNobody } from "./reach-bounds.js";
 import { healthTables } from "./tables.js";
 

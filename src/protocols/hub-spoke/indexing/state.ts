@@ -3,34 +3,16 @@
  * recomputation for one account from indexed positions, prices and asset configs.
  */
 import type { Context } from "ponder:registry";
-import { account, accountHealth, asset, healthTrigger, opportunityEvent, price } from "ponder:schema";
-import { type HealthEventKind, healthEventKind } from "../../../opportunity/event.js";
-import type { StallReason } from "../../../layerzero/stall.js";
+import { account, accountHealth, asset, healthTrigger, price } from "ponder:schema";
+import { healthEventKind } from "../../../opportunity/event.js";
 import type { Hex } from "viem";
 import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from "../../../health/envelope.js";
 import { type AssetInfo, type Health, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
-import { loadIndexerManifest } from "../../../indexer/manifest.js";
 import { noteHealth, noteMaybeWatched, noteTrigger } from "./reach-bounds.js";
+import { type BlockRef, type FeedEventInput, hubChainId, logFeedEvents } from "../../../indexer/feed-log.js";
 
 export type AccountRow = typeof account.$inferSelect;
-
-export interface BlockRef {
-  number: bigint;
-  timestamp: bigint;
-}
-
-export const hubChainId = (): number => loadIndexerManifest().hub.chainId;
-
-export function chainIdOfEid(eid: number): number {
-  return loadIndexerManifest().manifest.chains.find((c) => c.eid === eid)?.chainId ?? 0;
-}
-
-export function eidOfChain(name: string): number {
-  const chain = loadIndexerManifest().chainByName.get(name);
-  if (!chain) throw new Error(`chain ${name} is not in the manifest`);
-  return chain.eid;
-}
 
 /** The account row, created empty on first sight. */
 export async function ensureAccount(context: Context, address: Hex, block: BlockRef): Promise<AccountRow> {
@@ -141,26 +123,6 @@ export async function recomputeHealth(context: Context, row: AccountRow, block: 
   await logHealthEvents(context, [{ account: row.address, previousHealthFactor: previousHf ?? null, healthFactor: health.healthFactor, debtValue: health.debtValue }], block, logIndex);
 }
 
-export type FeedEventKind = HealthEventKind | "kicked";
-
-export interface FeedEventInput {
-  kind: FeedEventKind;
-  account: Hex;
-  healthFactor: bigint;
-  previousHealthFactor: bigint | null;
-  debtValue: bigint;
-}
-
-/** A pathway's transition, logged by src/indexer/pathway.ts. */
-export interface PathwayEventInput {
-  kind: "stalled" | "cleared";
-  srcEid: number;
-  dstEid: number;
-  reason: StallReason | null;
-  /** The destination's indexed block the pathway was judged at (its clock). */
-  asOf: { chainId: number; number: bigint; timestamp: bigint };
-}
-
 /** Logs the feed event each health change means, if any (src/opportunity/event.ts decides), in one insert. */
 export async function logHealthEvents(
   context: Context,
@@ -176,54 +138,3 @@ export async function logHealthEvents(
   await logFeedEvents(context, events, block, logIndex);
 }
 
-/** Appends events to the opportunity feed's log (`opportunity_event`), keyed by (block, log index, account). */
-export async function logFeedEvents(context: Context, events: readonly FeedEventInput[], block: BlockRef, logIndex: number): Promise<void> {
-  if (events.length === 0) return;
-  // Ids are unique per (block, log index, account) and one handler run logs at most one event per account: a
-  // plain insert (Ponder's store checks conflicts when it flushes, with no read per row).
-  await context.db.insert(opportunityEvent).values(
-    events.map((e) => ({ id: feedEventId(block.number, logIndex, e.account), ...e, blockNumber: block.number, logIndex, timestamp: block.timestamp })),
-  );
-}
-
-/**
- * Appends pathway events to the log at a hub block. They come from the block's block handler, which runs after
- * every log of the block: their log index is BLOCK_LOG_INDEX, so they sort after the block's account events.
- */
-export async function logPathwayEvents(context: Context, events: readonly PathwayEventInput[], block: BlockRef): Promise<void> {
-  if (events.length === 0) return;
-  await context.db.insert(opportunityEvent).values(
-    events.map((e) => ({
-      id: feedEventId(block.number, BLOCK_LOG_INDEX, pathwaySubject(e.srcEid, e.dstEid)),
-      kind: e.kind,
-      srcEid: e.srcEid,
-      dstEid: e.dstEid,
-      reason: e.reason,
-      asOfChainId: e.asOf.chainId,
-      asOfBlock: e.asOf.number,
-      asOfTimestamp: e.asOf.timestamp,
-      blockNumber: block.number,
-      logIndex: BLOCK_LOG_INDEX,
-      timestamp: block.timestamp,
-    })),
-  );
-}
-
-/** The log index of events a block handler logs: after every log of the block (the largest 32-bit integer). */
-export const BLOCK_LOG_INDEX = 2_147_483_647;
-
-/** The id subject of a pathway's events. */
-export const pathwaySubject = (srcEid: number, dstEid: number): string => `pathway-${srcEid}-${dstEid}`;
-
-/** Sortable event id and resume cursor: (block, log index, subject), the subject an account or `pathwaySubject`. */
-export function feedEventId(blockNumber: bigint, logIndex: number, subject: string): string {
-  return `${feedEventIdFloor(blockNumber)}${String(logIndex).padStart(10, "0")}:${subject.toLowerCase()}`;
-}
-
-/** What `feedEventId` produces. */
-export const FEED_EVENT_ID = /^\d{20}:\d{10}:(?:0x[0-9a-f]{40}|pathway-\d{1,10}-\d{1,10})$/;
-
-/** A string that sorts just before every event id of `blockNumber` (and after every id of earlier blocks). */
-export function feedEventIdFloor(blockNumber: bigint): string {
-  return `${blockNumber.toString().padStart(20, "0")}:`;
-}
