@@ -9,12 +9,11 @@ import { afterEach, expect, it } from "vitest";
 import { testTokenAbi } from "../abis/index.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { openDatabase } from "../src/recovery/db.js";
-import { isTerminal } from "../src/recovery/states.js";
 import { RecoveryStore } from "../src/recovery/store.js";
 import { accountedCrashScenario, accountedLiquidatableNow, expectAccountedRecoveredOnce } from "./helpers/hub-accounted.js";
 import { verifyPendingPackets } from "./helpers/packets.js";
 import { relayProcess } from "./helpers/relay-process.js";
-import { TEST_DATABASE_URL } from "./helpers/scenario.js";
+import { TEST_DATABASE_URL, waitUntilSettled } from "./helpers/scenario.js";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -57,13 +56,7 @@ it("survives SIGKILL at each checkpoint of a recovery and completes each one exa
   }
 
   const final = run({});
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const open = (await store.list()).filter((r) => !isTerminal(r.state));
-    if (open.length === 0 && (await accountedLiquidatableNow(s)).length === 0) break;
-    if (Date.now() > deadline) throw new Error(`not recovered: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}\n${final.output().slice(-2_000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitUntilSettled(() => store.list(), () => accountedLiquidatableNow(s), 180_000, () => final.output().slice(-2_000));
   final.child.kill("SIGTERM");
   expect(await final.exited).toBe(0);
 

@@ -15,9 +15,8 @@ import { MarketSimulator } from "../src/devnet/simulate.js";
 import { devnetAccounts } from "../src/devnet/accounts.js";
 import { hubAccountedProtocol } from "../src/protocols/hub-accounted/index.js";
 import { type Relayer, createRelayer } from "../src/recovery/relayer.js";
-import { isTerminal } from "../src/recovery/states.js";
 import { type AccountedScenario, accountedCrashScenario, accountedLiquidatableNow, expectAccountedRecoveredOnce } from "./helpers/hub-accounted.js";
-import { scenarioRelayerConfig } from "./helpers/scenario.js";
+import { scenarioRelayerConfig, waitUntilSettled } from "./helpers/scenario.js";
 
 let s: AccountedScenario;
 let relayer: Relayer;
@@ -38,15 +37,7 @@ async function debtBalances(): Promise<Map<number, bigint>> {
   return new Map(await Promise.all(d.debtAssets.map(async (a) => [a.id, await d.hubClients.public.readContract({ address: d.hub.tokens[String(a.id)]!, abi: testTokenAbi, functionName: "balanceOf", args: [liquidator] })] as const)));
 }
 
-async function waitUntilDone(timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = (await relayer.store.list()).filter((r) => !isTerminal(r.state));
-    if (open.length === 0 && (await accountedLiquidatableNow(s)).length === 0) return;
-    if (Date.now() > deadline) throw new Error(`not recovered in time: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const waitUntilDone = (r: Relayer = relayer) => waitUntilSettled(() => r.store.list(), () => accountedLiquidatableNow(s));
 
 it("recovers every account the crash made liquidatable, withdraws each one's collateral to the receiver, touches no healthy one, and conserves every token", async () => {
   expect(s.crash.liquidatable.length).toBe(15);
@@ -105,13 +96,7 @@ it("keeps the seized collateral on the hub by policy: no withdrawal, the executo
     };
     const before = await held();
     keeper.start();
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const open = (await keeper.store.list()).filter((r) => !isTerminal(r.state));
-      if (open.length === 0 && (await accountedLiquidatableNow(s)).length === 0) break;
-      if (Date.now() > deadline) throw new Error(`not recovered: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitUntilDone(keeper);
     await keeper.stop();
     const liquidations = await hub.getContractEvents({ address: s.c.hub, abi: accountedHubAbi, eventName: "Liquidated", fromBlock: from });
     expect(liquidations.length).toBeGreaterThanOrEqual(underwater.length);

@@ -66,7 +66,7 @@ export function parseAddress(name: string, raw: string): Address {
 }
 
 /** Cursor of the last row of a page: `<healthFactor>:<account>` (opaque to clients). */
-const encodeCursor = (row: { healthFactor: bigint; account: string }) => `${row.healthFactor}:${row.account}`;
+export const encodeCursor = (row: { healthFactor: bigint; account: string }) => `${row.healthFactor}:${row.account}`;
 export function decodeCursor(raw: string, name = "after"): { healthFactor: bigint; account: `0x${string}` } {
   const match = /^(\d{1,78}):(0x[0-9a-f]{40})$/.exec(raw);
   if (!match) throw new QueryError(`${name} must be a cursor returned as endCursor`, name);

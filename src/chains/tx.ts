@@ -78,11 +78,11 @@ export async function write<
   },
 ): Promise<TransactionReceipt> {
   const hash = await serialized(wallet, async () => {
-    const { request } = await reader.simulateContract({ ...call, account: wallet.account } as never);
-    // A margin over the estimate: state that changes with the block's time (a borrow index accrued once per second,
+    // The estimate runs the call (a revert throws here, decoded against the ABI, before anything is sent). Sent with a
+    // margin over it: state that changes with the block's time (a borrow index accrued once per second,
     // AccountedHub._accrue) costs storage writes the estimate skipped when it ran in the second of an earlier accrual.
     const estimate = await reader.estimateContractGas({ ...call, account: wallet.account } as never);
-    return wallet.writeContract({ ...(request as object), gas: (estimate * 5n) / 4n + 30_000n } as never);
+    return wallet.writeContract({ ...call, gas: (estimate * 5n) / 4n + 30_000n } as never);
   });
   return confirm(reader, hash, `${call.functionName} on ${call.address}`, undefined, call.abi);
 }

@@ -11,9 +11,8 @@ import { deployContract, write } from "../chains/tx.js";
 import type { HubAccountedManifest, ManifestChain } from "../deployment/manifest.js";
 import { RAY, WAD } from "../health/wad.js";
 import { devnetAccounts } from "./accounts.js";
-import { ASSETS, COLLATERAL_ASSETS, DEBT_ASSETS } from "./market.js";
+import { ASSETS, COLLATERAL_ASSETS, DEBT_ASSETS, pct } from "./market.js";
 
-const pct = (p: number) => (BigInt(p) * WAD) / 100n;
 const SECONDS_PER_YEAR = 31_536_000n;
 
 /** The devnet's liquidation terms: Aave v3's close factor (50 %, all below HF 0.95) and a fixed 5 % bonus. */

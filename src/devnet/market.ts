@@ -21,7 +21,8 @@ export interface AssetSpec {
 
 export const FEED_DECIMALS = 8;
 const usd = (dollars: number) => BigInt(Math.round(dollars * 100)) * 10n ** BigInt(FEED_DECIMALS - 2);
-const pct = (p: number) => (BigInt(p) * WAD) / 100n;
+/** A whole percentage as a WAD share. */
+export const pct = (p: number) => (BigInt(p) * WAD) / 100n;
 
 /**
  * The devnet's heartbeat for every asset: a day, Chainlink's for its USD stablecoin feeds. The devnet's prices

@@ -27,7 +27,7 @@ interface PlannedDeposit {
   amount: bigint;
 }
 
-interface PlannedBorrower {
+export interface PlannedBorrower {
   address: Address;
   deposits: PlannedDeposit[];
   /** Target health factor in basis points (10_800 = 1.08). */
@@ -35,8 +35,12 @@ interface PlannedBorrower {
   debtAssetId: number;
 }
 
-function plan(deployment: Deployment, rng: Rng, seed: number, first: number, count: number, prices: Map<number, bigint>): PlannedBorrower[] {
-  const markets = deployment.spokes.flatMap((s) => deployment.collateralAssets.map((a) => ({ spoke: s.name, asset: a })));
+/**
+ * Borrowers `first` .. `first + count - 1` of a seed: 1-3 deposits of $1k-$200k on random (spoke, asset) markets of
+ * `spokes`, a target HF between 1.08 and 2.5, a debt asset; drawn from `rng` in that order.
+ */
+export function planBorrowers(deployment: Deployment, rng: Rng, seed: number, first: number, count: number, prices: Map<number, bigint>, spokes = deployment.spokes): PlannedBorrower[] {
+  const markets = spokes.flatMap((s) => deployment.collateralAssets.map((a) => ({ spoke: s.name, asset: a })));
   return Array.from({ length: count }, (_, i) => {
     const deposits = rng.sample(markets, rng.int(1, 3)).map(({ spoke, asset }) => {
       const usd = BigInt(rng.int(1_000, 200_000));
@@ -49,6 +53,16 @@ function plan(deployment: Deployment, rng: Rng, seed: number, first: number, cou
       debtAssetId: rng.pick(deployment.debtAssets).id,
     };
   });
+}
+
+/**
+ * The debt (WAD USD) a borrower takes: what puts it at its target HF, or just inside its borrow limit when the LTV
+ * allows less (LINK: 60 % LTV, 70 % threshold).
+ */
+export function targetDebtValue(data: { thresholdValue: bigint; borrowPower: bigint }, targetHfBps: bigint): bigint {
+  const byHf = mulDiv(data.thresholdValue, 10_000n, targetHfBps);
+  const byLtv = mulDiv(data.borrowPower, 999n, 1_000n);
+  return byHf < byLtv ? byHf : byLtv;
 }
 
 export type SeedPhase = "gas" | "deposits" | "delivery" | "borrows";
@@ -190,7 +204,7 @@ export async function seedBorrowers(
   },
 ): Promise<Address[]> {
   const prices = await deployment.pricesWad();
-  const borrowers = plan(deployment, options.rng, options.seed, options.first ?? 0, options.count, prices);
+  const borrowers = planBorrowers(deployment, options.rng, options.seed, options.first ?? 0, options.count, prices);
   let mark = Date.now();
   const phase = (name: SeedPhase) => {
     const now = Date.now();
@@ -229,9 +243,7 @@ export async function seedBorrowers(
   for (const b of borrowers) {
     const positions = { collateral: b.deposits.map((d) => ({ eid: eidOf.get(d.spoke)!, assetId: d.assetId, amount: d.amount })), debt: [] };
     const data = deployment.health(positions, prices);
-    const byHf = mulDiv(data.thresholdValue, 10_000n, b.targetHfBps);
-    const byLtv = mulDiv(data.borrowPower, 999n, 1_000n);
-    const debtValue = byHf < byLtv ? byHf : byLtv;
+    const debtValue = targetDebtValue(data, b.targetHfBps);
     const asset = deployment.asset(b.debtAssetId);
     const amount = mulDiv(debtValue, unit(asset.decimals), prices.get(asset.id)!);
     if (amount === 0n) continue;

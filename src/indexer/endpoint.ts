@@ -9,7 +9,7 @@ import { packet } from "ponder:schema";
 import { type Hex, pad } from "viem";
 import { decodePacket } from "../layerzero/packet.js";
 import { pathwaysChanged } from "./pathway-watch.js";
-import { eidOfChain } from "./feed-log.js";
+import { eidOfChain } from "./manifest.js";
 
 const RANK = { sent: 0, verified: 1, delivered: 2 } as const;
 type Status = keyof typeof RANK;

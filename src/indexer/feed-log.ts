@@ -7,23 +7,10 @@ import { opportunityEvent } from "ponder:schema";
 import type { Hex } from "viem";
 import type { HealthEventKind } from "../opportunity/event.js";
 import type { StallReason } from "../layerzero/stall.js";
-import { loadIndexerManifest } from "./manifest.js";
 
 export interface BlockRef {
   number: bigint;
   timestamp: bigint;
-}
-
-export const hubChainId = (): number => loadIndexerManifest().hub.chainId;
-
-export function chainIdOfEid(eid: number): number {
-  return loadIndexerManifest().manifest.chains.find((c) => c.eid === eid)?.chainId ?? 0;
-}
-
-export function eidOfChain(name: string): number {
-  const chain = loadIndexerManifest().chainByName.get(name);
-  if (!chain) throw new Error(`chain ${name} is not in the manifest`);
-  return chain.eid;
 }
 
 export type FeedEventKind = HealthEventKind | "kicked";

@@ -43,3 +43,18 @@ export function loadIndexerManifest(path = manifestPath()): IndexerManifest {
   };
   return cached;
 }
+
+/** The hub chain's id. */
+export const hubChainId = (): number => loadIndexerManifest().hub.chainId;
+
+/** The chain id of a LayerZero endpoint id (0 for an eid not in the manifest). */
+export function chainIdOfEid(eid: number): number {
+  return loadIndexerManifest().manifest.chains.find((c) => c.eid === eid)?.chainId ?? 0;
+}
+
+/** The LayerZero endpoint id of a manifest chain, by name. */
+export function eidOfChain(name: string): number {
+  const chain = loadIndexerManifest().chainByName.get(name);
+  if (!chain) throw new Error(`chain ${name} is not in the manifest`);
+  return chain.eid;
+}

@@ -137,11 +137,19 @@ export async function expectRecoveredExactlyOnce(s: CrashScenario, recoveries: R
 
 /** Waits until no recovery is open and the hub reports no liquidatable borrower. */
 export async function waitUntilRecovered(s: CrashScenario, list: () => Promise<Recovery[]>, timeoutMs = 180_000): Promise<void> {
+  return waitUntilSettled(list, () => liquidatableNow(s), timeoutMs);
+}
+
+/**
+ * Waits until no recovery of `list` is open and `underwater` (the protocol's liquidatable borrowers) is empty; the
+ * timeout's error names the open recoveries, and `detail()` when given (a process's output).
+ */
+export async function waitUntilSettled(list: () => Promise<Recovery[]>, underwater: () => Promise<Address[]>, timeoutMs = 180_000, detail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const open = (await list()).filter((r) => !isTerminal(r.state));
-    if (open.length === 0 && (await liquidatableNow(s)).length === 0) return;
-    if (Date.now() > deadline) throw new Error(`not recovered in time: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}`);
+    if (open.length === 0 && (await underwater()).length === 0) return;
+    if (Date.now() > deadline) throw new Error(`not recovered in time: ${open.map((r) => `${r.id}:${r.state} (${r.reason ?? ""})`).join(", ")}${detail ? `\n${detail()}` : ""}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

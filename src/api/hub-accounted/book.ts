@@ -8,25 +8,22 @@
  */
 import { accountedAsset, accountedCollateral, accountedDebt, accountedRate, accountedTerms, price } from "ponder:schema";
 import { and, eq, inArray } from "ponder";
-import type { Address } from "viem";
-import { loadIndexerManifest } from "../../indexer/manifest.js";
+import { hubChainId } from "../../indexer/manifest.js";
 import { type Snapshot, reader } from "../snapshot.js";
 import { type AccountedBook, valueBook } from "../../protocols/hub-accounted/valuation.js";
 
-/** The deployment's accounts (all with debt, or `only`) valued at the snapshot's hub block. */
-export async function accountedBook(protocol: string, snapshot: Snapshot, only?: readonly Address[]): Promise<AccountedBook> {
-  const hubChainId = loadIndexerManifest().hub.chainId;
+/** Every account of the deployment with debt, valued at the snapshot's hub block. */
+export async function accountedBook(protocol: string, snapshot: Snapshot): Promise<AccountedBook> {
   const block = { number: snapshot.hub?.number ?? 0n, timestamp: snapshot.hub?.timestamp ?? 0n };
   const r = reader();
-  const lower = only?.map((a) => a.toLowerCase() as Address);
-  const [assetRows, termRows, rateRows, prices, debtRows] = await Promise.all([
+  const [assets, terms, rates, prices, debts] = await Promise.all([
     r.select().from(accountedAsset).where(eq(accountedAsset.protocol, protocol)),
     r.select().from(accountedTerms).where(eq(accountedTerms.protocol, protocol)),
     r.select().from(accountedRate).where(eq(accountedRate.protocol, protocol)),
-    r.select().from(price).where(eq(price.chainId, hubChainId)),
-    r.select().from(accountedDebt).where(lower ? and(eq(accountedDebt.protocol, protocol), inArray(accountedDebt.account, lower)) : eq(accountedDebt.protocol, protocol)),
+    r.select().from(price).where(eq(price.chainId, hubChainId())),
+    r.select().from(accountedDebt).where(eq(accountedDebt.protocol, protocol)),
   ]);
-  const accounts = lower ?? [...new Set(debtRows.map((d) => d.account.toLowerCase() as Address))];
-  const collateralRows = accounts.length === 0 ? [] : await r.select().from(accountedCollateral).where(and(eq(accountedCollateral.protocol, protocol), inArray(accountedCollateral.account, accounts)));
-  return valueBook(protocol, { assets: assetRows, terms: termRows, rates: rateRows, prices, debts: debtRows, collateral: collateralRows }, accounts, block);
+  const accounts = [...new Set(debts.map((d) => d.account.toLowerCase()))];
+  const collateral = accounts.length === 0 ? [] : await r.select().from(accountedCollateral).where(and(eq(accountedCollateral.protocol, protocol), inArray(accountedCollateral.account, accounts as `0x${string}`[])));
+  return valueBook(protocol, { assets, terms, rates, prices, debts, collateral }, accounts, block);
 }

@@ -4,8 +4,8 @@
  */
 import type { Address } from "viem";
 import { REFERENCE_PROTOCOL } from "../../deployment/manifest.js";
-import { loadIndexerManifest } from "../../indexer/manifest.js";
-import { type AtRiskArgs, QueryError, decodeCursor } from "../queries.js";
+import { chainIdOfEid, hubChainId, loadIndexerManifest } from "../../indexer/manifest.js";
+import { type AtRiskArgs, QueryError, decodeCursor, encodeCursor } from "../queries.js";
 import { type Snapshot, asOf } from "../snapshot.js";
 import { accountedBook } from "./book.js";
 import { type AccountedHealth, accountedOpportunities, byHealth } from "../../protocols/hub-accounted/valuation.js";
@@ -67,7 +67,7 @@ export async function accountedAtRiskPage(protocol: string, args: AtRiskArgs, sn
   const last = items.at(-1);
   return {
     items: items.map((h) => healthJson(h, snapshot, book.assets)),
-    pageInfo: { hasNextPage: rest.length > items.length, endCursor: last ? `${last.healthFactor}:${last.account.toLowerCase()}` : null },
+    pageInfo: { hasNextPage: rest.length > items.length, endCursor: last ? encodeCursor({ healthFactor: last.healthFactor, account: last.account.toLowerCase() }) : null },
     totalCount: passing.length,
     ...asOf(snapshot),
   };
@@ -76,11 +76,9 @@ export async function accountedAtRiskPage(protocol: string, args: AtRiskArgs, sn
 /** opportunities of a hub-accounted deployment: liquidatable now, with the liquidation AccountedHub would make. */
 export async function accountedOpportunityPage(protocol: string, args: { first: number; after?: string; minProfitUsd?: bigint; chainId?: number }, snapshot: Snapshot) {
   const book = await accountedBook(protocol, snapshot);
-  const chains = loadIndexerManifest().manifest.chains;
-  const chainOf = (eid: number) => chains.find((c) => c.eid === eid)?.chainId ?? 0;
   const all = accountedOpportunities(book)
     .filter((o) => args.minProfitUsd === undefined || o.profitUsd >= args.minProfitUsd)
-    .filter((o) => args.chainId === undefined || chainOf(o.collateral.eid) === args.chainId);
+    .filter((o) => args.chainId === undefined || chainIdOfEid(o.collateral.eid) === args.chainId);
   const after = args.after === undefined ? undefined : decodeCursor(args.after);
   const rest = after ? all.filter((o) => byHealth(o.health, { healthFactor: after.healthFactor, account: after.account }) > 0) : all;
   const items = rest.slice(0, args.first);
@@ -93,7 +91,7 @@ export async function accountedOpportunityPage(protocol: string, args: { first: 
       healthFactor: s(o.health.healthFactor),
       collateralValue: s(o.health.collateralValue),
       debtValue: s(o.health.debtValue),
-      collateral: { chainId: chainOf(o.collateral.eid), eid: o.collateral.eid, assetId: o.collateral.assetId, symbol: symbolOf(o.collateral.assetId), decimals: book.assets.get(o.collateral.assetId)!.decimals, amount: s(o.collateral.amount), valueUsd: s(o.collateral.valueUsd), priceWad: s(price(o.collateral.assetId)) },
+      collateral: { chainId: chainIdOfEid(o.collateral.eid), eid: o.collateral.eid, assetId: o.collateral.assetId, symbol: symbolOf(o.collateral.assetId), decimals: book.assets.get(o.collateral.assetId)!.decimals, amount: s(o.collateral.amount), valueUsd: s(o.collateral.valueUsd), priceWad: s(price(o.collateral.assetId)) },
       debt: { assetId: o.debt.assetId, symbol: symbolOf(o.debt.assetId), decimals: book.assets.get(o.debt.assetId)!.decimals, amount: s(o.debt.amount), valueUsd: s(o.debt.valueUsd), priceWad: s(price(o.debt.assetId)) },
       maxRepay: s(o.maxRepay),
       repayAmount: s(o.repayAmount),
@@ -112,11 +110,11 @@ export async function accountedOpportunityPage(protocol: string, args: { first: 
       closeFactor: s(o.closeFactor),
       blockNumber: s(book.block.number),
       timestamp: s(book.block.timestamp),
-      chainId: loadIndexerManifest().hub.chainId,
+      chainId: hubChainId(),
       priceStale: false,
       unusablePrices: [],
     })),
-    pageInfo: { hasNextPage: rest.length > items.length, endCursor: last ? `${last.health.healthFactor}:${last.health.account.toLowerCase()}` : null },
+    pageInfo: { hasNextPage: rest.length > items.length, endCursor: last ? encodeCursor({ healthFactor: last.health.healthFactor, account: last.health.account.toLowerCase() }) : null },
     ...asOf(snapshot),
   };
 }

@@ -12,12 +12,11 @@
  */
 import { type Address, parseEventLogs } from "viem";
 import { accountedHubAbi } from "../../../abis/index.js";
-import { accountData } from "../../health/health.js";
 import { WAD } from "../../health/wad.js";
 import type { Deployment } from "../../protocol/deployment.js";
 import type { DetectionBatch, DetectionStatus, Detector } from "../../recovery/detection/types.js";
 import type { AccountedContracts } from "./contracts.js";
-import { type BorrowRate, debtOf, indexAt } from "./math.js";
+import { type BorrowRate, accountedAccountData } from "./math.js";
 
 const MAX_RANGE = 5_000n;
 const REREAD_BLOCKS = 8n;
@@ -56,7 +55,6 @@ export class AccountedScanner implements Detector {
       blockNumber: block.number,
     });
     const pricesWad = new Map(assets.flatMap((id, k) => (prices[k]!.status === "success" ? [[id, prices[k]!.result as bigint] as const] : [])));
-    const indexes = new Map([...this.rates].map(([id, rate]) => [id, indexAt(rate, block.timestamp)] as const));
     const candidates: Address[] = [];
     for (const [account, debts] of this.scaled) {
       const owed = [...debts].filter(([, s]) => s > 0n);
@@ -64,9 +62,10 @@ export class AccountedScanner implements Detector {
       const held = [...(this.collateral.get(account)?.values() ?? [])].filter((p) => p.amount > 0n);
       // An account valued at a price the hub refuses waits (the engine's read says why).
       if ([...held.map((p) => p.assetId), ...owed.map(([id]) => id)].some((id) => !pricesWad.has(id))) continue;
-      const health = accountData(
+      const health = accountedAccountData(
         held.map((p) => ({ amount: p.amount, priceWad: pricesWad.get(p.assetId)!, ...this.terms.get(p.assetId)! })),
-        owed.map(([id, s]) => ({ amount: debtOf(s, indexes.get(id)!), priceWad: pricesWad.get(id)!, decimals: this.terms.get(id)!.decimals })),
+        owed.map(([id, s]) => ({ scaledDebt: s, rate: this.rates.get(id)!, priceWad: pricesWad.get(id)!, decimals: this.terms.get(id)!.decimals })),
+        block.timestamp,
       );
       if (health.healthFactor < WAD) candidates.push(account as Address);
     }

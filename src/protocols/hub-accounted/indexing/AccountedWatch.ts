@@ -13,24 +13,24 @@ import { ponder } from "ponder:registry";
 import { accountedAsset, accountedCollateral, accountedDebt, accountedFlag, accountedRate, accountedTerms, price } from "ponder:schema";
 import { eq } from "ponder";
 import { BLOCK_LOG_INDEX, type FeedEventInput, logFeedEvents } from "../../../indexer/feed-log.js";
-import { loadIndexerManifest } from "../../../indexer/manifest.js";
+import { hubChainId, loadIndexerManifest } from "../../../indexer/manifest.js";
 import { WAD } from "../../../health/wad.js";
 import { valueBook } from "../valuation.js";
 import { hubAccountedDeployments } from "./contracts.js";
 
-const manifest = loadIndexerManifest().manifest;
+const deployments = hubAccountedDeployments(loadIndexerManifest().manifest);
 
-if (hubAccountedDeployments(manifest).length > 0) {
+if (deployments.length > 0) {
   ponder.on("AccountedWatch:block", async ({ event, context }) => {
     const block = { number: event.block.number, timestamp: event.block.timestamp };
     const db = context.db.sql;
-    for (const p of hubAccountedDeployments(manifest)) {
+    for (const p of deployments) {
       const protocol = p.name;
       const [assets, terms, rates, prices, debts, collateral, flags] = await Promise.all([
         db.select().from(accountedAsset).where(eq(accountedAsset.protocol, protocol)),
         db.select().from(accountedTerms).where(eq(accountedTerms.protocol, protocol)),
         db.select().from(accountedRate).where(eq(accountedRate.protocol, protocol)),
-        db.select().from(price).where(eq(price.chainId, loadIndexerManifest().hub.chainId)),
+        db.select().from(price).where(eq(price.chainId, hubChainId())),
         db.select().from(accountedDebt).where(eq(accountedDebt.protocol, protocol)),
         db.select().from(accountedCollateral).where(eq(accountedCollateral.protocol, protocol)),
         db.select().from(accountedFlag).where(eq(accountedFlag.protocol, protocol)),
@@ -39,21 +39,18 @@ if (hubAccountedDeployments(manifest).length > 0) {
       const accounts = [...new Set([...debts.map((d) => d.account.toLowerCase()), ...flagged.keys()])];
       const book = valueBook(protocol, { assets, terms, rates, prices, debts, collateral }, accounts, block);
       const events: FeedEventInput[] = [];
-      const valued = new Set<string>();
       for (const h of book.health) {
-        const key = h.account.toLowerCase();
-        valued.add(key);
         if (h.unusablePriceAssetIds.length > 0) continue;
-        const was = flagged.get(key);
+        const account = h.account.toLowerCase() as `0x${string}`;
+        const was = flagged.get(account);
         const under = h.healthFactor < WAD;
-        if (under && was === undefined) {
-          events.push({ kind: "liquidatable", protocol, account: key as `0x${string}`, healthFactor: h.healthFactor, previousHealthFactor: null, debtValue: h.debtValue });
-          await context.db.insert(accountedFlag).values({ protocol, account: key as `0x${string}`, healthFactor: h.healthFactor });
-        } else if (!under && was !== undefined) {
-          events.push({ kind: "healthy", protocol, account: key as `0x${string}`, healthFactor: h.healthFactor, previousHealthFactor: was, debtValue: h.debtValue });
-          await context.db.delete(accountedFlag, { protocol, account: key as `0x${string}` });
-        }
+        if (under && was === undefined) events.push({ kind: "liquidatable", protocol, account, healthFactor: h.healthFactor, previousHealthFactor: null, debtValue: h.debtValue });
+        else if (!under && was !== undefined) events.push({ kind: "healthy", protocol, account, healthFactor: h.healthFactor, previousHealthFactor: was, debtValue: h.debtValue });
       }
+      // The flags follow the events: set in one insert, cleared one by one (the store deletes by key).
+      const went = events.filter((e) => e.kind === "liquidatable");
+      if (went.length > 0) await context.db.insert(accountedFlag).values(went.map((e) => ({ protocol, account: e.account, healthFactor: e.healthFactor })));
+      for (const e of events) if (e.kind === "healthy") await context.db.delete(accountedFlag, { protocol, account: e.account });
       await logFeedEvents(context, events, block, BLOCK_LOG_INDEX - 1);
     }
   });

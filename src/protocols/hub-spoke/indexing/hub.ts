@@ -24,7 +24,8 @@ import { loadIndexerManifest } from "../../../indexer/manifest.js";
 import { markFreshStart, markPositions, recomputeSubjects } from "./recompute.js";
 import { afterEarlierMoves } from "./price-moves.js";
 import { ensureAccount, recomputeHealth } from "./state.js";
-import { chainIdOfEid, logFeedEvents } from "../../../indexer/feed-log.js";
+import { logFeedEvents } from "../../../indexer/feed-log.js";
+import { chainIdOfEid } from "../../../indexer/manifest.js";
 
 const END_REASONS = ["Healthy", "Repaid", "BadDebt", "Expired"] as const;
 

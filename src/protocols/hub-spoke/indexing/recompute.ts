@@ -19,7 +19,8 @@ import {
   writeHealthSql,
 } from "./health-sql.js";
 import { healthValues, logHealthEvents } from "./state.js";
-import { type BlockRef, hubChainId } from "../../../indexer/feed-log.js";
+import type { BlockRef } from "../../../indexer/feed-log.js";
+import { hubChainId } from "../../../indexer/manifest.js";
 import { noteHealth, noteTrigger, reachesNobody } from "./reach-bounds.js";
 import { healthTables } from "./tables.js";
 

@@ -10,7 +10,8 @@ import { SIDE_CODE, type TriggerSide, guardOf, isWatched, triggerPrice } from ".
 import { type AssetInfo, type Health, computeHealth, MissingInputError } from "./health.js";
 import type { HealthChange } from "./health-sql.js";
 import { noteHealth, noteMaybeWatched, noteTrigger } from "./reach-bounds.js";
-import { type BlockRef, type FeedEventInput, hubChainId, logFeedEvents } from "../../../indexer/feed-log.js";
+import { type BlockRef, type FeedEventInput, logFeedEvents } from "../../../indexer/feed-log.js";
+import { hubChainId } from "../../../indexer/manifest.js";
 
 export type AccountRow = typeof account.$inferSelect;
 
