@@ -11,21 +11,32 @@
  *   moved health), and more accounts are at risk;
  * - the feed logs the second protocol's crossings, live, each block valued as the hub values it: a `liquidatable`
  *   event (protocol "accounted") where an account is under HF 1 on the hub and was not at the block before, a
- *   `healthy` one where it came back; what the log says is under 1 at the head is exactly the hub's set there.
+ *   `healthy` one where it came back; what the log says is under 1 at the head is exactly the hub's set there, and
+ *   each event carries the liquidation `opportunities(protocol:)` names for its account at the same block;
+ * - `liquidationLevels(protocol:)` counts, at every edge price of one asset, exactly the holders that the hub's own
+ *   positions, rates and terms at the answer's block put under HF 1 there;
+ * - `recoveries(protocol:)` follows each liquidation the relayer makes to its collateral: withdrawn in the
+ *   liquidation's transaction and paid on the spoke (`seized`, at the spoke's Withdrawn block), or kept on the hub by
+ *   policy (`taken`, no packet).
  */
 import type { Address } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { accountedHubAbi, hubAbi } from "../abis/index.js";
+import { accountedHubAbi, accountedSpokeAbi, hubAbi } from "../abis/index.js";
 import { createSalvageClient } from "../src/client/index.js";
 import { Rng } from "../src/devnet/rng.js";
-import { accountedHealthFactor, seedAccountedBorrowers } from "../src/devnet/seed-hub-accounted.js";
+import { devnetAccounts } from "../src/devnet/accounts.js";
+import { accountedHealthFactor, fundLiquidator, seedAccountedBorrowers } from "../src/devnet/seed-hub-accounted.js";
 import { seedBorrowers } from "../src/devnet/seed.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/health/wad.js";
 import { type AccountedContracts, accountedContracts } from "../src/protocols/hub-accounted/contracts.js";
+import { hubAccountedProtocol } from "../src/protocols/hub-accounted/index.js";
+import { accountedAccountData } from "../src/protocols/hub-accounted/math.js";
+import { createRelayer } from "../src/recovery/relayer.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
 import { type PonderApp, startPonder } from "./helpers/ponder.js";
+import { scenarioRelayerConfig, waitUntilSettled } from "./helpers/scenario.js";
 
 let net: TestNetwork;
 let c: AccountedContracts;
@@ -157,10 +168,18 @@ it("stays exact as interest alone moves health: a year later at the same prices,
 
 it("logs the second protocol's crossings in the feed, live, at the blocks where the hub's health crossed 1", async () => {
   const head = await caughtUp();
-  const r = await ponder.gql<{ opportunityEvents: { items: { id: string; account: string | null; protocol: string | null; kind: string; blockNumber: string; healthFactor: string | null; opportunity: unknown }[] } }>(
-    `{ opportunityEvents(since: "0", first: 500) { items { id account protocol kind blockNumber healthFactor opportunity { account } } } }`,
+  // The log and the opportunities in one request: one snapshot, so each event's liquidation is the page's at that block.
+  type Liquidation = { protocol: string; account: string; repayAmount: string; seizeAmount: string; closeFactor: string; auctionStatus: string };
+  const LIQUIDATION = "protocol account repayAmount seizeAmount closeFactor auctionStatus";
+  const r = await ponder.gql<{
+    opportunityEvents: { items: { id: string; account: string | null; protocol: string | null; kind: string; blockNumber: string; healthFactor: string | null; opportunity: Liquidation | null }[] };
+    opportunities: { items: Liquidation[] };
+  }>(
+    `{ opportunityEvents(since: "0", first: 500) { items { id account protocol kind blockNumber healthFactor opportunity { ${LIQUIDATION} } } }
+       opportunities(protocol: "accounted", first: 500) { items { ${LIQUIDATION} } } }`,
   );
   expect(r.errors).toBeUndefined();
+  const liquidationOf = new Map(r.data!.opportunities.items.map((o) => [o.account.toLowerCase(), o]));
   const events = r.data!.opportunityEvents.items.filter((e) => e.protocol === "accounted");
   expect(events.length).toBeGreaterThan(0);
   // The reference protocol's events name it; pathway events name none.
@@ -174,7 +193,8 @@ it("logs the second protocol's crossings in the feed, live, at the blocks where 
     const block = BigInt(e.blockNumber);
     const hf = await hfAt(e.account!, block);
     expect(String(hf), `${e.kind} ${e.account} at ${block}`).toBe(e.healthFactor);
-    expect(e.opportunity).toBeNull();
+    // The liquidation AccountedHub would make now (opportunities' at the same block), or none when healthy now.
+    expect(e.opportunity, `${e.kind} ${e.account}`).toEqual(e.kind === "healthy" ? null : (liquidationOf.get(e.account!.toLowerCase()) ?? null));
     if (e.kind === "liquidatable") {
       expect(hf).toBeLessThan(WAD);
       // A crossing: above 1 at the block before, unless the feed's first live block logged what was already under.
@@ -190,4 +210,119 @@ it("logs the second protocol's crossings in the feed, live, at the blocks where 
   expect(under).toEqual((await hubAtRisk(head, WAD)).map((x) => x.address.toLowerCase()).sort());
   // Interest put accounts under that the crash had not: their events are crossings the feed saw live.
   expect(events.some((e) => e.kind === "liquidatable" && BigInt(e.blockNumber) > first)).toBe(true);
+  expect([...new Set(events.filter((e) => e.opportunity !== null).map((e) => e.account!.toLowerCase()))].sort()).toEqual(under);
+  for (const e of events) if (e.opportunity) expect(e.opportunity).toMatchObject({ protocol: "accounted", auctionStatus: "instant" });
 }, 240_000);
+
+it("liquidationLevels(protocol:) counts, bin by bin, the holders the hub's own positions put under HF 1 at each edge price", async () => {
+  const head = await caughtUp();
+  const d = net.deployment;
+  const hub = d.hubClients.public;
+  const asset = d.collateralAssets[0]!;
+  type Totals = { accounts: number };
+  const r = await ponder.gql<{ liquidationLevels: { protocol: string; block: Block; holders: number; priceWad: string; now: Totals; beyond: Totals; bins: { priceWad: string; cumulative: Totals }[] } }>(
+    `{ liquidationLevels(protocol: "accounted", assetId: ${asset.id}, bins: 10, maxDrop: "0.5") { protocol block { number } holders priceWad now { accounts } beyond { accounts } bins { priceWad cumulative { accounts } } } }`,
+  );
+  expect(r.errors).toBeUndefined();
+  const l = r.data!.liquidationLevels;
+  expect(l.protocol).toBe("accounted");
+  const block = BigInt(l.block.number);
+  expect(block).toBe(head);
+  // Every borrower's positions, rates and terms as the hub holds them at that block.
+  const { timestamp } = await hub.getBlock({ blockNumber: block });
+  const read = <T>(functionName: string, args: readonly unknown[]) => hub.readContract({ address: c.hub, abi: accountedHubAbi, functionName: functionName as never, args: args as never, blockNumber: block }) as Promise<T>;
+  const ids = [...d.collateralAssets, ...d.debtAssets].map((a) => a.id);
+  const terms = new Map(await Promise.all(ids.map(async (id) => [id, await read<readonly [Address, bigint, number, Address, bigint, bigint]>("assets", [id])] as const)));
+  const prices = new Map(await Promise.all(ids.map(async (id) => [id, await read<bigint>("priceWad", [id])] as const)));
+  expect(String(prices.get(asset.id))).toBe(l.priceWad);
+  const rates = new Map(await Promise.all(d.debtAssets.map(async (a) => [a.id, await read<readonly [bigint, bigint, bigint]>("rates", [a.id])] as const)));
+  const positions = await mapLimit(accounted, 8, async (account) => ({
+    collateral: (await Promise.all(d.spokes.flatMap((sp) => d.collateralAssets.map(async (a) => ({ eid: sp.eid, assetId: a.id, amount: await read<bigint>("collateral", [account, sp.eid, a.id]) }))))).filter((x) => x.amount > 0n),
+    debt: (await Promise.all(d.debtAssets.map(async (a) => ({ assetId: a.id, scaled: await read<bigint>("scaledDebt", [account, a.id]) })))).filter((x) => x.scaled > 0n),
+  }));
+  const holders = positions.filter((p) => p.debt.length > 0 && p.collateral.some((x) => x.assetId === asset.id));
+  expect(l.holders).toBe(holders.length);
+  const liquidatableAt = (priceOfAsset: bigint) =>
+    holders.filter((p) => {
+      const price = (id: number) => (id === asset.id ? priceOfAsset : prices.get(id)!);
+      const data = accountedAccountData(
+        p.collateral.map((x) => ({ amount: x.amount, priceWad: price(x.assetId), decimals: terms.get(x.assetId)![2], ltv: terms.get(x.assetId)![4], liquidationThreshold: terms.get(x.assetId)![5] })),
+        p.debt.map((x) => ({ scaledDebt: x.scaled, rate: { index: rates.get(x.assetId)![0], ratePerSecond: rates.get(x.assetId)![1], lastUpdate: rates.get(x.assetId)![2] }, priceWad: price(x.assetId), decimals: terms.get(x.assetId)![2] })),
+        timestamp,
+      );
+      return data.healthFactor < WAD;
+    }).length;
+  expect(l.now.accounts).toBe(liquidatableAt(prices.get(asset.id)!));
+  expect(l.now.accounts).toBeGreaterThan(0);
+  for (const b of l.bins) expect(b.cumulative.accounts, `at ${b.priceWad}`).toBe(liquidatableAt(BigInt(b.priceWad)));
+  expect(l.bins.at(-1)!.cumulative.accounts + l.beyond.accounts).toBe(holders.length);
+}, 240_000);
+
+it("recoveries(protocol:) follows each liquidation to its collateral: withdrawn and paid on the spoke, or kept on the hub", async () => {
+  const d = net.deployment;
+  const hub = d.hubClients.public;
+  await fundLiquidator(d, devnetAccounts.liquidator.address);
+  const from = (await hub.getBlockNumber()) + 1n;
+  const liquidatableNow = async () => (await hubAtRisk(await hub.getBlockNumber(), WAD)).map((x) => x.address as Address);
+  const run = async (collateral: "withdraw" | "keep") => {
+    const relayer = await createRelayer(scenarioRelayerConfig({ net }, { pollIntervalMs: 200 }), { protocol: (dep) => hubAccountedProtocol(dep, { collateral }) });
+    try {
+      relayer.start();
+      await waitUntilSettled(() => relayer.store.list(), liquidatableNow);
+      await relayer.stop();
+    } finally {
+      await relayer.close();
+    }
+  };
+  type Take = { takeId: string; auctionId: string | null; state: string; take: { repayAmount: string }; seize: { eid: number; amount: string; block: string | null }; packet: { guid: string } | null };
+  const recoveries = async () => {
+    for (const chain of d.manifest.chains) await ponder.indexed(chain.name, await d.clients(chain).public.getBlockNumber({ cacheTime: 0 }));
+    const r = await ponder.gql<{ recoveries: { protocol: string; liquidatable: number; auctionsOpen: number; takes: Record<string, number>; recent: Take[] } }>(
+      `{ recoveries(protocol: "accounted", first: 100) { protocol liquidatable auctionsOpen takes { taken verified delivered seized failed }
+         recent { takeId auctionId state take { repayAmount } seize { eid amount block } packet { guid } } } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    return r.data!.recoveries;
+  };
+  const withdrawnBlock = async () => {
+    const paid = new Map<bigint, bigint>();
+    for (const sp of d.spokes) {
+      for (const e of await d.clients(sp).public.getContractEvents({ address: c.spoke(sp.eid), abi: accountedSpokeAbi, eventName: "Withdrawn", fromBlock: 0n })) paid.set(e.args.withdrawalId!, e.blockNumber);
+    }
+    return paid;
+  };
+
+  // The relayer withdraws each liquidation's collateral in its transaction: every one ends paid on its spoke.
+  await run("withdraw");
+  const liquidated = await hub.getContractEvents({ address: c.hub, abi: accountedHubAbi, eventName: "Liquidated", fromBlock: from });
+  expect(liquidated.length).toBeGreaterThan(0);
+  const sent = await hub.getContractEvents({ address: c.hub, abi: accountedHubAbi, eventName: "WithdrawSent", fromBlock: from });
+  const paid = await withdrawnBlock();
+  const withdrawalIn = new Map(sent.map((w) => [`${w.transactionHash}:${w.args.eid}:${w.args.assetId}:${w.args.amount}`, w.args.withdrawalId!]));
+  const answer = await recoveries();
+  expect(answer).toMatchObject({ protocol: "accounted", liquidatable: 0, auctionsOpen: 0, takes: { taken: 0, verified: 0, delivered: 0, seized: liquidated.length, failed: 0 } });
+  const expected = [...liquidated].reverse().map((e) => {
+    const id = withdrawalIn.get(`${e.transactionHash}:${e.args.eid}:${e.args.collateralAssetId}:${e.args.seizeAmount}`)!;
+    return { takeId: String(e.args.liquidationId), auctionId: null, state: "seized", take: { repayAmount: String(e.args.repayAmount) }, seize: { eid: e.args.eid, amount: String(e.args.seizeAmount), block: String(paid.get(id)) }, packet: { guid: sent.find((w) => w.args.withdrawalId === id)!.args.guid } };
+  });
+  expect(answer.recent).toEqual(expected);
+
+  // Interest puts more accounts under; a relayer keeping the collateral on the hub sends no message: `taken`, no packet.
+  await hub.request({ method: "evm_increaseTime", params: [2 * 365 * 86_400] } as never);
+  const answers = await d.answers();
+  const sim = new MarketSimulator(d, new Rng(3));
+  await sim.applyAnswers(new Map([...answers].map(([id, a]) => [id, a + 1n])));
+  await sim.applyAnswers(answers);
+  const keptFrom = (await hub.getBlockNumber()) + 1n;
+  expect((await liquidatableNow()).length).toBeGreaterThan(0);
+  await run("keep");
+  const kept = await hub.getContractEvents({ address: c.hub, abi: accountedHubAbi, eventName: "Liquidated", fromBlock: keptFrom });
+  expect(kept.length).toBeGreaterThan(0);
+  const after = await recoveries();
+  expect(after.takes).toEqual({ taken: kept.length, verified: 0, delivered: 0, seized: liquidated.length, failed: 0 });
+  const keptIds = new Set(kept.map((e) => String(e.args.liquidationId)));
+  for (const t of after.recent) {
+    if (keptIds.has(t.takeId)) expect(t, t.takeId).toMatchObject({ state: "taken", packet: null, seize: { block: null } });
+    else expect(t.state, t.takeId).toBe("seized");
+  }
+}, 300_000);

@@ -43,8 +43,8 @@ export interface FeedEvent {
   logIndex: number;
   timestamp: bigint;
   /**
-   * The best take computed at the indexed hub block when the event was sent; null once the account is healthy, and
-   * (yet) on the hub-accounted protocol's events: its liquidation is `opportunities(protocol:)`.
+   * The liquidation its protocol would make at the indexed hub block when the event was sent (src/api/protocols.ts
+   * `liquidationsOf`); null once the account is not liquidatable there.
    */
   opportunity: Opportunity | null;
   pathway: FeedPathway | null;

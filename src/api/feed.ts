@@ -13,6 +13,8 @@
  *   behind is ended with SlowSubscriberError (it can resume with `since` = the last id it got).
  */
 import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
+import { opportunityJson } from "./json.js";
+import { protocols } from "./protocols.js";
 import { opportunityEvent } from "ponder:schema";
 import { healthOf } from "./health-read.js";
 import { asc, desc, gt, inArray } from "ponder";
@@ -39,7 +41,7 @@ import { onIndexedCommit } from "./commit-signal.js";
 import { apiLimits } from "./limits.js";
 import { feedEventsEmitted } from "./metrics.js";
 import { EVENT_KINDS, type EventKind, type FeedEvent, type FeedFilter, type FeedPathway, matchesFilter } from "./feed-event.js";
-import { type IndexedBlock, atOneBlock, blockJson, reader } from "./snapshot.js";
+import { type Snapshot, atOneBlock, blockJson, reader } from "./snapshot.js";
 
 export * from "./feed-event.js";
 
@@ -101,37 +103,6 @@ export function feedEventJson(e: FeedEvent) {
   };
 }
 export type FeedEventJson = ReturnType<typeof feedEventJson>;
-
-/** JSON-safe opportunity (bigints as decimal strings): the shape of the GraphQL `Opportunity` type. */
-export function opportunityJson(o: Opportunity) {
-  const s = (v: bigint) => v.toString();
-  const n = (v: bigint | null) => (v === null ? null : v.toString());
-  return {
-    protocol: REFERENCE_PROTOCOL,
-    account: o.account,
-    healthFactor: s(o.healthFactor),
-    collateralValue: s(o.collateralValue),
-    debtValue: s(o.debtValue),
-    collateral: { ...o.collateral, amount: s(o.collateral.amount), valueUsd: s(o.collateral.valueUsd), priceWad: s(o.collateral.priceWad) },
-    debt: { ...o.debt, amount: s(o.debt.amount), valueUsd: s(o.debt.valueUsd), priceWad: s(o.debt.priceWad) },
-    maxRepay: s(o.maxRepay),
-    repayAmount: s(o.repayAmount),
-    seizeAmount: s(o.seizeAmount),
-    profitUsd: s(o.profitUsd),
-    auctionStatus: o.auctionStatus,
-    auctionId: n(o.auctionId),
-    auctionStartedAt: n(o.auctionStartedAt),
-    bonus: s(o.bonus),
-    minBonus: s(o.minBonus),
-    maxBonus: s(o.maxBonus),
-    auctionDuration: s(o.auctionDuration),
-    maxBonusAt: n(o.maxBonusAt),
-    expiresAt: n(o.expiresAt),
-    blockNumber: s(o.blockNumber),
-    timestamp: s(o.timestamp),
-    chainId: o.chainId,
-  };
-}
 
 /** Thrown into a subscriber that fell `maxQueue` events (or `maxBytes`) behind; it resumes with `since: lastId`. */
 export class SlowSubscriberError extends GraphQLError {
@@ -360,11 +331,9 @@ export class FeedHub {
       if (ids.length < ID_PAGE) break;
       cursor = ids[ids.length - 1]!;
     }
-    // The market (assets, prices, auction parameters) is the snapshot's: read once for every batch.
-    const mk = unsent.length > 0 ? await market() : undefined;
     for (let i = 0; i < unsent.length; i += DELIVERY_BATCH) {
       const rows = await eventsById(unsent.slice(i, i + DELIVERY_BATCH));
-      const events = await enrich(rows, head, mk);
+      const events = await enrich(rows);
       for (const e of events) {
         this.sent.set(e.id, e.blockNumber);
         if (e.blockNumber > this.markBlock) this.markBlock = e.blockNumber;
@@ -411,37 +380,46 @@ async function readTail(): Promise<{ id: string; blockNumber: bigint }[]> {
 }
 
 /**
- * Log rows → feed events: each liquidatable or updated event gets its account's best take at the indexed
- * hub block (`indexed` and `mk` when the caller has just read them; one read of health, positions and auctions for
- * the whole batch). A take is null when the
- * account is healthy at that block, whatever the event's kind.
+ * Log rows → feed events: each liquidatable or updated account event gets the liquidation its protocol would make at
+ * the indexed hub block (src/api/protocols.ts `liquidationsOf`: one read per protocol for the whole batch), null
+ * when the account is not liquidatable at that block, whatever the event's kind. Read in the caller's snapshot, or
+ * one of its own.
  */
-export async function enrich(rows: readonly OpportunityEventRow[], indexed?: IndexedBlock, mk?: Market): Promise<FeedEvent[]> {
+export async function enrich(rows: readonly OpportunityEventRow[]): Promise<FeedEvent[]> {
   if (rows.length === 0) return [];
-  return atOneBlock(() => enrichAt(rows, indexed, mk));
+  return atOneBlock((snapshot) => enrichAt(rows, snapshot));
 }
 
-async function enrichAt(rows: readonly OpportunityEventRow[], indexed: IndexedBlock | undefined, m: Market | undefined): Promise<FeedEvent[]> {
-  const chainId = loadIndexerManifest().hub.chainId;
-  // The reference protocol's takes (a hub-accounted event's liquidation is its own API's: `opportunities(protocol:)`).
-  const wanted = [...new Set(rows.flatMap((r) => (r.kind !== "healthy" && r.account && r.protocol === null ? [r.account.toLowerCase() as Address] : [])))];
-  const chainOfEid = new Map(loadIndexerManifest().manifest.chains.map((c) => [c.eid, c.chainId] as const));
-  const [mk, head] = await Promise.all([m ?? market(), indexed ?? indexedHubBlock()]);
-  const health = wanted.length > 0 && head ? await healthOf(wanted) : [];
-  const takes = head ? await takesOf(health, mk, head) : new Map<string, Opportunity>();
+async function enrichAt(rows: readonly OpportunityEventRow[], snapshot: Snapshot): Promise<FeedEvent[]> {
+  const manifest = loadIndexerManifest();
+  const chainOfEid = new Map(manifest.manifest.chains.map((c) => [c.eid, c.chainId] as const));
+  // The reference protocol's rows carry no protocol (logged before there was a second one, or by its handlers).
+  const protocolOf = (r: OpportunityEventRow) => r.protocol ?? REFERENCE_PROTOCOL;
+  const wanted = new Map<string, Set<Address>>();
+  for (const r of rows) {
+    if (r.kind === "healthy" || !r.account) continue;
+    wanted.set(protocolOf(r), (wanted.get(protocolOf(r)) ?? new Set()).add(r.account.toLowerCase() as Address));
+  }
+  const served = new Map(protocols().map((p) => [p.name, p]));
+  const takes = new Map(
+    await Promise.all(
+      // A protocol no longer in the manifest has no liquidation to offer.
+      [...wanted].map(async ([name, accounts]) => [name, (await served.get(name)?.liquidationsOf([...accounts], snapshot)) ?? new Map<string, Opportunity>()] as const),
+    ),
+  );
   return rows.map((r) => ({
     id: r.id,
     account: (r.account as Address | null) ?? null,
-    protocol: r.account ? (r.protocol ?? REFERENCE_PROTOCOL) : null,
+    protocol: r.account ? protocolOf(r) : null,
     kind: r.kind as EventKind,
     healthFactor: r.healthFactor ?? null,
     previousHealthFactor: r.previousHealthFactor ?? null,
     debtValue: r.debtValue ?? null,
-    chainId,
+    chainId: manifest.hub.chainId,
     blockNumber: r.blockNumber,
     logIndex: r.logIndex,
     timestamp: r.timestamp,
-    opportunity: (r.account && r.protocol === null && takes.get(r.account.toLowerCase())) || null,
+    opportunity: (r.account && takes.get(protocolOf(r))?.get(r.account.toLowerCase())) || null,
     pathway: pathwayOf(r, chainOfEid),
   }));
 }

@@ -7,8 +7,8 @@
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
  *   GET  /solvency            bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
  *   GET  /pathways            LayerZero pathways: in flight, delivery times, failures, stalled (the GraphQL `pathways`)
- *   GET  /liquidation-levels  ?assetId=&chainId=&bins=&maxDrop=: the GraphQL `liquidationLevels`
- *   GET  /recoveries          ?first=: takes by state, the latest, bad debt, the relayer's view (the GraphQL `recoveries`)
+ *   GET  /liquidation-levels  ?assetId=&chainId=&bins=&maxDrop=&protocol=: the GraphQL `liquidationLevels`
+ *   GET  /recoveries          ?first=&protocol=: takes by state, the latest, bad debt, the relayer's view (the GraphQL `recoveries`)
  *   GET  /salvage/graphql     subscriptions over SSE (Accept: text/event-stream), WebSocket upgrades (graphql-ws)
  *   GET  /salvage/status, /salvage/ready, /salvage/metrics   per-chain sync status and lag, salvage's metrics
  *   *    /salvage/webhooks     webhook registrations and deliveries (admin token; src/api/webhooks/)
@@ -33,7 +33,7 @@ import { bodyLimit } from "hono/body-limit";
 import { rateLimiter } from "hono-rate-limiter";
 import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, checkInt, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
-import { StatementTimeoutError, asOf } from "./snapshot.js";
+import { StatementTimeoutError, asOf, atOneBlock } from "./snapshot.js";
 import { apiLimits, clientOf } from "./limits.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
@@ -41,8 +41,9 @@ import { solvency, solvencyJson } from "./solvency.js";
 import "./solvency-metrics.js";
 import "./pathway-metrics.js";
 import { pathwayJson, pathways } from "./pathways.js";
-import { levels, levelsJson, parseLevelsArgs } from "./liquidation-levels.js";
-import { recoveries, recoveriesJson } from "./recoveries.js";
+import { parseLevelsArgs } from "./liquidation-levels.js";
+import { protocolAnswers } from "./protocols.js";
+import { recentCount, withRelayer } from "./recoveries.js";
 import { relayerUrl } from "./relayer-report.js";
 import { statusRoutes } from "./status.js";
 import { acceptWebSocketsOnPonderServer } from "./websocket.js";
@@ -127,9 +128,14 @@ function mountPublicApi(app: Hono): void {
 
   app.get("/solvency", (c) => restAnswer(c, async () => solvencyJson(await solvency())));
   app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
-  app.get("/recoveries", (c) => restAnswer(c, async () => recoveriesJson(await recoveries({ first: checkInt("first", c.req.query("first"), 0, 100) }))));
+  app.get("/recoveries", (c) =>
+    restAnswer(c, () => withRelayer(() => atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).recoveries(recentCount(c.req.query("first")), snapshot)))),
+  );
   app.get("/liquidation-levels", (c) =>
-    restAnswer(c, async () => levelsJson(await levels(parseLevelsArgs({ assetId: c.req.query("assetId"), chainId: c.req.query("chainId"), bins: c.req.query("bins"), maxDrop: c.req.query("maxDrop") })))),
+    restAnswer(c, () => {
+      const args = parseLevelsArgs({ assetId: c.req.query("assetId"), chainId: c.req.query("chainId"), bins: c.req.query("bins"), maxDrop: c.req.query("maxDrop") });
+      return atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).liquidationLevels(args, snapshot));
+    }),
   );
 }
 

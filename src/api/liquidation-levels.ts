@@ -47,11 +47,17 @@ export interface LevelsAnswer extends LiquidationLevels {
   snapshot: Snapshot;
 }
 
-/** The levels of one asset at one indexed hub block. */
+/** The spoke `args.chainId` names (its eid), undefined for every spoke; a QueryError naming chainId when it is no chain of the manifest. */
+export function levelsEid(args: LevelsArgs): number | undefined {
+  if (args.chainId === undefined) return undefined;
+  const eid = loadIndexerManifest().manifest.chains.find((c) => c.chainId === args.chainId)?.eid;
+  if (eid === undefined) throw new QueryError(`chainId ${args.chainId} is not a chain of the manifest`, "chainId");
+  return eid;
+}
+
+/** The reference protocol's levels of one asset at one indexed hub block. */
 export async function levels(args: LevelsArgs): Promise<LevelsAnswer> {
-  const chains = loadIndexerManifest().manifest.chains;
-  const eid = args.chainId === undefined ? undefined : chains.find((c) => c.chainId === args.chainId)?.eid;
-  if (args.chainId !== undefined && eid === undefined) throw new QueryError(`chainId ${args.chainId} is not a chain of the manifest`, "chainId");
+  const eid = levelsEid(args);
   return atOneBlock(async (snapshot) => {
     const mk = await market();
     const a = mk.assets.get(args.assetId);
@@ -108,3 +114,4 @@ export function levelsJson(l: LevelsAnswer) {
     ...asOf(l.snapshot),
   };
 }
+export type LevelsJson = ReturnType<typeof levelsJson>;

@@ -13,6 +13,7 @@ import { type AuctionParams, type FeedRound, priceProblem, valueOf } from "../he
 import { MAX_UINT256, WAD } from "../health/wad.js";
 import { type AuctionStatus, auctionAt, bestTake, isLiquidatable } from "../opportunity/index.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/feed-log.js";
 import { atRiskOf, healthOf } from "./health-read.js";
 import { type IndexedBlock, type Snapshot, atOneBlock, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
@@ -313,6 +314,8 @@ async function readAccounts(keys: Address[], m: Market | undefined, timestamp: b
 // ------------------------------------------------------------------ opportunities
 
 export interface Opportunity {
+  /** The lending protocol ("reference", or a deployment name from the manifest's `protocols`). */
+  protocol: string;
   account: Address;
   healthFactor: bigint;
   collateralValue: bigint;
@@ -323,12 +326,15 @@ export interface Opportunity {
   debt: { assetId: number; symbol: string | null; decimals: number; amount: bigint; valueUsd: bigint; priceWad: bigint };
   /** debt × closeFactor: the most one take may repay. */
   maxRepay: bigint;
+  /** The close factor applied (WAD). */
+  closeFactor: bigint;
   /** quoteTake(maxRepay, bonus): what a take of maxRepay repays and seizes (the collateral cap applied): the hub's previewTake. */
   repayAmount: bigint;
   seizeAmount: bigint;
   /** Value of seized collateral minus value repaid (WAD USD). */
   profitUsd: bigint;
-  auctionStatus: AuctionStatus;
+  /** The auction's state, or `instant` for a protocol without auctions (one liquidation at a fixed bonus). */
+  auctionStatus: AuctionStatus | "instant";
   auctionId: bigint | null;
   auctionStartedAt: bigint | null;
   /** Bonus (WAD) a take would get at `timestamp`: bonusAt(startedAt, timestamp) when active, else minBonus. */
@@ -453,6 +459,7 @@ export function opportunityOf(
   const { take } = bestTake({ debts, collaterals, closeFactor: params.closeFactor, bonus: auctionNow.bonus });
   if (!take) return undefined;
   return {
+    protocol: REFERENCE_PROTOCOL,
     account: getAddress(h.account),
     healthFactor: h.healthFactor,
     collateralValue: h.collateralValue,
@@ -460,6 +467,7 @@ export function opportunityOf(
     collateral: take.collateral,
     debt: take.debt,
     maxRepay: take.maxRepay,
+    closeFactor: params.closeFactor,
     repayAmount: take.repayAmount,
     seizeAmount: take.seizeAmount,
     profitUsd: take.profit,

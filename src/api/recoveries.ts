@@ -29,16 +29,19 @@ const takeState = sql<TakeState>`CASE WHEN ${liquidation.seizedBlock} IS NOT NUL
 
 export interface RecentTake {
   takeId: bigint;
-  auctionId: bigint;
+  /** The auction it took from; null for a protocol without auctions. */
+  auctionId: bigint | null;
   account: string;
   state: TakeState;
   take: { block: bigint; timestamp: bigint; tx: string; debtAssetId: number; symbol: string | null; decimals: number; repayAmount: bigint; bonus: bigint };
   seize: { chainId: number | null; chainName: string | null; eid: number; assetId: number; symbol: string | null; decimals: number; amount: bigint; block: bigint | null; timestamp: bigint | null };
-  packet: { guid: string; nonce: bigint | null; status: string | null; failures: number; lastFailureReason: string | null; deliveredTx: string | null };
+  /** The message that carries the collateral; null when none does (a hub-accounted liquidation kept on the hub). */
+  packet: { guid: string; nonce: bigint | null; status: string | null; failures: number; lastFailureReason: string | null; deliveredTx: string | null } | null;
   /** Take to seizure, seconds of block time (null until seized). */
   seconds: bigint | null;
 }
 
+/** The reference protocol's recoveries at one indexed hub block (the relayer's view is added by `withRelayer`). */
 export interface Recoveries {
   /** Liquidatable (HF < 1) with no auction open: waiting for a kick. */
   liquidatable: number;
@@ -47,16 +50,15 @@ export interface Recoveries {
   takes: Record<TakeState, number>;
   badDebt: { writeOffs: number; writtenOffUsd: bigint };
   recent: RecentTake[];
-  /** The relayer's own report when SALVAGE_RELAYER_URL names one, else null. */
-  relayer: RelayerRecoveries | null;
   snapshot: Snapshot;
 }
 
-export async function recoveries(args: { first?: number | null }): Promise<Recoveries> {
-  const first = checkInt("first", args.first ?? 20, 0, MAX_RECENT)!;
+/** The `first` argument of every protocol's recoveries (0..MAX_RECENT, default 20), checked. */
+export const recentCount = (first: number | string | null | undefined) => checkInt("first", first ?? 20, 0, MAX_RECENT)!;
+
+export async function recoveries(first: number): Promise<Recoveries> {
   const chains = loadIndexerManifest().manifest.chains;
-  const relayer = relayerRecoveries();
-  const chain = await atOneBlock(async (snapshot) => {
+  return atOneBlock(async (snapshot) => {
     const [mk, byState, [waiting], [open], [written], recent] = await Promise.all([
       market(),
       reader().select({ state: takeState, takes: count() }).from(liquidation).leftJoin(packet, eq(packet.guid, liquidation.guid)).groupBy(takeState),
@@ -106,7 +108,6 @@ export async function recoveries(args: { first?: number | null }): Promise<Recov
       snapshot,
     };
   });
-  return { ...chain, relayer: relayer === null ? null : await relayer };
 }
 
 const str = (v: bigint | null) => (v === null ? null : v.toString());
@@ -120,23 +121,36 @@ export function recoveriesJson(r: Recoveries) {
     badDebt: { writeOffs: r.badDebt.writeOffs, writtenOffUsd: r.badDebt.writtenOffUsd.toString() },
     recent: r.recent.map((t) => ({
       takeId: t.takeId.toString(),
-      auctionId: t.auctionId.toString(),
+      auctionId: str(t.auctionId),
       account: t.account,
       state: t.state,
       take: { ...t.take, block: t.take.block.toString(), timestamp: t.take.timestamp.toString(), repayAmount: t.take.repayAmount.toString(), bonus: t.take.bonus.toString() },
       seize: { ...t.seize, amount: t.seize.amount.toString(), block: str(t.seize.block), timestamp: str(t.seize.timestamp) },
-      packet: { ...t.packet, nonce: str(t.packet.nonce) },
+      packet: t.packet && { ...t.packet, nonce: str(t.packet.nonce) },
       seconds: str(t.seconds),
     })),
-    relayer:
-      r.relayer === null
-        ? null
-        : {
-            error: r.relayer.error,
-            worker: r.relayer.report?.worker ?? null,
-            states: Object.entries(r.relayer.report?.states ?? {}).map(([state, count]) => ({ state, count })),
-            recent: r.relayer.report?.recent ?? [],
-          },
     ...asOf(r.snapshot),
   };
+}
+export type RecoveriesJson = ReturnType<typeof recoveriesJson>;
+
+/**
+ * A protocol's recoveries with the relayer's own view (`relayer`: its report when SALVAGE_RELAYER_URL names one, else
+ * null), read while the chains' answer is (the relayer is asked first, so the two overlap).
+ */
+export async function withRelayer<T extends object>(answer: () => Promise<T>): Promise<T & { relayer: ReturnType<typeof relayerJson> }> {
+  const relayer = relayerRecoveries();
+  const chains = await answer();
+  return { ...chains, relayer: relayerJson(relayer === null ? null : await relayer) };
+}
+
+function relayerJson(r: RelayerRecoveries | null) {
+  return r === null
+    ? null
+    : {
+        error: r.error,
+        worker: r.report?.worker ?? null,
+        states: Object.entries(r.report?.states ?? {}).map(([state, count]) => ({ state, count })),
+        recent: r.report?.recent ?? [],
+      };
 }

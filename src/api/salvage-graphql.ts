@@ -1,15 +1,18 @@
 /**
  * The salvage GraphQL endpoint (`/salvage/graphql`): what Ponder's generated schema lacks.
  *
- *   atRiskAccounts(maxHealthFactor, chainId, asset, minDebtUsd, first, after)  HF-sorted, cursor-paginated
- *   account(address)                                                            health, positions on every chain, auctions
- *   opportunities(first, after, minProfitUsd, chainId)                           liquidatable now, with the best take
+ *   atRiskAccounts(maxHealthFactor, chainId, asset, minDebtUsd, first, after,
+ *                  protocol)                                                    HF-sorted, cursor-paginated
+ *   account(address)                                                            health, positions on every chain, auctions (reference protocol)
+ *   opportunities(first, after, minProfitUsd, chainId, protocol)                liquidatable now, with the best take
+ *   protocols                                                                   the lending protocols served; each answer above with `protocol` is
+ *                                                                               one of them, through src/api/protocols.ts
  *   indexedBlock                                                                the hub block the index is at
  *   opportunityEvents(since, first)                                             the feed's log, replayable
  *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
  *   pathways                                                                    LayerZero pathways: in flight, delivery times, failures, stalled (src/api/pathways.ts)
- *   liquidationLevels(assetId, chainId, bins, maxDrop)                          what becomes liquidatable per bin of one asset's price drop (src/api/liquidation-levels.ts)
- *   recoveries(first)                                                           takes by state, the latest with take, packet and seizure; bad debt; the relayer's view (src/api/recoveries.ts)
+ *   liquidationLevels(assetId, chainId, bins, maxDrop, protocol)                what becomes liquidatable per bin of one asset's price drop (src/api/liquidation-levels.ts)
+ *   recoveries(first, protocol)                                                 takes by state, the latest with take, packet and seizure; bad debt; the relayer's view (src/api/recoveries.ts)
  *   subscription opportunities(filter, since)                                   the feed, live (src/api/feed.ts)
  *   subscription accountHealth(address)                                         one account's health, live
  *
@@ -54,15 +57,16 @@ import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
 import { solvency, solvencyJson } from "./solvency.js";
 import { pathwayJson, pathways } from "./pathways.js";
-import { levels, levelsJson, parseLevelsArgs } from "./liquidation-levels.js";
-import { recoveries, recoveriesJson } from "./recoveries.js";
+import { parseLevelsArgs } from "./liquidation-levels.js";
+import { recentCount, withRelayer } from "./recoveries.js";
 import { priceDropToLiquidation } from "../health/liquidation-levels.js";
 import { AccountWatch } from "./account-watch.js";
 import { apiLimits, subscriberGate, tooManySubscriptions } from "./limits.js";
 import { queryCostLimit } from "./query-cost.js";
-import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, opportunityJson, parseFeedFilter } from "./feed.js";
+import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, parseFeedFilter } from "./feed.js";
 import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
-import { accountedAtRiskPage, accountedOpportunityPage, accountedProtocol, protocolsJson } from "./hub-accounted/graphql.js";
+import { type PriceFields, dropOf, healthOut, priceFields, str } from "./json.js";
+import { protocolAnswers, protocolsJson } from "./protocols.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
@@ -120,15 +124,19 @@ export const typeDefs = /* GraphQL */ `
       bins: Int = 50
       "Largest drop, a decimal share of the current price in (0, 1]."
       maxDrop: String = "0.5"
+      "Which lending protocol: reference (the default) or a name from \`protocols\`."
+      protocol: String
     ): LiquidationLevels!
-    "Recoveries at one indexed hub block: what waits for a kick, auctions open, takes by state, bad debt, the latest takes; and the relayer's own view when SALVAGE_RELAYER_URL names it."
-    recoveries("Latest takes to return (0..100)." first: Int = 20): Recoveries!
+    "Recoveries at one indexed hub block: what waits for a liquidation, auctions open, liquidations (takes) by where their collateral is, bad debt, the latest ones; and the relayer's own view when SALVAGE_RELAYER_URL names it."
+    recoveries("Latest takes to return (0..100)." first: Int = 20, "Which lending protocol: reference (the default) or a name from \`protocols\`." protocol: String): Recoveries!
   }
 
   type Recoveries {
-    "Liquidatable (HF < 1) with no auction open: waiting for a kick."
+    "The lending protocol (see protocols)."
+    protocol: String!
+    "Liquidatable (HF < 1) and waiting: with no auction open (reference), or not yet liquidated (hub-accounted)."
     liquidatable: Int!
-    "Auctions open: kicked, waiting for (more) takes."
+    "Auctions open: kicked, waiting for (more) takes (0 for a protocol without auctions)."
     auctionsOpen: Int!
     takes: TakeStates!
     badDebt: BadDebtTotals!
@@ -140,20 +148,23 @@ export const typeDefs = /* GraphQL */ `
     chainBlocks: [Block!]!
   }
 
-  "Takes by where their collateral is: taken (repaid on the hub, SEIZE sent), verified on the spoke, delivered, seized (the spoke's Seized), failed (lzReceive reverted: LzReceiveAlert, waiting for a retry)."
+  "Takes by where their collateral is: taken (repaid on the hub; reference: SEIZE sent; hub-accounted: the collateral in the liquidator's hub position, no WITHDRAW in the liquidation's transaction), verified on the spoke, delivered, seized (reference: the spoke's Seized; hub-accounted: the spoke's Withdrawn paid it), failed (lzReceive reverted: LzReceiveAlert, waiting for a retry)."
   type TakeStates { taken: Int!, verified: Int!, delivered: Int!, seized: Int!, failed: Int! }
 
   type BadDebtTotals { writeOffs: Int!, "WAD USD at each write-off's block." writtenOffUsd: String! }
 
   type RecoveryTake {
+    "The hub's take id (reference) or liquidation id (hub-accounted)."
     takeId: String!
-    auctionId: String!
+    "null for a protocol without auctions."
+    auctionId: String
     account: String!
     "taken | verified | delivered | seized | failed"
     state: String!
     take: TakeLeg!
     seize: SeizeLeg!
-    packet: TakePacket!
+    "The message carrying the collateral to its spoke (reference: SEIZE; hub-accounted: WITHDRAW); null when none was sent (kept on the hub)."
+    packet: TakePacket
     "Take to seizure, seconds of block time (null until seized)."
     seconds: String
   }
@@ -164,7 +175,7 @@ export const typeDefs = /* GraphQL */ `
   "The spoke side: the collateral seized (block and timestamp null until the spoke's Seized is indexed)."
   type SeizeLeg { chainId: Int, chainName: String, eid: Int!, assetId: Int!, symbol: String, decimals: Int!, amount: String!, block: String, timestamp: String }
 
-  "The SEIZE packet (LayerZero V2), by guid; status null until indexed."
+  "The SEIZE or WITHDRAW packet (LayerZero V2), by guid; status null until indexed."
   type TakePacket { guid: String!, nonce: String, status: String, failures: Int!, lastFailureReason: String, deliveredTx: String }
 
   type RelayerRecoveries {
@@ -181,6 +192,8 @@ export const typeDefs = /* GraphQL */ `
   type RelayerRecovery { id: Int!, account: String!, state: String!, reason: String, takeId: String, guid: String, takeTx: String, deliverTx: String, updatedAt: String! }
 
   type LiquidationLevels {
+    "The lending protocol (see protocols)."
+    protocol: String!
     assetId: Int!
     symbol: String
     decimals: Int!
@@ -364,7 +377,7 @@ export const typeDefs = /* GraphQL */ `
     blockNumber: String!
     logIndex: Int!
     timestamp: String!
-    "The best take at the indexed hub block when the event was read; null when the account is no longer liquidatable, and (yet) on a hub-accounted protocol's events: ask opportunities(protocol:)."
+    "The liquidation its protocol would make at the indexed hub block when the event was read (the best take, or a hub-accounted liquidation); null when the account is no longer liquidatable."
     opportunity: Opportunity
     "The pathway of a stalled / cleared event; null on an account event."
     pathway: FeedPathway
@@ -397,7 +410,15 @@ export const typeDefs = /* GraphQL */ `
   }
 
   "A lending protocol the index serves. kind: hub-spoke (the reference: collateral on spokes, Dutch auctions on the hub) or hub-accounted (collateral accounted on the hub, liquidation in one transaction at a fixed bonus, debt accruing interest)."
-  type Protocol { name: String!, kind: String! }
+  type Protocol {
+    "The deployment's name: what the protocol arguments take."
+    name: String!
+    kind: String!
+    "The assets its hub lists as collateral, by id (what liquidationLevels can be asked of)."
+    collateralAssets: [ProtocolAsset!]!
+  }
+
+  type ProtocolAsset { assetId: Int!, symbol: String, decimals: Int! }
 
   type AccountHealth {
     "The lending protocol (see protocols)."
@@ -524,8 +545,8 @@ export const typeDefs = /* GraphQL */ `
     debt: OpportunityDebt!
     "debt x closeFactor: the most one take may repay."
     maxRepay: String!
-    "The close factor applied (WAD); for hub-accounted, 100 % below its fullCloseBelowHf."
-    closeFactor: String
+    "The close factor applied (WAD): the reference hub's; for hub-accounted, 100 % below its fullCloseBelowHf."
+    closeFactor: String!
     "What a take of maxRepay repays and seizes at 'bonus' (quoteTake, collateral cap applied)."
     repayAmount: String!
     seizeAmount: String!
@@ -624,15 +645,6 @@ const unusablePricesLoader = (): Context["loadUnusablePrices"] =>
     return (address) => found.get(address.toLowerCase()) ?? [];
   });
 
-const str = (v: bigint | null | undefined): string | null => (v === null || v === undefined ? null : v.toString());
-
-/** `priceStale` and `unusablePrices` of an AccountHealth or an Opportunity. */
-const priceFields = (list: readonly UnusablePrice[]) => ({
-  priceStale: list.length > 0,
-  unusablePrices: list.map((u) => ({ ...u, answer: u.answer.toString(), updatedAt: u.updatedAt.toString(), heartbeat: u.heartbeat.toString() })),
-});
-type PriceFields = ReturnType<typeof priceFields>;
-
 /** Runs a resolver body; caller errors become GraphQL errors naming the field and the argument. */
 async function field<T>(name: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -658,35 +670,6 @@ function describeUnexpected(error: unknown): string {
 }
 
 const pageSize = (first: number | null | undefined) => checkInt("first", first ?? 50, 1, MAX_PAGE)!;
-
-/**
- * An AccountHealth; without `unusable` its price fields are resolved later (subscriptions: `loadUnusablePrices`),
- * without `prices` its price drop to liquidation too (`priceDropToLiquidationWad` below).
- */
-const healthOut = (h: HealthRow, assets?: Map<number, { symbol: string | null; decimals: number }>, unusable?: readonly UnusablePrice[], prices?: ReadonlyMap<number, bigint>) => ({
-  ...(unusable ? priceFields(unusable) : {}),
-  ...(prices ? { priceDropToLiquidationWad: dropOf(h, prices) } : {}),
-  protocol: REFERENCE_PROTOCOL,
-  address: h.account,
-  healthFactor: h.healthFactor.toString(),
-  collateralValue: h.collateralValue.toString(),
-  thresholdValue: h.thresholdValue.toString(),
-  borrowPower: h.borrowPower.toString(),
-  debtValue: h.debtValue.toString(),
-  dominantCollateralAssetId: h.dominantCollateralAssetId,
-  dominantCollateral:
-    h.dominantCollateralAssetId === null
-      ? null
-      : { assetId: h.dominantCollateralAssetId, symbol: assets?.get(h.dominantCollateralAssetId)?.symbol ?? null, decimals: assets?.get(h.dominantCollateralAssetId)?.decimals ?? 18 },
-  liquidationPriceWad: str(h.liquidationPriceWad),
-  shockWad: str(h.shockWad),
-  updatedBlock: h.updatedBlock.toString(),
-  updatedAt: h.updatedAt.toString(),
-});
-
-/** The dominant collateral's price drop to the account's liquidation price (src/health/liquidation-levels.ts). */
-const dropOf = (h: Pick<HealthRow, "liquidationPriceWad" | "dominantCollateralAssetId">, prices: ReadonlyMap<number, bigint>): string | null =>
-  h.dominantCollateralAssetId === null ? null : str(priceDropToLiquidation(h.liquidationPriceWad, prices.get(h.dominantCollateralAssetId)));
 
 const accountOut = (v: AccountView, snapshot: Snapshot) => {
   const assets = new Map<number, { symbol: string | null; decimals: number }>();
@@ -730,14 +713,7 @@ export const resolvers = {
           first: pageSize(args.first),
           after: args.after ?? undefined,
         };
-        const accounted = accountedProtocol(args.protocol);
-        if (accounted) return accountedAtRiskPage(accounted, parsed, snapshot);
-        const [page, mk] = await Promise.all([atRiskAccounts({ ...parsed, withTotalCount: true }), market()]);
-        const unusable = await unusablePricesByAccount(page.items.map((h) => h.account), mk);
-        return {
-          items: page.items.map((h) => healthOut(h, mk.assets, unusable.get(h.account.toLowerCase()) ?? [], mk.prices)),
-          pageInfo: page.pageInfo, totalCount: page.totalCount ?? 0, ...asOf(snapshot),
-        };
+        return protocolAnswers(args.protocol).atRiskAccounts(parsed, snapshot);
       })),
     account: (_: unknown, args: { address: string }) =>
       field("account", async () => {
@@ -748,33 +724,31 @@ export const resolvers = {
         });
       }),
     opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null; protocol?: string | null }) =>
-      field("opportunities", async () => {
+      field("opportunities", () => atOneBlock(async (snapshot) => {
         const parsed = {
           first: pageSize(args.first),
           after: args.after ?? undefined,
           minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
         };
-        const accounted = accountedProtocol(args.protocol);
-        if (accounted) return atOneBlock((snapshot) => accountedOpportunityPage(accounted, parsed, snapshot));
-        const page = await opportunities(parsed);
-        return { items: page.items.map((o) => ({ ...opportunityJson(o), ...priceFields(o.unusablePrices) })), pageInfo: page.pageInfo, ...asOf(page.snapshot) };
-      }),
+        return protocolAnswers(args.protocol).opportunities(parsed, snapshot);
+      })),
     protocols: () => field("protocols", async () => protocolsJson()),
     indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
     solvency: () => field("solvency", async () => solvencyJson(await solvency())),
     pathways: () => field("pathways", async () => (await pathways()).map(pathwayJson)),
-    liquidationLevels: (_: unknown, args: { assetId: number; chainId?: number | null; bins?: number | null; maxDrop?: string | null }) =>
-      field("liquidationLevels", async () => levelsJson(await levels(parseLevelsArgs(args)))),
-    recoveries: (_: unknown, args: { first?: number | null }) => field("recoveries", async () => recoveriesJson(await recoveries(args))),
+    liquidationLevels: (_: unknown, args: { assetId: number; chainId?: number | null; bins?: number | null; maxDrop?: string | null; protocol?: string | null }) =>
+      field("liquidationLevels", () => atOneBlock((snapshot) => protocolAnswers(args.protocol).liquidationLevels(parseLevelsArgs(args), snapshot))),
+    recoveries: (_: unknown, args: { first?: number | null; protocol?: string | null }) =>
+      field("recoveries", () => withRelayer(() => atOneBlock((snapshot) => protocolAnswers(args.protocol).recoveries(recentCount(args.first), snapshot)))),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
         const since = parseSince(args.since);
         const first = pageSize(args.first);
         return atOneBlock(async (snapshot) => {
           const page = await opportunityEvents({ since, first });
-          return { pageInfo: page.pageInfo, items: (await enrich(page.items, snapshot.hub)).map(feedEventJson), ...asOf(snapshot) };
+          return { pageInfo: page.pageInfo, items: (await enrich(page.items)).map(feedEventJson), ...asOf(snapshot) };
         });
       }),
   },
@@ -800,9 +774,13 @@ export const resolvers = {
       resolve: (h: HealthRow) => healthOut(h),
     },
   },
+  Protocol: {
+    collateralAssets: (parent: { name: string }) => field("collateralAssets", () => atOneBlock((snapshot) => protocolAnswers(parent.name).collateralAssets(snapshot))),
+  },
   AccountHealth: {
-    account: (parent: { address: string }, _: unknown, context: Context) =>
-      context.loadAccount(parent.address as Address).then((found) => (found ? accountOut(found.view, found.snapshot) : null)),
+    // `Account` is the reference protocol's positions, auctions and takes: null on another protocol's row.
+    account: async (parent: { address: string; protocol: string }, _: unknown, context: Context) =>
+      parent.protocol !== REFERENCE_PROTOCOL ? null : context.loadAccount(parent.address as Address).then((found) => (found ? accountOut(found.view, found.snapshot) : null)),
     ...priceResolvers((parent: { address: string }) => parent.address),
     // Read with the market when the answer did not (account, subscriptions): in the request's snapshot.
     priceDropToLiquidationWad: async (parent: { priceDropToLiquidationWad?: string | null; liquidationPriceWad: string | null; dominantCollateralAssetId: number | null }) =>

@@ -32,10 +32,12 @@ export const opportunitySchema = z.object({
   collateral: z.object({ chainId: z.number().int(), eid: z.number().int(), assetId: z.number().int(), symbol: z.string().nullable(), decimals: z.number().int(), amount: big, valueUsd: big, priceWad: big }),
   debt: z.object({ assetId: z.number().int(), symbol: z.string().nullable(), decimals: z.number().int(), amount: big, valueUsd: big, priceWad: big }),
   maxRepay: big,
+  /** The close factor applied (WAD). */
+  closeFactor: big,
   repayAmount: big,
   seizeAmount: big,
   profitUsd: big,
-  auctionStatus: z.enum(["none", "active", "expired"]),
+  auctionStatus: z.enum(["none", "active", "expired", "instant"]),
   auctionId: big.nullable(),
   auctionStartedAt: big.nullable(),
   bonus: big,
@@ -171,7 +173,7 @@ export interface OpportunityFilter<K extends EventKind = EventKind> {
 const OPPORTUNITY_FIELDS = `protocol account healthFactor collateralValue debtValue
   collateral { chainId eid assetId symbol decimals amount valueUsd priceWad }
   debt { assetId symbol decimals amount valueUsd priceWad }
-  maxRepay repayAmount seizeAmount profitUsd auctionStatus auctionId auctionStartedAt
+  maxRepay closeFactor repayAmount seizeAmount profitUsd auctionStatus auctionId auctionStartedAt
   bonus minBonus maxBonus auctionDuration maxBonusAt expiresAt blockNumber timestamp chainId`;
 export const OPPORTUNITY_EVENT_FIELDS = `id account protocol kind healthFactor previousHealthFactor debtValue chainId blockNumber logIndex timestamp opportunity { ${OPPORTUNITY_FIELDS} }
   pathway { srcEid dstEid srcChainId dstChainId reason asOf { chainId number timestamp } }`;

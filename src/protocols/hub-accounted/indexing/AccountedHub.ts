@@ -1,12 +1,13 @@
 /**
  * Indexing functions of the AccountedHub (contracts/hub-accounted/AccountedHub.sol): assets, terms, borrow indexes,
  * collateral and scaled debt as the hub's events report them (absolute balances: a reorg's replacement block writes
- * them again), liquidations and withdrawals. Registered only when the manifest deploys the protocol. Health is not
- * stored: debt grows every second, so it is computed when read, at the answer's block (../api.ts).
+ * them again), liquidations, withdrawals and bad debt written off. Registered only when the manifest deploys the protocol. Health is not
+ * stored: debt grows every second, so it is computed when read, at the answer's block (../valuation.ts).
  */
 import { ponder } from "ponder:registry";
-import { accountedAsset, accountedCollateral, accountedDebt, accountedLiquidation, accountedRate, accountedTerms, accountedWithdrawal } from "ponder:schema";
-import { loadIndexerManifest } from "../../../indexer/manifest.js";
+import { accountedAsset, accountedCollateral, accountedDebt, accountedLiquidation, accountedRate, accountedTerms, accountedWithdrawal, accountedWriteOff, price } from "ponder:schema";
+import { valueOf } from "../../../health/health.js";
+import { hubChainId, loadIndexerManifest } from "../../../indexer/manifest.js";
 import { hubAccountedDeployments, protocolAt } from "./contracts.js";
 
 const manifest = loadIndexerManifest().manifest;
@@ -66,8 +67,21 @@ if (hubAccountedDeployments(manifest).length > 0) {
   ponder.on("AccountedHub:WithdrawSent", async ({ event, context }) => {
     const protocol = protocolOf(event.log.address);
     const a = event.args;
-    const values = { account: a.account, eid: a.eid, assetId: a.assetId, amount: a.amount, receiver: a.receiver, guid: a.guid, sentBlock: event.block.number };
+    const values = { account: a.account, eid: a.eid, assetId: a.assetId, amount: a.amount, receiver: a.receiver, guid: a.guid, sentBlock: event.block.number, sentTx: event.transaction.hash };
     // The spoke's Withdrawn may be indexed first (chains index side by side): the row may exist with its payment.
     await context.db.insert(accountedWithdrawal).values({ protocol, withdrawalId: a.withdrawalId, ...values }).onConflictDoUpdate(values);
+  });
+
+  ponder.on("AccountedHub:BadDebtWrittenOff", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    const a = event.args;
+    const [asset, hubPrice] = await Promise.all([
+      context.db.find(accountedAsset, { protocol, assetId: a.assetId }),
+      context.db.find(price, { chainId: hubChainId(), assetId: a.assetId }),
+    ]);
+    await context.db.insert(accountedWriteOff).values({
+      protocol, block: event.block.number, logIndex: event.log.logIndex, account: a.account, assetId: a.assetId, amount: a.amount,
+      coveredByReserve: a.coveredByReserve, uncovered: a.uncovered, amountUsd: asset && hubPrice ? valueOf(a.amount, hubPrice.priceWad, asset.decimals) : 0n,
+    });
   });
 }

@@ -2,7 +2,7 @@
  * The hub-accounted money market's tables (re-exported by ponder.schema.ts). Every row carries `protocol`, the
  * deployment's name in the manifest, so several deployments index side by side. Balances are absolute, as the hub's
  * events report them; debt is stored scaled, with each asset's borrow index and rate: what an account owes is
- * defined only at a timestamp, and is computed when read, at the answer's block (src/protocols/hub-accounted/api.ts).
+ * defined only at a timestamp, and is computed when read, at the answer's block (src/protocols/hub-accounted/valuation.ts).
  */
 import { index, onchainTable, primaryKey } from "ponder";
 
@@ -106,11 +106,32 @@ export const accountedWithdrawal = onchainTable(
     receiver: t.hex(),
     guid: t.hex(),
     sentBlock: t.bigint(),
+    /** The hub transaction that sent it: a liquidation's withdrawal is sent in the liquidation's transaction (AccountedExecutor). */
+    sentTx: t.hex(),
     /** The spoke's Withdrawn: the block and time the receiver was paid. */
     paidBlock: t.bigint(),
     paidAt: t.bigint(),
   }),
   (table) => ({ pk: primaryKey({ columns: [table.protocol, table.withdrawalId] }) }),
+);
+
+/** Debt the hub wrote off (BadDebtWrittenOff), valued at the asset's hub price when written off. */
+export const accountedWriteOff = onchainTable(
+  "accounted_write_off",
+  (t) => ({
+    protocol: t.text().notNull(),
+    /** The hub event's block and log index. */
+    block: t.bigint().notNull(),
+    logIndex: t.integer().notNull(),
+    account: t.hex().notNull(),
+    assetId: t.integer().notNull(),
+    amount: t.bigint().notNull(),
+    coveredByReserve: t.bigint().notNull(),
+    uncovered: t.bigint().notNull(),
+    /** amount at the asset's indexed hub price then (WAD USD; 0 when no price was indexed). */
+    amountUsd: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.protocol, table.block, table.logIndex] }) }),
 );
 
 /**
