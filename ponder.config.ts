@@ -3,7 +3,8 @@
  * (src/deployment/manifest.ts): `SALVAGE_MANIFEST`, default `.devnet/manifest.json` (what `salvage devnet`
  * writes). Real networks use the same manifest shape, written by hand; parsing names any bad field.
  *
- * Indexed: each lending protocol's contracts, as its folder says (src/protocols/<name>/indexing/contracts.ts): the
+ * Indexed: each lending protocol's contracts and block sources, as its folder says (src/protocols/<name>/indexing/,
+ * one ProtocolIndexing each: src/indexer/protocol.ts): the
  * reference protocol's Hub, Spokes and the hub chain's price feeds; the hub-accounted market's AccountedHub and
  * AccountedSpokes when the manifest deploys it. LayerZero's EndpointV2 on every chain (packet lifecycle). And every
  * block from the head at start, for the pathways' stall watch (src/indexer/pathway.ts) and the hub's end-of-block
@@ -18,8 +19,8 @@ import { endpointV2Abi } from "./abis/index.js";
 import { isLoopbackUrl } from "./src/deployment/manifest.js";
 import { HEALTH_SQL_SESSION_OPTIONS } from "./src/protocols/hub-spoke/indexing/health-sql.js";
 import { loadIndexerManifest } from "./src/indexer/manifest.js";
-import { hubAccountedBlocks, hubAccountedContracts } from "./src/protocols/hub-accounted/indexing/contracts.js";
-import { hubSpokeContracts } from "./src/protocols/hub-spoke/indexing/contracts.js";
+import { hubAccountedIndexing } from "./src/protocols/hub-accounted/indexing/index.js";
+import { hubSpokeIndexing } from "./src/protocols/hub-spoke/indexing/index.js";
 
 const { manifest } = loadIndexerManifest();
 
@@ -57,9 +58,9 @@ export default createConfig({
   database: database(),
   chains,
   contracts: {
-    // Each lending protocol of the manifest, behind its folder in src/protocols/ (its handlers live there too).
-    ...hubSpokeContracts(manifest),
-    ...hubAccountedContracts(manifest),
+    // Each lending protocol, behind its folder in src/protocols/ (its handlers live there too).
+    ...hubSpokeIndexing.contracts(manifest),
+    ...hubAccountedIndexing.contracts(manifest),
     EndpointV2: {
       abi: endpointV2Abi,
       chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { address: c.contracts.endpoint, startBlock: c.startBlock }])),
@@ -71,6 +72,7 @@ export default createConfig({
   blocks: {
     PathwayWatch: { chain: Object.fromEntries(manifest.chains.map((c) => [c.name, { startBlock: "latest" as const }])), interval: 1 },
     // The hub-accounted market's feed: its health drifts with no event (src/protocols/hub-accounted/indexing/AccountedWatch.ts).
-    ...hubAccountedBlocks(manifest),
+    ...hubSpokeIndexing.blocks(manifest),
+    ...hubAccountedIndexing.blocks(manifest),
   },
 });

@@ -17,10 +17,15 @@
  *   positions, rates and terms at the answer's block put under HF 1 there;
  * - `recoveries(protocol:)` follows each liquidation the relayer makes to its collateral: withdrawn in the
  *   liquidation's transaction and paid on the spoke (`seized`, at the spoke's Withdrawn block), or kept on the hub by
- *   policy (`taken`, no packet).
+ *   policy (`taken`, no packet);
+ * - the page (headless Chromium), with the second protocol chosen, shows exactly those answers: its at-risk accounts,
+ *   its liquidation levels chart, its recoveries by state; and the feed names each event's protocol. The screenshot
+ *   goes to test-results/page-hub-accounted.png.
  */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Address } from "viem";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountedHubAbi, accountedSpokeAbi, hubAbi } from "../abis/index.js";
 import { createSalvageClient } from "../src/client/index.js";
 import { Rng } from "../src/devnet/rng.js";
@@ -34,6 +39,7 @@ import { hubAccountedProtocol } from "../src/protocols/hub-accounted/index.js";
 import { accountedAccountData } from "../src/protocols/hub-accounted/math.js";
 import { createRelayer } from "../src/recovery/relayer.js";
 import { mapLimit } from "../src/util/concurrency.js";
+import { type OpenPage, hf4, noChromium, openPage, tableRows, until } from "./helpers/browser.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
 import { type PonderApp, startPonder } from "./helpers/ponder.js";
 import { scenarioRelayerConfig, waitUntilSettled } from "./helpers/scenario.js";
@@ -43,6 +49,7 @@ let c: AccountedContracts;
 let accounted: Address[];
 let reference: Address[];
 let ponder: PonderApp;
+const SCREENSHOT = process.env.SALVAGE_PAGE_SCREENSHOT?.replace(/\.png$/, "-hub-accounted.png") ?? "test-results/page-hub-accounted.png";
 
 beforeAll(async () => {
   net = await startTestNetwork(2, undefined, { hubAccounted: true });
@@ -63,6 +70,11 @@ afterAll(async () => {
 
 interface Row { protocol: string; address: string; healthFactor: string; collateralValue: string; thresholdValue: string; borrowPower: string; debtValue: string }
 interface Block { number: string; timestamp: string }
+
+/** Time passes on every chain alike (a spoke's clock applies at its next block), so cross-chain durations stay real. */
+async function advanceTime(seconds: number): Promise<void> {
+  for (const chain of net.deployment.manifest.chains) await net.deployment.clients(chain).public.request({ method: "evm_increaseTime", params: [seconds] } as never);
+}
 
 async function caughtUp(): Promise<bigint> {
   const head = await net.deployment.hubClients.public.getBlockNumber({ cacheTime: 0 });
@@ -143,7 +155,7 @@ it("stays exact as interest alone moves health: a year later at the same prices,
   const hub = net.deployment.hubClients.public;
   const before = await atRisk("1.3", "accounted");
   // A year on, the feeds stamped again at the same answers (a day's heartbeat would make them stale): no price moved.
-  await hub.request({ method: "evm_increaseTime", params: [365 * 86_400] } as never);
+  await advanceTime(365 * 86_400);
   const sim = new MarketSimulator(net.deployment, new Rng(1));
   const answers = await net.deployment.answers();
   await sim.applyAnswers(new Map([...answers].map(([id, a]) => [id, a + 1n])));
@@ -156,7 +168,7 @@ it("stays exact as interest alone moves health: a year later at the same prices,
   const was = new Map(before.items.map((i) => [i.address, BigInt(i.debtValue)]));
   for (const i of after.items) if (was.has(i.address)) expect(BigInt(i.debtValue)).toBeGreaterThan(was.get(i.address)!);
   // An hour later, one block with no transaction at all: the answer at that block is the hub's there, debt grown.
-  await hub.request({ method: "evm_increaseTime", params: [3_600] } as never);
+  await advanceTime(3_600);
   await hub.request({ method: "evm_mine", params: [] } as never);
   const empty = await caughtUp();
   const later = await atRisk("1.3", "accounted");
@@ -306,9 +318,15 @@ it("recoveries(protocol:) follows each liquidation to its collateral: withdrawn 
     return { takeId: String(e.args.liquidationId), auctionId: null, state: "seized", take: { repayAmount: String(e.args.repayAmount) }, seize: { eid: e.args.eid, amount: String(e.args.seizeAmount), block: String(paid.get(id)) }, packet: { guid: sent.find((w) => w.args.withdrawalId === id)!.args.guid } };
   });
   expect(answer.recent).toEqual(expected);
+  // REST answers the same through the same seam; an unknown protocol is a 400 naming the parameter.
+  const rest = (await (await ponder.api("/recoveries?protocol=accounted&first=100")).json()) as { protocol: string; takes: unknown; recent: { takeId: string }[] };
+  expect({ protocol: rest.protocol, takes: rest.takes, ids: rest.recent.map((t) => t.takeId) }).toEqual({ protocol: "accounted", takes: answer.takes, ids: answer.recent.map((t) => t.takeId) });
+  const unknown = await ponder.api("/recoveries?protocol=nope");
+  expect(unknown.status).toBe(400);
+  expect(await unknown.text()).toMatch(/protocol must be one of reference, accounted/);
 
   // Interest puts more accounts under; a relayer keeping the collateral on the hub sends no message: `taken`, no packet.
-  await hub.request({ method: "evm_increaseTime", params: [2 * 365 * 86_400] } as never);
+  await advanceTime(2 * 365 * 86_400);
   const answers = await d.answers();
   const sim = new MarketSimulator(d, new Rng(3));
   await sim.applyAnswers(new Map([...answers].map(([id, a]) => [id, a + 1n])));
@@ -326,3 +344,91 @@ it("recoveries(protocol:) follows each liquidation to its collateral: withdrawn 
     else expect(t.state, t.takeId).toBe("seized");
   }
 }, 300_000);
+
+describe.skipIf(noChromium)("the page, on the second protocol", () => {
+  let open: OpenPage | undefined;
+  afterAll(async () => {
+    await open?.close();
+  });
+
+  it("shows the chosen protocol's at-risk accounts, levels and recoveries exactly as the API answers them, and every protocol in the feed", async () => {
+    const d = net.deployment;
+    await caughtUp();
+    open = await openPage(ponder.url);
+    const { page } = open;
+    const rows = (table: string) => tableRows(page, table);
+    // The protocols the API serves, in its order; the page starts on the reference protocol.
+    await until("the protocol choice", async () => ((await page.$$eval("#protocol option", (os) => os.length)) === 2 ? true : undefined), 30_000);
+    expect(await page.$$eval("#protocol option", (os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent]))).toEqual([["reference", "reference (hub-spoke)"], ["accounted", "accounted (hub-accounted)"]]);
+    await page.selectOption("#protocol", "accounted");
+    expect(await page.getAttribute("body", "data-protocol")).toBe("accounted");
+
+    // At-risk: the rows of atRiskAccounts(protocol: "accounted") under 1.1, in order, health factors as the hub's.
+    const r = await ponder.gql<{ atRiskAccounts: { block: Block; totalCount: number; items: Row[] } }>(
+      `{ atRiskAccounts(protocol: "accounted", maxHealthFactor: "1.1", first: 50) { block { number } totalCount items { protocol address healthFactor collateralValue thresholdValue borrowPower debtValue } } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    const want = r.data!.atRiskAccounts.items;
+    expect(want.length).toBeGreaterThan(0);
+    expect(want).toEqual(await hubAtRisk(BigInt(r.data!.atRiskAccounts.block.number), 11n * 10n ** 17n));
+    const table = await until("the at-risk table of the accounted protocol", async () => {
+      const t = await rows("at-risk");
+      return t.map((x) => `${x.data.protocol}:${x.data.address}`).join() === want.map((i) => `accounted:${i.address}`).join() ? t : undefined;
+    }, 30_000, () => rows("at-risk"));
+    for (const [i, item] of want.entries()) expect(table[i]!.cells[1]).toBe(hf4(BigInt(item.healthFactor)));
+
+    // Levels: the accounted hub's collateral assets, and the chart of liquidationLevels(protocol: "accounted").
+    const ids = d.collateralAssets.map((a) => a.id).sort((a, b) => a - b);
+    await until("the accounted protocol's collateral assets", async () =>
+      JSON.stringify(await page.$$eval("#levels-asset option", (os) => os.map((o) => Number((o as HTMLOptionElement).value)))) === JSON.stringify(ids) ? true : undefined, 30_000);
+    const levels = await until("the levels chart of the accounted protocol at the answer's block", async () => {
+      const l = await ponder.gql<{ liquidationLevels: { block: Block; bins: { collateralUsd: string }[] } }>(
+        `{ liquidationLevels(protocol: "accounted", assetId: ${ids[0]}, bins: 50, maxDrop: "0.5") { block { number } bins { collateralUsd } } }`,
+      );
+      const drawn = await page.getAttribute("#levels-chart", "data-protocol");
+      const block = await page.getAttribute("#levels-block", "data-block");
+      return drawn === "accounted" && block === l.data!.liquidationLevels.block.number ? l.data!.liquidationLevels : undefined;
+    }, 30_000);
+    expect((await page.getAttribute("#levels-chart", "data-collateral-usd"))!.split(",")).toEqual(levels.bins.map((b) => b.collateralUsd));
+
+    // Recoveries: the accounted hub's liquidations, newest first, paid on the spoke or kept on the hub, counted by state.
+    type Take = { takeId: string; state: string; seize: { block: string | null }; packet: { guid: string } | null };
+    const rec = await ponder.gql<{ recoveries: { takes: Record<string, number>; recent: Take[] } }>(
+      `{ recoveries(protocol: "accounted", first: 20) { takes { taken verified delivered seized failed } recent { takeId state seize { block } packet { guid } } } }`,
+    );
+    expect(rec.errors).toBeUndefined();
+    const { takes, recent } = rec.data!.recoveries;
+    expect(takes.seized).toBeGreaterThan(0);
+    expect(takes.taken).toBeGreaterThan(0);
+    const shown = await until("the recoveries panel of the accounted protocol", async () => {
+      const t = await rows("recoveries");
+      return (await page.getAttribute("#recovery-states", "data-protocol")) === "accounted" && t.map((x) => x.data.takeId).join() === recent.map((x) => x.takeId).join() ? t : undefined;
+    }, 30_000, () => rows("recoveries"));
+    for (const [i, x] of recent.entries()) {
+      expect(shown[i]!.data, x.takeId).toMatchObject({ state: x.state, seizeBlock: x.seize.block ?? "" });
+      expect(shown[i]!.cells[6], x.takeId).toEqual(x.packet === null ? "none: kept on the hub" : expect.any(String));
+      expect(shown[i]!.cells[9], x.takeId).toBe(x.packet === null ? "kept on hub" : x.state === "seized" ? "paid" : x.state);
+    }
+    const count = (state: string) => page.getAttribute(`#recovery-states [data-state="${state}"]`, "data-count").then(Number);
+    for (const state of ["taken", "verified", "delivered", "seized", "failed"]) expect(await count(state), state).toBe(takes[state]);
+    expect(await page.$$eval('#recovery-states [data-state="auctionsOpen"]', (e) => e.length)).toBe(0);
+
+    // The feed: every protocol's events, each naming its protocol; the accounted ones are the log's.
+    const log = await ponder.gql<{ opportunityEvents: { items: { id: string; protocol: string | null }[] } }>(`{ opportunityEvents(since: "0", first: 500) { items { id protocol } } }`);
+    const accountedIds = log.data!.opportunityEvents.items.filter((e) => e.protocol === "accounted").map((e) => e.id);
+    expect(accountedIds.length).toBeGreaterThan(0);
+    const feed = await until("the feed with every accounted event of the log", async () => {
+      const f = await rows("feed");
+      const ids = new Set(f.filter((x) => x.data.protocol === "accounted").map((x) => x.data.id));
+      return accountedIds.every((id) => ids.has(id)) ? f : undefined;
+    }, 30_000);
+    for (const row of feed) if (row.data.address) expect(row.cells[3]).toBe(row.data.protocol);
+    expect(new Set(feed.map((x) => x.data.protocol).filter(Boolean))).toEqual(new Set(["reference", "accounted"]));
+
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.waitForTimeout(1_600); // let the new-row highlight fade
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(open.consoleErrors).toEqual([]);
+    expect(open.foreignRequests).toEqual([]);
+  }, 120_000);
+});

@@ -13,20 +13,21 @@
  * Seized events, and counts takes by state, before and after the SEIZE packets are delivered. The screenshot goes to test-results/page.png
  * (SALVAGE_PAGE_SCREENSHOT=FILE elsewhere; docs/page.png is one such run).
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { type Browser, type Page, chromium } from "playwright-core";
+import type { Page } from "playwright-core";
 import type { Address } from "viem";
 import { hubAbi, spokeAbi } from "../abis/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM } from "./setup/machine.js";
+import { type OpenPage, hf4, noChromium, openPage, tableRows, until } from "./helpers/browser.js";
 import type { Network } from "../src/devnet/network.js";
 import { Rng } from "../src/devnet/rng.js";
 import { MarketSimulator } from "../src/devnet/simulate.js";
 import { WAD } from "../src/health/wad.js";
 import type { Deployment } from "../src/protocol/deployment.js";
 import { type SeededNetwork, startSeededNetwork } from "./helpers/network.js";
-import { type PonderApp, sleep, startPonder } from "./helpers/ponder.js";
+import { type PonderApp, startPonder } from "./helpers/ponder.js";
 import { fundLiquidator, openPosition, takeUntilWrittenOff } from "./helpers/bad-debt.js";
 
 const ACCOUNTS = 30;
@@ -38,41 +39,12 @@ let network: Network;
 let deployment: Deployment;
 let accounts: Address[];
 let ponder: PonderApp | undefined;
-let browser: Browser | undefined;
+let browser: OpenPage | undefined;
 let page: Page;
-const consoleErrors: string[] = [];
-const foreignRequests: string[] = [];
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 
-/** Polls `fn` every 250 ms until it returns a value; the last value seen goes into the timeout message. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, last?: () => unknown): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last?.())?.slice(0, 2000)}`);
-    await sleep(250);
-  }
-}
-
-/** A WAD as the page shows a health factor: 4 decimals, truncated (0.99996 is 0.9999), thousands grouped. */
-function hf4(wad: bigint): string {
-  const v = wad / 100_000_000_000_000n;
-  return `${(v / 10_000n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${(v % 10_000n).toString().padStart(4, "0")}`;
-}
-
-interface Row {
-  data: Record<string, string>;
-  cells: string[];
-}
-const rows = (table: string): Promise<Row[]> =>
-  page.$$eval(`#${table} tbody tr:not(.empty)`, (trs) =>
-    trs.map((tr) => ({ data: { ...(tr as HTMLElement).dataset } as Record<string, string>, cells: [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent ?? "") })),
-  );
-
-// test/setup/machine.ts installs Chromium before the tests where it can; where it cannot, it said why.
-const noChromium = !existsSync(CHROMIUM);
+const rows = (table: string) => tableRows(page, table);
 if (noChromium) console.log(`[page] skipped: ${CHROMIUM} is missing and could not be installed (apt-get install chromium, as root)`);
 
 beforeAll(async () => {
@@ -86,19 +58,8 @@ beforeAll(async () => {
   await ponder.indexed(deployment.hub.name, await deployment.hubClients.public.getBlockNumber({ cacheTime: 0 }));
   console.log(`[page] ponder ready at ${elapsed()}`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  page = await browser.newPage({ viewport: { width: 1600, height: 720 } });
-  page.on("console", (m) => {
-    if (m.type() === "error") consoleErrors.push(`${m.text()} (${m.location().url})`);
-  });
-  page.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
-  page.on("request", (r) => {
-    if (!r.url().startsWith(`${ponder!.url}/`)) foreignRequests.push(r.url());
-  });
-  await page.goto(`${ponder.url}/`);
+  browser = await openPage(ponder.url);
+  ({ page } = browser);
 }, 400_000);
 
 afterAll(async () => {
@@ -396,7 +357,7 @@ describe.skipIf(noChromium)("the page at /", () => {
   });
 
   it("logged no console errors and loaded nothing from another origin", () => {
-    expect(consoleErrors).toEqual([]);
-    expect(foreignRequests).toEqual([]);
+    expect(browser!.consoleErrors).toEqual([]);
+    expect(browser!.foreignRequests).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@
 import type { Address } from "viem";
 import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
+import type { ProtocolKind } from "../indexer/protocol.js";
 import { hubAccountedDeployments } from "../protocols/hub-accounted/indexing/contracts.js";
 import { hubAccountedAnswers } from "./hub-accounted/answers.js";
 import { hubSpokeAnswers } from "./hub-spoke/answers.js";
@@ -20,8 +21,6 @@ import type { LevelsArgs, LevelsJson } from "./liquidation-levels.js";
 import { type AtRiskArgs, type Opportunity, type OpportunityArgs, QueryError } from "./queries.js";
 import type { RecoveriesJson } from "./recoveries.js";
 import type { Snapshot, asOf } from "./snapshot.js";
-
-export type ProtocolKind = "hub-spoke" | "hub-accounted";
 
 type AsOf = ReturnType<typeof asOf>;
 type PageInfo = { hasNextPage: boolean; endCursor: string | null };
