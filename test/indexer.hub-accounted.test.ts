@@ -15,11 +15,12 @@
  *   each event carries the liquidation `opportunities(protocol:)` names for its account at the same block;
  * - `liquidationLevels(protocol:)` counts, at every edge price of one asset, exactly the holders that the hub's own
  *   positions, rates and terms at the answer's block put under HF 1 there;
+ * - `solvency(protocol:)` is the hub's reserve and bad debt, its write-offs, and its accounts under water at the block;
  * - `recoveries(protocol:)` follows each liquidation the relayer makes to its collateral: withdrawn in the
  *   liquidation's transaction and paid on the spoke (`seized`, at the spoke's Withdrawn block), or kept on the hub by
  *   policy (`taken`, no packet);
  * - the page (headless Chromium), with the second protocol chosen, shows exactly those answers: its at-risk accounts,
- *   its liquidation levels chart, its recoveries by state; and the feed names each event's protocol. The screenshot
+ *   its solvency, its liquidation levels chart, its recoveries by state; and the feed names each event's protocol. The screenshot
  *   goes to test-results/page-hub-accounted.png.
  */
 import { mkdirSync } from "node:fs";
@@ -270,7 +271,7 @@ it("liquidationLevels(protocol:) counts, bin by bin, the holders the hub's own p
   expect(l.bins.at(-1)!.cumulative.accounts + l.beyond.accounts).toBe(holders.length);
 }, 240_000);
 
-it("recoveries(protocol:) follows each liquidation to its collateral: withdrawn and paid on the spoke, or kept on the hub", async () => {
+it("recoveries(protocol:) follows each liquidation to its collateral (withdrawn and paid on the spoke, or kept on the hub); solvency(protocol:) is the hub's", async () => {
   const d = net.deployment;
   const hub = d.hubClients.public;
   await fundLiquidator(d, devnetAccounts.liquidator.address);
@@ -343,6 +344,30 @@ it("recoveries(protocol:) follows each liquidation to its collateral: withdrawn 
     if (keptIds.has(t.takeId)) expect(t, t.takeId).toMatchObject({ state: "taken", packet: null, seize: { block: null } });
     else expect(t.state, t.takeId).toBe("seized");
   }
+
+  // Solvency at the block it names: the reserve and uncovered bad debt as the hub holds them, every write-off, and
+  // exactly the hub's accounts under water there (collateral value below debt value, interest included).
+  type DebtSolvency = { assetId: number; writeOffs: number; writtenOff: string; uncovered: string; reserve: string };
+  const sv = await ponder.gql<{ solvency: { protocol: string; block: Block; assets: DebtSolvency[]; underWater: { accounts: number; debtUsd: string } } }>(
+    `{ solvency(protocol: "accounted") { protocol block { number } assets { assetId writeOffs writtenOff uncovered reserve } underWater { accounts debtUsd } } }`,
+  );
+  expect(sv.errors).toBeUndefined();
+  const solvency = sv.data!.solvency;
+  const at = BigInt(solvency.block.number);
+  const hubRead = (functionName: "reserve" | "badDebt", assetId: number) => hub.readContract({ address: c.hub, abi: accountedHubAbi, functionName, args: [assetId], blockNumber: at });
+  const offs = await hub.getContractEvents({ address: c.hub, abi: accountedHubAbi, eventName: "BadDebtWrittenOff", fromBlock: 0n, toBlock: at });
+  expect(offs.length).toBeGreaterThan(0);
+  expect(solvency.assets.map((a) => a.assetId)).toEqual(d.debtAssets.map((a) => a.id).sort((x, y) => x - y));
+  for (const a of solvency.assets) {
+    const mine = offs.filter((e) => e.args.assetId === a.assetId);
+    expect(a, `asset ${a.assetId}`).toEqual({
+      assetId: a.assetId, writeOffs: mine.length, writtenOff: String(mine.reduce((sum, e) => sum + e.args.amount!, 0n)),
+      uncovered: String(await hubRead("badDebt", a.assetId)), reserve: String(await hubRead("reserve", a.assetId)),
+    });
+  }
+  const data = await mapLimit(accounted, 16, (a) => hub.readContract({ address: c.hub, abi: accountedHubAbi, functionName: "accountData", args: [a], blockNumber: at }));
+  const underWater = data.filter(([collateralValue, , , debtValue, healthFactor]) => healthFactor < WAD && collateralValue < debtValue);
+  expect(solvency.underWater).toEqual({ accounts: underWater.length, debtUsd: String(underWater.reduce((sum, x) => sum + x[3], 0n)) });
 }, 300_000);
 
 describe.skipIf(noChromium)("the page, on the second protocol", () => {
@@ -351,7 +376,7 @@ describe.skipIf(noChromium)("the page, on the second protocol", () => {
     await open?.close();
   });
 
-  it("shows the chosen protocol's at-risk accounts, levels and recoveries exactly as the API answers them, and every protocol in the feed", async () => {
+  it("shows the chosen protocol's at-risk accounts, solvency, levels and recoveries exactly as the API answers them, and every protocol in the feed", async () => {
     const d = net.deployment;
     await caughtUp();
     open = await openPage(ponder.url);
@@ -412,6 +437,17 @@ describe.skipIf(noChromium)("the page, on the second protocol", () => {
     const count = (state: string) => page.getAttribute(`#recovery-states [data-state="${state}"]`, "data-count").then(Number);
     for (const state of ["taken", "verified", "delivered", "seized", "failed"]) expect(await count(state), state).toBe(takes[state]);
     expect(await page.$$eval('#recovery-states [data-state="auctionsOpen"]', (e) => e.length)).toBe(0);
+
+    // Solvency: the accounted hub's debt assets, reserve and bad debt, as solvency(protocol: "accounted") says.
+    const sv = await ponder.gql<{ solvency: { assets: { assetId: number; reserve: string; uncovered: string; writtenOff: string }[] } }>(
+      `{ solvency(protocol: "accounted") { assets { assetId reserve uncovered writtenOff } } }`,
+    );
+    const wantSolvency = sv.data!.solvency.assets.map((a) => ({ assetId: String(a.assetId), reserve: a.reserve, uncovered: a.uncovered, writtenOff: a.writtenOff }));
+    await until("the solvency panel of the accounted protocol", async () => {
+      const t = (await rows("solvency")).filter((x) => x.data.assetId);
+      const shown = t.map((x) => ({ assetId: x.data.assetId, reserve: x.data.reserve, uncovered: x.data.uncovered, writtenOff: x.data.writtenOff }));
+      return (await page.getAttribute("#solvency", "data-protocol")) === "accounted" && JSON.stringify(shown) === JSON.stringify(wantSolvency) ? true : undefined;
+    }, 30_000, () => rows("solvency"));
 
     // The feed: every protocol's events, each naming its protocol; the accounted ones are the log's.
     const log = await ponder.gql<{ opportunityEvents: { items: { id: string; protocol: string | null }[] } }>(`{ opportunityEvents(since: "0", first: 500) { items { id protocol } } }`);

@@ -30,6 +30,7 @@ interface AssetOut {
   writeOffs: number; reserve: string; reserveUsd: string | null; underWaterDebt: string; underWaterDebtUsd: string | null;
 }
 interface SolvencyOut {
+  protocol: string;
   block: { chainId: number; number: string; timestamp: string };
   chainBlocks: { chainId: number; number: string; timestamp: string }[];
   assets: AssetOut[];
@@ -37,7 +38,7 @@ interface SolvencyOut {
   reserveUsd: string;
   underWater: { accounts: number; debtUsd: string; collateralUsd: string; shortfallUsd: string };
 }
-const QUERY = `{ solvency { block { chainId number timestamp } chainBlocks { chainId number timestamp } writtenOffUsd reserveUsd
+const QUERY = `{ solvency { protocol block { chainId number timestamp } chainBlocks { chainId number timestamp } writtenOffUsd reserveUsd
   assets { assetId symbol decimals writtenOff writtenOffUsd coveredByReserve uncovered writeOffs reserve reserveUsd underWaterDebt underWaterDebtUsd }
   underWater { accounts debtUsd collateralUsd shortfallUsd } } }`;
 
@@ -100,6 +101,7 @@ async function onchainSolvency(block: bigint) {
 
 /** The GraphQL answer equals the hub at the block it names, to the wei. */
 async function expectEqualsHub(s: SolvencyOut) {
+  expect(s.protocol).toBe("reference");
   const block = BigInt(s.block.number);
   const chain = await onchainSolvency(block);
   const d = net!.deployment;

@@ -5,7 +5,7 @@
  *   POST /, /graphql          Ponder's generated GraphQL over every table (GraphiQL at GET /graphql)
  *   POST /salvage/graphql     salvage's GraphQL: atRiskAccounts, account, opportunities (src/api/salvage-graphql.ts)
  *   GET  /at-risk             the at-risk query over REST (same implementation as atRiskAccounts)
- *   GET  /solvency            bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
+ *   GET  /solvency            ?protocol=: bad debt written off, reserve and accounts under water (same as the GraphQL `solvency`)
  *   GET  /pathways            LayerZero pathways: in flight, delivery times, failures, stalled (the GraphQL `pathways`)
  *   GET  /liquidation-levels  ?assetId=&chainId=&bins=&maxDrop=&protocol=: the GraphQL `liquidationLevels`
  *   GET  /recoveries          ?first=&protocol=: takes by state, the latest, bad debt, the relayer's view (the GraphQL `recoveries`)
@@ -37,7 +37,6 @@ import { StatementTimeoutError, asOf, atOneBlock } from "./snapshot.js";
 import { apiLimits, clientOf } from "./limits.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
-import { solvency, solvencyJson } from "./solvency.js";
 import "./solvency-metrics.js";
 import "./pathway-metrics.js";
 import { pathwayJson, pathways } from "./pathways.js";
@@ -126,7 +125,7 @@ function mountPublicApi(app: Hono): void {
     }),
   );
 
-  app.get("/solvency", (c) => restAnswer(c, async () => solvencyJson(await solvency())));
+  app.get("/solvency", (c) => restAnswer(c, () => atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).solvency(snapshot))));
   app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
   app.get("/recoveries", (c) =>
     restAnswer(c, () => withRelayer(() => atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).recoveries(recentCount(c.req.query("first")), snapshot)))),

@@ -20,6 +20,7 @@ import type { OpportunityJson, PriceFields, healthOut } from "./json.js";
 import type { LevelsArgs, LevelsJson } from "./liquidation-levels.js";
 import { type AtRiskArgs, type Opportunity, type OpportunityArgs, QueryError } from "./queries.js";
 import type { RecoveriesJson } from "./recoveries.js";
+import type { SolvencyJson } from "./solvency.js";
 import type { Snapshot, asOf } from "./snapshot.js";
 
 type AsOf = ReturnType<typeof asOf>;
@@ -44,6 +45,8 @@ export interface ProtocolAnswers {
   recoveries(first: number, snapshot: Snapshot): Promise<RecoveriesJson & { protocol: string }>;
   /** What becomes liquidatable per bin of one asset's price drop, other prices fixed. */
   liquidationLevels(args: LevelsArgs, snapshot: Snapshot): Promise<LevelsJson & { protocol: string }>;
+  /** Bad debt written off and the reserve per debt asset, and the accounts under water at the block. */
+  solvency(snapshot: Snapshot): Promise<SolvencyJson & { protocol: string }>;
   /** The assets its hub lists as collateral (liquidation threshold above zero), by id: what levels can be asked of. */
   collateralAssets(snapshot: Snapshot): Promise<AssetJson[]>;
 }

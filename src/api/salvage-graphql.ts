@@ -9,7 +9,7 @@
  *                                                                               one of them, through src/api/protocols.ts
  *   indexedBlock                                                                the hub block the index is at
  *   opportunityEvents(since, first)                                             the feed's log, replayable
- *   solvency                                                                    bad debt written off, reserve, accounts under water (src/api/solvency.ts)
+ *   solvency(protocol)                                                          bad debt written off, reserve, accounts under water (src/api/solvency.ts)
  *   pathways                                                                    LayerZero pathways: in flight, delivery times, failures, stalled (src/api/pathways.ts)
  *   liquidationLevels(assetId, chainId, bins, maxDrop, protocol)                what becomes liquidatable per bin of one asset's price drop (src/api/liquidation-levels.ts)
  *   recoveries(first, protocol)                                                 takes by state, the latest with take, packet and seizure; bad debt; the relayer's view (src/api/recoveries.ts)
@@ -55,7 +55,6 @@ import { type Snapshot, StatementTimeoutError, asOf, atOneBlock, blockJson, isSt
 import { Gauge } from "prom-client";
 import { salvageRegistry } from "./metrics.js";
 import { sseWithEventIds } from "./sse.js";
-import { solvency, solvencyJson } from "./solvency.js";
 import { pathwayJson, pathways } from "./pathways.js";
 import { parseLevelsArgs } from "./liquidation-levels.js";
 import { recentCount, withRelayer } from "./recoveries.js";
@@ -107,7 +106,7 @@ export const typeDefs = /* GraphQL */ `
     "The newest event id of the feed's log (null while empty): subscribe with since = this to miss nothing."
     latestEventId: String
     "Protocol solvency at one indexed hub block: debt written off and the reserve per debt asset, and the accounts under water now."
-    solvency: Solvency!
+    solvency("Which lending protocol: reference (the default) or a name from \`protocols\`." protocol: String): Solvency!
     "Every LayerZero pathway (source eid → destination eid) the protocol's packets use, by srcEid then dstEid."
     pathways: [Pathway!]!
     """
@@ -276,6 +275,8 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Solvency {
+    "The lending protocol (see protocols)."
+    protocol: String!
     "The hub block every figure is true at (null before the first is indexed)."
     block: Block
     "Every chain's indexed block in the same snapshot, hub first."
@@ -736,7 +737,7 @@ export const resolvers = {
     protocols: () => field("protocols", async () => protocolsJson()),
     indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
-    solvency: () => field("solvency", async () => solvencyJson(await solvency())),
+    solvency: (_: unknown, args: { protocol?: string | null }) => field("solvency", () => atOneBlock((snapshot) => protocolAnswers(args.protocol).solvency(snapshot))),
     pathways: () => field("pathways", async () => (await pathways()).map(pathwayJson)),
     liquidationLevels: (_: unknown, args: { assetId: number; chainId?: number | null; bins?: number | null; maxDrop?: string | null; protocol?: string | null }) =>
       field("liquidationLevels", () => atOneBlock((snapshot) => protocolAnswers(args.protocol).liquidationLevels(parseLevelsArgs(args), snapshot))),

@@ -1,5 +1,5 @@
 /**
- * Protocol solvency at one indexed hub block: per debt asset the debt written off (base units and USD), the part
+ * The reference protocol's solvency at one indexed hub block (the hub-accounted market's: src/api/hub-accounted/answers.ts): per debt asset the debt written off (base units and USD), the part
  * the reserve covered and the part it did not (Hub.badDebt), the reserve (Hub.reserve); and the accounts under
  * water now (collateral value below debt value: closed today they would leave bad debt), with their debt per
  * asset and in USD. Served by the salvage GraphQL (`solvency`), GET /solvency, the page and GET /salvage/metrics.
@@ -154,3 +154,4 @@ export function solvencyJson(s: Solvency) {
     },
   };
 }
+export type SolvencyJson = ReturnType<typeof solvencyJson>;

@@ -7,15 +7,18 @@
  *   liquidator's position: `taken`), or on its way out by the WITHDRAW message sent in the liquidation's own
  *   transaction (AccountedExecutor's withdraw per order): verified, delivered, paid on the spoke (`seized`), or failed;
  *   and the bad debt it wrote off (BadDebtWrittenOff);
+ * - solvency: per debt asset what its BadDebtWrittenOff events wrote off (valued at the hub price of their block),
+ *   the reserve and the uncovered bad debt as the hub holds them (ReserveFunded, BadDebtWrittenOff), and the book's
+ *   accounts under water at the block (collateral value below debt value, interest included);
  * - liquidation levels: the book's holders of the asset (borrowers: an account without debt is never liquidatable),
  *   their debt as owed at the block.
  * Cost: each answer values the deployment's whole book, O(borrowers); recoveries also read every liquidation and
  * withdrawal of the deployment, O(liquidations).
  */
-import { accountedAsset, accountedLiquidation, accountedWithdrawal, accountedWriteOff, packet } from "ponder:schema";
+import { accountedAsset, accountedLiquidation, accountedReserve, accountedWithdrawal, accountedWriteOff, packet } from "ponder:schema";
 import { and, asc, count, desc, eq, gt, inArray, sum } from "ponder";
 import { type Address, getAddress } from "viem";
-import { priceProblem } from "../../health/health.js";
+import { priceProblem, valueOf } from "../../health/health.js";
 import { type LevelsAccount, liquidationLevels } from "../../health/liquidation-levels.js";
 import { WAD } from "../../health/wad.js";
 import { chainIdOfEid, hubChainId, loadIndexerManifest } from "../../indexer/manifest.js";
@@ -25,6 +28,7 @@ import { levelsEid, levelsJson } from "../liquidation-levels.js";
 import type { AccountHealthJson, ProtocolAnswers } from "../protocols.js";
 import { type Opportunity, QueryError, type UnusablePrice, decodeCursor, encodeCursor } from "../queries.js";
 import { type RecentTake, TAKE_STATES, type TakeState, recoveriesJson } from "../recoveries.js";
+import { solvencyJson } from "../solvency.js";
 import { type Snapshot, asOf, reader } from "../snapshot.js";
 import { accountedBook } from "./book.js";
 
@@ -247,6 +251,54 @@ export function hubAccountedAnswers(name: string): ProtocolAnswers {
         ...levelsJson({
           ...out, symbol: symbolOf(args.assetId), decimals: asset.decimals, chainId: args.chainId ?? null, maxDropWad: args.maxDropWad,
           priceStale: priceProblem(args.assetId, round, asset.heartbeat, book.block.timestamp) !== undefined, holders: accounts.length, snapshot,
+        }),
+      };
+    },
+
+    async solvency(snapshot) {
+      const r = reader();
+      const [book, reserves, written] = await Promise.all([
+        accountedBook(name, snapshot),
+        r.select().from(accountedReserve).where(eq(accountedReserve.protocol, name)),
+        r
+          .select({ assetId: accountedWriteOff.assetId, n: count(), amount: sum(accountedWriteOff.amount), usd: sum(accountedWriteOff.amountUsd), covered: sum(accountedWriteOff.coveredByReserve) })
+          .from(accountedWriteOff)
+          .where(eq(accountedWriteOff.protocol, name))
+          .groupBy(accountedWriteOff.assetId),
+      ]);
+      const reserveOf = new Map(reserves.map((x) => [x.assetId, x]));
+      const writtenOf = new Map(written.map((x) => [x.assetId, x]));
+      const underWater = book.health.filter((h) => h.healthFactor < WAD && h.collateralValue < h.debtValue);
+      const usd = (assetId: number, amount: bigint) => {
+        const p = book.prices.get(assetId);
+        const a = book.assets.get(assetId);
+        return p === undefined || !a ? null : valueOf(amount, p, a.decimals);
+      };
+      const assets = loadIndexerManifest()
+        .manifest.assets.filter((a) => a.kind === "debt" && book.assets.has(a.id))
+        .sort((a, b) => a.id - b.id)
+        .map((a) => {
+          const w = writtenOf.get(a.id);
+          const reserve = reserveOf.get(a.id)?.reserve ?? 0n;
+          const underWaterDebt = underWater.reduce((sum, h) => sum + (h.debt.find((d) => d.assetId === a.id)?.amount ?? 0n), 0n);
+          return {
+            assetId: a.id, symbol: a.symbol, decimals: book.assets.get(a.id)!.decimals,
+            writtenOff: BigInt(w?.amount ?? 0), writtenOffUsd: BigInt(w?.usd ?? 0), coveredByReserve: BigInt(w?.covered ?? 0),
+            uncovered: reserveOf.get(a.id)?.badDebt ?? 0n, writeOffs: Number(w?.n ?? 0),
+            reserve, reserveUsd: usd(a.id, reserve), underWaterDebt, underWaterDebtUsd: usd(a.id, underWaterDebt),
+          };
+        });
+      const debtUsd = underWater.reduce((sum, h) => sum + h.debtValue, 0n);
+      const collateralUsd = underWater.reduce((sum, h) => sum + h.collateralValue, 0n);
+      return {
+        protocol: name,
+        ...solvencyJson({
+          block: snapshot.hub ?? null,
+          chainBlocks: snapshot.chains,
+          assets,
+          writtenOffUsd: assets.reduce((sum, a) => sum + a.writtenOffUsd, 0n),
+          reserveUsd: assets.reduce((sum, a) => sum + (a.reserveUsd ?? 0n), 0n),
+          underWater: { accounts: underWater.length, debtUsd, collateralUsd, shortfallUsd: debtUsd - collateralUsd },
         }),
       };
     },

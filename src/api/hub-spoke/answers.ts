@@ -11,6 +11,7 @@ import { levels, levelsJson } from "../liquidation-levels.js";
 import type { ProtocolAnswers } from "../protocols.js";
 import { type Opportunity, atRiskAccounts, market, opportunities, takesOf, unusablePricesByAccount } from "../queries.js";
 import { recoveries, recoveriesJson } from "../recoveries.js";
+import { solvency, solvencyJson } from "../solvency.js";
 import { asOf } from "../snapshot.js";
 
 export const hubSpokeAnswers: ProtocolAnswers = {
@@ -45,6 +46,10 @@ export const hubSpokeAnswers: ProtocolAnswers = {
 
   async liquidationLevels(args) {
     return { protocol: REFERENCE_PROTOCOL, ...levelsJson(await levels(args)) };
+  },
+
+  async solvency() {
+    return { protocol: REFERENCE_PROTOCOL, ...solvencyJson(await solvency()) };
   },
 
   async collateralAssets() {

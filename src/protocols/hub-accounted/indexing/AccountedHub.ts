@@ -1,11 +1,11 @@
 /**
  * Indexing functions of the AccountedHub (contracts/hub-accounted/AccountedHub.sol): assets, terms, borrow indexes,
  * collateral and scaled debt as the hub's events report them (absolute balances: a reorg's replacement block writes
- * them again), liquidations, withdrawals and bad debt written off. Registered only when the manifest deploys the protocol. Health is not
+ * them again), liquidations, withdrawals, the reserve and bad debt written off. Registered only when the manifest deploys the protocol. Health is not
  * stored: debt grows every second, so it is computed when read, at the answer's block (../valuation.ts).
  */
 import { ponder } from "ponder:registry";
-import { accountedAsset, accountedCollateral, accountedDebt, accountedLiquidation, accountedRate, accountedTerms, accountedWithdrawal, accountedWriteOff, price } from "ponder:schema";
+import { accountedAsset, accountedCollateral, accountedDebt, accountedLiquidation, accountedRate, accountedTerms, accountedReserve, accountedWithdrawal, accountedWriteOff, price } from "ponder:schema";
 import { valueOf } from "../../../health/health.js";
 import { hubChainId, loadIndexerManifest } from "../../../indexer/manifest.js";
 import { hubAccountedDeployments, protocolAt } from "./contracts.js";
@@ -79,9 +79,22 @@ if (hubAccountedDeployments(manifest).length > 0) {
       context.db.find(accountedAsset, { protocol, assetId: a.assetId }),
       context.db.find(price, { chainId: hubChainId(), assetId: a.assetId }),
     ]);
+    const key = { protocol, assetId: a.assetId };
+    await context.db
+      .insert(accountedReserve)
+      .values({ ...key, reserve: 0n, badDebt: a.uncovered })
+      .onConflictDoUpdate((row) => ({ reserve: row.reserve - a.coveredByReserve, badDebt: row.badDebt + a.uncovered }));
     await context.db.insert(accountedWriteOff).values({
       protocol, block: event.block.number, logIndex: event.log.logIndex, account: a.account, assetId: a.assetId, amount: a.amount,
       coveredByReserve: a.coveredByReserve, uncovered: a.uncovered, amountUsd: asset && hubPrice ? valueOf(a.amount, hubPrice.priceWad, asset.decimals) : 0n,
     });
+  });
+
+  ponder.on("AccountedHub:ReserveFunded", async ({ event, context }) => {
+    const protocol = protocolOf(event.log.address);
+    await context.db
+      .insert(accountedReserve)
+      .values({ protocol, assetId: event.args.assetId, reserve: event.args.reserve, badDebt: 0n })
+      .onConflictDoUpdate({ reserve: event.args.reserve });
   });
 }

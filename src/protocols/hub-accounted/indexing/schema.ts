@@ -115,6 +115,21 @@ export const accountedWithdrawal = onchainTable(
   (table) => ({ pk: primaryKey({ columns: [table.protocol, table.withdrawalId] }) }),
 );
 
+/**
+ * Each debt asset's reserve and uncovered bad debt, as AccountedHub.reserve and .badDebt hold them: ReserveFunded sets
+ * the reserve (it reports the total), a write-off draws the covered part from it and adds the rest to bad debt.
+ */
+export const accountedReserve = onchainTable(
+  "accounted_reserve",
+  (t) => ({
+    protocol: t.text().notNull(),
+    assetId: t.integer().notNull(),
+    reserve: t.bigint().notNull(),
+    badDebt: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.protocol, table.assetId] }) }),
+);
+
 /** Debt the hub wrote off (BadDebtWrittenOff), valued at the asset's hub price when written off. */
 export const accountedWriteOff = onchainTable(
   "accounted_write_off",
