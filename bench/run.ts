@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     net = undefined;
     if (want("query")) results.push(await benchQuery({ sizes: list(o.sizes), queries: Number(o.queries), appRoot: app.root }));
     if (solvency) results.push(await benchSolvency({ ...solvency, appRoot: app.root }));
-    if (want("hub-accounted")) results.push(await benchHubAccounted({ accounts, seed: Number(o.seed), share: Number(o["crash-share"]), blockTime }));
+    if (want("hub-accounted")) results.push(await benchHubAccounted({ accounts, seed: Number(o.seed), share: Number(o["crash-share"]), blockTime, appRoot: app.root }));
     if (want("price")) {
       results.push(
         await benchPrice({
