@@ -13,6 +13,8 @@
  *   event (protocol "accounted") where an account is under HF 1 on the hub and was not at the block before, a
  *   `healthy` one where it came back; what the log says is under 1 at the head is exactly the hub's set there, and
  *   each event carries the liquidation `opportunities(protocol:)` names for its account at the same block;
+ * - an account that interest alone puts under HF 1 in a block with no transaction at all is logged at that block
+ *   (the watch values the book when a crossing may be due, not only when something moved);
  * - `liquidationLevels(protocol:)` counts, at every edge price of one asset, exactly the holders that the hub's own
  *   positions, rates and terms at the answer's block put under HF 1 there;
  * - `solvency(protocol:)` is the hub's reserve and bad debt, its write-offs, and its accounts under water at the block;
@@ -39,6 +41,7 @@ import { type AccountedContracts, accountedContracts } from "../src/protocols/hu
 import { hubAccountedProtocol } from "../src/protocols/hub-accounted/index.js";
 import { accountedAccountData } from "../src/protocols/hub-accounted/math.js";
 import { createRelayer } from "../src/recovery/relayer.js";
+import { write } from "../src/chains/tx.js";
 import { mapLimit } from "../src/util/concurrency.js";
 import { type OpenPage, hf4, noChromium, openPage, tableRows, until } from "./helpers/browser.js";
 import { type TestNetwork, startTestNetwork } from "./helpers/network.js";
@@ -225,6 +228,49 @@ it("logs the second protocol's crossings in the feed, live, at the blocks where 
   expect(events.some((e) => e.kind === "liquidatable" && BigInt(e.blockNumber) > first)).toBe(true);
   expect([...new Set(events.filter((e) => e.opportunity !== null).map((e) => e.account!.toLowerCase()))].sort()).toEqual(under);
   for (const e of events) if (e.opportunity) expect(e.opportunity).toMatchObject({ protocol: "accounted", auctionStatus: "instant" });
+}, 240_000);
+
+it("logs a crossing that interest alone makes in an empty block: the watch values the book when a crossing may be due, not only when something moved", async () => {
+  const d = net.deployment;
+  const hub = d.hubClients.public;
+  const owner = d.hubClients.wallet(devnetAccounts.deployer);
+  // Fresh prices (a day's heartbeat), then the steepest rate the hub allows (~3,150 % a year) on every debt asset:
+  // the closest healthy borrowers go under within hours, with no event at all in the block where they do.
+  const sim = new MarketSimulator(d, new Rng(4));
+  const answers = await d.answers();
+  await sim.applyAnswers(new Map([...answers].map(([id, a]) => [id, a + 1n])));
+  await sim.applyAnswers(answers);
+  const rates = new Map(await Promise.all(d.debtAssets.map(async (a) => [a.id, (await hub.readContract({ address: c.hub, abi: accountedHubAbi, functionName: "rates", args: [a.id] }))[1]] as const)));
+  for (const a of d.debtAssets) await write(owner, hub, { address: c.hub, abi: accountedHubAbi, functionName: "setInterestRate", args: [a.id, 10n ** 27n / 10n ** 6n] });
+  try {
+    const healthy = (await mapLimit(accounted, 16, async (a) => [a, await accountedHealthFactor(d, c, a)] as const)).filter(([, hf]) => hf >= WAD).map(([a]) => a);
+    let crossed: { block: bigint; accounts: Address[] } | undefined;
+    for (let minute = 0; minute < 6 * 60 && !crossed; minute++) {
+      await advanceTime(60);
+      await hub.request({ method: "evm_mine", params: [] } as never);
+      const block = await hub.getBlockNumber({ cacheTime: 0 });
+      const under = (await mapLimit(healthy, 16, async (a) => [a, await accountedHealthFactor(d, c, a, block)] as const)).filter(([, hf]) => hf < WAD).map(([a]) => a);
+      if (under.length > 0) crossed = { block, accounts: under };
+    }
+    expect(crossed, "a healthy borrower went under within six hours").toBeDefined();
+    expect((await hub.getBlock({ blockNumber: crossed!.block })).transactions).toEqual([]);
+    await caughtUp();
+    const logged: string[] = [];
+    for (let since = "0"; ; ) {
+      const r = await ponder.gql<{ opportunityEvents: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; items: { account: string | null; protocol: string | null; kind: string; blockNumber: string }[] } }>(
+        `query($since: String) { opportunityEvents(since: $since, first: 500) { pageInfo { hasNextPage endCursor } items { account protocol kind blockNumber } } }`,
+        { since },
+      );
+      expect(r.errors).toBeUndefined();
+      const page = r.data!.opportunityEvents;
+      for (const e of page.items) if (e.protocol === "accounted" && e.kind === "liquidatable" && e.blockNumber === String(crossed!.block)) logged.push(e.account!.toLowerCase());
+      if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) break;
+      since = page.pageInfo.endCursor;
+    }
+    expect(logged.sort()).toEqual(crossed!.accounts.map((a) => a.toLowerCase()).sort());
+  } finally {
+    for (const a of d.debtAssets) await write(owner, hub, { address: c.hub, abi: accountedHubAbi, functionName: "setInterestRate", args: [a.id, rates.get(a.id)!] });
+  }
 }, 240_000);
 
 it("liquidationLevels(protocol:) counts, bin by bin, the holders the hub's own positions put under HF 1 at each edge price", async () => {

@@ -28,6 +28,8 @@ export interface AccountedBook {
   assets: Map<number, { decimals: number; ltv: bigint; liquidationThreshold: bigint; heartbeat: bigint }>;
   prices: Map<number, bigint>;
   rounds: Map<number, FeedRound>;
+  /** Each debt asset's rate as indexed, and its index at the block. */
+  rates: Map<number, BorrowRate>;
   indexes: Map<number, bigint>;
   health: AccountedHealth[];
 }
@@ -87,9 +89,38 @@ export function valueBook(protocol: string, rows: AccountedRows, accounts: reado
   }
   const t = termRows[0];
   return {
-    protocol, block, assets, prices: priceOf, rounds, indexes, health,
+    protocol, block, assets, prices: priceOf, rounds, rates, indexes, health,
     terms: t && { closeFactor: t.closeFactor, fullCloseBelowHf: t.fullCloseBelowHf, bonus: t.bonus },
   };
+}
+
+/** The span the debt's growth is measured over by `nextInterestCrossing` (a day: wei of rounding are seconds' fractions). */
+const GROWTH_SPAN = 86_400n;
+
+/**
+ * A time at or before the earliest at which interest alone puts one of the book's healthy accounts under HF 1, at the
+ * book's prices and positions; null when no healthy account's debt grows. Between accruals an index grows linearly
+ * (indexAt), so an account's debt value does too, to the wei of rounding: it is valued at the block and a day later,
+ * and the time it reaches the threshold value (HF < 1 exactly when debt value exceeds it) is taken 1 % of the wait
+ * plus 2 s early, so rounding never makes it late. Accounts whose prices the hub refuses are left out (their next
+ * price update revalues them).
+ */
+export function nextInterestCrossing(book: AccountedBook): bigint | null {
+  const later = book.block.timestamp + GROWTH_SPAN;
+  let next: bigint | null = null;
+  for (const h of book.health) {
+    if (h.healthFactor < WAD || h.unusablePriceAssetIds.length > 0 || h.debt.length === 0) continue;
+    const grown = accountedAccountData(
+      [],
+      h.debt.map((d) => ({ scaledDebt: d.scaled, rate: book.rates.get(d.assetId)!, priceWad: book.prices.get(d.assetId)!, decimals: book.assets.get(d.assetId)!.decimals })),
+      later,
+    ).debtValue;
+    if (grown <= h.debtValue) continue;
+    const wait = ((h.thresholdValue - h.debtValue) * GROWTH_SPAN) / (grown - h.debtValue);
+    const at = book.block.timestamp + wait - wait / 100n - 2n;
+    if (next === null || at < next) next = at;
+  }
+  return next;
 }
 
 /** By health factor, then address: the at-risk order of every protocol. */

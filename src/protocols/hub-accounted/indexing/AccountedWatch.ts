@@ -6,26 +6,38 @@
  * protocol named (accounted_flag remembers which are under). Accounts needing a price the hub refuses wait.
  *
  * Live only (the block source starts at the head at start): the first live block logs every account already under 1.
- * Cost: the book's rows read once a block (O(borrowers)). Events are logged at BLOCK_LOG_INDEX − 1, after every log of
- * the block and before its pathway events.
+ * Events are logged at BLOCK_LOG_INDEX − 1, after every log of the block and before its pathway events.
+ *
+ * Cost: valuing the book reads its rows (raw SQL: Ponder flushes its cache first) and values every borrower,
+ * O(borrowers). A block values it only when something may have crossed since the last valuation: the book moved
+ * (accounted_watch.changedBlock, set by AccountedHub.ts), a hub price moved (the `price` rows' block), or the block's
+ * time reached `nextCheckAt`, no later than the first crossing interest alone can make (valuation.ts
+ * `nextInterestCrossing`). Other blocks read a few cached rows.
  */
 import { ponder } from "ponder:registry";
-import { accountedAsset, accountedCollateral, accountedDebt, accountedFlag, accountedRate, accountedTerms, price } from "ponder:schema";
+import { accountedAsset, accountedCollateral, accountedDebt, accountedFlag, accountedRate, accountedTerms, accountedWatch, price } from "ponder:schema";
 import { eq } from "ponder";
 import { BLOCK_LOG_INDEX, type FeedEventInput, logFeedEvents } from "../../../indexer/feed-log.js";
 import { hubChainId, loadIndexerManifest } from "../../../indexer/manifest.js";
 import { WAD } from "../../../health/wad.js";
-import { valueBook } from "../valuation.js";
+import { nextInterestCrossing, valueBook } from "../valuation.js";
 import { hubAccountedDeployments } from "./contracts.js";
 
-const deployments = hubAccountedDeployments(loadIndexerManifest().manifest);
+const { manifest } = loadIndexerManifest();
+const deployments = hubAccountedDeployments(manifest);
 
 if (deployments.length > 0) {
   ponder.on("AccountedWatch:block", async ({ event, context }) => {
     const block = { number: event.block.number, timestamp: event.block.timestamp };
     const db = context.db.sql;
+    // The hub's prices (kept by the reference protocol's feed handlers): the newest block any of them moved at.
+    const priceRows = await Promise.all(manifest.assets.map((a) => context.db.find(price, { chainId: hubChainId(), assetId: a.id })));
+    const pricedAt = priceRows.reduce((newest, row) => (row && row.block > newest ? row.block : newest), 0n);
     for (const p of deployments) {
       const protocol = p.name;
+      const watch = await context.db.find(accountedWatch, { protocol });
+      const quiet = watch !== null && watch.valuedBlock > watch.changedBlock && watch.valuedBlock > pricedAt;
+      if (quiet && (watch.nextCheckAt === null || block.timestamp < watch.nextCheckAt)) continue;
       const [assets, terms, rates, prices, debts, collateral, flags] = await Promise.all([
         db.select().from(accountedAsset).where(eq(accountedAsset.protocol, protocol)),
         db.select().from(accountedTerms).where(eq(accountedTerms.protocol, protocol)),
@@ -52,6 +64,11 @@ if (deployments.length > 0) {
       if (went.length > 0) await context.db.insert(accountedFlag).values(went.map((e) => ({ protocol, account: e.account, healthFactor: e.healthFactor })));
       for (const e of events) if (e.kind === "healthy") await context.db.delete(accountedFlag, { protocol, account: e.account });
       await logFeedEvents(context, events, block, BLOCK_LOG_INDEX - 1);
+      const nextCheckAt = nextInterestCrossing(book);
+      await context.db
+        .insert(accountedWatch)
+        .values({ protocol, valuedBlock: block.number, changedBlock: watch?.changedBlock ?? 0n, nextCheckAt })
+        .onConflictDoUpdate({ valuedBlock: block.number, nextCheckAt });
     }
   });
 }

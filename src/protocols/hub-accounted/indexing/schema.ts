@@ -150,6 +150,19 @@ export const accountedWriteOff = onchainTable(
 );
 
 /**
+ * When the feed last valued a deployment's book (AccountedWatch) and what makes it value it again: `changedBlock`,
+ * the last block whose hub events moved its positions, indexes, rates or terms (AccountedHub.ts sets it);
+ * `nextCheckAt`, a time at or before the earliest at which interest alone may put one of its healthy accounts under
+ * HF 1 at the prices of that valuation (null: no healthy account's debt grows).
+ */
+export const accountedWatch = onchainTable("accounted_watch", (t) => ({
+  protocol: t.text().primaryKey(),
+  valuedBlock: t.bigint().notNull(),
+  changedBlock: t.bigint().notNull(),
+  nextCheckAt: t.bigint(),
+}));
+
+/**
  * Accounts the feed last logged under HF 1 (AccountedWatch): a `liquidatable` event sets the row, a `healthy` one
  * deletes it, so each crossing is logged once.
  */
