@@ -34,7 +34,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serializeManifest } from "../src/deployment/manifest.js";
-import { type BenchResult, type Figure, log, percentile, round, sleep } from "./lib/common.js";
+import { type BenchResult, type Figure, log, percentile, round, sleep, timed } from "./lib/common.js";
 import { BENCH_DATABASE_URL, dropSchema, uniqueSchema } from "./lib/pg.js";
 import { type PonderProcess, startIndexer, sumMetric } from "./lib/ponder.js";
 
@@ -67,11 +67,7 @@ async function measureIndexer(d: Deployment, crashBlock: bigint, appRoot: string
     for (const [name, query] of ANSWERS) {
       const times: number[] = [];
       for (let i = 0; i < REQUESTS; i++) {
-        const t = performance.now();
-        const res = await fetch(`${indexer.url}/salvage/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
-        const body = await res.text();
-        times.push(performance.now() - t);
-        if (res.status !== 200 || body.includes('"errors"')) throw new Error(`${name} failed (${res.status}): ${body.slice(0, 300)}`);
+        times.push(await timed(() => fetch(`${indexer!.url}/salvage/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) })));
       }
       latencies[name] = times;
       figures.push([`${name}: latency p50 / max of ${REQUESTS} sequential requests`, `${round(percentile(times, 50)!, 1)} / ${round(Math.max(...times), 1)}`, "ms"]);

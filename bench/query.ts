@@ -7,7 +7,7 @@
  * analysed, and `ponder serve` (the API only, no indexing) answers. Requests are sequential on loopback;
  * latency is client-side, request sent to body read.
  */
-import { type BenchResult, type Figure, log, percentile, round } from "./lib/common.js";
+import { type BenchResult, type Figure, log, percentile, round, timed } from "./lib/common.js";
 import { startBenchNetwork } from "./lib/network.js";
 import { dropSchema, uniqueSchema, withClient } from "./lib/pg.js";
 import { startIndexer, startPonderProcess } from "./lib/ponder.js";
@@ -19,15 +19,6 @@ const ACCOUNT = `query($a: String!) { account(address: $a) { address
   collateral { chainId chainName eid assetId symbol decimals amount valueUsd }
   debt { assetId symbol amount valueUsd }
   auctions { auctionId active startedAt startedBlock takes } } }`;
-
-async function timed(fn: () => Promise<Response>): Promise<number> {
-  const t = performance.now();
-  const res = await fn();
-  const body = await res.text();
-  const ms = performance.now() - t;
-  if (res.status !== 200 || body.includes('"errors"')) throw new Error(`query failed (${res.status}): ${body.slice(0, 300)}`);
-  return ms;
-}
 
 export async function benchQuery(options: { sizes: number[]; queries: number; appRoot: string }): Promise<BenchResult> {
   const sizes = [...options.sizes].sort((a, b) => a - b);

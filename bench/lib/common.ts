@@ -62,6 +62,16 @@ export interface BenchResult {
 
 export const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** Client-side latency of one request, sent to body read (ms); a non-200 answer or a GraphQL error throws. */
+export async function timed(fn: () => Promise<Response>): Promise<number> {
+  const t = performance.now();
+  const res = await fn();
+  const body = await res.text();
+  const ms = performance.now() - t;
+  if (res.status !== 200 || body.includes('"errors"')) throw new Error(`query failed (${res.status}): ${body.slice(0, 300)}`);
+  return ms;
+}
+
 /** Peak resident set size (VmHWM) and current RSS of a process, in MiB, from /proc. */
 export function memoryOf(pid: number): { peakRssMiB: number; rssMiB: number } | undefined {
   try {
