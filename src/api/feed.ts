@@ -16,23 +16,19 @@ import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
 import { opportunityJson } from "./json.js";
 import { protocols } from "./protocols.js";
 import { opportunityEvent } from "ponder:schema";
-import { healthOf } from "./health-read.js";
 import { asc, desc, gt, inArray } from "ponder";
 import { GraphQLError } from "graphql";
 import { z } from "zod";
 import type { Address } from "viem";
 import {
   FROM_START,
-  type Market,
   type Opportunity,
   type OpportunityEventRow,
   QueryError,
   eventsAfter,
   indexedHubBlock,
-  market,
   parseAddress,
   parseDecimalWad,
-  takesOf,
 } from "./queries.js";
 import { loadIndexerManifest } from "../indexer/manifest.js";
 import { feedEventIdFloor } from "../indexer/feed-log.js";

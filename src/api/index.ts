@@ -33,7 +33,7 @@ import { bodyLimit } from "hono/body-limit";
 import { rateLimiter } from "hono-rate-limiter";
 import { graphql, replaceBigInts } from "ponder";
 import { MAX_PAGE, QueryError, atRiskAccounts, checkInt, decodeCursor, parseDecimalWad, parseMaxHealthFactor } from "./queries.js";
-import { StatementTimeoutError, asOf, atOneBlock } from "./snapshot.js";
+import { StatementTimeoutError, asOf } from "./snapshot.js";
 import { apiLimits, clientOf } from "./limits.js";
 import { LIMITS, createSalvageYoga } from "./salvage-graphql.js";
 import { page } from "./page.js";
@@ -41,7 +41,7 @@ import "./solvency-metrics.js";
 import "./pathway-metrics.js";
 import { pathwayJson, pathways } from "./pathways.js";
 import { parseLevelsArgs } from "./liquidation-levels.js";
-import { protocolAnswers } from "./protocols.js";
+import { answerOf } from "./protocols.js";
 import { recentCount, withRelayer } from "./recoveries.js";
 import { relayerUrl } from "./relayer-report.js";
 import { statusRoutes } from "./status.js";
@@ -125,15 +125,18 @@ function mountPublicApi(app: Hono): void {
     }),
   );
 
-  app.get("/solvency", (c) => restAnswer(c, () => atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).solvency(snapshot))));
+  app.get("/solvency", (c) => restAnswer(c, () => answerOf(c.req.query("protocol"), (p, snapshot) => p.solvency(snapshot))));
   app.get("/pathways", (c) => restAnswer(c, async () => ({ pathways: (await pathways()).map(pathwayJson) })));
   app.get("/recoveries", (c) =>
-    restAnswer(c, () => withRelayer(() => atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).recoveries(recentCount(c.req.query("first")), snapshot)))),
+    restAnswer(c, () => {
+      const first = recentCount(c.req.query("first"));
+      return withRelayer(() => answerOf(c.req.query("protocol"), (p, snapshot) => p.recoveries(first, snapshot)));
+    }),
   );
   app.get("/liquidation-levels", (c) =>
     restAnswer(c, () => {
       const args = parseLevelsArgs({ assetId: c.req.query("assetId"), chainId: c.req.query("chainId"), bins: c.req.query("bins"), maxDrop: c.req.query("maxDrop") });
-      return atOneBlock((snapshot) => protocolAnswers(c.req.query("protocol")).liquidationLevels(args, snapshot));
+      return answerOf(c.req.query("protocol"), (p, snapshot) => p.liquidationLevels(args, snapshot));
     }),
   );
 }

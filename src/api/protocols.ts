@@ -21,7 +21,7 @@ import type { LevelsArgs, LevelsJson } from "./liquidation-levels.js";
 import { type AtRiskArgs, type Opportunity, type OpportunityArgs, QueryError } from "./queries.js";
 import type { RecoveriesJson } from "./recoveries.js";
 import type { SolvencyJson } from "./solvency.js";
-import type { Snapshot, asOf } from "./snapshot.js";
+import { type Snapshot, type asOf, atOneBlock } from "./snapshot.js";
 
 type AsOf = ReturnType<typeof asOf>;
 type PageInfo = { hasNextPage: boolean; endCursor: string | null };
@@ -71,4 +71,13 @@ export function protocolAnswers(name: string | null | undefined, argument = "pro
   const found = all.find((p) => p.name === (name ?? REFERENCE_PROTOCOL));
   if (!found) throw new QueryError(`${argument} must be one of ${all.map((p) => p.name).join(", ")}, got ${JSON.stringify(String(name).slice(0, 40))}`, argument);
   return found;
+}
+
+/**
+ * One answer of the deployment named `name` (the reference when absent; a QueryError for an unknown name), read in
+ * one snapshot: the request's when one is open.
+ */
+export function answerOf<T>(name: string | null | undefined, answer: (p: ProtocolAnswers, snapshot: Snapshot) => Promise<T>): Promise<T> {
+  const p = protocolAnswers(name);
+  return atOneBlock((snapshot) => answer(p, snapshot));
 }

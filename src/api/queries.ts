@@ -16,7 +16,7 @@ import { loadIndexerManifest } from "../indexer/manifest.js";
 import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
 import { FEED_EVENT_ID } from "../indexer/feed-log.js";
 import { atRiskOf, healthOf } from "./health-read.js";
-import { type IndexedBlock, type Snapshot, atOneBlock, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
+import { type IndexedBlock, type Snapshot, atOneBlock, oncePerSnapshot, openSnapshot, reader, readCheckpoints } from "./snapshot.js";
 
 /** A caller error (bad argument): 400 on REST, a GraphQL error naming the argument on GraphQL. */
 export class QueryError extends Error {
@@ -168,11 +168,16 @@ export function unusablePrices(mk: Market, timestamp: bigint | undefined): Map<n
   if (timestamp === undefined) return out;
   for (const [assetId, round] of mk.rounds) {
     const a = mk.assets.get(assetId);
-    if (!a) continue;
-    const problem = priceProblem(assetId, round, a.heartbeat, timestamp);
-    if (problem) out.set(assetId, { assetId, symbol: a.symbol, error: problem.errorName, answer: round.answer, updatedAt: round.updatedAt, heartbeat: a.heartbeat });
+    const u = a && unusablePrice(assetId, round, a, timestamp);
+    if (u) out.set(assetId, u);
   }
   return out;
+}
+
+/** Why the hub refuses an asset's latest round at `timestamp` (health.ts `priceProblem`), or undefined when it takes it. */
+export function unusablePrice(assetId: number, round: FeedRound, asset: { symbol: string | null; heartbeat: bigint }, timestamp: bigint): UnusablePrice | undefined {
+  const problem = priceProblem(assetId, round, asset.heartbeat, timestamp);
+  return problem && { assetId, symbol: asset.symbol, error: problem.errorName, answer: round.answer, updatedAt: round.updatedAt, heartbeat: asset.heartbeat };
 }
 
 /** Those of `unusable` an account needs: the assets it holds or owes (amounts as indexed, zero ones ignored). */
@@ -199,7 +204,12 @@ export async function unusablePricesByAccount(addresses: readonly Address[], mk?
   });
 }
 
-export async function market(): Promise<Market> {
+/** The hub's assets, prices and auction parameters: read once per snapshot (a feed tick's batches, an answer's parts share it). */
+export function market(): Promise<Market> {
+  return oncePerSnapshot("market", readMarket);
+}
+
+async function readMarket(): Promise<Market> {
   const hubChainId = loadIndexerManifest().hub.chainId;
   const [assets, prices, params] = await Promise.all([
     reader().select().from(asset),

@@ -58,14 +58,13 @@ import { sseWithEventIds } from "./sse.js";
 import { pathwayJson, pathways } from "./pathways.js";
 import { parseLevelsArgs } from "./liquidation-levels.js";
 import { recentCount, withRelayer } from "./recoveries.js";
-import { priceDropToLiquidation } from "../health/liquidation-levels.js";
 import { AccountWatch } from "./account-watch.js";
 import { apiLimits, subscriberGate, tooManySubscriptions } from "./limits.js";
 import { queryCostLimit } from "./query-cost.js";
 import { type FeedEvent, type Transport, enrich, feedEventJson, feedHub, parseFeedFilter } from "./feed.js";
 import { REFERENCE_PROTOCOL } from "../deployment/manifest.js";
 import { type PriceFields, dropOf, healthOut, priceFields, str } from "./json.js";
-import { protocolAnswers, protocolsJson } from "./protocols.js";
+import { answerOf, protocolsJson } from "./protocols.js";
 
 export const LIMITS = { maxDepth: 10, maxAliases: 50, maxTokens: 2_000, maxPage: MAX_PAGE, maxBodyBytes: 1_000_000 } as const;
 
@@ -705,7 +704,7 @@ interface AtRiskArgsIn {
 export const resolvers = {
   Query: {
     atRiskAccounts: (_: unknown, args: AtRiskArgsIn) =>
-      field("atRiskAccounts", () => atOneBlock(async (snapshot) => {
+      field("atRiskAccounts", () => {
         const parsed = {
           maxHealthFactor: parseDecimalWad("maxHealthFactor", args.maxHealthFactor ?? "1"),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
@@ -714,8 +713,8 @@ export const resolvers = {
           first: pageSize(args.first),
           after: args.after ?? undefined,
         };
-        return protocolAnswers(args.protocol).atRiskAccounts(parsed, snapshot);
-      })),
+        return answerOf(args.protocol, (p, snapshot) => p.atRiskAccounts(parsed, snapshot));
+      }),
     account: (_: unknown, args: { address: string }) =>
       field("account", async () => {
         const address = parseAddress("address", args.address);
@@ -725,24 +724,30 @@ export const resolvers = {
         });
       }),
     opportunities: (_: unknown, args: { first?: number | null; after?: string | null; minProfitUsd?: string | null; chainId?: number | null; protocol?: string | null }) =>
-      field("opportunities", () => atOneBlock(async (snapshot) => {
+      field("opportunities", () => {
         const parsed = {
           first: pageSize(args.first),
           after: args.after ?? undefined,
           minProfitUsd: args.minProfitUsd == null ? undefined : parseDecimalWad("minProfitUsd", args.minProfitUsd),
           chainId: checkInt("chainId", args.chainId ?? undefined, 1, 2 ** 31 - 1),
         };
-        return protocolAnswers(args.protocol).opportunities(parsed, snapshot);
-      })),
+        return answerOf(args.protocol, (p, snapshot) => p.opportunities(parsed, snapshot));
+      }),
     protocols: () => field("protocols", async () => protocolsJson()),
     indexedBlock: () => field("indexedBlock", () => atOneBlock(async (snapshot) => blockJson(snapshot.hub))),
     latestEventId: () => field("latestEventId", latestEventId),
-    solvency: (_: unknown, args: { protocol?: string | null }) => field("solvency", () => atOneBlock((snapshot) => protocolAnswers(args.protocol).solvency(snapshot))),
+    solvency: (_: unknown, args: { protocol?: string | null }) => field("solvency", () => answerOf(args.protocol, (p, snapshot) => p.solvency(snapshot))),
     pathways: () => field("pathways", async () => (await pathways()).map(pathwayJson)),
     liquidationLevels: (_: unknown, args: { assetId: number; chainId?: number | null; bins?: number | null; maxDrop?: string | null; protocol?: string | null }) =>
-      field("liquidationLevels", () => atOneBlock((snapshot) => protocolAnswers(args.protocol).liquidationLevels(parseLevelsArgs(args), snapshot))),
+      field("liquidationLevels", () => {
+        const parsed = parseLevelsArgs(args);
+        return answerOf(args.protocol, (p, snapshot) => p.liquidationLevels(parsed, snapshot));
+      }),
     recoveries: (_: unknown, args: { first?: number | null; protocol?: string | null }) =>
-      field("recoveries", () => withRelayer(() => atOneBlock((snapshot) => protocolAnswers(args.protocol).recoveries(recentCount(args.first), snapshot)))),
+      field("recoveries", () => {
+        const first = recentCount(args.first);
+        return withRelayer(() => answerOf(args.protocol, (p, snapshot) => p.recoveries(first, snapshot)));
+      }),
     opportunityEvents: (_: unknown, args: { since?: string | null; first?: number | null }) =>
       field("opportunityEvents", async () => {
         const since = parseSince(args.since);
@@ -776,7 +781,7 @@ export const resolvers = {
     },
   },
   Protocol: {
-    collateralAssets: (parent: { name: string }) => field("collateralAssets", () => atOneBlock((snapshot) => protocolAnswers(parent.name).collateralAssets(snapshot))),
+    collateralAssets: (parent: { name: string }) => field("collateralAssets", () => answerOf(parent.name, (p, snapshot) => p.collateralAssets(snapshot))),
   },
   AccountHealth: {
     // `Account` is the reference protocol's positions, auctions and takes: null on another protocol's row.

@@ -44,6 +44,8 @@ export interface Snapshot {
 
 interface Open extends Snapshot {
   tx: Reader;
+  /** Reads made once per snapshot (`oncePerSnapshot`), by key. */
+  once: Map<string, Promise<unknown>>;
 }
 
 const current = new AsyncLocalStorage<Open>();
@@ -65,6 +67,17 @@ const transactional = (): Transactional => {
 /** The open snapshot's transaction, or Ponder's readonly database outside one. */
 export function reader(): Reader {
   return current.getStore()?.tx ?? db;
+}
+
+/**
+ * `read()` once per open snapshot (its rows cannot change inside it): every caller in the snapshot shares the first
+ * read, keyed by `key`. Outside a snapshot, a read of its own.
+ */
+export function oncePerSnapshot<T>(key: string, read: () => Promise<T>): Promise<T> {
+  const open = current.getStore();
+  if (!open) return read();
+  if (!open.once.has(key)) open.once.set(key, read());
+  return open.once.get(key) as Promise<T>;
 }
 
 /** The snapshot open in this async context, if any. */
@@ -114,7 +127,7 @@ async function inSnapshot<T>(fn: (snapshot: Snapshot) => Promise<T>): Promise<T>
         // Every statement of the answer is bounded (SET LOCAL: this transaction only; allowed when read only).
         if (timeoutMs > 0) await tx.execute(sql.raw(`SET LOCAL statement_timeout = ${timeoutMs}`));
         const chains = await readCheckpoints(tx);
-        const snapshot: Open = { tx, chains, hub: chains.find((c) => c.chainId === hubChainId) };
+        const snapshot: Open = { tx, chains, hub: chains.find((c) => c.chainId === hubChainId), once: new Map() };
         return { ok: true, value: await current.run(snapshot, () => fn(snapshot)) };
       } catch (error) {
         return { ok: false, error };

@@ -17,7 +17,7 @@
  */
 import { accountedAsset, accountedLiquidation, accountedReserve, accountedWithdrawal, accountedWriteOff, packet } from "ponder:schema";
 import { and, asc, count, desc, eq, gt, inArray, sum } from "ponder";
-import { type Address, getAddress } from "viem";
+import { getAddress } from "viem";
 import { priceProblem, valueOf } from "../../health/health.js";
 import { type LevelsAccount, liquidationLevels } from "../../health/liquidation-levels.js";
 import { WAD } from "../../health/wad.js";
@@ -26,10 +26,10 @@ import { type AccountedBook, type AccountedHealth, type AccountedOpportunity, ac
 import { opportunityJson, priceFields } from "../json.js";
 import { levelsEid, levelsJson } from "../liquidation-levels.js";
 import type { AccountHealthJson, ProtocolAnswers } from "../protocols.js";
-import { type Opportunity, QueryError, type UnusablePrice, decodeCursor, encodeCursor } from "../queries.js";
+import { type Opportunity, QueryError, type UnusablePrice, decodeCursor, encodeCursor, unusablePrice } from "../queries.js";
 import { type RecentTake, TAKE_STATES, type TakeState, recoveriesJson } from "../recoveries.js";
 import { solvencyJson } from "../solvency.js";
-import { type Snapshot, asOf, reader } from "../snapshot.js";
+import { asOf, reader } from "../snapshot.js";
 import { accountedBook } from "./book.js";
 
 const s = (v: bigint) => v.toString();
@@ -38,10 +38,8 @@ const symbolOf = (assetId: number) => loadIndexerManifest().assetById.get(assetI
 /** The prices the hub refuses at the book's block for the assets `h` holds or owes (its accountData reverts). */
 function unusableOf(h: AccountedHealth, book: AccountedBook): UnusablePrice[] {
   return h.unusablePriceAssetIds.flatMap((assetId) => {
-    const round = book.rounds.get(assetId)!;
-    const heartbeat = book.assets.get(assetId)!.heartbeat;
-    const problem = priceProblem(assetId, round, heartbeat, book.block.timestamp);
-    return problem ? [{ assetId, symbol: symbolOf(assetId), error: problem.errorName, answer: round.answer, updatedAt: round.updatedAt, heartbeat }] : [];
+    const u = unusablePrice(assetId, book.rounds.get(assetId)!, { symbol: symbolOf(assetId), heartbeat: book.assets.get(assetId)!.heartbeat }, book.block.timestamp);
+    return u ? [u] : [];
   });
 }
 
